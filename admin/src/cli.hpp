@@ -1,0 +1,58 @@
+// What every bastionctl command shares: the global options, the lazily opened config and store,
+// and the streams. Commands live in cmd_*.cpp, one file per area.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include <bastion/common/config.hpp>
+#include <bastion/policy/store.hpp>
+#include <iosfwd>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+
+namespace bastion::admin {
+
+// A failure the user can fix; exit code 1, the message on stderr.
+class command_error : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+class cli_context {
+ public:
+  cli_context(std::istream& input, std::ostream& output, std::ostream& errors)
+      : in(input), out(output), err(errors) {}
+
+  // The config from --config, BASTION_CONFIG or ./var/bastion.yaml. Throws command_error if none.
+  const config& cfg();
+  // --db if given, else the config's database.
+  std::string conninfo();
+  // Connects on first use.
+  policy::store& store();
+
+  std::string config_path;  // --config
+  std::string db;           // --db
+  std::istream& in;
+  std::ostream& out;
+  std::ostream& err;
+
+ private:
+  std::optional<config> cfg_;
+  std::unique_ptr<policy::store> store_;
+};
+
+void add_identity_commands(CLI::App& app, cli_context& ctx);  // user, key
+void add_target_commands(CLI::App& app, cli_context& ctx);    // target, grant, revoke, grants
+void add_system_commands(CLI::App& app, cli_context& ctx);    // migrate, known-hosts, upstream-key
+
+// One JSON document on its own line; invalid UTF-8 cannot reach here, but is replaced if it does.
+void print_json(std::ostream& out, const nlohmann::json& doc);
+
+// Adds the --json flag that every listing has.
+inline CLI::Option* add_json_flag(CLI::App* cmd, bool& flag) {
+  return cmd->add_flag("--json", flag, "Print one JSON array instead of a table");
+}
+
+}  // namespace bastion::admin

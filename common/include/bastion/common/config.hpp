@@ -1,0 +1,70 @@
+// The bastion's configuration (var/bastion.yaml): one struct that fills its defaults and checks
+// itself, so that every later component can trust what it reads here.
+#pragma once
+
+#include <bastion/common/address.hpp>
+#include <bastion/common/duration.hpp>
+#include <filesystem>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace bastion {
+
+// A startup error in the config. what() is one line: "FILE:LINE: KEY: problem; fix".
+class config_error : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+enum class failure_mode { fail_closed, fail_open };
+
+// sshd's MaxStartups "start:rate:full": past `start` unauthenticated connections, refuse new ones
+// with probability `rate`% rising linearly to 100% at `full`.
+struct max_startups_config {
+  int start = 10;
+  int rate = 30;
+  int full = 100;
+};
+
+struct limits_config {
+  duration login_grace_time = std::chrono::seconds(120);
+  int max_auth_tries = 6;
+  max_startups_config max_startups;
+  int max_sessions = 10;
+  duration idle_timeout{0};          // 0: never
+  duration max_session_duration{0};  // 0: unlimited
+  duration drain_timeout = std::chrono::seconds(30);
+  duration connect_timeout = std::chrono::seconds(10);  // to a target
+};
+
+struct recording_config {
+  std::filesystem::path dir = "var/recordings";
+  bastion::failure_mode failure_mode = failure_mode::fail_closed;
+};
+
+struct config {
+  std::filesystem::path source;  // the file this was read from, for messages
+  std::vector<endpoint> listen{{"0.0.0.0", 2222}};
+  std::vector<std::filesystem::path> host_keys{"var/keys/ssh_host_ed25519_key"};
+  std::filesystem::path inner_host_key = "var/keys/inner_host_ed25519_key";
+  std::filesystem::path upstream_key = "var/keys/upstream_ed25519_key";
+  std::string database;  // libpq conninfo or URI; required
+  recording_config recording;
+  endpoint admin_listen{"127.0.0.1", 8022};
+  endpoint metrics_listen{"127.0.0.1", 9122};
+  limits_config limits;
+  std::string log_level = "info";
+  std::string node_name;  // defaults to the host name; identifies this node in sessions and audit
+};
+
+// Reads and validates FILE. Throws config_error naming the file, line, key and fix.
+config load_config(const std::filesystem::path& file);
+
+// Parses YAML text as if it were read from `source` (used by load_config and by tests).
+config parse_config(const std::string& yaml, const std::filesystem::path& source);
+
+// Checks that the files the daemon needs exist and are readable private keys. Throws config_error.
+void check_key_files(const config& cfg);
+
+}  // namespace bastion

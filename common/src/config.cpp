@@ -1,0 +1,186 @@
+// The config schema: which keys exist, their defaults and the checks across keys.
+#include <bastion/common/config.hpp>
+#include <unistd.h>
+
+#include <array>
+#include <bastion/common/escape.hpp>
+#include <bastion/common/ssh.hpp>
+#include <charconv>
+#include <fstream>
+#include <sstream>
+
+#include "config_reader.hpp"
+
+namespace bastion {
+namespace {
+
+using detail::config_section;
+
+max_startups_config parse_max_startups(config_section& limits) {
+  max_startups_config out;
+  const auto text = limits.scalar("max_startups");
+  if (!text) {
+    return out;
+  }
+  std::array<int, 3> parts{};
+  std::size_t n = 0;
+  const char* p = text->data();
+  const char* end = p + text->size();
+  bool ok = true;
+  while (ok && n < parts.size()) {
+    const auto r = std::from_chars(p, end, parts[n]);
+    ok = r.ec == std::errc{};
+    p = r.ptr;
+    ++n;
+    if (p == end) {
+      break;
+    }
+    ok = ok && *p == ':';
+    ++p;
+  }
+  ok = ok && p == end && (n == 1 || n == 3);
+  if (n == 1) {
+    parts = {parts[0], 100, parts[0]};  // sshd: a single number means refuse all past it
+  }
+  const auto [start, rate, full] = parts;
+  if (!ok || start < 1 || full < start || full > 100000 || rate < 1 || rate > 100) {
+    limits.fail_value("max_startups",
+                "\"" + escape(*text, 64) +
+                    "\" must be START:RATE:FULL as in sshd, e.g. \"10:30:100\" (1 <= START <= "
+                    "FULL, RATE a percentage from 1 to 100)");
+  }
+  return {start, rate, full};
+}
+
+void read_limits(config_section& s, limits_config& l) {
+  s.read("login_grace_time", l.login_grace_time);
+  s.read("max_auth_tries", l.max_auth_tries, 1, 100);
+  l.max_startups = parse_max_startups(s);
+  s.read("max_sessions", l.max_sessions, 1, 1000);
+  s.read("idle_timeout", l.idle_timeout);
+  s.read("max_session_duration", l.max_session_duration);
+  s.read("drain_timeout", l.drain_timeout);
+  s.read("connect_timeout", l.connect_timeout);
+  s.finish();
+}
+
+void read_recording(config_section& s, recording_config& r) {
+  s.read("dir", r.dir);
+  if (const auto mode = s.scalar("failure_mode")) {
+    if (*mode == "fail_closed") {
+      r.failure_mode = failure_mode::fail_closed;
+    } else if (*mode == "fail_open") {
+      r.failure_mode = failure_mode::fail_open;
+    } else {
+      s.fail_value("failure_mode",
+             "\"" + escape(*mode, 64) + "\" is not a failure mode; use fail_closed or fail_open");
+    }
+  }
+  s.finish();
+}
+
+void read_listener(config_section& s, endpoint& out) {
+  s.read("listen", out);
+  s.finish();
+}
+
+// Checks across keys, once every value is read.
+void validate(const config& c, config_section& top) {
+  const auto fail = [&](std::string_view key, std::string_view problem) {
+    top.fail(YAML::Node(), key, problem);
+  };
+  if (c.database.empty()) {
+    fail("database",
+         "missing; set a libpq conninfo, e.g. database: \"host=/var/run/postgresql "
+         "dbname=bastion\"");
+  }
+  static constexpr std::array<std::string_view, 5> levels{"trace", "debug", "info", "warn",
+                                                          "error"};
+  if (std::find(levels.begin(), levels.end(), c.log_level) == levels.end()) {
+    fail("log_level", "\"" + escape(c.log_level, 64) +
+                          "\" is not a level; use trace, debug, info, warn or error");
+  }
+  if (c.limits.connect_timeout.count() == 0) {
+    fail("limits.connect_timeout", "must be more than 0s, e.g. 10s");
+  }
+  if (c.limits.login_grace_time.count() == 0) {
+    fail("limits.login_grace_time", "must be more than 0s, e.g. 120s");
+  }
+}
+
+std::string host_name() {
+  std::array<char, 256> buf{};
+  if (::gethostname(buf.data(), buf.size() - 1) != 0 || buf[0] == '\0') {
+    return "bastion";
+  }
+  return buf.data();
+}
+
+}  // namespace
+
+config parse_config(const std::string& yaml, const std::filesystem::path& source) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(yaml);
+  } catch (const YAML::ParserException& e) {
+    throw config_error(source.string() + ":" + std::to_string(e.mark.line + 1) +
+                       ": not valid YAML (" + e.msg + "); fix the syntax on that line");
+  }
+  if (!root.IsDefined() || root.IsNull()) {
+    throw config_error(source.string() +
+                       ": the file is empty; at least `database:` must be set (see README.md)");
+  }
+  config c;
+  c.source = source;
+  config_section top(source, root, "");
+  top.read("listen", c.listen);
+  top.read("host_keys", c.host_keys);
+  top.read("inner_host_key", c.inner_host_key);
+  top.read("upstream_key", c.upstream_key);
+  top.read("database", c.database);
+  top.read("log_level", c.log_level);
+  top.read("node_name", c.node_name);
+  auto recording = top.child("recording");
+  read_recording(recording, c.recording);
+  auto admin = top.child("admin");
+  read_listener(admin, c.admin_listen);
+  auto metrics = top.child("metrics");
+  read_listener(metrics, c.metrics_listen);
+  auto limits = top.child("limits");
+  read_limits(limits, c.limits);
+  top.finish();
+  validate(c, top);
+  if (c.node_name.empty()) {
+    c.node_name = host_name();
+  }
+  return c;
+}
+
+config load_config(const std::filesystem::path& file) {
+  std::ifstream in(file);
+  if (!in) {
+    throw config_error(file.string() +
+                       ": cannot read the config file; check the path, or pass --config FILE "
+                       "(scripts/run writes var/bastion.yaml)");
+  }
+  std::ostringstream text;
+  text << in.rdbuf();
+  return parse_config(text.str(), file);
+}
+
+void check_key_files(const config& cfg) {
+  const auto check = [&](const std::filesystem::path& path, std::string_view key) {
+    auto loaded = load_private_key(path);
+    if (!loaded) {
+      throw config_error(cfg.source.string() + ": " + std::string(key) + ": " + loaded.error().text +
+                         "; create it with: ssh-keygen -t ed25519 -N '' -f " + path.string());
+    }
+  };
+  for (std::size_t i = 0; i < cfg.host_keys.size(); ++i) {
+    check(cfg.host_keys[i], "host_keys[" + std::to_string(i) + "]");
+  }
+  check(cfg.inner_host_key, "inner_host_key");
+  check(cfg.upstream_key, "upstream_key");
+}
+
+}  // namespace bastion

@@ -1,0 +1,28 @@
+// Redaction of libpq connection strings.
+#include <libpq-fe.h>
+
+#include <bastion/policy/conninfo.hpp>
+#include <memory>
+#include <string_view>
+
+namespace bastion::policy {
+
+std::string redact_conninfo(const std::string& conninfo) {
+  char* err = nullptr;
+  PQconninfoOption* opts = PQconninfoParse(conninfo.c_str(), &err);
+  if (opts == nullptr) {
+    PQfreemem(err);
+    return "(an unreadable conninfo)";
+  }
+  const std::unique_ptr<PQconninfoOption, void (*)(PQconninfoOption*)> owner(opts, PQconninfoFree);
+  std::string out;
+  for (PQconninfoOption* o = opts; o->keyword != nullptr; ++o) {
+    if (o->val == nullptr || o->val[0] == '\0' || std::string_view(o->keyword) == "password") {
+      continue;
+    }
+    out += (out.empty() ? "" : " ") + std::string(o->keyword) + "=" + o->val;
+  }
+  return out;
+}
+
+}  // namespace bastion::policy

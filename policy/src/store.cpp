@@ -1,0 +1,92 @@
+// The store's connection, error mapping and audit trail.
+#include <bastion/common/escape.hpp>
+#include <bastion/policy/conninfo.hpp>
+
+#include "store_impl.hpp"
+
+namespace bastion::policy {
+namespace {
+
+// PostgreSQL messages span lines (DETAIL, HINT) and may quote values; keep the first line, escaped.
+std::string first_line(std::string_view message) {
+  const auto nl = message.find('\n');
+  return escape(message.substr(0, nl), 300);
+}
+
+pqxx::connection connect(const std::string& conninfo, const std::string& shown) {
+  try {
+    return pqxx::connection(conninfo);
+  } catch (const std::exception& e) {
+    throw unavailable_error(shown, e.what());
+  }
+}
+
+}  // namespace
+
+void require_text(std::string_view what, std::string_view value) {
+  if (!is_valid_utf8(value) || value.size() > 64 * 1024) {
+    throw store_error(store_error::kind::invalid,
+                      std::string(what) + " " + shown(value) +
+                          " must be valid UTF-8 of at most 64 KiB without NUL bytes");
+  }
+}
+
+void require(const result<void>& check) {
+  if (!check) {
+    throw store_error(store_error::kind::invalid, check.error().text);
+  }
+}
+
+std::string shown(std::string_view name) { return "\"" + escape(name, 64) + "\""; }
+
+store_error unavailable_error(const std::string& shown_conninfo, std::string_view detail) {
+  return store_error(store_error::kind::unavailable,
+                     "cannot reach PostgreSQL at \"" + shown_conninfo + "\": " + first_line(detail) +
+                         "; check that the server runs and that `database:` in the config (or --db) "
+                         "is right");
+}
+
+void rethrow_as_store_error(std::string_view what, const std::string& shown_conninfo) {
+  using kind = store_error::kind;
+  const std::string prefix = std::string(what) + ": ";
+  try {
+    throw;
+  } catch (const store_error&) {
+    throw;
+  } catch (const pqxx::broken_connection& e) {
+    throw unavailable_error(shown_conninfo, e.what());
+  } catch (const pqxx::unique_violation& e) {
+    throw store_error(kind::conflict, prefix + "it exists already (" + first_line(e.what()) + ")");
+  } catch (const pqxx::foreign_key_violation& e) {
+    throw store_error(kind::not_found, prefix + first_line(e.what()));
+  } catch (const pqxx::check_violation& e) {
+    throw store_error(kind::invalid, prefix + "the database refused the value (" + first_line(e.what()) + ")");
+  } catch (const pqxx::data_exception& e) {
+    throw store_error(kind::invalid, prefix + "the database refused the value (" + first_line(e.what()) + ")");
+  } catch (const pqxx::undefined_table& e) {
+    throw store_error(kind::failed, prefix + first_line(e.what()) + "; run `bastionctl migrate` first");
+  } catch (const std::exception& e) {
+    throw store_error(kind::failed, prefix + first_line(e.what()));
+  }
+}
+
+store::impl::impl(const std::string& conninfo, std::string actor_name, std::string node_name)
+    : shown_conninfo(redact_conninfo(conninfo)),
+      actor(std::move(actor_name)),
+      node(std::move(node_name)),
+      conn(connect(conninfo, shown_conninfo)) {}
+
+void store::impl::audit(pqxx::work& txn, std::string_view kind, const nlohmann::json& detail) const {
+  txn.exec_params(
+      "INSERT INTO audit_events (node, kind, result, actor, detail) VALUES ($1, $2, 'ok', $3, $4::jsonb)",
+      node, std::string(kind), actor, detail.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+}
+
+void store::impl::notify_policy(pqxx::work& txn) { txn.exec("SELECT pg_notify('bastion_policy', '')"); }
+
+store::store(const std::string& conninfo, std::string actor, std::string node)
+    : impl_(std::make_unique<impl>(conninfo, std::move(actor), std::move(node))) {}
+
+store::~store() = default;
+
+}  // namespace bastion::policy

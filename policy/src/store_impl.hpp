@@ -1,0 +1,66 @@
+// Internal to the store: the connection, the transaction wrapper that maps libpqxx exceptions,
+// and audit/notify helpers shared by the store_*.cpp files.
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <pqxx/pqxx>
+
+#include <bastion/policy/store.hpp>
+#include <string_view>
+
+namespace bastion::policy {
+
+// Must be called inside a catch block: rethrows the current exception as a store_error whose
+// message starts with `what` ("add user alice").
+[[noreturn]] void rethrow_as_store_error(std::string_view what, const std::string& shown_conninfo);
+
+// A connection error as a person reads it: one line, conninfo without password.
+store_error unavailable_error(const std::string& shown_conninfo, std::string_view detail);
+
+// libpq takes C strings, so a NUL would silently cut a value ("alice\0x" would match "alice"),
+// and PostgreSQL text refuses invalid UTF-8: every string from outside is checked first.
+void require_text(std::string_view what, std::string_view value);
+
+// Throws store_error(invalid) with the check's message when it failed.
+void require(const result<void>& check);
+
+// A name for a message: quoted, escaped, bounded.
+std::string shown(std::string_view name);
+
+struct store::impl {
+  impl(const std::string& conninfo, std::string actor_name, std::string node_name);
+
+  // Runs `body(work)` in one transaction and commits it.
+  template <class F>
+  auto transact(std::string_view what, F&& body) {
+    try {
+      pqxx::work txn(conn);
+      if constexpr (std::is_void_v<decltype(body(txn))>) {
+        body(txn);
+        txn.commit();
+      } else {
+        auto out = body(txn);
+        txn.commit();
+        return out;
+      }
+    } catch (...) {
+      rethrow_as_store_error(what, shown_conninfo);
+    }
+  }
+
+  // Records an administrative change in audit_events, in the same transaction as the change.
+  void audit(pqxx::work& txn, std::string_view kind, const nlohmann::json& detail) const;
+
+  // Tells every node to reload its policy snapshot once the transaction commits.
+  static void notify_policy(pqxx::work& txn);
+
+  std::string shown_conninfo;
+  std::string actor;
+  std::string node;
+  pqxx::connection conn;
+};
+
+// ISO 8601 UTC text of a timestamptz column, for SELECT lists.
+inline constexpr std::string_view iso_time_sql = R"(to_char({} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'))";
+
+}  // namespace bastion::policy

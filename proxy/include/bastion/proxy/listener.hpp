@@ -1,0 +1,36 @@
+// Accepts TCP connections on one address and hands each socket to a handler. Asio owns accept();
+// SSH begins in the handler.
+#pragma once
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <bastion/common/address.hpp>
+#include <functional>
+#include <memory>
+
+namespace bastion::proxy {
+
+class listener : public std::enable_shared_from_this<listener> {
+ public:
+  using handler = std::function<void(boost::asio::ip::tcp::socket)>;
+
+  // Binds and listens at once; throws boost::system::system_error naming the address on failure.
+  listener(boost::asio::io_context& io, const endpoint& where, handler on_accept);
+
+  void start();
+  // Stops accepting; connections already handed over are not touched.
+  void stop();
+  const endpoint& where() const { return where_; }
+
+ private:
+  void accept_next();
+  void on_accepted(const boost::system::error_code& ec, boost::asio::ip::tcp::socket socket);
+
+  boost::asio::ip::tcp::acceptor acceptor_;
+  boost::asio::steady_timer backoff_;
+  endpoint where_;
+  handler on_accept_;
+};
+
+}  // namespace bastion::proxy

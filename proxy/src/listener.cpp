@@ -1,0 +1,58 @@
+// TCP listener with back-off when the process runs out of file descriptors.
+#include <bastion/common/log.hpp>
+#include <bastion/proxy/listener.hpp>
+#include <boost/asio/ip/address.hpp>
+#include <boost/asio/ip/v6_only.hpp>
+
+namespace bastion::proxy {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+
+listener::listener(asio::io_context& io, const endpoint& where, handler on_accept)
+    : acceptor_(io), backoff_(io), where_(where), on_accept_(std::move(on_accept)) {
+  const tcp::endpoint ep(asio::ip::make_address(where.host), where.port);
+  acceptor_.open(ep.protocol());
+  acceptor_.set_option(tcp::acceptor::reuse_address(true));
+  if (ep.address().is_v6()) {
+    acceptor_.set_option(asio::ip::v6_only(true));  // "[::]:2222" and "0.0.0.0:2222" can coexist
+  }
+  acceptor_.bind(ep);
+  acceptor_.listen(asio::socket_base::max_listen_connections);
+}
+
+void listener::start() { accept_next(); }
+
+void listener::stop() {
+  boost::system::error_code ignored;
+  acceptor_.close(ignored);
+  backoff_.cancel();
+}
+
+void listener::accept_next() {
+  acceptor_.async_accept([self = shared_from_this()](const boost::system::error_code& ec, tcp::socket socket) {
+    self->on_accepted(ec, std::move(socket));
+  });
+}
+
+void listener::on_accepted(const boost::system::error_code& ec, tcp::socket socket) {
+  if (ec == asio::error::operation_aborted || !acceptor_.is_open()) {
+    return;  // stopped
+  }
+  if (ec) {
+    // EMFILE/ENFILE and friends: the pending connection stays in the backlog; retry shortly
+    // instead of spinning on an accept that keeps failing.
+    spdlog::warn("accept failed on {}: {}; retrying in 100ms", where_.to_string(), ec.message());
+    backoff_.expires_after(std::chrono::milliseconds(100));
+    backoff_.async_wait([self = shared_from_this()](const boost::system::error_code& wait_ec) {
+      if (!wait_ec) {
+        self->accept_next();
+      }
+    });
+    return;
+  }
+  on_accept_(std::move(socket));
+  accept_next();
+}
+
+}  // namespace bastion::proxy

@@ -1,0 +1,64 @@
+// bastiond: loads the config, applies migrations, and serves until SIGTERM.
+#include <CLI/CLI.hpp>
+
+#include <libssh/libssh.h>
+
+#include <bastion/common/config.hpp>
+#include <bastion/common/log.hpp>
+#include <bastion/policy/migrate.hpp>
+#include <bastion/policy/store.hpp>
+#include <bastion/proxy/server.hpp>
+#include <cstdlib>
+#include <iostream>
+
+namespace {
+
+std::string default_config_path() {
+  const char* env = std::getenv("BASTION_CONFIG");  // NOLINT(concurrency-mt-unsafe): before threads
+  return env != nullptr && *env != '\0' ? env : "var/bastion.yaml";
+}
+
+int serve(const bastion::config& cfg) {
+  bastion::init_logging(cfg.log_level);
+  const auto migrated = bastion::policy::migrate(cfg.database);
+  for (const auto& name : migrated.applied) {
+    spdlog::info("applied migration {}", name);
+  }
+  spdlog::info("node={} schema_version={}", bastion::quoted(cfg.node_name), migrated.to_version);
+  bastion::proxy::server srv(cfg);
+  return srv.run();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"bastiond: the recording SSH bastion", "bastiond"};
+  std::string config_path = default_config_path();
+  bool check_only = false;
+  app.add_option("--config", config_path, "Config file (default: $BASTION_CONFIG, then var/bastion.yaml)");
+  app.add_flag("--check-config", check_only, "Validate the config and its key files, then exit");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : 2;
+  }
+  try {
+    const auto cfg = bastion::load_config(config_path);
+    bastion::check_key_files(cfg);
+    if (check_only) {
+      std::cout << config_path << ": ok\n";
+      return 0;
+    }
+    ssh_init();
+    const int rc = serve(cfg);
+    ssh_finalize();
+    return rc;
+  } catch (const bastion::config_error& e) {
+    std::cerr << "bastiond: " << e.what() << "\n";
+  } catch (const bastion::policy::store_error& e) {
+    std::cerr << "bastiond: " << e.what() << "\n";
+  } catch (const std::runtime_error& e) {
+    std::cerr << "bastiond: " << e.what() << "\n";
+  }
+  return 1;
+}
