@@ -30,6 +30,21 @@ std::string read_key_input(cli_context& ctx, const std::string& source) {
   return text;
 }
 
+std::vector<policy::public_key> read_keys(cli_context& ctx, const std::string& source) {
+  auto keys = policy::parse_authorized_keys(read_key_input(ctx, source));
+  if (!keys) {
+    throw command_error(keys.error().text);
+  }
+  return std::move(*keys);
+}
+
+void print_added_keys(cli_context& ctx, const std::string& user, const std::vector<policy::public_key>& keys) {
+  for (const auto& k : keys) {
+    ctx.out << "added key " << k.fingerprint << " (" << k.type << ", " << k.bits << " bits) for "
+            << escape(user, 64) << "\n";
+  }
+}
+
 void add_user_commands(CLI::App& app, cli_context& ctx) {
   auto* user = app.add_subcommand("user", "Add, list and disable bastion users");
   user->require_subcommand(1);
@@ -37,14 +52,18 @@ void add_user_commands(CLI::App& app, cli_context& ctx) {
   struct add_opts {
     std::string name;
     bool admin = false;
+    std::string key_source;
   };
   auto add = std::make_shared<add_opts>();
   auto* add_cmd = user->add_subcommand("add", "Add a user (they log in with keys added by `key add`)");
   add_cmd->add_option("NAME", add->name, "User name")->required();
   add_cmd->add_flag("--admin", add->admin, "The user may administer the bastion");
+  add_cmd->add_option("--key", add->key_source, "Also add the keys of this .pub or authorized_keys file (- for stdin)");
   add_cmd->callback([&ctx, add] {
-    ctx.store().add_user(add->name, add->admin);
+    const auto keys = add->key_source.empty() ? std::vector<policy::public_key>{} : read_keys(ctx, add->key_source);
+    ctx.store().add_user(add->name, add->admin, keys);
     ctx.out << "added user " << add->name << (add->admin ? " (admin)" : "") << "\n";
+    print_added_keys(ctx, add->name, keys);
   });
 
   auto json = std::make_shared<bool>(false);
@@ -90,15 +109,9 @@ void add_key_commands(CLI::App& app, cli_context& ctx) {
   add_cmd->add_option("USER", add->user, "User name")->required();
   add_cmd->add_option("FILE", add->source, "A .pub or authorized_keys file, or - for standard input")->required();
   add_cmd->callback([&ctx, add] {
-    auto keys = policy::parse_authorized_keys(read_key_input(ctx, add->source));
-    if (!keys) {
-      throw command_error(keys.error().text);
-    }
-    ctx.store().add_keys(add->user, *keys);
-    for (const auto& k : *keys) {
-      ctx.out << "added key " << k.fingerprint << " (" << k.type << ", " << k.bits << " bits) for "
-              << escape(add->user, 64) << "\n";
-    }
+    const auto keys = read_keys(ctx, add->source);
+    ctx.store().add_keys(add->user, keys);
+    print_added_keys(ctx, add->user, keys);
   });
 
   struct list_opts {

@@ -22,7 +22,31 @@ std::int64_t user_id(pqxx::work& txn, const std::string& name) {
 
 }  // namespace
 
-void store::add_user(const std::string& name, bool is_admin) {
+// All or nothing: the transaction rolls back on the first duplicate.
+void store::impl::insert_keys(pqxx::work& txn, std::int64_t uid, const std::string& user,
+                              const std::vector<public_key>& keys) const {
+  std::set<std::string> seen;
+  for (const auto& key : keys) {
+    if (!seen.insert(key.fingerprint).second) {
+      throw store_error(kind::conflict, "key " + key.fingerprint + " is given twice in the input");
+    }
+    const auto owner = txn.exec_params(
+        "SELECT u.name FROM user_keys k JOIN users u ON u.id = k.user_id WHERE k.fingerprint = $1",
+        key.fingerprint);
+    if (!owner.empty()) {
+      throw store_error(kind::conflict, "key " + key.fingerprint + " is already registered to user " +
+                                            shown(owner[0][0].as<std::string>()) +
+                                            "; a key identifies one person, so give this user their own key");
+    }
+    txn.exec_params(
+        "INSERT INTO user_keys (user_id, key_type, public_key, fingerprint, bits, comment, options) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        uid, key.type, key.base64, key.fingerprint, key.bits, key.comment, key.options);
+    audit(txn, "admin.key_add", {{"user", user}, {"fingerprint", key.fingerprint}});
+  }
+}
+
+void store::add_user(const std::string& name, bool is_admin, const std::vector<public_key>& keys) {
   require_text("user name", name);
   require(check_user_name(name));
   impl_->transact("add user " + shown(name), [&](pqxx::work& txn) {
@@ -34,6 +58,7 @@ void store::add_user(const std::string& name, bool is_admin) {
       throw store_error(kind::conflict, "user " + shown(name) + " exists already");
     }
     impl_->audit(txn, "admin.user_add", {{"user", name}, {"admin", is_admin}});
+    impl_->insert_keys(txn, rows[0][0].as<std::int64_t>(), name, keys);
     impl::notify_policy(txn);
   });
 }
@@ -72,26 +97,7 @@ void store::disable_user(const std::string& name) {
 void store::add_keys(const std::string& user, const std::vector<public_key>& keys) {
   require_text("user name", user);
   impl_->transact("add key for " + shown(user), [&](pqxx::work& txn) {
-    const std::int64_t uid = user_id(txn, user);
-    std::set<std::string> seen;
-    for (const auto& key : keys) {
-      if (!seen.insert(key.fingerprint).second) {
-        throw store_error(kind::conflict, "key " + key.fingerprint + " is given twice in the input");
-      }
-      const auto owner = txn.exec_params(
-          "SELECT u.name FROM user_keys k JOIN users u ON u.id = k.user_id WHERE k.fingerprint = $1",
-          key.fingerprint);
-      if (!owner.empty()) {
-        throw store_error(kind::conflict, "key " + key.fingerprint + " is already registered to user \"" +
-                                              owner[0][0].as<std::string>() +
-                                              "\"; a key identifies one person, so give this user their own key");
-      }
-      txn.exec_params(
-          "INSERT INTO user_keys (user_id, key_type, public_key, fingerprint, bits, comment, options) "
-          "VALUES ($1, $2, $3, $4, $5, $6, $7)",
-          uid, key.type, key.base64, key.fingerprint, key.bits, key.comment, key.options);
-      impl_->audit(txn, "admin.key_add", {{"user", user}, {"fingerprint", key.fingerprint}});
-    }
+    impl_->insert_keys(txn, user_id(txn, user), user, keys);
     impl::notify_policy(txn);
   });
 }

@@ -51,6 +51,9 @@ struct store::impl {
   // Records an administrative change in audit_events, in the same transaction as the change.
   void audit(pqxx::work& txn, std::string_view kind, const nlohmann::json& detail) const;
 
+  void insert_keys(pqxx::work& txn, std::int64_t uid, const std::string& user,
+                   const std::vector<public_key>& keys) const;
+
   // Tells every node to reload its policy snapshot once the transaction commits.
   static void notify_policy(pqxx::work& txn);
 

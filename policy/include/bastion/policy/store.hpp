@@ -79,7 +79,8 @@ class store {
   store(const store&) = delete;
   store& operator=(const store&) = delete;
 
-  void add_user(const std::string& name, bool is_admin);
+  // The user and their keys (possibly none) in one transaction.
+  void add_user(const std::string& name, bool is_admin, const std::vector<public_key>& keys = {});
   std::vector<user_info> list_users();
   void disable_user(const std::string& name);
 
