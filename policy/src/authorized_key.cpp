@@ -140,11 +140,19 @@ result<public_key> parse_public_key(std::string_view line, bool allow_options) {
   public_key key;
   std::string_view rest = line;
   std::string_view field = next_field(rest, false);
-  if (find_type(field) == nullptr && allow_options && !field.empty() &&
-      field.find('=') != std::string_view::npos) {
-    rest = line;
-    key.options = next_field(rest, true);
-    field = next_field(rest, false);
+  // As sshd does: a first field that is not a key type may be options ("no-pty",
+  // from="...",command="a b"), if what follows it reads as a key type.
+  if (find_type(field) == nullptr && allow_options && !field.empty()) {
+    std::string_view after = line;
+    const std::string_view options = next_field(after, true);
+    std::string_view probe = after;
+    const std::string_view type_field = next_field(probe, false);
+    if (find_type(type_field) != nullptr || type_field.starts_with("ssh-") ||
+        type_field.starts_with("ecdsa-") || type_field.starts_with("sk-")) {
+      key.options = options;
+      rest = after;
+      field = next_field(rest, false);
+    }
   }
   const key_type_info* type = find_type(field);
   if (type == nullptr) {

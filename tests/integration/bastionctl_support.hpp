@@ -1,0 +1,41 @@
+// Shared by the integration tests that drive the real bastionctl and bastiond binaries.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "postgres.hpp"
+#include "process.hpp"
+#include "temp_dir.hpp"
+
+namespace bastion::test {
+
+// A fresh, migrated database per test, and bastionctl pointed at it with --db.
+class bastionctl_test : public ::testing::Test {
+ protected:
+  void SetUp() override;
+
+  // Runs bastionctl --db CONNINFO args...
+  run_result ctl(const std::vector<std::string>& args, const std::string& stdin_data = "") const;
+  // Runs it and expects exit 0; returns stdout.
+  std::string ok(const std::vector<std::string>& args, const std::string& stdin_data = "") const;
+  // Runs a listing with --json and parses the array.
+  nlohmann::json json(std::vector<std::string> args) const;
+  // Writes a bastion.yaml in dir() for this database, with freshly generated keys.
+  std::string write_config(int listen_port) const;
+
+  const temp_dir& dir() const { return dir_; }
+  std::string conninfo_;
+  std::string dbname_;
+
+ private:
+  temp_dir dir_;
+};
+
+// Fails the test unless `text` contains `part`.
+#define EXPECT_CONTAINS(text, part) EXPECT_NE(std::string(text).find(part), std::string::npos) << (text)
+
+}  // namespace bastion::test

@@ -1,0 +1,219 @@
+// Every bastionctl command against a real PostgreSQL, with --json output parsed and checked.
+#include "bastionctl_support.hpp"
+#include "sshd.hpp"
+
+namespace bastion::test {
+namespace {
+
+std::string pub_line(const std::string& key_path) {
+  const std::string text = read_file(key_path + ".pub");
+  return text.substr(0, text.find('\n'));
+}
+
+class bastionctl : public bastionctl_test {
+ protected:
+  std::string key(const std::string& name, const std::string& type = "ed25519", int bits = 0) {
+    return make_ssh_key(dir(), name, type, bits, name + "@laptop");
+  }
+};
+
+TEST_F(bastionctl, usage_errors_exit_2) {
+  EXPECT_EQ(ctl({}).exit_code, 2);
+  EXPECT_EQ(ctl({"frobnicate"}).exit_code, 2);
+  EXPECT_EQ(ctl({"user", "add"}).exit_code, 2);
+  EXPECT_EQ(ctl({"grant", "alice", "web1"}).exit_code, 2);  // --login missing
+  const auto help = ctl({"--help"});
+  EXPECT_EQ(help.exit_code, 0);
+  EXPECT_CONTAINS(help.out, "known-hosts");
+}
+
+TEST_F(bastionctl, migrate_reports_up_to_date) {
+  EXPECT_EQ(ok({"migrate"}), "schema at version 1 (up to date)\n");
+}
+
+TEST_F(bastionctl, users_add_list_disable) {
+  EXPECT_EQ(ok({"user", "add", "alice"}), "added user alice\n");
+  ok({"user", "add", "bob", "--admin", "--key", key("bob") + ".pub"});
+  const auto dup = ctl({"user", "add", "alice"});
+  EXPECT_EQ(dup.exit_code, 1);
+  EXPECT_CONTAINS(dup.err, "user \"alice\" exists already");
+  const auto root = ctl({"user", "add", "root"});
+  EXPECT_EQ(root.exit_code, 1);
+  EXPECT_CONTAINS(root.err, "PermitRootLogin no");
+  ok({"user", "disable", "alice"});
+  EXPECT_EQ(ctl({"user", "disable", "carol"}).exit_code, 1);
+
+  const auto users = json({"user", "list"});
+  ASSERT_EQ(users.size(), 2U);
+  EXPECT_EQ(users[0]["name"], "alice");
+  EXPECT_EQ(users[0]["disabled"], true);
+  EXPECT_EQ(users[0]["admin"], false);
+  EXPECT_EQ(users[0]["keys"], 0);
+  EXPECT_EQ(users[1]["name"], "bob");
+  EXPECT_EQ(users[1]["admin"], true);
+  EXPECT_EQ(users[1]["keys"], 1);
+  EXPECT_TRUE(users[1]["created_at"].get<std::string>().ends_with("Z"));
+  const std::string table = ok({"user", "list"});
+  EXPECT_CONTAINS(table, "NAME   ADMIN  STATUS    KEYS");
+  EXPECT_CONTAINS(table, "alice  no     disabled  0");
+}
+
+TEST_F(bastionctl, keys_add_list_remove) {
+  ok({"user", "add", "alice"});
+  ok({"user", "add", "bob"});
+  const std::string ed = key("ed");
+  const std::string ec = key("ec", "ecdsa", 384);
+  const std::string rsa = key("rsa", "rsa", 3072);
+  const std::string out = ok({"key", "add", "alice", ed + ".pub"});
+  EXPECT_CONTAINS(out, "added key SHA256:");
+  // From stdin, an authorized_keys file with options and comments.
+  ok({"key", "add", "alice", "-"}, "# alice's other keys\nno-pty " + pub_line(ec) + "\n\n" + pub_line(rsa) + "\n");
+
+  const auto keys = json({"key", "list"});
+  ASSERT_EQ(keys.size(), 3U);
+  const std::string expected_fp = ssh_keygen_fingerprint_line(ed + ".pub");
+  EXPECT_CONTAINS(expected_fp, keys[0]["fingerprint"].get<std::string>());
+  EXPECT_EQ(keys[0]["user"], "alice");
+  EXPECT_EQ(keys[0]["type"], "ssh-ed25519");
+  EXPECT_EQ(keys[0]["comment"], "ed@laptop");
+  EXPECT_EQ(keys[1]["type"], "ecdsa-sha2-nistp384");
+  EXPECT_EQ(keys[1]["bits"], 384);
+  EXPECT_EQ(keys[1]["options"], "no-pty");
+  EXPECT_EQ(keys[2]["bits"], 3072);
+  EXPECT_TRUE(json({"key", "list", "bob"}).empty());
+
+  const auto dup = ctl({"key", "add", "bob", ed + ".pub"});
+  EXPECT_EQ(dup.exit_code, 1);
+  EXPECT_CONTAINS(dup.err, "already registered to user \"alice\"");
+
+  ok({"key", "remove", keys[0]["fingerprint"]});
+  EXPECT_EQ(json({"key", "list", "alice"}).size(), 2U);
+  EXPECT_EQ(ctl({"key", "remove", keys[0]["fingerprint"]}).exit_code, 1);
+  EXPECT_EQ(ctl({"key", "list", "nobody-here"}).exit_code, 1);
+}
+
+TEST_F(bastionctl, bad_keys_are_refused_with_the_fix_and_nothing_is_stored) {
+  ok({"user", "add", "alice"});
+  const std::string ed = key("ed");
+  struct bad {
+    std::string input;
+    std::string message;
+  };
+  for (const auto& b : std::vector<bad>{
+           {read_file(ed), "this is a private key"},
+           {pub_line(key("short", "rsa", 1024)), "at least 2048"},
+           {"ssh-foo AAAA x", "unknown key type"},
+           {"ssh-ed25519 AAAA%%%% x", "not valid base64"},
+           {pub_line(ed) + "\nssh-ed25519 garbage\n", "line 2: "},
+       }) {
+    const auto r = ctl({"key", "add", "alice", "-"}, b.input);
+    EXPECT_EQ(r.exit_code, 1);
+    EXPECT_CONTAINS(r.err, b.message);
+  }
+  EXPECT_TRUE(json({"key", "list"}).empty()) << "a rejected file must store nothing";
+  const auto missing = ctl({"key", "add", "alice", "/nonexistent.pub"});
+  EXPECT_EQ(missing.exit_code, 1);
+  EXPECT_CONTAINS(missing.err, "cannot read /nonexistent.pub");
+}
+
+TEST_F(bastionctl, targets_need_a_trusted_host_key) {
+  const std::string host_key = pub_line(key("hk"));
+  EXPECT_EQ(ctl({"target", "add", "web1", "--host", "10.0.0.5"}).exit_code, 2);
+  ok({"target", "add", "web1", "--host", "10.0.0.5", "--host-key", host_key});
+  ok({"target", "add", "db1", "--host", "db1.corp.example", "--port", "2200", "--host-key", host_key});
+  EXPECT_EQ(ctl({"target", "add", "web1", "--host", "10.0.0.6", "--host-key", host_key}).exit_code, 1);
+  EXPECT_EQ(ctl({"target", "add", "bad", "--host", "10.0.0.6", "--host-key", "ssh-ed25519 nope"}).exit_code, 1);
+  EXPECT_EQ(ctl({"target", "add", "bad", "--host", "-oProxyCommand=x", "--host-key", host_key}).exit_code, 1);
+
+  const auto targets = json({"target", "list"});
+  ASSERT_EQ(targets.size(), 2U);
+  EXPECT_EQ(targets[0]["name"], "db1");
+  EXPECT_EQ(targets[0]["port"], 2200);
+  EXPECT_EQ(targets[1]["host"], "10.0.0.5");
+  ASSERT_EQ(targets[1]["host_keys"].size(), 1U);
+  EXPECT_EQ(targets[1]["host_keys"][0]["type"].get<std::string>() + " " +
+                targets[1]["host_keys"][0]["key"].get<std::string>(),
+            host_key.substr(0, host_key.rfind(' ')));
+  ok({"target", "remove", "db1"});
+  EXPECT_EQ(json({"target", "list"}).size(), 1U);
+  EXPECT_EQ(ctl({"target", "remove", "db1"}).exit_code, 1);
+}
+
+TEST_F(bastionctl, target_scan_shows_the_fingerprint_and_stores_only_with_yes) {
+  sshd_server sshd;
+  const std::string port = std::to_string(sshd.port());
+  const auto unconfirmed = ctl({"target", "add", "t1", "--host", "127.0.0.1", "--port", port, "--scan"});
+  EXPECT_EQ(unconfirmed.exit_code, 1);
+  EXPECT_CONTAINS(unconfirmed.out, sshd.host_key_fingerprint());
+  EXPECT_CONTAINS(unconfirmed.err, "not stored");
+  EXPECT_TRUE(json({"target", "list"}).empty());
+
+  EXPECT_CONTAINS(ok({"target", "add", "t1", "--host", "127.0.0.1", "--port", port, "--scan", "--yes"}),
+                  sshd.host_key_fingerprint());
+  const auto targets = json({"target", "list"});
+  ASSERT_EQ(targets.size(), 1U);
+  EXPECT_EQ(targets[0]["host_keys"][0]["fingerprint"], sshd.host_key_fingerprint());
+
+  const auto down = ctl({"target", "add", "t2", "--host", "127.0.0.1", "--port", std::to_string(free_port()), "--scan"});
+  EXPECT_EQ(down.exit_code, 1);
+  EXPECT_CONTAINS(down.err, "cannot fetch the host key");
+}
+
+TEST_F(bastionctl, grants_replace_list_and_revoke) {
+  ok({"user", "add", "alice"});
+  ok({"user", "add", "bob"});
+  const std::string host_key = pub_line(key("hk"));
+  ok({"target", "add", "web1", "--host", "10.0.0.5", "--host-key", host_key});
+  EXPECT_EQ(ok({"grant", "alice", "web1", "--login", "deploy"}), "granted alice on web1 as deploy: shell,exec,sftp\n");
+  ok({"grant", "alice", "web1", "--login", "deploy", "--allow", "x11,shell,agent"});
+  ok({"grant", "alice", "web1", "--login", "ops", "--allow", "exec"});
+  ok({"grant", "bob", "web1", "--login", "deploy"});
+  EXPECT_EQ(ctl({"grant", "alice", "web1", "--login", "deploy", "--allow", "shell,root"}).exit_code, 1);
+  EXPECT_EQ(ctl({"grant", "alice", "nowhere", "--login", "deploy"}).exit_code, 1);
+  EXPECT_EQ(ctl({"grant", "alice", "web1", "--login", "bad login"}).exit_code, 1);
+
+  const auto grants = json({"grants", "--user", "alice"});
+  ASSERT_EQ(grants.size(), 2U);
+  EXPECT_EQ(grants[0]["login"], "deploy");
+  EXPECT_EQ(grants[0]["kinds"], (nlohmann::json{"shell", "agent", "x11"}));
+  EXPECT_EQ(grants[1]["kinds"], (nlohmann::json{"exec"}));
+  EXPECT_EQ(json({"grants"}).size(), 3U);
+
+  EXPECT_EQ(ok({"revoke", "alice", "web1", "--login", "ops"}), "revoked 1 grant of alice on web1\n");
+  EXPECT_EQ(ctl({"revoke", "alice", "web1", "--login", "ops"}).exit_code, 1);
+  ok({"revoke", "bob", "web1"});
+  EXPECT_EQ(json({"grants"}).size(), 1U);
+}
+
+TEST_F(bastionctl, known_hosts_and_upstream_key_come_from_the_configured_keys) {
+  const std::string config = write_config(2222);
+  const std::string host_key = pub_line(key("hk"));
+  ok({"target", "add", "web1", "--host", "10.0.0.5", "--host-key", host_key});
+  ok({"target", "add", "db1", "--host", "db1", "--port", "2200", "--host-key", host_key});
+  const auto inner = pub_line((dir() / "inner").string());
+  const auto outer = pub_line((dir() / "outer").string());
+  const auto strip = [](const std::string& line) { return line.substr(0, line.rfind(' ')); };
+
+  const auto r = run({BASTIONCTL_PATH, "--config", config, "known-hosts"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_CONTAINS(r.out, "\nweb1,10.0.0.5 " + strip(inner) + "\n");
+  EXPECT_CONTAINS(r.out, "\ndb1,[db1]:2200 " + strip(inner) + "\n");
+  EXPECT_CONTAINS(r.out, "\n[127.0.0.1]:2222 " + strip(outer) + "\n");
+
+  const auto one = run({BASTIONCTL_PATH, "--config", config, "known-hosts", "web1", "--json"});
+  ASSERT_EQ(one.exit_code, 0) << one.err;
+  const auto doc = nlohmann::json::parse(one.out);
+  ASSERT_EQ(doc.size(), 2U);
+  EXPECT_EQ(doc[0]["target"], "web1");
+  EXPECT_EQ(doc[1]["kind"], "outer");
+  EXPECT_EQ(run({BASTIONCTL_PATH, "--config", config, "known-hosts", "nope"}).exit_code, 1);
+
+  const auto up = run({BASTIONCTL_PATH, "--config", config, "upstream-key"});
+  ASSERT_EQ(up.exit_code, 0) << up.err;
+  EXPECT_EQ(up.out, strip(pub_line((dir() / "upstream").string())) + " bastion-upstream@test-node\n");
+  const auto no_config = ctl({"upstream-key"}, "");
+  EXPECT_EQ(no_config.exit_code, 1);
+}
+
+}  // namespace
+}  // namespace bastion::test

@@ -1,0 +1,100 @@
+// bastiond as a process: --check-config, startup migrations, listening, the SIGTERM drain, and
+// the startup errors an operator meets first.
+#include <csignal>
+#include <thread>
+
+#include "bastionctl_support.hpp"
+
+namespace bastion::test {
+namespace {
+
+class bastiond : public bastionctl_test {
+ protected:
+  // Waits until the log holds `text`, or the timeout passes.
+  static bool wait_for_log(const std::string& log, const std::string& text, std::chrono::seconds timeout) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (read_file(log).find(text) != std::string::npos) {
+        return true;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return false;
+  }
+};
+
+TEST_F(bastiond, check_config_accepts_a_good_config) {
+  const std::string config = write_config(free_port());
+  const auto r = run({BASTIOND_PATH, "--check-config", "--config", config});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_CONTAINS(r.out, ": ok");
+}
+
+TEST_F(bastiond, check_config_names_the_bad_key_and_the_fix) {
+  const auto bad = dir().write("bad.yaml", "database: x\nlimits:\n  login_grace_time: soon\n");
+  const auto r = run({BASTIOND_PATH, "--check-config", "--config", bad.string()});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_CONTAINS(r.err, "bad.yaml:3: limits.login_grace_time: \"soon\" is not a duration");
+
+  const auto no_keys = dir().write("nokeys.yaml", "database: x\nhost_keys: [\"/nonexistent/key\"]\n");
+  const auto r2 = run({BASTIOND_PATH, "--check-config", "--config", no_keys.string()});
+  EXPECT_EQ(r2.exit_code, 1);
+  EXPECT_CONTAINS(r2.err, "host_keys[0]: /nonexistent/key does not exist");
+  EXPECT_CONTAINS(r2.err, "ssh-keygen -t ed25519");
+
+  const auto r3 = run({BASTIOND_PATH, "--config", "/nonexistent.yaml"});
+  EXPECT_EQ(r3.exit_code, 1);
+  EXPECT_CONTAINS(r3.err, "/nonexistent.yaml: cannot read the config file");
+}
+
+TEST_F(bastiond, listens_then_drains_on_sigterm_and_exits_0) {
+  const int port = free_port();
+  const std::string config = write_config(port);
+  const std::string log = (dir() / "bastiond.log").string();
+  child_process daemon({BASTIOND_PATH, "--config", config}, log);
+  ASSERT_TRUE(wait_for_log(log, "listening on 127.0.0.1:" + std::to_string(port), std::chrono::seconds(30)))
+      << read_file(log);
+  EXPECT_TRUE(wait_for_port(port, std::chrono::seconds(5)));
+  EXPECT_EQ(daemon.stop(SIGTERM), 0) << read_file(log);
+  EXPECT_CONTAINS(read_file(log), "received SIGTERM; no longer accepting");
+  EXPECT_CONTAINS(read_file(log), "stopped");
+  EXPECT_FALSE(wait_for_port(port, std::chrono::milliseconds(200))) << "the port must be closed after exit";
+}
+
+TEST_F(bastiond, applies_pending_migrations_at_startup) {
+  const std::string fresh = postgres_cluster::instance().fresh_database();
+  std::string config_text = read_file(write_config(free_port()));
+  config_text.replace(config_text.find(conninfo_), conninfo_.size(), fresh);
+  const auto config = dir().write("fresh.yaml", config_text);
+  const std::string log = (dir() / "fresh.log").string();
+  child_process daemon({BASTIOND_PATH, "--config", config.string()}, log);
+  ASSERT_TRUE(wait_for_log(log, "listening on", std::chrono::seconds(30))) << read_file(log);
+  EXPECT_CONTAINS(read_file(log), "applied migration 0001_init");
+  EXPECT_EQ(daemon.stop(SIGINT), 0);
+}
+
+TEST_F(bastiond, an_unreachable_database_is_one_line_and_exit_1) {
+  std::string config_text = read_file(write_config(free_port()));
+  config_text.replace(config_text.find(conninfo_), conninfo_.size(),
+                      "host=/nonexistent dbname=bastion password=hunter2");
+  const auto config = dir().write("down.yaml", config_text);
+  const auto r = run({BASTIOND_PATH, "--config", config.string()});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_CONTAINS(r.err, "cannot reach PostgreSQL at \"");
+  EXPECT_CONTAINS(r.err, "host=/nonexistent");
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  EXPECT_EQ(r.err.find("hunter2"), std::string::npos);
+}
+
+TEST_F(bastiond, a_port_in_use_is_named) {
+  const int port = free_port();
+  const std::string config = write_config(port);
+  child_process first({BASTIOND_PATH, "--config", config}, (dir() / "first.log").string());
+  ASSERT_TRUE(wait_for_port(port, std::chrono::seconds(30)));
+  const auto second = run({BASTIOND_PATH, "--config", config});
+  EXPECT_EQ(second.exit_code, 1);
+  EXPECT_CONTAINS(second.err, "cannot listen on 127.0.0.1:" + std::to_string(port));
+}
+
+}  // namespace
+}  // namespace bastion::test

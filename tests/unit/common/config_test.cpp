@@ -1,0 +1,142 @@
+#include <gtest/gtest.h>
+
+#include <bastion/common/config.hpp>
+#include <fstream>
+
+#include "temp_dir.hpp"
+
+namespace bastion {
+namespace {
+
+const std::string minimal = "database: \"host=/tmp dbname=bastion\"\n";
+
+std::string error_of(const std::string& yaml) {
+  try {
+    parse_config(yaml, "test.yaml");
+  } catch (const config_error& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
+TEST(config, fills_sshd_like_defaults) {
+  const config c = parse_config(minimal, "test.yaml");
+  EXPECT_EQ(c.listen, (std::vector<endpoint>{{"0.0.0.0", 2222}}));
+  EXPECT_EQ(c.limits.login_grace_time, std::chrono::seconds(120));
+  EXPECT_EQ(c.limits.max_auth_tries, 6);
+  EXPECT_EQ(c.limits.max_sessions, 10);
+  EXPECT_EQ(c.limits.max_startups.start, 10);
+  EXPECT_EQ(c.limits.max_startups.rate, 30);
+  EXPECT_EQ(c.limits.max_startups.full, 100);
+  EXPECT_EQ(c.limits.connect_timeout, std::chrono::seconds(10));
+  EXPECT_EQ(c.recording.failure_mode, failure_mode::fail_closed);
+  EXPECT_EQ(c.admin_listen, (endpoint{"127.0.0.1", 8022}));
+  EXPECT_EQ(c.metrics_listen, (endpoint{"127.0.0.1", 9122}));
+  EXPECT_FALSE(c.node_name.empty());
+}
+
+TEST(config, reads_every_documented_key) {
+  const config c = parse_config(R"(
+listen: ["127.0.0.1:2222", "[::1]:2222"]
+host_keys: ["/k/outer"]
+inner_host_key: "/k/inner"
+upstream_key: "/k/up"
+database: "host=/run/pg dbname=b"
+recording: { dir: "/rec", failure_mode: fail_open }
+admin:   { listen: "127.0.0.1:9000" }
+metrics: { listen: "127.0.0.1:9001" }
+limits:  { login_grace_time: 30s, max_auth_tries: 3, max_startups: "5:50:20", max_sessions: 4,
+           idle_timeout: 15m, max_session_duration: 8h, drain_timeout: 5s, connect_timeout: 2s }
+log_level: debug
+node_name: node-a
+)",
+                                "test.yaml");
+  EXPECT_EQ(c.listen.size(), 2U);
+  EXPECT_EQ(c.listen[1], (endpoint{"::1", 2222}));
+  EXPECT_EQ(c.host_keys, std::vector<std::filesystem::path>{"/k/outer"});
+  EXPECT_EQ(c.inner_host_key, "/k/inner");
+  EXPECT_EQ(c.upstream_key, "/k/up");
+  EXPECT_EQ(c.recording.dir, "/rec");
+  EXPECT_EQ(c.recording.failure_mode, failure_mode::fail_open);
+  EXPECT_EQ(c.admin_listen.port, 9000);
+  EXPECT_EQ(c.metrics_listen.port, 9001);
+  EXPECT_EQ(c.limits.login_grace_time, std::chrono::seconds(30));
+  EXPECT_EQ(c.limits.max_auth_tries, 3);
+  EXPECT_EQ(c.limits.max_startups.start, 5);
+  EXPECT_EQ(c.limits.max_startups.full, 20);
+  EXPECT_EQ(c.limits.idle_timeout, std::chrono::minutes(15));
+  EXPECT_EQ(c.limits.max_session_duration, std::chrono::hours(8));
+  EXPECT_EQ(c.limits.drain_timeout, std::chrono::seconds(5));
+  EXPECT_EQ(c.limits.connect_timeout, std::chrono::seconds(2));
+  EXPECT_EQ(c.log_level, "debug");
+  EXPECT_EQ(c.node_name, "node-a");
+}
+
+struct bad_case {
+  const char* yaml;
+  const char* expected;  // substring of the message: the key, the line, the fix
+};
+
+void PrintTo(const bad_case& c, std::ostream* os) { *os << c.expected; }
+
+class config_errors : public ::testing::TestWithParam<bad_case> {};
+
+TEST_P(config_errors, name_the_key_line_and_fix) {
+  const std::string message = error_of(GetParam().yaml);
+  EXPECT_NE(message.find(GetParam().expected), std::string::npos) << message;
+  EXPECT_EQ(message.find('\n'), std::string::npos) << "one line: " << message;
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    config, config_errors,
+    ::testing::Values(
+        bad_case{"database: x\nlisen: [\"1.2.3.4:22\"]\n", "test.yaml:2: lisen: unknown key; remove it or use one of"},
+        bad_case{"database: x\nlimits:\n  login_grace_time: 12x\n",
+                 "test.yaml:3: limits.login_grace_time: \"12x\" is not a duration; write a number with a unit"},
+        bad_case{"database: x\nlimits: { idle_timeout: 120 }\n", "limits.idle_timeout: \"120\" is not a duration"},
+        bad_case{"database: x\nlimits:\n  max_auth_tries: 0\n", "test.yaml:3: limits.max_auth_tries: \"0\" is not a whole number from 1 to 100"},
+        bad_case{"database: x\nlimits:\n  max_sessions: ten\n", "limits.max_sessions: \"ten\" is not a whole number"},
+        bad_case{"database: x\nlimits:\n  max_startups: \"10:30\"\n", "test.yaml:3: limits.max_startups: \"10:30\" must be START:RATE:FULL"},
+        bad_case{"database: x\nlimits:\n  max_startups: \"50:30:10\"\n", "limits.max_startups"},
+        bad_case{"database: x\nlimits:\n  bogus: 1\n", "test.yaml:3: limits.bogus: unknown key"},
+        bad_case{"database: x\nlisten: [\"localhost:2222\"]\n", "test.yaml:2: listen: \"localhost:2222\" is not an address; write IP:PORT"},
+        bad_case{"database: x\nlisten: [\"127.0.0.1\"]\n", "listen: \"127.0.0.1\" is not an address"},
+        bad_case{"database: x\nlisten: []\n", "listen: must be a non-empty list"},
+        bad_case{"database: x\nadmin: { listen: \"127.0.0.1:99999\" }\n", "test.yaml:2: admin.listen: \"127.0.0.1:99999\" is not an address"},
+        bad_case{"database: x\nrecording: { failure_mode: maybe }\n", "recording.failure_mode: \"maybe\" is not a failure mode; use fail_closed or fail_open"},
+        bad_case{"database: x\nrecording: [1]\n", "test.yaml:2: recording: must be a mapping"},
+        bad_case{"listen: [\"127.0.0.1:22\"]\n", "database: missing; set a libpq conninfo"},
+        bad_case{"database: x\nlog_level: loud\n", "log_level: \"loud\" is not a level"},
+        bad_case{"database: x\ndatabase: y\n", "test.yaml:2: database: given twice; keep one"},
+        bad_case{"database: [x, y]\n", "test.yaml:1: database: must be a single value"},
+        bad_case{"database: x\nlimits: { connect_timeout: 0s }\n", "limits.connect_timeout: must be more than 0s"},
+        bad_case{"database: x\nlisten: [\"1.2.3.4:22\"\n", "test.yaml:3: not valid YAML"},
+        bad_case{"", "test.yaml: the file is empty"}));
+
+TEST(config, missing_file_names_the_path_and_the_fix) {
+  try {
+    load_config("/nonexistent/bastion.yaml");
+    FAIL() << "no error";
+  } catch (const config_error& e) {
+    EXPECT_NE(std::string(e.what()).find("/nonexistent/bastion.yaml: cannot read the config file"), std::string::npos)
+        << e.what();
+    EXPECT_NE(std::string(e.what()).find("--config"), std::string::npos) << e.what();
+  }
+}
+
+TEST(config, missing_key_files_name_the_key_and_how_to_create_them) {
+  test::temp_dir dir;
+  const auto file = dir.write("bastion.yaml", minimal + "host_keys: [\"" + (dir / "nope").string() + "\"]\n");
+  const config c = load_config(file);
+  try {
+    check_key_files(c);
+    FAIL() << "no error";
+  } catch (const config_error& e) {
+    const std::string m = e.what();
+    EXPECT_NE(m.find("host_keys[0]"), std::string::npos) << m;
+    EXPECT_NE(m.find("ssh-keygen -t ed25519"), std::string::npos) << m;
+  }
+}
+
+}  // namespace
+}  // namespace bastion
