@@ -2,11 +2,12 @@
 #include <pwd.h>
 #include <unistd.h>
 
-#include <bastion/admin/bastionctl.hpp>
-#include <bastion/common/escape.hpp>
 #include <cstdlib>
 #include <filesystem>
 #include <ostream>
+
+#include <bastion/admin/bastionctl.hpp>
+#include <bastion/common/escape.hpp>
 
 #include "cli.hpp"
 
@@ -15,7 +16,8 @@ namespace {
 
 // Who acts, for audit_events: the person behind sudo if there is one.
 std::string os_actor() {
-  if (const char* sudo = std::getenv("SUDO_USER"); sudo != nullptr && *sudo != '\0') {  // NOLINT(concurrency-mt-unsafe)
+  // NOLINTNEXTLINE(concurrency-mt-unsafe): nothing changes the environment
+  if (const char* sudo = std::getenv("SUDO_USER"); sudo != nullptr && *sudo != '\0') {
     return sudo;
   }
   passwd pw{};
@@ -37,7 +39,8 @@ const config& cli_context::cfg() {
   }
   std::string path = config_path;
   if (path.empty()) {
-    if (const char* env = std::getenv("BASTION_CONFIG"); env != nullptr && *env != '\0') {  // NOLINT(concurrency-mt-unsafe)
+    // NOLINTNEXTLINE(concurrency-mt-unsafe): nothing changes the environment
+    if (const char* env = std::getenv("BASTION_CONFIG"); env != nullptr && *env != '\0') {
       path = env;
     } else if (std::filesystem::exists(default_config_path)) {
       path = default_config_path;
@@ -55,7 +58,9 @@ const config& cli_context::cfg() {
   return *cfg_;
 }
 
-std::string cli_context::conninfo() { return db.empty() ? cfg().database : db; }
+std::string cli_context::conninfo() {
+  return db.empty() ? cfg().database : db;
+}
 
 policy::store& cli_context::store() {
   if (!store_) {
@@ -72,8 +77,10 @@ void print_json(std::ostream& out, const nlohmann::json& doc) {
 int run_bastionctl(int argc, const char* const* argv, std::istream& in, std::ostream& out,
                    std::ostream& err) {
   cli_context ctx(in, out, err);
-  CLI::App app{"bastionctl: administer the SSH bastion (users, keys, targets, grants)", "bastionctl"};
-  app.add_option("--config", ctx.config_path, "Config file (default: $BASTION_CONFIG, then ./var/bastion.yaml)");
+  CLI::App app{"bastionctl: administer the SSH bastion (users, keys, targets, grants)",
+               "bastionctl"};
+  app.add_option("--config", ctx.config_path,
+                 "Config file (default: $BASTION_CONFIG, then ./var/bastion.yaml)");
   app.add_option("--db", ctx.db, "PostgreSQL conninfo or URI; overrides the config's database");
   app.require_subcommand(1);
   app.fallthrough();
@@ -88,7 +95,8 @@ int run_bastionctl(int argc, const char* const* argv, std::istream& in, std::ost
   } catch (const CLI::CallForAllHelp& e) {
     return app.exit(e, out, err);
   } catch (const CLI::ParseError& e) {
-    err << "bastionctl: " << escape(e.what(), 400) << "\nRun with --help for the commands and options.\n";
+    err << "bastionctl: " << escape(e.what(), 400)
+        << "\nRun with --help for the commands and options.\n";
     return 2;
   } catch (const command_error& e) {
     err << "bastionctl: " << e.what() << "\n";

@@ -3,14 +3,14 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <iosfwd>
+#include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
+#include <stdexcept>
 
 #include <bastion/common/config.hpp>
 #include <bastion/policy/store.hpp>
-#include <iosfwd>
-#include <memory>
-#include <optional>
-#include <stdexcept>
 
 namespace bastion::admin {
 

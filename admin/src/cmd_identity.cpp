@@ -1,8 +1,9 @@
 // bastionctl user ... and key ...: people and their keys.
-#include <bastion/common/escape.hpp>
 #include <fstream>
 #include <iterator>
 #include <ostream>
+
+#include <bastion/common/escape.hpp>
 
 #include "cli.hpp"
 #include "table.hpp"
@@ -10,7 +11,7 @@
 namespace bastion::admin {
 namespace {
 
-constexpr std::size_t max_key_file_bytes = 1024 * 1024;
+constexpr std::size_t max_key_file_bytes = std::size_t{1024} * 1024;
 
 std::string read_key_input(cli_context& ctx, const std::string& source) {
   std::string text;
@@ -19,13 +20,15 @@ std::string read_key_input(cli_context& ctx, const std::string& source) {
   } else {
     std::ifstream file(source, std::ios::binary);
     if (!file) {
-      throw command_error("cannot read " + escape(source, 200) +
-                          "; give the path of a public key (.pub) file, or - to read standard input");
+      throw command_error(
+          "cannot read " + escape(source, 200) +
+          "; give the path of a public key (.pub) file, or - to read standard input");
     }
     text.assign(std::istreambuf_iterator<char>(file), {});
   }
   if (text.size() > max_key_file_bytes) {
-    throw command_error("the key input is over 1 MiB; give an authorized_keys file or one .pub file");
+    throw command_error(
+        "the key input is over 1 MiB; give an authorized_keys file or one .pub file");
   }
   return text;
 }
@@ -38,7 +41,8 @@ std::vector<policy::public_key> read_keys(cli_context& ctx, const std::string& s
   return std::move(*keys);
 }
 
-void print_added_keys(cli_context& ctx, const std::string& user, const std::vector<policy::public_key>& keys) {
+void print_added_keys(cli_context& ctx, const std::string& user,
+                      const std::vector<policy::public_key>& keys) {
   for (const auto& k : keys) {
     ctx.out << "added key " << k.fingerprint << " (" << k.type << ", " << k.bits << " bits) for "
             << escape(user, 64) << "\n";
@@ -55,12 +59,15 @@ void add_user_commands(CLI::App& app, cli_context& ctx) {
     std::string key_source;
   };
   auto add = std::make_shared<add_opts>();
-  auto* add_cmd = user->add_subcommand("add", "Add a user (they log in with keys added by `key add`)");
+  auto* add_cmd =
+      user->add_subcommand("add", "Add a user (they log in with keys added by `key add`)");
   add_cmd->add_option("NAME", add->name, "User name")->required();
   add_cmd->add_flag("--admin", add->admin, "The user may administer the bastion");
-  add_cmd->add_option("--key", add->key_source, "Also add the keys of this .pub or authorized_keys file (- for stdin)");
+  add_cmd->add_option("--key", add->key_source,
+                      "Also add the keys of this .pub or authorized_keys file (- for stdin)");
   add_cmd->callback([&ctx, add] {
-    const auto keys = add->key_source.empty() ? std::vector<policy::public_key>{} : read_keys(ctx, add->key_source);
+    const auto keys = add->key_source.empty() ? std::vector<policy::public_key>{}
+                                              : read_keys(ctx, add->key_source);
     ctx.store().add_user(add->name, add->admin, keys);
     ctx.out << "added user " << add->name << (add->admin ? " (admin)" : "") << "\n";
     print_added_keys(ctx, add->name, keys);
@@ -74,8 +81,11 @@ void add_user_commands(CLI::App& app, cli_context& ctx) {
     if (*json) {
       auto doc = nlohmann::json::array();
       for (const auto& u : users) {
-        doc.push_back({{"name", u.name}, {"admin", u.is_admin}, {"disabled", u.disabled},
-                       {"keys", u.key_count}, {"created_at", u.created_at}});
+        doc.push_back({{"name", u.name},
+                       {"admin", u.is_admin},
+                       {"disabled", u.disabled},
+                       {"keys", u.key_count},
+                       {"created_at", u.created_at}});
       }
       return print_json(ctx.out, doc);
     }
@@ -107,7 +117,9 @@ void add_key_commands(CLI::App& app, cli_context& ctx) {
   auto add = std::make_shared<add_opts>();
   auto* add_cmd = key->add_subcommand("add", "Add public keys (authorized_keys lines) to a user");
   add_cmd->add_option("USER", add->user, "User name")->required();
-  add_cmd->add_option("FILE", add->source, "A .pub or authorized_keys file, or - for standard input")->required();
+  add_cmd
+      ->add_option("FILE", add->source, "A .pub or authorized_keys file, or - for standard input")
+      ->required();
   add_cmd->callback([&ctx, add] {
     const auto keys = read_keys(ctx, add->source);
     ctx.store().add_keys(add->user, keys);
@@ -123,12 +135,18 @@ void add_key_commands(CLI::App& app, cli_context& ctx) {
   list_cmd->add_option("USER", list->user, "Only this user's keys");
   add_json_flag(list_cmd, list->json);
   list_cmd->callback([&ctx, list] {
-    const auto keys = ctx.store().list_keys(list->user.empty() ? std::nullopt : std::optional(list->user));
+    const auto keys =
+        ctx.store().list_keys(list->user.empty() ? std::nullopt : std::optional(list->user));
     if (list->json) {
       auto doc = nlohmann::json::array();
       for (const auto& k : keys) {
-        doc.push_back({{"fingerprint", k.fingerprint}, {"user", k.user}, {"type", k.type}, {"bits", k.bits},
-                       {"comment", k.comment}, {"options", k.options}, {"created_at", k.created_at}});
+        doc.push_back({{"fingerprint", k.fingerprint},
+                       {"user", k.user},
+                       {"type", k.type},
+                       {"bits", k.bits},
+                       {"comment", k.comment},
+                       {"options", k.options},
+                       {"created_at", k.created_at}});
       }
       return print_json(ctx.out, doc);
     }
@@ -141,7 +159,8 @@ void add_key_commands(CLI::App& app, cli_context& ctx) {
 
   auto fingerprint = std::make_shared<std::string>();
   auto* remove_cmd = key->add_subcommand("remove", "Remove a key by its fingerprint");
-  remove_cmd->add_option("FINGERPRINT", *fingerprint, "SHA256:... as `key list` shows it")->required();
+  remove_cmd->add_option("FINGERPRINT", *fingerprint, "SHA256:... as `key list` shows it")
+      ->required();
   remove_cmd->callback([&ctx, fingerprint] {
     ctx.store().remove_key(*fingerprint);
     ctx.out << "removed key " << escape(*fingerprint, 100) << "\n";

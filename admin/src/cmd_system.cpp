@@ -1,8 +1,10 @@
-// bastionctl migrate, known-hosts and upstream-key: the schema, and the keys users and targets trust.
+// bastionctl migrate, known-hosts and upstream-key: the schema, and the keys users and targets
+// trust.
+#include <ostream>
+
 #include <bastion/common/escape.hpp>
 #include <bastion/common/ssh.hpp>
 #include <bastion/policy/migrate.hpp>
-#include <ostream>
 
 #include "cli.hpp"
 
@@ -13,7 +15,8 @@ std::string public_line_of(const std::filesystem::path& private_key, std::string
   auto key = load_private_key(private_key);
   if (!key) {
     throw command_error(std::string(key_name) + ": " + key.error().text +
-                        "; scripts/run generates it, or: ssh-keygen -t ed25519 -N '' -f " + private_key.string());
+                        "; scripts/run generates it, or: ssh-keygen -t ed25519 -N '' -f " +
+                        private_key.string());
   }
   return public_key_line(key->get());
 }
@@ -46,10 +49,12 @@ void print_known_hosts(cli_context& ctx, const known_hosts_opts& o) {
     if (t.host != t.name) {
       patterns += "," + host_pattern(t.host, t.port);
     }
-    doc.push_back({{"kind", "inner"}, {"target", t.name}, {"line", patterns + " " + inner}});
+    doc.push_back(
+        {{"kind", "inner"}, {"target", t.name}, {"line", patterns.append(" ").append(inner)}});
   }
   if (!found) {
-    throw command_error("no target " + escape(o.target, 64) + "; `bastionctl target list` shows them");
+    throw command_error("no target " + escape(o.target, 64) +
+                        "; `bastionctl target list` shows them");
   }
   for (const auto& listen : cfg.listen) {
     std::string host = o.bastion_host.empty() ? listen.host : o.bastion_host;
@@ -57,15 +62,17 @@ void print_known_hosts(cli_context& ctx, const known_hosts_opts& o) {
       host = cfg.node_name;
     }
     for (std::size_t i = 0; i < cfg.host_keys.size(); ++i) {
-      const std::string line = host_pattern(host, listen.port) + " " +
-                               public_line_of(cfg.host_keys[i], "host_keys[" + std::to_string(i) + "]");
+      const std::string line =
+          host_pattern(host, listen.port) + " " +
+          public_line_of(cfg.host_keys[i], "host_keys[" + std::to_string(i) + "]");
       doc.push_back({{"kind", "outer"}, {"target", nullptr}, {"line", line}});
     }
   }
   if (o.json) {
     return print_json(ctx.out, doc);
   }
-  ctx.out << "# Add these lines to ~/.ssh/known_hosts. Inner sessions of `ssh -J` present the bastion's\n"
+  ctx.out << "# Add these lines to ~/.ssh/known_hosts. Inner sessions of `ssh -J` present the "
+             "bastion's\n"
              "# inner host key under each target's name; the last lines are the bastion itself.\n";
   for (const auto& entry : doc) {
     ctx.out << entry["line"].get<std::string>() << "\n";
@@ -81,18 +88,21 @@ void add_system_commands(CLI::App& app, cli_context& ctx) {
     for (const auto& name : r.applied) {
       ctx.out << "applied " << name << "\n";
     }
-    ctx.out << "schema at version " << r.to_version
-            << (r.applied.empty() ? " (up to date)" : "") << "\n";
+    ctx.out << "schema at version " << r.to_version << (r.applied.empty() ? " (up to date)" : "")
+            << "\n";
   });
 
   auto kh = std::make_shared<known_hosts_opts>();
-  auto* kh_cmd = app.add_subcommand("known-hosts", "Print the known_hosts lines that clients add to trust the bastion");
+  auto* kh_cmd = app.add_subcommand(
+      "known-hosts", "Print the known_hosts lines that clients add to trust the bastion");
   kh_cmd->add_option("TARGET", kh->target, "Only this target's line (and the bastion's own)");
-  kh_cmd->add_option("--bastion-host", kh->bastion_host, "The name clients use for the bastion (default: its listen address)");
+  kh_cmd->add_option("--bastion-host", kh->bastion_host,
+                     "The name clients use for the bastion (default: its listen address)");
   add_json_flag(kh_cmd, kh->json);
   kh_cmd->callback([&ctx, kh] { print_known_hosts(ctx, *kh); });
 
-  auto* up_cmd = app.add_subcommand("upstream-key", "Print the public key that targets authorise for the bastion");
+  auto* up_cmd = app.add_subcommand("upstream-key",
+                                    "Print the public key that targets authorise for the bastion");
   up_cmd->callback([&ctx] {
     ctx.out << public_line_of(ctx.cfg().upstream_key, "upstream_key") << " bastion-upstream@"
             << ctx.cfg().node_name << "\n";

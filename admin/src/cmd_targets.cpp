@@ -1,6 +1,7 @@
 // bastionctl target ..., grant, revoke, grants: what users may reach, and as whom.
-#include <bastion/common/escape.hpp>
 #include <ostream>
+
+#include <bastion/common/escape.hpp>
 
 #include "cli.hpp"
 #include "scan.hpp"
@@ -33,16 +34,20 @@ std::vector<policy::host_key> host_keys_from_args(const std::vector<std::string>
 void run_target_add(cli_context& ctx, const target_add_opts& o) {
   policy::target_info target{o.name, o.host, o.port, {}, {}};
   if (o.scan) {
-    const auto timeout = ctx.db.empty() ? ctx.cfg().limits.connect_timeout : std::chrono::seconds(10);
+    const auto timeout =
+        ctx.db.empty() ? ctx.cfg().limits.connect_timeout : std::chrono::seconds(10);
     auto key = scan_host_key(o.host, o.port, timeout);
     if (!key) {
       throw command_error(key.error().text);
     }
-    ctx.out << escape(o.host, 100) << ":" << o.port << " " << key->fingerprint << " (" << key->type << ")\n";
+    ctx.out << escape(o.host, 100) << ":" << o.port << " " << key->fingerprint << " (" << key->type
+            << ")\n";
     if (!o.yes) {
       throw command_error(
           "not stored: compare this fingerprint with `ssh-keygen -lf /etc/ssh/ssh_host_" +
-          std::string(key->type == "ssh-rsa" ? "rsa" : key->type == "ssh-ed25519" ? "ed25519" : "ecdsa") +
+          std::string(key->type == "ssh-rsa"       ? "rsa"
+                      : key->type == "ssh-ed25519" ? "ed25519"
+                                                   : "ecdsa") +
           "_key.pub` run on the target, then run the same command again with --yes");
     }
     target.host_keys.push_back(*key);
@@ -51,7 +56,8 @@ void run_target_add(cli_context& ctx, const target_add_opts& o) {
   }
   ctx.store().add_target(target);
   ctx.out << "added target " << o.name << " (" << escape(o.host, 100) << ":" << o.port << ") with "
-          << target.host_keys.size() << " host key" << (target.host_keys.size() == 1 ? "" : "s") << "\n";
+          << target.host_keys.size() << " host key" << (target.host_keys.size() == 1 ? "" : "s")
+          << "\n";
 }
 
 void print_targets(cli_context& ctx, bool json) {
@@ -63,7 +69,10 @@ void print_targets(cli_context& ctx, bool json) {
       for (const auto& k : t.host_keys) {
         keys.push_back({{"type", k.type}, {"key", k.base64}, {"fingerprint", k.fingerprint}});
       }
-      doc.push_back({{"name", t.name}, {"host", t.host}, {"port", t.port}, {"host_keys", keys},
+      doc.push_back({{"name", t.name},
+                     {"host", t.host},
+                     {"port", t.port},
+                     {"host_keys", keys},
                      {"created_at", t.created_at}});
     }
     return print_json(ctx.out, doc);
@@ -91,8 +100,10 @@ void add_target_subcommands(CLI::App& app, cli_context& ctx) {
   auto* key_opt = add_cmd->add_option("--host-key", add->host_keys,
                                       "Trusted host key 'TYPE BASE64' (repeatable), e.g. from the "
                                       "target's /etc/ssh/ssh_host_ed25519_key.pub");
-  auto* scan_opt = add_cmd->add_flag("--scan", add->scan, "Fetch the host key from the target and print its fingerprint");
-  add_cmd->add_flag("--yes", add->yes, "With --scan: store the fetched key (after you checked the fingerprint)");
+  auto* scan_opt = add_cmd->add_flag(
+      "--scan", add->scan, "Fetch the host key from the target and print its fingerprint");
+  add_cmd->add_flag("--yes", add->yes,
+                    "With --scan: store the fetched key (after you checked the fingerprint)");
   key_opt->excludes(scan_opt);
   add_cmd->callback([&ctx, add] {
     if (!add->scan && add->host_keys.empty()) {
@@ -132,7 +143,8 @@ std::string join_kinds(const std::vector<policy::channel_kind>& kinds) {
 }
 
 void print_grants(cli_context& ctx, const grant_opts& o) {
-  const auto grants = ctx.store().list_grants(o.user.empty() ? std::nullopt : std::optional(o.user));
+  const auto grants =
+      ctx.store().list_grants(o.user.empty() ? std::nullopt : std::optional(o.user));
   if (o.json) {
     auto doc = nlohmann::json::array();
     for (const auto& g : grants) {
@@ -140,7 +152,10 @@ void print_grants(cli_context& ctx, const grant_opts& o) {
       for (const auto k : g.kinds) {
         kinds.push_back(policy::to_string(k));
       }
-      doc.push_back({{"user", g.user}, {"target", g.target}, {"login", g.login}, {"kinds", kinds},
+      doc.push_back({{"user", g.user},
+                     {"target", g.target},
+                     {"login", g.login},
+                     {"kinds", kinds},
                      {"created_at", g.created_at}});
     }
     return print_json(ctx.out, doc);
@@ -154,11 +169,14 @@ void print_grants(cli_context& ctx, const grant_opts& o) {
 
 void add_grant_commands(CLI::App& app, cli_context& ctx) {
   auto g = std::make_shared<grant_opts>();
-  auto* grant_cmd = app.add_subcommand("grant", "Let a user reach a target as a login (replaces the kinds of an existing grant)");
+  auto* grant_cmd = app.add_subcommand(
+      "grant", "Let a user reach a target as a login (replaces the kinds of an existing grant)");
   grant_cmd->add_option("USER", g->user, "User name")->required();
   grant_cmd->add_option("TARGET", g->target, "Target name")->required();
   grant_cmd->add_option("--login", g->login, "Login on the target")->required();
-  grant_cmd->add_option("--allow", g->allow, "Channel kinds: shell,exec,sftp,forward,remote-forward,agent,x11")
+  grant_cmd
+      ->add_option("--allow", g->allow,
+                   "Channel kinds: shell,exec,sftp,forward,remote-forward,agent,x11")
       ->capture_default_str();
   grant_cmd->callback([&ctx, g] {
     auto kinds = policy::parse_channel_kinds(g->allow);
@@ -166,19 +184,21 @@ void add_grant_commands(CLI::App& app, cli_context& ctx) {
       throw command_error("--allow: " + kinds.error().text);
     }
     ctx.store().grant(g->user, g->target, g->login, *kinds);
-    ctx.out << "granted " << escape(g->user, 64) << " on " << escape(g->target, 64) << " as " << g->login
-            << ": " << join_kinds(*kinds) << "\n";
+    ctx.out << "granted " << escape(g->user, 64) << " on " << escape(g->target, 64) << " as "
+            << g->login << ": " << join_kinds(*kinds) << "\n";
   });
 
   auto r = std::make_shared<grant_opts>();
-  auto* revoke_cmd = app.add_subcommand("revoke", "Remove a user's grants on a target (all logins, or one)");
+  auto* revoke_cmd =
+      app.add_subcommand("revoke", "Remove a user's grants on a target (all logins, or one)");
   revoke_cmd->add_option("USER", r->user, "User name")->required();
   revoke_cmd->add_option("TARGET", r->target, "Target name")->required();
   revoke_cmd->add_option("--login", r->login, "Only this login");
   revoke_cmd->callback([&ctx, r] {
-    const int n = ctx.store().revoke(r->user, r->target, r->login.empty() ? std::nullopt : std::optional(r->login));
-    ctx.out << "revoked " << n << " grant" << (n == 1 ? "" : "s") << " of " << escape(r->user, 64) << " on "
-            << escape(r->target, 64) << "\n";
+    const int n = ctx.store().revoke(r->user, r->target,
+                                     r->login.empty() ? std::nullopt : std::optional(r->login));
+    ctx.out << "revoked " << n << " grant" << (n == 1 ? "" : "s") << " of " << escape(r->user, 64)
+            << " on " << escape(r->target, 64) << "\n";
   });
 
   auto l = std::make_shared<grant_opts>();

@@ -1,10 +1,11 @@
 // Fetching a target's SSH host key, for `target add --scan`.
 #pragma once
 
+#include <string>
+
 #include <bastion/common/duration.hpp>
 #include <bastion/common/result.hpp>
 #include <bastion/policy/store.hpp>
-#include <string>
 
 namespace bastion::admin {
 

@@ -2,16 +2,17 @@
 #include "table.hpp"
 
 #include <algorithm>
-#include <bastion/common/escape.hpp>
 #include <ostream>
+
+#include <bastion/common/escape.hpp>
 
 namespace bastion::admin {
 namespace {
 
 // Display width: escape() leaves only printable ASCII and UTF-8, so count code points.
 std::size_t width(const std::string& s) {
-  return static_cast<std::size_t>(
-      std::count_if(s.begin(), s.end(), [](char c) { return (static_cast<unsigned char>(c) & 0xC0) != 0x80; }));
+  return static_cast<std::size_t>(std::count_if(
+      s.begin(), s.end(), [](char c) { return (static_cast<unsigned char>(c) & 0xC0) != 0x80; }));
 }
 
 }  // namespace

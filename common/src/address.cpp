@@ -1,8 +1,8 @@
 // Address parsing for listeners.
-#include <bastion/common/address.hpp>
-
 #include <boost/asio/ip/address.hpp>
 #include <charconv>
+
+#include <bastion/common/address.hpp>
 
 namespace bastion {
 

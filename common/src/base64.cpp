@@ -1,8 +1,8 @@
 // Strict base64 decoding.
-#include <bastion/common/base64.hpp>
-
 #include <array>
 #include <cstdint>
+
+#include <bastion/common/base64.hpp>
 
 namespace bastion {
 namespace {

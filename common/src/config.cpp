@@ -1,13 +1,14 @@
 // The config schema: which keys exist, their defaults and the checks across keys.
-#include <bastion/common/config.hpp>
 #include <unistd.h>
 
 #include <array>
-#include <bastion/common/escape.hpp>
-#include <bastion/common/ssh.hpp>
 #include <charconv>
 #include <fstream>
 #include <sstream>
+
+#include <bastion/common/config.hpp>
+#include <bastion/common/escape.hpp>
+#include <bastion/common/ssh.hpp>
 
 #include "config_reader.hpp"
 
@@ -44,10 +45,11 @@ max_startups_config parse_max_startups(config_section& limits) {
   }
   const auto [start, rate, full] = parts;
   if (!ok || start < 1 || full < start || full > 100000 || rate < 1 || rate > 100) {
-    limits.fail_value("max_startups",
-                "\"" + escape(*text, 64) +
-                    "\" must be START:RATE:FULL as in sshd, e.g. \"10:30:100\" (1 <= START <= "
-                    "FULL, RATE a percentage from 1 to 100)");
+    limits.fail_value(
+        "max_startups",
+        "\"" + escape(*text, 64) +
+            "\" must be START:RATE:FULL as in sshd, e.g. \"10:30:100\" (1 <= START <= "
+            "FULL, RATE a percentage from 1 to 100)");
   }
   return {start, rate, full};
 }
@@ -72,8 +74,8 @@ void read_recording(config_section& s, recording_config& r) {
     } else if (*mode == "fail_open") {
       r.failure_mode = failure_mode::fail_open;
     } else {
-      s.fail_value("failure_mode",
-             "\"" + escape(*mode, 64) + "\" is not a failure mode; use fail_closed or fail_open");
+      s.fail_value("failure_mode", "\"" + escape(*mode, 64) +
+                                       "\" is not a failure mode; use fail_closed or fail_open");
     }
   }
   s.finish();
@@ -172,8 +174,9 @@ void check_key_files(const config& cfg) {
   const auto check = [&](const std::filesystem::path& path, std::string_view key) {
     auto loaded = load_private_key(path);
     if (!loaded) {
-      throw config_error(cfg.source.string() + ": " + std::string(key) + ": " + loaded.error().text +
-                         "; create it with: ssh-keygen -t ed25519 -N '' -f " + path.string());
+      throw config_error(cfg.source.string() + ": " + std::string(key) + ": " +
+                         loaded.error().text + "; create it with: ssh-keygen -t ed25519 -N '' -f " +
+                         path.string());
     }
   };
   for (std::size_t i = 0; i < cfg.host_keys.size(); ++i) {

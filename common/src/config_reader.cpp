@@ -1,9 +1,10 @@
 // Typed reads of YAML config values with errors that say where and how to fix.
 #include "config_reader.hpp"
 
-#include <bastion/common/escape.hpp>
 #include <charconv>
 #include <map>
+
+#include <bastion/common/escape.hpp>
 
 namespace bastion::detail {
 namespace {
@@ -15,9 +16,9 @@ int line_of(const YAML::Node& node) {
 
 }  // namespace
 
-config_section::config_section(const std::filesystem::path& source, YAML::Node node,
+config_section::config_section(const std::filesystem::path& source, const YAML::Node& node,
                                std::string prefix)
-    : source_(source), node_(std::move(node)), prefix_(std::move(prefix)) {
+    : source_(source), node_(node), prefix_(std::move(prefix)) {
   if (node_.IsDefined() && !node_.IsNull() && !node_.IsMap()) {
     fail(node_, prefix_.empty() ? "(top level)" : prefix_.substr(0, prefix_.size() - 1),
          "must be a mapping of keys to values; see the example in README.md");
@@ -84,24 +85,28 @@ void config_section::read(std::string_view key, duration& out) {
   if (auto v = scalar(key)) {
     const auto parsed = parse_duration(*v);
     if (!parsed) {
-      fail_value(key, "\"" + escape(*v, 64) +
-               "\" is not a duration; write a number with a unit (ms, s, m, h, d), e.g. 120s, "
-               "5m or 1h30m");
+      fail_value(
+          key, "\"" + escape(*v, 64) +
+                   "\" is not a duration; write a number with a unit (ms, s, m, h, d), e.g. 120s, "
+                   "5m or 1h30m");
     }
     out = *parsed;
   }
 }
 
 void config_section::read(std::string_view key, int& out, int min, int max) {
-  if (auto v = scalar(key)) {
-    int value = 0;
-    const auto [end, ec] = std::from_chars(v->data(), v->data() + v->size(), value);
-    if (ec != std::errc{} || end != v->data() + v->size() || value < min || value > max) {
-      fail_value(key, "\"" + escape(*v, 64) + "\" is not a whole number from " + std::to_string(min) +
-               " to " + std::to_string(max));
-    }
-    out = value;
+  const auto v = scalar(key);
+  if (!v) {
+    return;
   }
+  const std::string_view text = *v;
+  int value = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc{} || end != text.data() + text.size() || value < min || value > max) {
+    fail_value(key, "\"" + escape(text, 64) + "\" is not a whole number from " +
+                        std::to_string(min) + " to " + std::to_string(max));
+  }
+  out = value;
 }
 
 void config_section::read(std::string_view key, endpoint& out) {
@@ -109,7 +114,7 @@ void config_section::read(std::string_view key, endpoint& out) {
     const auto parsed = parse_endpoint(*v);
     if (!parsed) {
       fail_value(key, "\"" + escape(*v, 64) +
-               "\" is not an address; write IP:PORT, e.g. 127.0.0.1:2222 or [::1]:2222");
+                          "\" is not an address; write IP:PORT, e.g. 127.0.0.1:2222 or [::1]:2222");
     }
     out = *parsed;
   }
@@ -178,8 +183,7 @@ void config_section::finish() const {
       for (const auto& k : known_) {
         valid += (valid.empty() ? "" : ", ") + k;
       }
-      fail(kv.first, prefix_ + escape(key, 64),
-           "unknown key; remove it or use one of: " + valid);
+      fail(kv.first, prefix_ + escape(key, 64), "unknown key; remove it or use one of: " + valid);
     }
     if (++seen[key] == 2) {
       fail(kv.first, prefix_ + key, "given twice; keep one");

@@ -4,17 +4,18 @@
 
 #include <yaml-cpp/yaml.h>
 
-#include <bastion/common/config.hpp>
 #include <set>
 #include <string>
 #include <string_view>
+
+#include <bastion/common/config.hpp>
 
 namespace bastion::detail {
 
 class config_section {
  public:
   // `prefix` is the dotted path of this section ("limits."), empty at the top level.
-  config_section(const std::filesystem::path& source, YAML::Node node, std::string prefix);
+  config_section(const std::filesystem::path& source, const YAML::Node& node, std::string prefix);
 
   // Each read leaves `out` unchanged when the key is absent, so defaults stay in the struct.
   void read(std::string_view key, std::string& out);
@@ -32,7 +33,8 @@ class config_section {
   // Reports keys that no read() asked for, and keys given twice.
   void finish() const;
 
-  [[noreturn]] void fail(const YAML::Node& at, std::string_view key, std::string_view problem) const;
+  [[noreturn]] void fail(const YAML::Node& at, std::string_view key,
+                         std::string_view problem) const;
   // Fails at the line of `key` in this section (or the section's line when it is absent).
   [[noreturn]] void fail_value(std::string_view key, std::string_view problem);
 

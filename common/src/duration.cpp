@@ -1,10 +1,10 @@
 // Duration parsing for the config file.
-#include <bastion/common/duration.hpp>
-
 #include <array>
 #include <charconv>
 #include <cstdint>
 #include <limits>
+
+#include <bastion/common/duration.hpp>
 
 namespace bastion {
 namespace {
@@ -18,12 +18,13 @@ struct unit {
 constexpr std::array<unit, 5> units{{
     {"ms", 1},
     {"s", 1000},
-    {"m", 60 * 1000},
-    {"h", 60 * 60 * 1000},
-    {"d", 24 * 60 * 60 * 1000},
+    {"m", std::int64_t{60} * 1000},
+    {"h", std::int64_t{60} * 60 * 1000},
+    {"d", std::int64_t{24} * 60 * 60 * 1000},
 }};
 
-// A day in milliseconds times this still fits comfortably in int64; nothing configurable needs more.
+// A day in milliseconds times this still fits comfortably in int64; nothing configurable needs
+// more.
 constexpr std::int64_t max_ms = std::int64_t{100} * 365 * 24 * 60 * 60 * 1000;
 
 }  // namespace
@@ -43,7 +44,8 @@ std::optional<duration> parse_duration(std::string_view text) {
     const unit* found = nullptr;
     for (const auto& u : units) {
       if (text.starts_with(u.name) &&
-          (text.size() == u.name.size() || (text[u.name.size()] >= '0' && text[u.name.size()] <= '9'))) {
+          (text.size() == u.name.size() ||
+           (text[u.name.size()] >= '0' && text[u.name.size()] <= '9'))) {
         found = &u;
         break;
       }

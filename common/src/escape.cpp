@@ -1,7 +1,7 @@
 // Escaping of untrusted text for logs and terminals.
-#include <bastion/common/escape.hpp>
-
 #include <cstdint>
+
+#include <bastion/common/escape.hpp>
 
 namespace bastion {
 namespace {

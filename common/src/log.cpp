@@ -1,7 +1,8 @@
 // Process-wide logging setup.
+#include <spdlog/sinks/stdout_sinks.h>
+
 #include <bastion/common/escape.hpp>
 #include <bastion/common/log.hpp>
-#include <spdlog/sinks/stdout_sinks.h>
 
 namespace bastion {
 

@@ -1,5 +1,4 @@
 // Key helpers over libssh: fingerprints, public lines, loading and generating private keys.
-#include <bastion/common/ssh.hpp>
 #include <sys/stat.h>
 
 #include <cerrno>
@@ -7,13 +6,14 @@
 #include <fstream>
 #include <system_error>
 
+#include <bastion/common/ssh.hpp>
+
 namespace bastion {
 
 std::string sha256_fingerprint(ssh_key key) {
   unsigned char* hash = nullptr;
   size_t len = 0;
-  if (ssh_get_publickey_hash(key, SSH_PUBLICKEY_HASH_SHA256, &hash, &len) !=
-      SSH_OK) {
+  if (ssh_get_publickey_hash(key, SSH_PUBLICKEY_HASH_SHA256, &hash, &len) != SSH_OK) {
     return {};
   }
   char* text = ssh_get_fingerprint_hash(SSH_PUBLICKEY_HASH_SHA256, hash, len);

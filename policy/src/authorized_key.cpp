@@ -1,9 +1,10 @@
 // authorized_keys parsing: options, type, blob checks, fingerprint.
+#include <cstdint>
+
 #include <bastion/common/base64.hpp>
 #include <bastion/common/escape.hpp>
 #include <bastion/common/ssh.hpp>
 #include <bastion/policy/authorized_key.hpp>
-#include <cstdint>
 
 namespace bastion::policy {
 namespace {
@@ -32,7 +33,9 @@ const key_type_info* find_type(std::string_view name) {
   return nullptr;
 }
 
-bool is_space(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
+bool is_space(char c) {
+  return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
 
 std::string_view trim(std::string_view s) {
   while (!s.empty() && is_space(s.front())) {
@@ -70,7 +73,9 @@ std::optional<std::string_view> read_string(std::string_view& blob) {
   if (blob.size() < 4) {
     return std::nullopt;
   }
-  const auto b = [&](std::size_t i) { return static_cast<std::uint32_t>(static_cast<std::uint8_t>(blob[i])); };
+  const auto b = [&](std::size_t i) {
+    return static_cast<std::uint32_t>(static_cast<std::uint8_t>(blob[i]));
+  };
   const std::uint32_t len = (b(0) << 24) | (b(1) << 16) | (b(2) << 8) | b(3);
   if (len > blob.size() - 4) {
     return std::nullopt;
@@ -110,21 +115,26 @@ result<void> check_not_a_key_file(std::string_view line) {
         "or the output of ssh-keygen -y -f KEYFILE");
   }
   if (line.starts_with("---- BEGIN SSH2 PUBLIC KEY")) {
-    return make_error("this is an RFC 4716 (SSH2) public key; convert it with ssh-keygen -i -f FILE");
+    return make_error(
+        "this is an RFC 4716 (SSH2) public key; convert it with ssh-keygen -i -f FILE");
   }
   return {};
 }
 
 result<public_key> describe_type(std::string_view type) {
   if (type == "ssh-dss") {
-    return make_error("DSA keys are refused (OpenSSH disabled them); use an ed25519 key: ssh-keygen -t ed25519");
+    return make_error(
+        "DSA keys are refused (OpenSSH disabled them); use an ed25519 key: ssh-keygen -t ed25519");
   }
   if (type.find("-cert-v01@openssh.com") != std::string_view::npos) {
-    return make_error("certificates are not accepted here; add the plain public key the certificate was issued for");
+    return make_error(
+        "certificates are not accepted here; add the plain public key the certificate was issued "
+        "for");
   }
-  return make_error("unknown key type \"" + escape(type, 64) +
-                    "\"; supported: ssh-ed25519, ecdsa-sha2-nistp256/384/521, ssh-rsa (2048 bits or more), "
-                    "sk-ssh-ed25519@openssh.com, sk-ecdsa-sha2-nistp256@openssh.com");
+  return make_error(
+      "unknown key type \"" + escape(type, 64) +
+      "\"; supported: ssh-ed25519, ecdsa-sha2-nistp256/384/521, ssh-rsa (2048 bits or more), "
+      "sk-ssh-ed25519@openssh.com, sk-ecdsa-sha2-nistp256@openssh.com");
 }
 
 }  // namespace
@@ -157,7 +167,9 @@ result<public_key> parse_public_key(std::string_view line, bool allow_options) {
   const key_type_info* type = find_type(field);
   if (type == nullptr) {
     if (field.empty()) {
-      return make_error("no key found; expected \"TYPE BASE64 [comment]\", e.g. the contents of ~/.ssh/id_ed25519.pub");
+      return make_error(
+          "no key found; expected \"TYPE BASE64 [comment]\", e.g. the contents of "
+          "~/.ssh/id_ed25519.pub");
     }
     return describe_type(field);
   }
@@ -165,17 +177,21 @@ result<public_key> parse_public_key(std::string_view line, bool allow_options) {
   key.base64 = next_field(rest, false);
   const auto blob = base64_decode(key.base64);
   if (!blob) {
-    return make_error("the key data after \"" + key.type + "\" is not valid base64; copy the whole line from the .pub file");
+    return make_error("the key data after \"" + key.type +
+                      "\" is not valid base64; copy the whole line from the .pub file");
   }
   std::string_view blob_view = *blob;
   const auto inner_type = read_string(blob_view);
   if (!inner_type || *inner_type != key.type) {
     return make_error("the key data is not a " + key.type + " key (its type field says \"" +
-                      escape(inner_type.value_or("?"), 64) + "\"); copy the whole line from the .pub file");
+                      escape(inner_type.value_or("?"), 64) +
+                      "\"); copy the whole line from the .pub file");
   }
   ssh_key raw = nullptr;
-  if (ssh_pki_import_pubkey_base64(key.base64.c_str(), ssh_key_type_from_name(key.type.c_str()), &raw) != SSH_OK) {
-    return make_error("the " + key.type + " key data is malformed; copy the whole line from the .pub file");
+  if (ssh_pki_import_pubkey_base64(key.base64.c_str(), ssh_key_type_from_name(key.type.c_str()),
+                                   &raw) != SSH_OK) {
+    return make_error("the " + key.type +
+                      " key data is malformed; copy the whole line from the .pub file");
   }
   const ssh_key_ptr parsed(raw);
   key.bits = type->fixed_bits != 0 ? type->fixed_bits : rsa_bits(*blob);
@@ -186,8 +202,8 @@ result<public_key> parse_public_key(std::string_view line, bool allow_options) {
   key.fingerprint = sha256_fingerprint(parsed.get());
   key.comment = trim(rest);
   if (!is_valid_utf8(key.comment) || key.comment.size() > max_comment_bytes) {
-    return make_error("the key comment must be valid UTF-8 of at most " + std::to_string(max_comment_bytes) +
-                      " bytes; edit or remove it");
+    return make_error("the key comment must be valid UTF-8 of at most " +
+                      std::to_string(max_comment_bytes) + " bytes; edit or remove it");
   }
   if (!is_valid_utf8(key.options)) {
     return make_error("the key options are not valid UTF-8; edit or remove them");
@@ -216,7 +232,9 @@ result<std::vector<public_key>> parse_authorized_keys(std::string_view text) {
     keys.push_back(std::move(*key));
   }
   if (keys.empty()) {
-    return make_error("no key found; expected \"TYPE BASE64 [comment]\", e.g. the contents of ~/.ssh/id_ed25519.pub");
+    return make_error(
+        "no key found; expected \"TYPE BASE64 [comment]\", e.g. the contents of "
+        "~/.ssh/id_ed25519.pub");
   }
   return keys;
 }

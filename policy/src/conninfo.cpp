@@ -1,9 +1,10 @@
 // Redaction of libpq connection strings.
 #include <libpq-fe.h>
 
-#include <bastion/policy/conninfo.hpp>
 #include <memory>
 #include <string_view>
+
+#include <bastion/policy/conninfo.hpp>
 
 namespace bastion::policy {
 

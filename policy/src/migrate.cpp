@@ -1,9 +1,10 @@
 // Applying migrations under an advisory lock.
 #include <openssl/sha.h>
 
+#include <map>
+
 #include <bastion/policy/conninfo.hpp>
 #include <bastion/policy/migrate.hpp>
-#include <map>
 
 #include "store_impl.hpp"
 

@@ -1,6 +1,7 @@
 // Validation of names that admins type and clients send.
 #include <algorithm>
 #include <array>
+
 #include <bastion/common/escape.hpp>
 #include <bastion/policy/names.hpp>
 
@@ -11,7 +12,9 @@ bool is_alnum(char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
 }
 
-bool is_name_char(char c) { return is_alnum(c) || c == '.' || c == '_' || c == '-'; }
+bool is_name_char(char c) {
+  return is_alnum(c) || c == '.' || c == '_' || c == '-';
+}
 
 result<void> check_name(std::string_view what, std::string_view name, std::size_t max,
                         bool (*allowed)(char)) {

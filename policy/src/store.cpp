@@ -24,7 +24,7 @@ pqxx::connection connect(const std::string& conninfo, const std::string& shown) 
 }  // namespace
 
 void require_text(std::string_view what, std::string_view value) {
-  if (!is_valid_utf8(value) || value.size() > 64 * 1024) {
+  if (!is_valid_utf8(value) || value.size() > std::size_t{64} * 1024) {
     throw store_error(store_error::kind::invalid,
                       std::string(what) + " " + shown(value) +
                           " must be valid UTF-8 of at most 64 KiB without NUL bytes");
@@ -37,13 +37,16 @@ void require(const result<void>& check) {
   }
 }
 
-std::string shown(std::string_view name) { return "\"" + escape(name, 64) + "\""; }
+std::string shown(std::string_view name) {
+  return "\"" + escape(name, 64) + "\"";
+}
 
 store_error unavailable_error(const std::string& shown_conninfo, std::string_view detail) {
-  return store_error(store_error::kind::unavailable,
-                     "cannot reach PostgreSQL at \"" + shown_conninfo + "\": " + first_line(detail) +
-                         "; check that the server runs and that `database:` in the config (or --db) "
-                         "is right");
+  return store_error(
+      store_error::kind::unavailable,
+      "cannot reach PostgreSQL at \"" + shown_conninfo + "\": " + first_line(detail) +
+          "; check that the server runs and that `database:` in the config (or --db) "
+          "is right");
 }
 
 void rethrow_as_store_error(std::string_view what, const std::string& shown_conninfo) {
@@ -60,11 +63,14 @@ void rethrow_as_store_error(std::string_view what, const std::string& shown_conn
   } catch (const pqxx::foreign_key_violation& e) {
     throw store_error(kind::not_found, prefix + first_line(e.what()));
   } catch (const pqxx::check_violation& e) {
-    throw store_error(kind::invalid, prefix + "the database refused the value (" + first_line(e.what()) + ")");
+    throw store_error(kind::invalid,
+                      prefix + "the database refused the value (" + first_line(e.what()) + ")");
   } catch (const pqxx::data_exception& e) {
-    throw store_error(kind::invalid, prefix + "the database refused the value (" + first_line(e.what()) + ")");
+    throw store_error(kind::invalid,
+                      prefix + "the database refused the value (" + first_line(e.what()) + ")");
   } catch (const pqxx::undefined_table& e) {
-    throw store_error(kind::failed, prefix + first_line(e.what()) + "; run `bastionctl migrate` first");
+    throw store_error(kind::failed,
+                      prefix + first_line(e.what()) + "; run `bastionctl migrate` first");
   } catch (const std::exception& e) {
     throw store_error(kind::failed, prefix + first_line(e.what()));
   }
@@ -76,13 +82,18 @@ store::impl::impl(const std::string& conninfo, std::string actor_name, std::stri
       node(std::move(node_name)),
       conn(connect(conninfo, shown_conninfo)) {}
 
-void store::impl::audit(pqxx::work& txn, std::string_view kind, const nlohmann::json& detail) const {
+void store::impl::audit(pqxx::work& txn, std::string_view kind,
+                        const nlohmann::json& detail) const {
   txn.exec_params(
-      "INSERT INTO audit_events (node, kind, result, actor, detail) VALUES ($1, $2, 'ok', $3, $4::jsonb)",
-      node, std::string(kind), actor, detail.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+      "INSERT INTO audit_events (node, kind, result, actor, detail) VALUES ($1, $2, 'ok', $3, "
+      "$4::jsonb)",
+      node, std::string(kind), actor,
+      detail.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
 }
 
-void store::impl::notify_policy(pqxx::work& txn) { txn.exec("SELECT pg_notify('bastion_policy', '')"); }
+void store::impl::notify_policy(pqxx::work& txn) {
+  txn.exec("SELECT pg_notify('bastion_policy', '')");
+}
 
 store::store(const std::string& conninfo, std::string actor, std::string node)
     : impl_(std::make_unique<impl>(conninfo, std::move(actor), std::move(node))) {}

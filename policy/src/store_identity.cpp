@@ -34,12 +34,14 @@ void store::impl::insert_keys(pqxx::work& txn, std::int64_t uid, const std::stri
         "SELECT u.name FROM user_keys k JOIN users u ON u.id = k.user_id WHERE k.fingerprint = $1",
         key.fingerprint);
     if (!owner.empty()) {
-      throw store_error(kind::conflict, "key " + key.fingerprint + " is already registered to user " +
-                                            shown(owner[0][0].as<std::string>()) +
-                                            "; a key identifies one person, so give this user their own key");
+      throw store_error(kind::conflict,
+                        "key " + key.fingerprint + " is already registered to user " +
+                            shown(owner[0][0].as<std::string>()) +
+                            "; a key identifies one person, so give this user their own key");
     }
     txn.exec_params(
-        "INSERT INTO user_keys (user_id, key_type, public_key, fingerprint, bits, comment, options) "
+        "INSERT INTO user_keys (user_id, key_type, public_key, fingerprint, bits, comment, "
+        "options) "
         "VALUES ($1, $2, $3, $4, $5, $6, $7)",
         uid, key.type, key.base64, key.fingerprint, key.bits, key.comment, key.options);
     audit(txn, "admin.key_add", {{"user", user}, {"fingerprint", key.fingerprint}});
@@ -65,11 +67,11 @@ void store::add_user(const std::string& name, bool is_admin, const std::vector<p
 
 std::vector<user_info> store::list_users() {
   return impl_->transact("list users", [](pqxx::work& txn) {
-    const auto rows = txn.exec(fmt::format(
-        "SELECT u.name, u.is_admin, u.disabled_at IS NOT NULL, "
-        "(SELECT count(*) FROM user_keys k WHERE k.user_id = u.id), {} "
-        "FROM users u ORDER BY u.name",
-        fmt::format(iso_time_sql, "u.created_at")));
+    const auto rows =
+        txn.exec(fmt::format("SELECT u.name, u.is_admin, u.disabled_at IS NOT NULL, "
+                             "(SELECT count(*) FROM user_keys k WHERE k.user_id = u.id), {} "
+                             "FROM users u ORDER BY u.name",
+                             fmt::format(iso_time_sql, "u.created_at")));
     std::vector<user_info> out;
     for (const auto& r : rows) {
       out.push_back({r[0].as<std::string>(), r[1].as<bool>(), r[2].as<bool>(), r[3].as<int>(),

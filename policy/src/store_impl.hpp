@@ -4,9 +4,9 @@
 
 #include <nlohmann/json.hpp>
 #include <pqxx/pqxx>
+#include <string_view>
 
 #include <bastion/policy/store.hpp>
-#include <string_view>
 
 namespace bastion::policy {
 
@@ -64,6 +64,7 @@ struct store::impl {
 };
 
 // ISO 8601 UTC text of a timestamptz column, for SELECT lists.
-inline constexpr std::string_view iso_time_sql = R"(to_char({} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'))";
+inline constexpr std::string_view iso_time_sql =
+    R"(to_char({} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'))";
 
 }  // namespace bastion::policy

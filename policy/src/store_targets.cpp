@@ -10,12 +10,11 @@ using kind = store_error::kind;
 
 std::int64_t id_of(pqxx::work& txn, std::string_view table, const std::string& name) {
   require_text("name", name);
-  const auto rows =
-      txn.exec_params(fmt::format("SELECT id FROM {} WHERE name = $1", table), name);
+  const auto rows = txn.exec_params(fmt::format("SELECT id FROM {} WHERE name = $1", table), name);
   if (rows.empty()) {
     const std::string_view noun = table == "users" ? "user" : "target";
-    throw store_error(kind::not_found, fmt::format("no {} {}; `bastionctl {} list` shows them", noun,
-                                                   shown(name), noun));
+    throw store_error(kind::not_found, fmt::format("no {} {}; `bastionctl {} list` shows them",
+                                                   noun, shown(name), noun));
   }
   return rows[0][0].as<std::int64_t>();
 }
@@ -44,11 +43,13 @@ void store::add_target(const target_info& target) {
   require_text("host", target.host);
   require(check_host(target.host));
   if (target.port < 1 || target.port > 65535) {
-    throw store_error(kind::invalid, "port " + std::to_string(target.port) + " is not from 1 to 65535");
+    throw store_error(kind::invalid,
+                      "port " + std::to_string(target.port) + " is not from 1 to 65535");
   }
   if (target.host_keys.empty()) {
-    throw store_error(kind::invalid, "target " + shown(target.name) +
-                                         " needs a host key: pass --host-key 'TYPE BASE64' or --scan --yes");
+    throw store_error(kind::invalid,
+                      "target " + shown(target.name) +
+                          " needs a host key: pass --host-key 'TYPE BASE64' or --scan --yes");
   }
   impl_->transact("add target " + shown(target.name), [&](pqxx::work& txn) {
     const auto rows = txn.exec_params(
@@ -56,8 +57,9 @@ void store::add_target(const target_info& target) {
         "RETURNING id",
         target.name, target.host, target.port);
     if (rows.empty()) {
-      throw store_error(kind::conflict, "target " + shown(target.name) +
-                                            " exists already; remove it first or pick another name");
+      throw store_error(
+          kind::conflict,
+          "target " + shown(target.name) + " exists already; remove it first or pick another name");
     }
     const auto id = rows[0][0].as<std::int64_t>();
     for (const auto& key : target.host_keys) {
@@ -74,15 +76,18 @@ void store::add_target(const target_info& target) {
 
 std::vector<target_info> store::list_targets() {
   return impl_->transact("list targets", [](pqxx::work& txn) {
-    const auto rows = txn.exec(fmt::format(
-        "SELECT t.name, t.host, t.port, {}, h.key_type, h.public_key, h.fingerprint "
-        "FROM targets t LEFT JOIN target_host_keys h ON h.target_id = t.id "
-        "ORDER BY t.name, h.id",
-        fmt::format(iso_time_sql, "t.created_at")));
+    const auto rows = txn.exec(
+        fmt::format("SELECT t.name, t.host, t.port, {}, h.key_type, h.public_key, h.fingerprint "
+                    "FROM targets t LEFT JOIN target_host_keys h ON h.target_id = t.id "
+                    "ORDER BY t.name, h.id",
+                    fmt::format(iso_time_sql, "t.created_at")));
     std::vector<target_info> out;
     for (const auto& r : rows) {
       if (out.empty() || out.back().name != r[0].c_str()) {
-        out.push_back({r[0].as<std::string>(), r[1].as<std::string>(), r[2].as<int>(), {},
+        out.push_back({r[0].as<std::string>(),
+                       r[1].as<std::string>(),
+                       r[2].as<int>(),
+                       {},
                        r[3].as<std::string>()});
       }
       if (!r[4].is_null()) {
@@ -117,8 +122,9 @@ void store::grant(const std::string& user, const std::string& target, const std:
         "INSERT INTO grants (user_id, target_id, login, kinds) VALUES ($1, $2, $3, $4::text[]) "
         "ON CONFLICT (user_id, target_id, login) DO UPDATE SET kinds = EXCLUDED.kinds",
         uid, tid, login, kinds_literal(kinds));
-    impl_->audit(txn, "admin.grant",
-                 {{"user", user}, {"target", target}, {"login", login}, {"kinds", kinds_literal(kinds)}});
+    impl_->audit(
+        txn, "admin.grant",
+        {{"user", user}, {"target", target}, {"login", login}, {"kinds", kinds_literal(kinds)}});
     impl::notify_policy(txn);
   });
 }
@@ -151,10 +157,11 @@ std::vector<grant_info> store::list_grants(const std::optional<std::string>& use
       id_of(txn, "users", *user);
     }
     const auto rows = txn.exec_params(
-        fmt::format("SELECT u.name, t.name, g.login, array_to_string(g.kinds, ','), {} "
-                    "FROM grants g JOIN users u ON u.id = g.user_id JOIN targets t ON t.id = g.target_id "
-                    "WHERE $1 = '' OR u.name = $1 ORDER BY u.name, t.name, g.login",
-                    fmt::format(iso_time_sql, "g.created_at")),
+        fmt::format(
+            "SELECT u.name, t.name, g.login, array_to_string(g.kinds, ','), {} "
+            "FROM grants g JOIN users u ON u.id = g.user_id JOIN targets t ON t.id = g.target_id "
+            "WHERE $1 = '' OR u.name = $1 ORDER BY u.name, t.name, g.login",
+            fmt::format(iso_time_sql, "g.created_at")),
         user.value_or(""));
     std::vector<grant_info> out;
     for (const auto& r : rows) {

@@ -1,8 +1,9 @@
 // TCP listener with back-off when the process runs out of file descriptors.
-#include <bastion/common/log.hpp>
-#include <bastion/proxy/listener.hpp>
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/ip/v6_only.hpp>
+
+#include <bastion/common/log.hpp>
+#include <bastion/proxy/listener.hpp>
 
 namespace bastion::proxy {
 
@@ -21,7 +22,9 @@ listener::listener(asio::io_context& io, const endpoint& where, handler on_accep
   acceptor_.listen(asio::socket_base::max_listen_connections);
 }
 
-void listener::start() { accept_next(); }
+void listener::start() {
+  accept_next();
+}
 
 void listener::stop() {
   boost::system::error_code ignored;
@@ -30,9 +33,10 @@ void listener::stop() {
 }
 
 void listener::accept_next() {
-  acceptor_.async_accept([self = shared_from_this()](const boost::system::error_code& ec, tcp::socket socket) {
-    self->on_accepted(ec, std::move(socket));
-  });
+  acceptor_.async_accept(
+      [self = shared_from_this()](const boost::system::error_code& ec, tcp::socket socket) {
+        self->on_accepted(ec, std::move(socket));
+      });
 }
 
 void listener::on_accepted(const boost::system::error_code& ec, tcp::socket socket) {

@@ -1,15 +1,15 @@
 // bastiond: loads the config, applies migrations, and serves until SIGTERM.
-#include <CLI/CLI.hpp>
-
 #include <libssh/libssh.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdlib>
+#include <iostream>
 
 #include <bastion/common/config.hpp>
 #include <bastion/common/log.hpp>
 #include <bastion/policy/migrate.hpp>
 #include <bastion/policy/store.hpp>
 #include <bastion/proxy/server.hpp>
-#include <cstdlib>
-#include <iostream>
 
 namespace {
 
@@ -35,7 +35,8 @@ int main(int argc, char** argv) {
   CLI::App app{"bastiond: the recording SSH bastion", "bastiond"};
   std::string config_path = default_config_path();
   bool check_only = false;
-  app.add_option("--config", config_path, "Config file (default: $BASTION_CONFIG, then var/bastion.yaml)");
+  app.add_option("--config", config_path,
+                 "Config file (default: $BASTION_CONFIG, then var/bastion.yaml)");
   app.add_flag("--check-config", check_only, "Validate the config and its key files, then exit");
   try {
     app.parse(argc, argv);

@@ -1,15 +1,17 @@
 // bastiond's process-level wiring: threads, listeners, signals.
-#include <bastion/common/log.hpp>
-#include <bastion/proxy/server.hpp>
 #include <csignal>
 #include <thread>
+
+#include <bastion/common/log.hpp>
+#include <bastion/proxy/server.hpp>
 
 namespace bastion::proxy {
 
 namespace asio = boost::asio;
 
 server::server(const config& cfg)
-    : cfg_(cfg), io_(static_cast<int>(std::max(1U, std::thread::hardware_concurrency()))),
+    : cfg_(cfg),
+      io_(static_cast<int>(std::max(1U, std::thread::hardware_concurrency()))),
       signals_(io_, SIGINT, SIGTERM) {
   for (const auto& where : cfg_.listen) {
     try {
@@ -27,8 +29,9 @@ void server::on_connection(asio::ip::tcp::socket socket) {
   const auto peer = socket.remote_endpoint(ec);
   // SSH sessions arrive with the proxy core; until then a connection is closed at once so that
   // clients fail fast instead of waiting for a banner.
-  spdlog::info("connection src={} closed: this build does not serve SSH sessions yet",
-               ec ? std::string("?") : peer.address().to_string() + ":" + std::to_string(peer.port()));
+  spdlog::info(
+      "connection src={} closed: this build does not serve SSH sessions yet",
+      ec ? std::string("?") : peer.address().to_string() + ":" + std::to_string(peer.port()));
   socket.close(ec);
 }
 

@@ -19,8 +19,9 @@ class hostile : public bastionctl_test {
 
 TEST_F(hostile, sql_in_names_is_rejected_and_harmless) {
   ok({"user", "add", "alice"});
-  for (const std::string& name : {"'; DROP TABLE users; --"s, "alice' OR '1'='1"s, "bob\"; DELETE FROM users; --"s,
-                                  "robert'); DROP TABLE grants;--"s}) {
+  for (const std::string& name :
+       {"'; DROP TABLE users; --"s, "alice' OR '1'='1"s, "bob\"; DELETE FROM users; --"s,
+        "robert'); DROP TABLE grants;--"s}) {
     const auto r = ctl({"user", "add", name});
     EXPECT_EQ(r.exit_code, 1) << name;
     EXPECT_CONTAINS(r.err, "may only hold letters, digits");
@@ -34,14 +35,16 @@ TEST_F(hostile, sql_in_names_is_rejected_and_harmless) {
 }
 
 TEST_F(hostile, invalid_utf8_control_characters_and_huge_names_are_rejected_with_bounded_messages) {
-  const std::string huge(64 * 1024, 'a');
-  for (const std::string& name : {"al\xffice"s, "\xc0\xaf"s, "a\x1b]0;pwned\x07"s, "line\nbreak"s, huge, huge + "'"}) {
+  const std::string huge(std::size_t{64} * 1024, 'a');
+  for (const std::string& name :
+       {"al\xffice"s, "\xc0\xaf"s, "a\x1b]0;pwned\x07"s, "line\nbreak"s, huge, huge + "'"}) {
     const auto r = ctl({"user", "add", name});
     EXPECT_EQ(r.exit_code, 1);
     EXPECT_LT(r.err.size(), 600U) << "the message must be bounded";
     EXPECT_EQ(r.err.find('\x1b'), std::string::npos) << "no raw escape may reach the terminal";
     EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
-    EXPECT_EQ(ctl({"target", "add", name, "--host", "h", "--host-key", "ssh-ed25519 AAAA"}).exit_code, 1);
+    EXPECT_EQ(
+        ctl({"target", "add", name, "--host", "h", "--host-key", "ssh-ed25519 AAAA"}).exit_code, 1);
   }
   EXPECT_EQ(users_table_count(), "0\n");
 }

@@ -13,13 +13,15 @@ void bastionctl_test::SetUp() {
   ASSERT_EQ(r.exit_code, 0) << r.err;
 }
 
-run_result bastionctl_test::ctl(const std::vector<std::string>& args, const std::string& stdin_data) const {
+run_result bastionctl_test::ctl(const std::vector<std::string>& args,
+                                const std::string& stdin_data) const {
   std::vector<std::string> argv{BASTIONCTL_PATH, "--db", conninfo_};
   argv.insert(argv.end(), args.begin(), args.end());
   return run(argv, {.stdin_data = stdin_data});
 }
 
-std::string bastionctl_test::ok(const std::vector<std::string>& args, const std::string& stdin_data) const {
+std::string bastionctl_test::ok(const std::vector<std::string>& args,
+                                const std::string& stdin_data) const {
   const auto r = ctl(args, stdin_data);
   EXPECT_EQ(r.exit_code, 0) << "bastionctl " << (args.empty() ? "" : args[0]) << ": " << r.err;
   return r.out;
@@ -38,9 +40,10 @@ std::string bastionctl_test::write_config(int listen_port) const {
   const std::string inner = make_ssh_key(dir_, "inner", "ed25519");
   const std::string upstream = make_ssh_key(dir_, "upstream", "ed25519");
   return dir_
-      .write("bastion.yaml", "listen: [\"127.0.0.1:" + std::to_string(listen_port) + "\"]\nhost_keys: [\"" + outer +
-                                 "\"]\ninner_host_key: \"" + inner + "\"\nupstream_key: \"" + upstream +
-                                 "\"\ndatabase: \"" + conninfo_ + "\"\nnode_name: test-node\n" +
+      .write("bastion.yaml", "listen: [\"127.0.0.1:" + std::to_string(listen_port) +
+                                 "\"]\nhost_keys: [\"" + outer + "\"]\ninner_host_key: \"" + inner +
+                                 "\"\nupstream_key: \"" + upstream + "\"\ndatabase: \"" +
+                                 conninfo_ + "\"\nnode_name: test-node\n" +
                                  "limits: { drain_timeout: 5s }\n")
       .string();
 }

@@ -36,6 +36,7 @@ class bastionctl_test : public ::testing::Test {
 };
 
 // Fails the test unless `text` contains `part`.
-#define EXPECT_CONTAINS(text, part) EXPECT_NE(std::string(text).find(part), std::string::npos) << (text)
+#define EXPECT_CONTAINS(text, part) \
+  EXPECT_NE(std::string(text).find(part), std::string::npos) << (text)
 
 }  // namespace bastion::test

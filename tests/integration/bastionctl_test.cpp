@@ -67,7 +67,8 @@ TEST_F(bastionctl, keys_add_list_remove) {
   const std::string out = ok({"key", "add", "alice", ed + ".pub"});
   EXPECT_CONTAINS(out, "added key SHA256:");
   // From stdin, an authorized_keys file with options and comments.
-  ok({"key", "add", "alice", "-"}, "# alice's other keys\nno-pty " + pub_line(ec) + "\n\n" + pub_line(rsa) + "\n");
+  ok({"key", "add", "alice", "-"},
+     "# alice's other keys\nno-pty " + pub_line(ec) + "\n\n" + pub_line(rsa) + "\n");
 
   const auto keys = json({"key", "list"});
   ASSERT_EQ(keys.size(), 3U);
@@ -120,10 +121,16 @@ TEST_F(bastionctl, targets_need_a_trusted_host_key) {
   const std::string host_key = pub_line(key("hk"));
   EXPECT_EQ(ctl({"target", "add", "web1", "--host", "10.0.0.5"}).exit_code, 2);
   ok({"target", "add", "web1", "--host", "10.0.0.5", "--host-key", host_key});
-  ok({"target", "add", "db1", "--host", "db1.corp.example", "--port", "2200", "--host-key", host_key});
-  EXPECT_EQ(ctl({"target", "add", "web1", "--host", "10.0.0.6", "--host-key", host_key}).exit_code, 1);
-  EXPECT_EQ(ctl({"target", "add", "bad", "--host", "10.0.0.6", "--host-key", "ssh-ed25519 nope"}).exit_code, 1);
-  EXPECT_EQ(ctl({"target", "add", "bad", "--host", "-oProxyCommand=x", "--host-key", host_key}).exit_code, 1);
+  ok({"target", "add", "db1", "--host", "db1.corp.example", "--port", "2200", "--host-key",
+      host_key});
+  EXPECT_EQ(ctl({"target", "add", "web1", "--host", "10.0.0.6", "--host-key", host_key}).exit_code,
+            1);
+  EXPECT_EQ(ctl({"target", "add", "bad", "--host", "10.0.0.6", "--host-key", "ssh-ed25519 nope"})
+                .exit_code,
+            1);
+  EXPECT_EQ(
+      ctl({"target", "add", "bad", "--host", "-oProxyCommand=x", "--host-key", host_key}).exit_code,
+      1);
 
   const auto targets = json({"target", "list"});
   ASSERT_EQ(targets.size(), 2U);
@@ -142,19 +149,22 @@ TEST_F(bastionctl, targets_need_a_trusted_host_key) {
 TEST_F(bastionctl, target_scan_shows_the_fingerprint_and_stores_only_with_yes) {
   sshd_server sshd;
   const std::string port = std::to_string(sshd.port());
-  const auto unconfirmed = ctl({"target", "add", "t1", "--host", "127.0.0.1", "--port", port, "--scan"});
+  const auto unconfirmed =
+      ctl({"target", "add", "t1", "--host", "127.0.0.1", "--port", port, "--scan"});
   EXPECT_EQ(unconfirmed.exit_code, 1);
   EXPECT_CONTAINS(unconfirmed.out, sshd.host_key_fingerprint());
   EXPECT_CONTAINS(unconfirmed.err, "not stored");
   EXPECT_TRUE(json({"target", "list"}).empty());
 
-  EXPECT_CONTAINS(ok({"target", "add", "t1", "--host", "127.0.0.1", "--port", port, "--scan", "--yes"}),
-                  sshd.host_key_fingerprint());
+  EXPECT_CONTAINS(
+      ok({"target", "add", "t1", "--host", "127.0.0.1", "--port", port, "--scan", "--yes"}),
+      sshd.host_key_fingerprint());
   const auto targets = json({"target", "list"});
   ASSERT_EQ(targets.size(), 1U);
   EXPECT_EQ(targets[0]["host_keys"][0]["fingerprint"], sshd.host_key_fingerprint());
 
-  const auto down = ctl({"target", "add", "t2", "--host", "127.0.0.1", "--port", std::to_string(free_port()), "--scan"});
+  const auto down = ctl({"target", "add", "t2", "--host", "127.0.0.1", "--port",
+                         std::to_string(free_port()), "--scan"});
   EXPECT_EQ(down.exit_code, 1);
   EXPECT_CONTAINS(down.err, "cannot fetch the host key");
 }
@@ -164,11 +174,13 @@ TEST_F(bastionctl, grants_replace_list_and_revoke) {
   ok({"user", "add", "bob"});
   const std::string host_key = pub_line(key("hk"));
   ok({"target", "add", "web1", "--host", "10.0.0.5", "--host-key", host_key});
-  EXPECT_EQ(ok({"grant", "alice", "web1", "--login", "deploy"}), "granted alice on web1 as deploy: shell,exec,sftp\n");
+  EXPECT_EQ(ok({"grant", "alice", "web1", "--login", "deploy"}),
+            "granted alice on web1 as deploy: shell,exec,sftp\n");
   ok({"grant", "alice", "web1", "--login", "deploy", "--allow", "x11,shell,agent"});
   ok({"grant", "alice", "web1", "--login", "ops", "--allow", "exec"});
   ok({"grant", "bob", "web1", "--login", "deploy"});
-  EXPECT_EQ(ctl({"grant", "alice", "web1", "--login", "deploy", "--allow", "shell,root"}).exit_code, 1);
+  EXPECT_EQ(ctl({"grant", "alice", "web1", "--login", "deploy", "--allow", "shell,root"}).exit_code,
+            1);
   EXPECT_EQ(ctl({"grant", "alice", "nowhere", "--login", "deploy"}).exit_code, 1);
   EXPECT_EQ(ctl({"grant", "alice", "web1", "--login", "bad login"}).exit_code, 1);
 
@@ -179,7 +191,8 @@ TEST_F(bastionctl, grants_replace_list_and_revoke) {
   EXPECT_EQ(grants[1]["kinds"], (nlohmann::json{"exec"}));
   EXPECT_EQ(json({"grants"}).size(), 3U);
 
-  EXPECT_EQ(ok({"revoke", "alice", "web1", "--login", "ops"}), "revoked 1 grant of alice on web1\n");
+  EXPECT_EQ(ok({"revoke", "alice", "web1", "--login", "ops"}),
+            "revoked 1 grant of alice on web1\n");
   EXPECT_EQ(ctl({"revoke", "alice", "web1", "--login", "ops"}).exit_code, 1);
   ok({"revoke", "bob", "web1"});
   EXPECT_EQ(json({"grants"}).size(), 1U);
@@ -210,7 +223,8 @@ TEST_F(bastionctl, known_hosts_and_upstream_key_come_from_the_configured_keys) {
 
   const auto up = run({BASTIONCTL_PATH, "--config", config, "upstream-key"});
   ASSERT_EQ(up.exit_code, 0) << up.err;
-  EXPECT_EQ(up.out, strip(pub_line((dir() / "upstream").string())) + " bastion-upstream@test-node\n");
+  EXPECT_EQ(up.out,
+            strip(pub_line((dir() / "upstream").string())) + " bastion-upstream@test-node\n");
   const auto no_config = ctl({"upstream-key"}, "");
   EXPECT_EQ(no_config.exit_code, 1);
 }

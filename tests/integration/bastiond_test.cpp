@@ -11,7 +11,8 @@ namespace {
 class bastiond : public bastionctl_test {
  protected:
   // Waits until the log holds `text`, or the timeout passes.
-  static bool wait_for_log(const std::string& log, const std::string& text, std::chrono::seconds timeout) {
+  static bool wait_for_log(const std::string& log, const std::string& text,
+                           std::chrono::seconds timeout) {
     const auto deadline = std::chrono::steady_clock::now() + timeout;
     while (std::chrono::steady_clock::now() < deadline) {
       if (read_file(log).find(text) != std::string::npos) {
@@ -36,7 +37,8 @@ TEST_F(bastiond, check_config_names_the_bad_key_and_the_fix) {
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_CONTAINS(r.err, "bad.yaml:3: limits.login_grace_time: \"soon\" is not a duration");
 
-  const auto no_keys = dir().write("nokeys.yaml", "database: x\nhost_keys: [\"/nonexistent/key\"]\n");
+  const auto no_keys =
+      dir().write("nokeys.yaml", "database: x\nhost_keys: [\"/nonexistent/key\"]\n");
   const auto r2 = run({BASTIOND_PATH, "--check-config", "--config", no_keys.string()});
   EXPECT_EQ(r2.exit_code, 1);
   EXPECT_CONTAINS(r2.err, "host_keys[0]: /nonexistent/key does not exist");
@@ -52,13 +54,15 @@ TEST_F(bastiond, listens_then_drains_on_sigterm_and_exits_0) {
   const std::string config = write_config(port);
   const std::string log = (dir() / "bastiond.log").string();
   child_process daemon({BASTIOND_PATH, "--config", config}, log);
-  ASSERT_TRUE(wait_for_log(log, "listening on 127.0.0.1:" + std::to_string(port), std::chrono::seconds(30)))
+  ASSERT_TRUE(
+      wait_for_log(log, "listening on 127.0.0.1:" + std::to_string(port), std::chrono::seconds(30)))
       << read_file(log);
   EXPECT_TRUE(wait_for_port(port, std::chrono::seconds(5)));
   EXPECT_EQ(daemon.stop(SIGTERM), 0) << read_file(log);
   EXPECT_CONTAINS(read_file(log), "received SIGTERM; no longer accepting");
   EXPECT_CONTAINS(read_file(log), "stopped");
-  EXPECT_FALSE(wait_for_port(port, std::chrono::milliseconds(200))) << "the port must be closed after exit";
+  EXPECT_FALSE(wait_for_port(port, std::chrono::milliseconds(200)))
+      << "the port must be closed after exit";
 }
 
 TEST_F(bastiond, applies_pending_migrations_at_startup) {

@@ -1,9 +1,10 @@
 // Migrations against a real PostgreSQL: from empty, re-run, concurrent nodes, and the refusals.
 #include <gtest/gtest.h>
 
+#include <thread>
+
 #include <bastion/policy/migrate.hpp>
 #include <bastion/policy/store.hpp>
-#include <thread>
 
 #include "bastionctl_support.hpp"
 
@@ -20,7 +21,9 @@ class migrations : public ::testing::Test {
     db_ = conninfo_.substr(conninfo_.find("dbname=") + 7);
     db_ = db_.substr(0, db_.find(' '));
   }
-  std::string sql(const std::string& query) const { return postgres_cluster::instance().psql(db_, query); }
+  std::string sql(const std::string& query) const {
+    return postgres_cluster::instance().psql(db_, query);
+  }
   std::string conninfo_;
   std::string db_;
 };
@@ -30,10 +33,11 @@ TEST_F(migrations, apply_from_empty_then_rerun_is_a_no_op) {
   EXPECT_EQ(first.from_version, 0);
   EXPECT_EQ(first.to_version, 1);
   EXPECT_EQ(first.applied, std::vector<std::string>{"0001_init"});
-  EXPECT_EQ(sql("SELECT string_agg(table_name, ',' ORDER BY table_name) FROM information_schema.tables "
-                "WHERE table_schema = 'public'"),
-            "audit_events,channels,grants,recordings,schema_migrations,sessions,target_host_keys,targets,"
-            "user_keys,users\n");
+  EXPECT_EQ(
+      sql("SELECT string_agg(table_name, ',' ORDER BY table_name) FROM information_schema.tables "
+          "WHERE table_schema = 'public'"),
+      "audit_events,channels,grants,recordings,schema_migrations,sessions,target_host_keys,targets,"
+      "user_keys,users\n");
   const auto again = migrate(conninfo_);
   EXPECT_EQ(again.from_version, 1);
   EXPECT_EQ(again.to_version, 1);
@@ -53,7 +57,9 @@ TEST_F(migrations, two_nodes_migrating_at_once_apply_each_migration_once) {
     EXPECT_EQ(a.exit_code, 0) << a.err;
     EXPECT_EQ(b.exit_code, 0) << b.err;
     // Exactly one of them applied the migration; the other found it done.
-    EXPECT_EQ((a.out.find("applied 0001_init") != std::string::npos) + (b.out.find("applied 0001_init") != std::string::npos), 1)
+    EXPECT_EQ((a.out.find("applied 0001_init") != std::string::npos) +
+                  (b.out.find("applied 0001_init") != std::string::npos),
+              1)
         << a.out << b.out;
     EXPECT_EQ(sql("SELECT count(*) FROM schema_migrations"), "1\n");
   }
@@ -91,7 +97,8 @@ TEST_F(migrations, an_unreachable_database_names_the_conninfo_but_never_the_pass
     EXPECT_CONTAINS(e.what(), "host=/nonexistent/socket");
     EXPECT_EQ(std::string(e.what()).find("sekret-pw"), std::string::npos) << e.what();
   }
-  const auto r = run({BASTIONCTL_PATH, "--db", "postgresql://bastion:sekret-pw@/bastion?host=/nonexistent", "user", "list"});
+  const auto r = run({BASTIONCTL_PATH, "--db",
+                      "postgresql://bastion:sekret-pw@/bastion?host=/nonexistent", "user", "list"});
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_CONTAINS(r.err, "cannot reach PostgreSQL");
   EXPECT_EQ(r.err.find("sekret-pw"), std::string::npos) << r.err;

@@ -18,8 +18,9 @@ TEST(address, prints_what_it_reads) {
 }
 
 TEST(address, rejects_names_missing_ports_and_bad_ports) {
-  for (const char* bad : {"", "2222", "localhost:2222", "127.0.0.1", "127.0.0.1:", "127.0.0.1:0", "127.0.0.1:65536",
-                          "127.0.0.1:22x", "::1:2222", "[::1]2222", "[::1]:", "300.0.0.1:22", "[127.0.0.1:22"}) {
+  for (const char* bad :
+       {"", "2222", "localhost:2222", "127.0.0.1", "127.0.0.1:", "127.0.0.1:0", "127.0.0.1:65536",
+        "127.0.0.1:22x", "::1:2222", "[::1]2222", "[::1]:", "300.0.0.1:22", "[127.0.0.1:22"}) {
     EXPECT_FALSE(parse_endpoint(bad).has_value()) << bad;
   }
 }

@@ -1,7 +1,8 @@
 #include <gtest/gtest.h>
 
-#include <bastion/common/config.hpp>
 #include <fstream>
+
+#include <bastion/common/config.hpp>
 
 #include "temp_dir.hpp"
 
@@ -77,7 +78,9 @@ struct bad_case {
   const char* expected;  // substring of the message: the key, the line, the fix
 };
 
-void PrintTo(const bad_case& c, std::ostream* os) { *os << c.expected; }
+void PrintTo(const bad_case& c, std::ostream* os) {
+  *os << c.expected;
+}
 
 class config_errors : public ::testing::TestWithParam<bad_case> {};
 
@@ -90,26 +93,38 @@ TEST_P(config_errors, name_the_key_line_and_fix) {
 INSTANTIATE_TEST_SUITE_P(
     config, config_errors,
     ::testing::Values(
-        bad_case{"database: x\nlisen: [\"1.2.3.4:22\"]\n", "test.yaml:2: lisen: unknown key; remove it or use one of"},
+        bad_case{"database: x\nlisen: [\"1.2.3.4:22\"]\n",
+                 "test.yaml:2: lisen: unknown key; remove it or use one of"},
         bad_case{"database: x\nlimits:\n  login_grace_time: 12x\n",
-                 "test.yaml:3: limits.login_grace_time: \"12x\" is not a duration; write a number with a unit"},
-        bad_case{"database: x\nlimits: { idle_timeout: 120 }\n", "limits.idle_timeout: \"120\" is not a duration"},
-        bad_case{"database: x\nlimits:\n  max_auth_tries: 0\n", "test.yaml:3: limits.max_auth_tries: \"0\" is not a whole number from 1 to 100"},
-        bad_case{"database: x\nlimits:\n  max_sessions: ten\n", "limits.max_sessions: \"ten\" is not a whole number"},
-        bad_case{"database: x\nlimits:\n  max_startups: \"10:30\"\n", "test.yaml:3: limits.max_startups: \"10:30\" must be START:RATE:FULL"},
+                 "test.yaml:3: limits.login_grace_time: \"12x\" is not a duration; write a number "
+                 "with a unit"},
+        bad_case{"database: x\nlimits: { idle_timeout: 120 }\n",
+                 "limits.idle_timeout: \"120\" is not a duration"},
+        bad_case{"database: x\nlimits:\n  max_auth_tries: 0\n",
+                 "test.yaml:3: limits.max_auth_tries: \"0\" is not a whole number from 1 to 100"},
+        bad_case{"database: x\nlimits:\n  max_sessions: ten\n",
+                 "limits.max_sessions: \"ten\" is not a whole number"},
+        bad_case{"database: x\nlimits:\n  max_startups: \"10:30\"\n",
+                 "test.yaml:3: limits.max_startups: \"10:30\" must be START:RATE:FULL"},
         bad_case{"database: x\nlimits:\n  max_startups: \"50:30:10\"\n", "limits.max_startups"},
         bad_case{"database: x\nlimits:\n  bogus: 1\n", "test.yaml:3: limits.bogus: unknown key"},
-        bad_case{"database: x\nlisten: [\"localhost:2222\"]\n", "test.yaml:2: listen: \"localhost:2222\" is not an address; write IP:PORT"},
-        bad_case{"database: x\nlisten: [\"127.0.0.1\"]\n", "listen: \"127.0.0.1\" is not an address"},
+        bad_case{"database: x\nlisten: [\"localhost:2222\"]\n",
+                 "test.yaml:2: listen: \"localhost:2222\" is not an address; write IP:PORT"},
+        bad_case{"database: x\nlisten: [\"127.0.0.1\"]\n",
+                 "listen: \"127.0.0.1\" is not an address"},
         bad_case{"database: x\nlisten: []\n", "listen: must be a non-empty list"},
-        bad_case{"database: x\nadmin: { listen: \"127.0.0.1:99999\" }\n", "test.yaml:2: admin.listen: \"127.0.0.1:99999\" is not an address"},
-        bad_case{"database: x\nrecording: { failure_mode: maybe }\n", "recording.failure_mode: \"maybe\" is not a failure mode; use fail_closed or fail_open"},
+        bad_case{"database: x\nadmin: { listen: \"127.0.0.1:99999\" }\n",
+                 "test.yaml:2: admin.listen: \"127.0.0.1:99999\" is not an address"},
+        bad_case{"database: x\nrecording: { failure_mode: maybe }\n",
+                 "recording.failure_mode: \"maybe\" is not a failure mode; use fail_closed or "
+                 "fail_open"},
         bad_case{"database: x\nrecording: [1]\n", "test.yaml:2: recording: must be a mapping"},
         bad_case{"listen: [\"127.0.0.1:22\"]\n", "database: missing; set a libpq conninfo"},
         bad_case{"database: x\nlog_level: loud\n", "log_level: \"loud\" is not a level"},
         bad_case{"database: x\ndatabase: y\n", "test.yaml:2: database: given twice; keep one"},
         bad_case{"database: [x, y]\n", "test.yaml:1: database: must be a single value"},
-        bad_case{"database: x\nlimits: { connect_timeout: 0s }\n", "limits.connect_timeout: must be more than 0s"},
+        bad_case{"database: x\nlimits: { connect_timeout: 0s }\n",
+                 "limits.connect_timeout: must be more than 0s"},
         bad_case{"database: x\nlisten: [\"1.2.3.4:22\"\n", "test.yaml:3: not valid YAML"},
         bad_case{"", "test.yaml: the file is empty"}));
 
@@ -118,7 +133,8 @@ TEST(config, missing_file_names_the_path_and_the_fix) {
     load_config("/nonexistent/bastion.yaml");
     FAIL() << "no error";
   } catch (const config_error& e) {
-    EXPECT_NE(std::string(e.what()).find("/nonexistent/bastion.yaml: cannot read the config file"), std::string::npos)
+    EXPECT_NE(std::string(e.what()).find("/nonexistent/bastion.yaml: cannot read the config file"),
+              std::string::npos)
         << e.what();
     EXPECT_NE(std::string(e.what()).find("--config"), std::string::npos) << e.what();
   }
@@ -126,7 +142,8 @@ TEST(config, missing_file_names_the_path_and_the_fix) {
 
 TEST(config, missing_key_files_name_the_key_and_how_to_create_them) {
   test::temp_dir dir;
-  const auto file = dir.write("bastion.yaml", minimal + "host_keys: [\"" + (dir / "nope").string() + "\"]\n");
+  const auto file =
+      dir.write("bastion.yaml", minimal + "host_keys: [\"" + (dir / "nope").string() + "\"]\n");
   const config c = load_config(file);
   try {
     check_key_files(c);

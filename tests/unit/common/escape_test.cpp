@@ -16,9 +16,11 @@ TEST(escape, keeps_printable_text_and_utf8) {
 TEST(escape, neutralises_controls_escapes_and_bad_utf8) {
   EXPECT_EQ(escape("a\x1b]0;title\x07"), "a\\x1b]0;title\\x07");
   EXPECT_EQ(escape("line\nforged=1"), "line\\x0aforged=1");
-  EXPECT_EQ(escape("\xC2\x9B" "31m"), "\\xc2\\x9b31m");  // C1 CSI in UTF-8
+  EXPECT_EQ(escape("\xC2\x9B"
+                   "31m"),
+            "\\xc2\\x9b31m");  // C1 CSI in UTF-8
   EXPECT_EQ(escape("\xff\xfe"), "\\xff\\xfe");
-  EXPECT_EQ(escape("\xC0\xAF"), "\\xc0\\xaf");  // overlong '/'
+  EXPECT_EQ(escape("\xC0\xAF"), "\\xc0\\xaf");           // overlong '/'
   EXPECT_EQ(escape("\xED\xA0\x80"), "\\xed\\xa0\\x80");  // surrogate
   EXPECT_EQ(escape("a\\b"), "a\\\\b");
   EXPECT_EQ(escape("nul\0x"s), "nul\\x00x");
@@ -35,7 +37,7 @@ TEST(escape, utf8_validity_matches_postgresql_text) {
   EXPECT_TRUE(is_valid_utf8("\xF0\x9F\x94\x91"));
   EXPECT_FALSE(is_valid_utf8("a\0b"s));
   EXPECT_FALSE(is_valid_utf8("\x80"));
-  EXPECT_FALSE(is_valid_utf8("\xF0\x9F\x94"));  // truncated
+  EXPECT_FALSE(is_valid_utf8("\xF0\x9F\x94"));      // truncated
   EXPECT_FALSE(is_valid_utf8("\xF4\x90\x80\x80"));  // above U+10FFFF
 }
 

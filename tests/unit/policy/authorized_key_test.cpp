@@ -14,7 +14,9 @@ using test::read_file;
 using test::ssh_keygen_fingerprint_line;
 using test::temp_dir;
 
-std::string first_line(const std::string& s) { return s.substr(0, s.find('\n')); }
+std::string first_line(const std::string& s) {
+  return s.substr(0, s.find('\n'));
+}
 
 struct key_case {
   const char* type;
@@ -32,17 +34,22 @@ TEST_P(fingerprints, match_ssh_keygen) {
   const auto key = parse_public_key(first_line(read_file(path + ".pub")));
   ASSERT_TRUE(key) << key.error().text;
   const std::string expected = ssh_keygen_fingerprint_line(path + ".pub");
-  EXPECT_EQ(std::to_string(key->bits) + " " + key->fingerprint + " " + key->comment + " (" + c.label + ")", expected);
+  EXPECT_EQ(std::to_string(key->bits) + " " + key->fingerprint + " " + key->comment + " (" +
+                c.label + ")",
+            expected);
 }
 
-INSTANTIATE_TEST_SUITE_P(keys, fingerprints,
-                         ::testing::Values(key_case{"ed25519", 0, "ED25519"}, key_case{"ecdsa", 256, "ECDSA"},
-                                           key_case{"ecdsa", 384, "ECDSA"}, key_case{"ecdsa", 521, "ECDSA"},
-                                           key_case{"rsa", 2048, "RSA"}, key_case{"rsa", 3072, "RSA"}));
+INSTANTIATE_TEST_SUITE_P(
+    keys, fingerprints,
+    ::testing::Values(key_case{"ed25519", 0, "ED25519"}, key_case{"ecdsa", 256, "ECDSA"},
+                      key_case{"ecdsa", 384, "ECDSA"}, key_case{"ecdsa", 521, "ECDSA"},
+                      key_case{"rsa", 2048, "RSA"}, key_case{"rsa", 3072, "RSA"}));
 
 class parsing : public ::testing::Test {
  protected:
-  void SetUp() override { ed25519_ = first_line(read_file(make_ssh_key(dir_, "ed", "ed25519", 0, "a@b") + ".pub")); }
+  void SetUp() override {
+    ed25519_ = first_line(read_file(make_ssh_key(dir_, "ed", "ed25519", 0, "a@b") + ".pub"));
+  }
   temp_dir dir_;
   std::string ed25519_;
 };
@@ -70,25 +77,35 @@ TEST_F(parsing, refuses_short_rsa) {
   const auto path = make_ssh_key(dir_, "rsa1024", "rsa", 1024);
   const auto key = parse_public_key(first_line(read_file(path + ".pub")));
   ASSERT_FALSE(key);
-  EXPECT_NE(key.error().text.find("1024 bits; at least 2048"), std::string::npos) << key.error().text;
+  EXPECT_NE(key.error().text.find("1024 bits; at least 2048"), std::string::npos)
+      << key.error().text;
 }
 
 TEST_F(parsing, refuses_unknown_types_dsa_and_certificates) {
   const std::string blob = ed25519_.substr(ed25519_.find(' ') + 1);
-  EXPECT_NE(parse_public_key("ssh-foo " + blob).error().text.find("unknown key type \"ssh-foo\""), std::string::npos);
-  EXPECT_NE(parse_public_key("ssh-dss AAAAB3NzaC1kc3M=").error().text.find("DSA keys are refused"), std::string::npos);
-  EXPECT_NE(parse_public_key("ssh-ed25519-cert-v01@openssh.com AAAA").error().text.find("certificates"),
+  EXPECT_NE(parse_public_key("ssh-foo " + blob).error().text.find("unknown key type \"ssh-foo\""),
             std::string::npos);
+  EXPECT_NE(parse_public_key("ssh-dss AAAAB3NzaC1kc3M=").error().text.find("DSA keys are refused"),
+            std::string::npos);
+  EXPECT_NE(
+      parse_public_key("ssh-ed25519-cert-v01@openssh.com AAAA").error().text.find("certificates"),
+      std::string::npos);
 }
 
 TEST_F(parsing, refuses_malformed_base64_and_mismatched_types) {
-  const std::string blob = ed25519_.substr(ed25519_.find(' ') + 1, ed25519_.rfind(' ') - ed25519_.find(' ') - 1);
-  EXPECT_NE(parse_public_key("ssh-ed25519 " + blob.substr(0, blob.size() - 3)).error().text.find("not valid base64"),
+  const std::string blob =
+      ed25519_.substr(ed25519_.find(' ') + 1, ed25519_.rfind(' ') - ed25519_.find(' ') - 1);
+  EXPECT_NE(parse_public_key("ssh-ed25519 " + blob.substr(0, blob.size() - 3))
+                .error()
+                .text.find("not valid base64"),
             std::string::npos);
-  EXPECT_NE(parse_public_key("ssh-ed25519 AAAA!!!!").error().text.find("not valid base64"), std::string::npos);
-  EXPECT_NE(parse_public_key("ssh-rsa " + blob).error().text.find("not a ssh-rsa key"), std::string::npos);
-  EXPECT_NE(parse_public_key("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIA==").error().text.find("malformed"),
+  EXPECT_NE(parse_public_key("ssh-ed25519 AAAA!!!!").error().text.find("not valid base64"),
             std::string::npos);
+  EXPECT_NE(parse_public_key("ssh-rsa " + blob).error().text.find("not a ssh-rsa key"),
+            std::string::npos);
+  EXPECT_NE(
+      parse_public_key("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIA==").error().text.find("malformed"),
+      std::string::npos);
 }
 
 TEST_F(parsing, refuses_comments_that_are_not_text) {
@@ -106,7 +123,8 @@ TEST_F(parsing, reads_authorized_keys_files) {
   const auto bad = parse_authorized_keys(ed25519_ + "\nssh-ed25519 AAAA\n");
   ASSERT_FALSE(bad);
   EXPECT_EQ(bad.error().text.rfind("line 2: ", 0), 0U) << bad.error().text;
-  EXPECT_NE(parse_authorized_keys("# nothing\n").error().text.find("no key found"), std::string::npos);
+  EXPECT_NE(parse_authorized_keys("# nothing\n").error().text.find("no key found"),
+            std::string::npos);
 }
 
 }  // namespace

@@ -18,8 +18,8 @@ TEST(names, accept_ordinary_names) {
 }
 
 TEST(names, refuse_hostile_and_oversized_names) {
-  for (const auto& bad : {""s, "'; DROP TABLE users; --"s, "a b"s, "-rf"s, ".hidden"s, "al\0ice"s, "al\xffice"s,
-                          "alice@web1"s, "a,b"s, "*"s, std::string(65, 'a')}) {
+  for (const auto& bad : {""s, "'; DROP TABLE users; --"s, "a b"s, "-rf"s, ".hidden"s, "al\0ice"s,
+                          "al\xffice"s, "alice@web1"s, "a,b"s, "*"s, std::string(65, 'a')}) {
     EXPECT_FALSE(check_user_name(bad)) << bad;
   }
   EXPECT_FALSE(check_target_name(std::string(254, 't')));
@@ -39,7 +39,8 @@ TEST(names, channel_kinds_parse_sort_and_dedupe) {
   ASSERT_TRUE(kinds);
   EXPECT_EQ(*kinds, (std::vector{channel_kind::shell, channel_kind::exec, channel_kind::x11}));
   EXPECT_EQ(to_string(channel_kind::remote_forward), "remote-forward");
-  EXPECT_NE(parse_channel_kinds("shell,root").error().text.find("\"root\" is not a channel kind"), std::string::npos);
+  EXPECT_NE(parse_channel_kinds("shell,root").error().text.find("\"root\" is not a channel kind"),
+            std::string::npos);
   EXPECT_FALSE(parse_channel_kinds(""));
   EXPECT_FALSE(parse_channel_kinds("shell,,exec"));
 }

@@ -2,12 +2,13 @@
 // itself, so that every later component can trust what it reads here.
 #pragma once
 
-#include <bastion/common/address.hpp>
-#include <bastion/common/duration.hpp>
 #include <filesystem>
 #include <stdexcept>
 #include <string>
 #include <vector>
+
+#include <bastion/common/address.hpp>
+#include <bastion/common/duration.hpp>
 
 namespace bastion {
 

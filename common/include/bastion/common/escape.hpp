@@ -1,4 +1,5 @@
-// Untrusted text (names from clients, targets, the database) made safe for a log line or a terminal.
+// Untrusted text (names from clients, targets, the database) made safe for a log line or a
+// terminal.
 #pragma once
 
 #include <cstddef>

@@ -14,6 +14,8 @@ struct error_message {
 template <class T>
 using result = boost::system::result<T, error_message>;
 
-inline error_message make_error(std::string text) { return error_message{std::move(text)}; }
+inline error_message make_error(std::string text) {
+  return error_message{std::move(text)};
+}
 
 }  // namespace bastion

@@ -5,10 +5,11 @@
 #include <libssh/libssh.h>
 #include <libssh/server.h>
 
-#include <bastion/common/result.hpp>
 #include <filesystem>
 #include <memory>
 #include <string>
+
+#include <bastion/common/result.hpp>
 
 namespace bastion {
 

@@ -3,10 +3,11 @@
 // (a private key, DSA, short RSA), with a message that names the fix.
 #pragma once
 
-#include <bastion/common/result.hpp>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include <bastion/common/result.hpp>
 
 namespace bastion::policy {
 
@@ -23,7 +24,8 @@ inline constexpr std::size_t max_comment_bytes = 1024;
 inline constexpr std::size_t max_key_line_bytes = 16 * 1024;
 inline constexpr int min_rsa_bits = 2048;
 
-// One authorized_keys line. Options are allowed when `allow_options` (user keys), not for host keys.
+// One authorized_keys line. Options are allowed when `allow_options` (user keys), not for host
+// keys.
 result<public_key> parse_public_key(std::string_view line, bool allow_options = true);
 
 // Every key in an authorized_keys file: blank lines and '#' comments are skipped. The error of the

@@ -1,5 +1,6 @@
 // Schema migrations: migrations/NNNN_name.sql, compiled into the binaries, applied in order, each
-// in its own transaction, under a PostgreSQL advisory lock so that nodes starting together are safe.
+// in its own transaction, under a PostgreSQL advisory lock so that nodes starting together are
+// safe.
 #pragma once
 
 #include <string>

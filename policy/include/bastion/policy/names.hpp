@@ -3,11 +3,12 @@
 // before they reach the database.
 #pragma once
 
-#include <bastion/common/result.hpp>
 #include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include <bastion/common/result.hpp>
 
 namespace bastion::policy {
 

@@ -3,14 +3,15 @@
 // store_error, whose message is one line for a person and never holds a password.
 #pragma once
 
-#include <bastion/policy/authorized_key.hpp>
-#include <bastion/policy/names.hpp>
 #include <cstdint>
 #include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
+
+#include <bastion/policy/authorized_key.hpp>
+#include <bastion/policy/names.hpp>
 
 namespace bastion::policy {
 
@@ -84,7 +85,8 @@ class store {
   std::vector<user_info> list_users();
   void disable_user(const std::string& name);
 
-  // All keys or none: a fingerprint that is already registered fails the whole call, naming its owner.
+  // All keys or none: a fingerprint that is already registered fails the whole call, naming its
+  // owner.
   void add_keys(const std::string& user, const std::vector<public_key>& keys);
   std::vector<key_info> list_keys(const std::optional<std::string>& user);
   void remove_key(const std::string& fingerprint);

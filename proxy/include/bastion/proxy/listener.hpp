@@ -4,10 +4,10 @@
 
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
-
-#include <bastion/common/address.hpp>
 #include <functional>
 #include <memory>
+
+#include <bastion/common/address.hpp>
 
 namespace bastion::proxy {
 

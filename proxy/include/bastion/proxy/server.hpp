@@ -3,11 +3,11 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <memory>
+#include <vector>
 
 #include <bastion/common/config.hpp>
 #include <bastion/proxy/listener.hpp>
-#include <memory>
-#include <vector>
 
 namespace bastion::proxy {
 
