@@ -127,7 +127,7 @@ INSTANTIATE_TEST_SUITE_P(
                  "limits.connect_timeout: must be more than 0s"},
         bad_case{"database: x\nlisten: [\"1.2.3.4:22\"\n", "test.yaml:3: not valid YAML"},
         bad_case{"", "test.yaml: the file is empty"}),
-    [](const auto& info) { return "case_" + std::to_string(info.index); });
+    [](const auto& param_info) { return "case_" + std::to_string(param_info.index); });
 
 TEST(config, missing_file_names_the_path_and_the_fix) {
   try {

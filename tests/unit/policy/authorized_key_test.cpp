@@ -44,8 +44,8 @@ INSTANTIATE_TEST_SUITE_P(
     ::testing::Values(key_case{"ed25519", 0, "ED25519"}, key_case{"ecdsa", 256, "ECDSA"},
                       key_case{"ecdsa", 384, "ECDSA"}, key_case{"ecdsa", 521, "ECDSA"},
                       key_case{"rsa", 2048, "RSA"}, key_case{"rsa", 3072, "RSA"}),
-    [](const auto& info) {
-      return std::string(info.param.type) + std::to_string(info.param.bits);
+    [](const auto& param_info) {
+      return std::string(param_info.param.type) + std::to_string(param_info.param.bits);
     });
 
 class parsing : public ::testing::Test {
