@@ -1,0 +1,57 @@
+// Turns one session's events into durable chunks: encode, compress, hash-chain, write, fdatasync.
+// Synchronous; the recorder's writer thread drives it, never an io thread.
+#pragma once
+
+#include <bastion/recorder/event.hpp>
+#include <bastion/recorder/file_sink.hpp>
+#include <bastion/recorder/format.hpp>
+#include <memory>
+#include <string>
+
+namespace bastion::recorder {
+
+class chunk_writer {
+ public:
+  // Writes and syncs the file header at once; check ok() afterwards.
+  chunk_writer(std::unique_ptr<file_sink> sink, const file_header& header, int zstd_level = 3);
+
+  // Buffers an event for the next chunk. Cheap: no I/O.
+  void add(const event& ev);
+  // Raw bytes buffered for the next chunk.
+  std::size_t pending_bytes() const { return pending_.size(); }
+  std::uint32_t pending_events() const { return pending_events_; }
+
+  // Writes the buffered events as one chunk and syncs it. On failure the file is cut back to its
+  // last complete chunk, the buffered events are dropped (and counted as lost), and every later
+  // flush fails too: what was persisted stays a valid recording.
+  result<void> flush();
+
+  bool ok() const { return !failed_; }
+  const sha256& head() const { return head_; }
+  std::uint32_t chunk_count() const { return chunks_; }
+  std::uint64_t raw_bytes() const { return raw_bytes_; }
+  std::uint64_t stored_bytes() const { return stored_bytes_; }
+  std::uint64_t lost_bytes() const { return lost_bytes_; }
+  // Counts bytes lost before they reached this writer (queue overflow under fail_open).
+  void add_lost(std::uint64_t bytes) { lost_bytes_ += bytes; }
+
+ private:
+  result<void> fail(error_message why);
+
+  std::unique_ptr<file_sink> sink_;
+  int level_;
+  std::string pending_;
+  std::uint32_t pending_events_ = 0;
+  std::chrono::microseconds first_offset_{0};
+  std::chrono::microseconds last_offset_{0};
+  sha256 head_{};
+  std::uint32_t chunks_ = 0;
+  std::uint64_t file_size_ = 0;  // bytes of complete, synced chunks
+  std::uint64_t raw_bytes_ = 0;
+  std::uint64_t stored_bytes_ = 0;
+  std::uint64_t lost_bytes_ = 0;
+  bool failed_ = false;
+  std::string error_;
+};
+
+}  // namespace bastion::recorder

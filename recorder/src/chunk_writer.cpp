@@ -1,0 +1,88 @@
+// Chunk writing with torn-tail cleanup on failure.
+#include <zstd.h>
+
+#include <bastion/recorder/chunk_writer.hpp>
+#include <bastion/recorder/codec.hpp>
+
+namespace bastion::recorder {
+
+chunk_writer::chunk_writer(std::unique_ptr<file_sink> sink, const file_header& header, int zstd_level)
+    : sink_(std::move(sink)), level_(zstd_level) {
+  const std::string bytes = encode_file_header(header);
+  head_ = hash_of(bytes);
+  if (auto r = sink_->write(bytes); !r) {
+    failed_ = true;
+    error_ = r.error().text;
+  } else if (auto s = sink_->sync(); !s) {
+    failed_ = true;
+    error_ = s.error().text;
+  }
+  file_size_ = bytes.size();
+}
+
+void chunk_writer::add(const event& ev) {
+  if (pending_events_ == 0) {
+    first_offset_ = ev.offset;
+  }
+  last_offset_ = std::max(last_offset_, ev.offset);
+  encode_event(ev, pending_);
+  ++pending_events_;
+}
+
+result<void> chunk_writer::fail(error_message why) {
+  failed_ = true;
+  error_ = why.text;
+  lost_bytes_ += pending_.size();
+  pending_.clear();
+  pending_events_ = 0;
+  (void)sink_->truncate(file_size_);  // best effort: a torn tail would end the readable part anyway
+  return why;
+}
+
+result<void> chunk_writer::flush() {
+  if (failed_) {
+    lost_bytes_ += pending_.size();
+    pending_.clear();
+    pending_events_ = 0;
+    return make_error("the recording failed earlier: " + error_);
+  }
+  if (pending_events_ == 0) {
+    return {};
+  }
+  if (pending_.size() > max_chunk_raw) {
+    return fail(make_error("a chunk over " + std::to_string(max_chunk_raw) + " bytes; flush more often"));
+  }
+  std::string stored(ZSTD_compressBound(pending_.size()), '\0');
+  const std::size_t n = ZSTD_compress(stored.data(), stored.size(), pending_.data(), pending_.size(), level_);
+  if (ZSTD_isError(n) != 0U) {
+    return fail(make_error(std::string("zstd: ") + ZSTD_getErrorName(n)));
+  }
+  stored.resize(n);
+  chunk_header h;
+  h.seq = chunks_;
+  h.first_offset = first_offset_;
+  h.last_offset = last_offset_;
+  h.event_count = pending_events_;
+  h.raw_len = static_cast<std::uint32_t>(pending_.size());
+  h.stored_len = static_cast<std::uint32_t>(stored.size());
+  h.prev = head_;
+  h.hash = chunk_hash(h, stored);
+  std::string bytes = encode_chunk_header(h);
+  bytes += stored;
+  if (auto r = sink_->write(bytes); !r) {
+    return fail(r.error());
+  }
+  if (auto r = sink_->sync(); !r) {
+    return fail(r.error());
+  }
+  head_ = h.hash;
+  ++chunks_;
+  file_size_ += bytes.size();
+  raw_bytes_ += pending_.size();
+  stored_bytes_ += bytes.size();
+  pending_.clear();
+  pending_events_ = 0;
+  return {};
+}
+
+}  // namespace bastion::recorder

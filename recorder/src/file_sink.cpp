@@ -1,0 +1,68 @@
+// The real recording file.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <bastion/recorder/file_sink.hpp>
+#include <cerrno>
+#include <system_error>
+
+namespace bastion::recorder {
+namespace {
+
+error_message errno_error(std::string_view what) {
+  return make_error(std::string(what) + ": " + std::error_code(errno, std::system_category()).message());
+}
+
+}  // namespace
+
+result<std::unique_ptr<posix_file_sink>> posix_file_sink::create(const std::filesystem::path& dir,
+                                                                 std::string_view name) {
+  if (name.empty() || name.find('/') != std::string_view::npos || name == "." || name == "..") {
+    return make_error("recording file name must be a plain name");
+  }
+  const int dir_fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir_fd < 0) {
+    return errno_error("cannot open recording directory " + dir.string());
+  }
+  const int fd = ::openat(dir_fd, std::string(name).c_str(),
+                          O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_APPEND | O_CLOEXEC, 0640);
+  const int open_errno = errno;
+  ::close(dir_fd);
+  if (fd < 0) {
+    errno = open_errno;
+    return errno_error("cannot create recording " + std::string(name));
+  }
+  return std::unique_ptr<posix_file_sink>(new posix_file_sink(fd));
+}
+
+posix_file_sink::~posix_file_sink() { ::close(fd_); }
+
+result<void> posix_file_sink::write(std::string_view bytes) {
+  while (!bytes.empty()) {
+    const ssize_t n = ::write(fd_, bytes.data(), bytes.size());
+    if (n < 0 && errno == EINTR) {
+      continue;
+    }
+    if (n <= 0) {
+      return errno_error("write");
+    }
+    bytes.remove_prefix(static_cast<std::size_t>(n));
+  }
+  return {};
+}
+
+result<void> posix_file_sink::sync() {
+  if (::fdatasync(fd_) != 0) {
+    return errno_error("fdatasync");
+  }
+  return {};
+}
+
+result<void> posix_file_sink::truncate(std::uint64_t size) {
+  if (::ftruncate(fd_, static_cast<off_t>(size)) != 0) {
+    return errno_error("ftruncate");
+  }
+  return {};
+}
+
+}  // namespace bastion::recorder
