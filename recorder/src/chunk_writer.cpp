@@ -6,7 +6,8 @@
 
 namespace bastion::recorder {
 
-chunk_writer::chunk_writer(std::unique_ptr<file_sink> sink, const file_header& header, int zstd_level)
+chunk_writer::chunk_writer(std::unique_ptr<file_sink> sink, const file_header& header,
+                           int zstd_level)
     : sink_(std::move(sink)), level_(zstd_level) {
   const std::string bytes = encode_file_header(header);
   head_ = hash_of(bytes);
@@ -50,10 +51,12 @@ result<void> chunk_writer::flush() {
     return {};
   }
   if (pending_.size() > max_chunk_raw) {
-    return fail(make_error("a chunk over " + std::to_string(max_chunk_raw) + " bytes; flush more often"));
+    return fail(
+        make_error("a chunk over " + std::to_string(max_chunk_raw) + " bytes; flush more often"));
   }
   std::string stored(ZSTD_compressBound(pending_.size()), '\0');
-  const std::size_t n = ZSTD_compress(stored.data(), stored.size(), pending_.data(), pending_.size(), level_);
+  const std::size_t n =
+      ZSTD_compress(stored.data(), stored.size(), pending_.data(), pending_.size(), level_);
   if (ZSTD_isError(n) != 0U) {
     return fail(make_error(std::string("zstd: ") + ZSTD_getErrorName(n)));
   }

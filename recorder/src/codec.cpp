@@ -68,7 +68,9 @@ std::int32_t unzigzag(std::uint64_t v) {
   return static_cast<std::int32_t>((u >> 1) ^ ((u & 1U) != 0 ? 0xFFFFFFFFU : 0U));
 }
 
-bool known_type(std::uint64_t t) { return t >= 1 && t <= static_cast<std::uint64_t>(event_type::session_end); }
+bool known_type(std::uint64_t t) {
+  return t >= 1 && t <= static_cast<std::uint64_t>(event_type::session_end);
+}
 
 }  // namespace
 

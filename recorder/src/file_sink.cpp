@@ -2,15 +2,17 @@
 #include <fcntl.h>
 #include <unistd.h>
 
-#include <bastion/recorder/file_sink.hpp>
 #include <cerrno>
 #include <system_error>
+
+#include <bastion/recorder/file_sink.hpp>
 
 namespace bastion::recorder {
 namespace {
 
 error_message errno_error(std::string_view what) {
-  return make_error(std::string(what) + ": " + std::error_code(errno, std::system_category()).message());
+  return make_error(std::string(what) + ": " +
+                    std::error_code(errno, std::system_category()).message());
 }
 
 }  // namespace
@@ -35,7 +37,9 @@ result<std::unique_ptr<posix_file_sink>> posix_file_sink::create(const std::file
   return std::unique_ptr<posix_file_sink>(new posix_file_sink(fd));
 }
 
-posix_file_sink::~posix_file_sink() { ::close(fd_); }
+posix_file_sink::~posix_file_sink() {
+  ::close(fd_);
+}
 
 result<void> posix_file_sink::write(std::string_view bytes) {
   while (!bytes.empty()) {

@@ -2,8 +2,9 @@
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 
-#include <bastion/recorder/format.hpp>
 #include <cstring>
+
+#include <bastion/recorder/format.hpp>
 
 namespace bastion::recorder {
 namespace {
@@ -64,8 +65,9 @@ result<file_header> decode_file_header(std::string_view bytes) {
   file_header h;
   h.version = get<std::uint16_t>(bytes, 8);
   if (h.version != format_version) {
-    return make_error("recording format version " + std::to_string(h.version) + " is not supported (this build reads " +
-                      std::to_string(format_version) + ")");
+    return make_error("recording format version " + std::to_string(h.version) +
+                      " is not supported (this build reads " + std::to_string(format_version) +
+                      ")");
   }
   h.id = get_bytes<16>(bytes, 16);
   h.started_unix_us = get<std::int64_t>(bytes, 32);
@@ -98,8 +100,8 @@ result<chunk_header> decode_chunk_header(std::string_view bytes) {
   h.stored_len = get<std::uint32_t>(bytes, 32);
   h.prev = get_bytes<32>(bytes, 36);
   h.hash = get_bytes<32>(bytes, 68);
-  if (h.raw_len > max_chunk_raw || h.stored_len > max_chunk_stored || h.first_offset > h.last_offset ||
-      h.first_offset.count() < 0) {
+  if (h.raw_len > max_chunk_raw || h.stored_len > max_chunk_stored ||
+      h.first_offset > h.last_offset || h.first_offset.count() < 0) {
     return make_error("chunk header fields out of bounds");
   }
   return h;
@@ -178,6 +180,8 @@ session_id random_session_id() {
   return id;
 }
 
-std::string recording_file_name(const session_id& id) { return to_string(id) + ".brec"; }
+std::string recording_file_name(const session_id& id) {
+  return to_string(id) + ".brec";
+}
 
 }  // namespace bastion::recorder

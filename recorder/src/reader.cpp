@@ -70,7 +70,8 @@ verify_report recording_reader::verify(const std::optional<sha256>& expected_hea
       return bad(h.error().text);
     }
     if (h->seq != report.good.size()) {
-      return bad("it says it is chunk " + std::to_string(h->seq) + " (chunks were removed or reordered)");
+      return bad("it says it is chunk " + std::to_string(h->seq) +
+                 " (chunks were removed or reordered)");
     }
     if (h->prev != report.head) {
       return bad("it does not follow the previous chunk (hash chain broken)");
@@ -104,7 +105,8 @@ verify_report recording_reader::verify(const std::optional<sha256>& expected_hea
     report.good_bytes = file_header_size;
   }
   if (expected_head && *expected_head != report.head) {
-    report.problem = "the last chunk is not the one recorded in the database (chunks missing at the end)";
+    report.problem =
+        "the last chunk is not the one recorded in the database (chunks missing at the end)";
     report.bad_chunk = static_cast<std::uint32_t>(report.good.size());
     return report;
   }
@@ -118,7 +120,8 @@ result<std::vector<event>> recording_reader::read_chunk(const chunk_entry& chunk
     return body.error();
   }
   if (chunk_hash(chunk.header, *body) != chunk.header.hash) {
-    return make_error("chunk " + std::to_string(chunk.header.seq) + " changed since it was verified");
+    return make_error("chunk " + std::to_string(chunk.header.seq) +
+                      " changed since it was verified");
   }
   auto raw = decompress(chunk.header, *body);
   if (!raw) {

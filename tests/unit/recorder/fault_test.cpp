@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <array>
+
 #include <bastion/recorder/reader.hpp>
 
 #include "recording_test_support.hpp"
@@ -17,7 +18,8 @@ enum class fault { write, torn_write, sync };
 // Wraps the real sink; the Nth call of the chosen kind fails (counting from 1).
 class failing_sink final : public file_sink {
  public:
-  failing_sink(std::unique_ptr<file_sink> real, fault kind, int nth) : real_(std::move(real)), kind_(kind), nth_(nth) {}
+  failing_sink(std::unique_ptr<file_sink> real, fault kind, int nth)
+      : real_(std::move(real)), kind_(kind), nth_(nth) {}
 
   result<void> write(std::string_view bytes) override {
     if ((kind_ == fault::write || kind_ == fault::torn_write) && ++writes_ == nth_) {
@@ -56,7 +58,8 @@ TEST_P(faults, keep_what_was_persisted_valid_and_count_the_loss) {
   const auto header = test::header_for_test();
   auto real = posix_file_sink::create(dir.path(), recording_file_name(header.id));
   ASSERT_TRUE(real);
-  chunk_writer writer(std::make_unique<failing_sink>(std::move(*real), GetParam().kind, GetParam().nth), header);
+  chunk_writer writer(
+      std::make_unique<failing_sink>(std::move(*real), GetParam().kind, GetParam().nth), header);
   std::mt19937_64 rng(static_cast<std::uint64_t>(GetParam().nth));
   const auto events = test::random_events(rng, 100);
   int failures = 0;
@@ -86,14 +89,16 @@ TEST_P(faults, keep_what_was_persisted_valid_and_count_the_loss) {
 
 std::string fault_name(const ::testing::TestParamInfo<fault_case>& param_info) {
   static constexpr std::array<const char*, 3> kinds{"write", "torn_write", "sync"};
-  return std::string(kinds[static_cast<std::size_t>(param_info.param.kind)]) + "_" + std::to_string(param_info.param.nth);
+  return std::string(kinds[static_cast<std::size_t>(param_info.param.kind)]) + "_" +
+         std::to_string(param_info.param.nth);
 }
 
 INSTANTIATE_TEST_SUITE_P(recorder, faults,
                          ::testing::Values(fault_case{fault::write, 1}, fault_case{fault::write, 2},
-                                           fault_case{fault::write, 5}, fault_case{fault::torn_write, 3},
-                                           fault_case{fault::torn_write, 7}, fault_case{fault::sync, 1},
-                                           fault_case{fault::sync, 4}),
+                                           fault_case{fault::write, 5},
+                                           fault_case{fault::torn_write, 3},
+                                           fault_case{fault::torn_write, 7},
+                                           fault_case{fault::sync, 1}, fault_case{fault::sync, 4}),
                          fault_name);
 
 }  // namespace

@@ -1,9 +1,10 @@
 // The recording format: round trips, and every kind of tampering detected and named.
 #include <gtest/gtest.h>
 
+#include <fstream>
+
 #include <bastion/recorder/codec.hpp>
 #include <bastion/recorder/reader.hpp>
-#include <fstream>
 
 #include "process.hpp"
 #include "recording_test_support.hpp"
@@ -34,7 +35,8 @@ written write_recording(const temp_dir& dir, std::vector<event> events, std::siz
     }
   }
   EXPECT_TRUE(writer.flush());
-  return {dir / recording_file_name(header.id), std::move(events), writer.head(), writer.chunk_count()};
+  return {dir / recording_file_name(header.id), std::move(events), writer.head(),
+          writer.chunk_count()};
 }
 
 std::vector<event> read_all(const std::filesystem::path& path) {
@@ -120,7 +122,8 @@ TEST_F(tamper, a_flipped_byte_names_its_chunk) {
 }
 
 TEST_F(tamper, a_dropped_chunk_is_found) {
-  const std::string b = bytes_.substr(0, chunks_[1].file_offset) + bytes_.substr(chunks_[2].file_offset);
+  const std::string b =
+      bytes_.substr(0, chunks_[1].file_offset) + bytes_.substr(chunks_[2].file_offset);
   const auto r = verify_after(b);
   EXPECT_FALSE(r.ok);
   EXPECT_EQ(r.bad_chunk, 1U);
@@ -128,8 +131,8 @@ TEST_F(tamper, a_dropped_chunk_is_found) {
 }
 
 TEST_F(tamper, swapped_chunks_are_found) {
-  const std::string b = bytes_.substr(0, chunks_[1].file_offset) + chunk_bytes(2) + chunk_bytes(1) + chunk_bytes(3) +
-                        chunk_bytes(4);
+  const std::string b = bytes_.substr(0, chunks_[1].file_offset) + chunk_bytes(2) + chunk_bytes(1) +
+                        chunk_bytes(3) + chunk_bytes(4);
   const auto r = verify_after(b);
   EXPECT_FALSE(r.ok);
   EXPECT_EQ(r.bad_chunk, 1U);
@@ -180,14 +183,16 @@ TEST(recording_files, names_come_from_session_ids_only) {
   const auto parsed = parse_session_id(name.substr(0, 36));
   ASSERT_TRUE(parsed);
   EXPECT_EQ(*parsed, id);
-  for (const char* bad : {"../../etc/passwd", "", "0123", "zzzzzzzz-zzzz-zzzz-zzzz-zzzzzzzzzzzz",
-                          "01234567-89ab-cdef-0123-456789abcdef0", "01234567089ab-cdef-0123-456789abcdef"}) {
+  for (const char* bad :
+       {"../../etc/passwd", "", "0123", "zzzzzzzz-zzzz-zzzz-zzzz-zzzzzzzzzzzz",
+        "01234567-89ab-cdef-0123-456789abcdef0", "01234567089ab-cdef-0123-456789abcdef"}) {
     EXPECT_FALSE(parse_session_id(bad)) << bad;
   }
   temp_dir dir;
   EXPECT_FALSE(posix_file_sink::create(dir.path(), "../escape"));
   std::filesystem::create_symlink("/tmp/elsewhere", dir / "link.brec");
-  EXPECT_FALSE(posix_file_sink::create(dir.path(), "link.brec")) << "must not follow a planted symlink";
+  EXPECT_FALSE(posix_file_sink::create(dir.path(), "link.brec"))
+      << "must not follow a planted symlink";
 }
 
 }  // namespace

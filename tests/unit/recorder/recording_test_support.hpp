@@ -1,10 +1,11 @@
 // Helpers for recorder tests: random event sequences and writing them to a real file.
 #pragma once
 
-#include <bastion/recorder/chunk_writer.hpp>
 #include <ostream>
 #include <random>
 #include <vector>
+
+#include <bastion/recorder/chunk_writer.hpp>
 
 #include "temp_dir.hpp"
 
@@ -12,9 +13,9 @@ namespace bastion::recorder {
 
 // Readable failures: gtest would otherwise dump the struct's bytes.
 inline void PrintTo(const event& ev, std::ostream* os) {
-  *os << "{type " << static_cast<int>(ev.type) << " ch " << ev.channel << " t " << ev.offset.count() << "us stream "
-      << static_cast<int>(ev.stream) << " " << ev.cols << "x" << ev.rows << " code " << ev.code << " "
-      << ev.data.size() << " bytes}";
+  *os << "{type " << static_cast<int>(ev.type) << " ch " << ev.channel << " t " << ev.offset.count()
+      << "us stream " << static_cast<int>(ev.stream) << " " << ev.cols << "x" << ev.rows << " code "
+      << ev.code << " " << ev.data.size() << " bytes}";
 }
 
 }  // namespace bastion::recorder

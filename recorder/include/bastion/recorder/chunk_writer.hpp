@@ -2,11 +2,12 @@
 // Synchronous; the recorder's writer thread drives it, never an io thread.
 #pragma once
 
+#include <memory>
+#include <string>
+
 #include <bastion/recorder/event.hpp>
 #include <bastion/recorder/file_sink.hpp>
 #include <bastion/recorder/format.hpp>
-#include <memory>
-#include <string>
 
 namespace bastion::recorder {
 

@@ -1,11 +1,12 @@
 // The byte encoding of events inside a chunk body (see recorder/FORMAT.md).
 #pragma once
 
-#include <bastion/common/result.hpp>
-#include <bastion/recorder/event.hpp>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include <bastion/common/result.hpp>
+#include <bastion/recorder/event.hpp>
 
 namespace bastion::recorder {
 

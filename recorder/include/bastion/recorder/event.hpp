@@ -10,17 +10,17 @@
 namespace bastion::recorder {
 
 enum class event_type : std::uint8_t {
-  session_start = 1,   // data: JSON {user, target, login, source, client_version, access_form}
-  channel_open = 2,    // data: JSON {kind, ...}; kind "session", "direct-tcpip", "auth-agent", "x11"
-  channel_request = 3, // data: JSON {request: "pty-req"|"env"|"shell"|"exec"|"subsystem", ...}
-  data = 4,            // data: the bytes; stream says which way
-  window_change = 5,   // cols, rows
-  signal = 6,          // data: signal name ("INT")
-  eof = 7,             // stream: which side sent EOF (input or output)
-  exit_status = 8,     // code
-  exit_signal = 9,     // data: signal name
+  session_start = 1,  // data: JSON {user, target, login, source, client_version, access_form}
+  channel_open = 2,   // data: JSON {kind, ...}; kind "session", "direct-tcpip", "auth-agent", "x11"
+  channel_request = 3,  // data: JSON {request: "pty-req"|"env"|"shell"|"exec"|"subsystem", ...}
+  data = 4,             // data: the bytes; stream says which way
+  window_change = 5,    // cols, rows
+  signal = 6,           // data: signal name ("INT")
+  eof = 7,              // stream: which side sent EOF (input or output)
+  exit_status = 8,      // code
+  exit_signal = 9,      // data: signal name
   channel_close = 10,
-  session_end = 11,    // data: the reason
+  session_end = 11,  // data: the reason
 };
 
 // Which way bytes flow. input: client -> target; output and error: target -> client.

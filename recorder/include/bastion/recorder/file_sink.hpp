@@ -2,11 +2,12 @@
 // the Nth write or sync; production uses posix_file_sink.
 #pragma once
 
-#include <bastion/common/result.hpp>
 #include <cstdint>
 #include <filesystem>
 #include <memory>
 #include <string_view>
+
+#include <bastion/common/result.hpp>
 
 namespace bastion::recorder {
 
@@ -25,7 +26,8 @@ class posix_file_sink final : public file_sink {
  public:
   // Creates `name` inside `dir` (which must exist): O_EXCL and O_NOFOLLOW, so an existing file or
   // a planted symlink is never written through. `name` must be a plain file name.
-  static result<std::unique_ptr<posix_file_sink>> create(const std::filesystem::path& dir, std::string_view name);
+  static result<std::unique_ptr<posix_file_sink>> create(const std::filesystem::path& dir,
+                                                         std::string_view name);
   ~posix_file_sink() override;
   posix_file_sink(const posix_file_sink&) = delete;
   posix_file_sink& operator=(const posix_file_sink&) = delete;

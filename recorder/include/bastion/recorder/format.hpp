@@ -3,11 +3,12 @@
 #pragma once
 
 #include <array>
-#include <bastion/common/result.hpp>
 #include <chrono>
 #include <cstdint>
 #include <string>
 #include <string_view>
+
+#include <bastion/common/result.hpp>
 
 namespace bastion::recorder {
 

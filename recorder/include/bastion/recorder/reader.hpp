@@ -3,12 +3,13 @@
 // untrusted input: every length is bounded before use and reading stops at the first bad chunk.
 #pragma once
 
-#include <bastion/recorder/event.hpp>
-#include <bastion/recorder/format.hpp>
 #include <filesystem>
 #include <fstream>
 #include <optional>
 #include <vector>
+
+#include <bastion/recorder/event.hpp>
+#include <bastion/recorder/format.hpp>
 
 namespace bastion::recorder {
 
@@ -19,11 +20,11 @@ struct chunk_entry {
 
 struct verify_report {
   bool ok = false;
-  std::vector<chunk_entry> good;   // the valid prefix, in order: the seek index
+  std::vector<chunk_entry> good;           // the valid prefix, in order: the seek index
   std::optional<std::uint32_t> bad_chunk;  // index of the first bad chunk, if any
-  std::string problem;             // what is wrong with it (or with the end of the file)
-  sha256 head{};                   // hash of the last good chunk (or of the header)
-  std::uint64_t good_bytes = 0;    // file size up to the end of the last good chunk
+  std::string problem;                     // what is wrong with it (or with the end of the file)
+  sha256 head{};                           // hash of the last good chunk (or of the header)
+  std::uint64_t good_bytes = 0;            // file size up to the end of the last good chunk
 };
 
 class recording_reader {
@@ -34,7 +35,8 @@ class recording_reader {
 
   // Walks every chunk: magic, bounds, sequence, chain, hash, and (if `decode`) decompression and
   // event decoding. `expected_head`, from the database, also catches chunks cut from the end.
-  verify_report verify(const std::optional<sha256>& expected_head = std::nullopt, bool decode = true);
+  verify_report verify(const std::optional<sha256>& expected_head = std::nullopt,
+                       bool decode = true);
 
   // The events of one chunk from the index.
   result<std::vector<event>> read_chunk(const chunk_entry& chunk);
