@@ -1,5 +1,6 @@
 // Terminal sanitizer: a small VT500-style parser that re-emits only allowed sequences.
 #include <algorithm>
+
 #include <bastion/recorder/sanitizer.hpp>
 
 namespace bastion::recorder {
@@ -9,7 +10,9 @@ constexpr char esc = '\x1b';
 // A longer CSI is not something a screen needs; it is dropped whole.
 constexpr std::size_t max_csi = 64;
 
-bool is_final(char c) { return c >= 0x40 && c <= 0x7E; }
+bool is_final(char c) {
+  return c >= 0x40 && c <= 0x7E;
+}
 
 // CSI finals that draw: cursor movement and position, erase, insert/delete, scroll, SGR, modes,
 // scroll region, save/restore cursor, cursor style (with a space intermediate).
@@ -72,9 +75,8 @@ void terminal_sanitizer::on_ground(char c, std::string& out) {
   if (c == esc) {
     state_ = state::escape;
     seq_.assign(1, c);
-  } else if (b >= 0x20 && b < 0x7F) {
-    out += c;
-  } else if (c == '\n' || c == '\r' || c == '\t' || c == '\b' || c == '\a') {
+  } else if ((b >= 0x20 && b < 0x7F) || c == '\n' || c == '\r' || c == '\t' || c == '\b' ||
+             c == '\a') {
     out += c;
   } else if (b >= 0xC2 && b <= 0xF4) {
     state_ = state::utf8;

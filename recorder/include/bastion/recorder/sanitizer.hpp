@@ -21,7 +21,15 @@ class terminal_sanitizer {
   static std::string clean(std::string_view in);
 
  private:
-  enum class state : std::uint8_t { ground, escape, escape_intermediate, csi, string, string_escape, utf8 };
+  enum class state : std::uint8_t {
+    ground,
+    escape,
+    escape_intermediate,
+    csi,
+    string,
+    string_escape,
+    utf8
+  };
 
   void reset();
   void on_ground(char c, std::string& out);
@@ -32,7 +40,7 @@ class terminal_sanitizer {
   void emit_csi(std::string& out);
 
   state state_ = state::ground;
-  std::string seq_;        // the sequence being collected (CSI or UTF-8)
+  std::string seq_;  // the sequence being collected (CSI or UTF-8)
   std::size_t utf8_left_ = 0;
   bool string_ends_on_bel_ = false;
 };
