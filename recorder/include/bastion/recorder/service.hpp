@@ -1,0 +1,111 @@
+// The recorder's writer thread. Sessions hand it events through a bounded queue and never wait for
+// I/O; the thread batches each session's events into chunks (cut by size or age), compresses,
+// writes and fdatasyncs them. When the queue is over its bound or the disk fails, the failure mode
+// decides: fail_closed tells the session to end, fail_open counts the lost bytes and goes on.
+#pragma once
+
+#include <atomic>
+#include <bastion/common/config.hpp>
+#include <bastion/recorder/chunk_writer.hpp>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <thread>
+
+namespace bastion::recorder {
+
+struct recorder_options {
+  std::filesystem::path dir;
+  bastion::failure_mode failure_mode = failure_mode::fail_closed;
+  std::size_t queue_limit_bytes = std::size_t{64} * 1024 * 1024;  // all sessions together
+  std::size_t chunk_bytes = std::size_t{64} * 1024;               // cut a chunk at this raw size
+  std::chrono::milliseconds chunk_interval{1000};                 // or when its oldest event is this old
+  int zstd_level = 3;
+};
+
+struct recording_summary {
+  session_id id{};
+  std::string file_name;
+  sha256 head{};
+  std::uint32_t chunks = 0;
+  std::uint64_t raw_bytes = 0;
+  std::uint64_t stored_bytes = 0;
+  std::uint64_t lost_bytes = 0;
+  std::string error;  // empty when everything was persisted
+};
+
+// Opens the file for a new recording; tests replace it to inject faults.
+using sink_factory =
+    std::function<result<std::unique_ptr<file_sink>>(const std::filesystem::path& dir, const std::string& name)>;
+
+class recording_service;
+
+// One session's handle. Thread-safe; cheap to call from an io thread.
+class session_recording : public std::enable_shared_from_this<session_recording> {
+ public:
+  // Queues an event. False means the recording cannot be kept (fail_closed): end the session.
+  bool record(event ev);
+  // Queues the end; `done` runs on the writer thread once the last chunk is durable (or failed).
+  void finish(std::function<void(const recording_summary&)> done);
+  // True once the recording failed under fail_closed.
+  bool failed() const { return failed_.load(std::memory_order_acquire); }
+  const session_id& id() const { return id_; }
+
+ private:
+  friend class recording_service;
+  session_recording(recording_service& owner, const file_header& header) : owner_(owner), header_(header), id_(header.id) {}
+
+  recording_service& owner_;
+  file_header header_;
+  session_id id_;
+  std::atomic<bool> failed_{false};
+  std::atomic<std::uint64_t> dropped_bytes_{0};  // lost before reaching the writer (fail_open)
+  // Owned by the writer thread only:
+  std::unique_ptr<chunk_writer> writer_;
+  std::chrono::steady_clock::time_point oldest_pending_{};
+  std::string error_;
+};
+
+class recording_service {
+ public:
+  explicit recording_service(recorder_options options, sink_factory factory = {});
+  // Writes out everything queued, then stops the thread.
+  ~recording_service();
+  recording_service(const recording_service&) = delete;
+  recording_service& operator=(const recording_service&) = delete;
+
+  std::shared_ptr<session_recording> start(const file_header& header);
+  std::size_t queued_bytes() const;
+  const recorder_options& options() const { return options_; }
+
+ private:
+  friend class session_recording;
+  struct item {
+    std::shared_ptr<session_recording> session;
+    std::optional<event> ev;                                  // empty for a finish request
+    std::function<void(const recording_summary&)> done;
+    std::size_t bytes = 0;  // charged to the queue bound
+  };
+
+  bool enqueue(item it);
+  void run();
+  void handle(item& it);
+  bool open(session_recording& s);
+  void flush_due(bool all);
+  void flush_session(session_recording& s);
+  void fail_session(session_recording& s, const std::string& why);
+
+  recorder_options options_;
+  sink_factory factory_;
+  mutable std::mutex mutex_;
+  std::condition_variable wake_;
+  std::deque<item> queue_;
+  std::size_t queued_bytes_ = 0;
+  bool stopping_ = false;
+  std::vector<std::shared_ptr<session_recording>> active_;  // writer thread only
+  std::thread thread_;
+};
+
+}  // namespace bastion::recorder

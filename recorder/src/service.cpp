@@ -1,0 +1,190 @@
+// The writer thread and its bounded queue.
+#include <bastion/recorder/service.hpp>
+
+namespace bastion::recorder {
+namespace {
+
+// Per-event overhead charged to the queue bound besides the data itself.
+constexpr std::size_t event_overhead = 64;
+
+sink_factory posix_factory() {
+  return [](const std::filesystem::path& dir, const std::string& name) -> result<std::unique_ptr<file_sink>> {
+    auto sink = posix_file_sink::create(dir, name);
+    if (!sink) {
+      return sink.error();
+    }
+    return std::unique_ptr<file_sink>(std::move(*sink));
+  };
+}
+
+}  // namespace
+
+bool session_recording::record(event ev) {
+  if (failed()) {
+    return false;
+  }
+  const std::size_t bytes = ev.data.size() + event_overhead;
+  const std::size_t data = ev.data.size();
+  if (owner_.enqueue({shared_from_this(), std::move(ev), {}, bytes})) {
+    return true;
+  }
+  // Over the bound: the writer cannot keep up.
+  if (owner_.options().failure_mode == failure_mode::fail_open) {
+    dropped_bytes_.fetch_add(data, std::memory_order_relaxed);
+    return true;
+  }
+  failed_.store(true, std::memory_order_release);
+  return false;
+}
+
+void session_recording::finish(std::function<void(const recording_summary&)> done) {
+  owner_.enqueue({shared_from_this(), std::nullopt, std::move(done), 0});
+}
+
+recording_service::recording_service(recorder_options options, sink_factory factory)
+    : options_(std::move(options)), factory_(factory ? std::move(factory) : posix_factory()) {
+  thread_ = std::thread([this] { run(); });
+}
+
+recording_service::~recording_service() {
+  {
+    const std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  wake_.notify_one();
+  thread_.join();
+}
+
+std::shared_ptr<session_recording> recording_service::start(const file_header& header) {
+  // The handle's constructor is private to this service; make_shared cannot reach it.
+  std::shared_ptr<session_recording> s(new session_recording(*this, header));
+  return s;
+}
+
+std::size_t recording_service::queued_bytes() const {
+  const std::lock_guard lock(mutex_);
+  return queued_bytes_;
+}
+
+bool recording_service::enqueue(item it) {
+  const std::size_t bytes = it.bytes;
+  {
+    const std::lock_guard lock(mutex_);
+    // A finish (bytes == 0) is always accepted so every recording gets closed.
+    if (bytes > 0 && queued_bytes_ + bytes > options_.queue_limit_bytes) {
+      return false;
+    }
+    queued_bytes_ += bytes;
+    queue_.push_back(std::move(it));
+  }
+  wake_.notify_one();
+  return true;
+}
+
+void recording_service::run() {
+  const auto tick = std::max(std::chrono::milliseconds(10), options_.chunk_interval / 4);
+  std::unique_lock lock(mutex_);
+  while (true) {
+    wake_.wait_for(lock, tick, [this] { return stopping_ || !queue_.empty(); });
+    std::deque<item> batch;
+    batch.swap(queue_);
+    const bool stop = stopping_;
+    lock.unlock();
+    std::size_t batch_bytes = 0;
+    for (auto& it : batch) {
+      batch_bytes += it.bytes;
+      handle(it);
+    }
+    flush_due(stop);
+    lock.lock();
+    // Charged until written, so the bound covers what the thread holds too.
+    queued_bytes_ -= batch_bytes;
+    if (stop && queue_.empty()) {
+      return;
+    }
+  }
+}
+
+bool recording_service::open(session_recording& s) {
+  if (s.writer_ || !s.error_.empty()) {
+    return s.writer_ != nullptr;
+  }
+  auto sink = factory_(options_.dir, recording_file_name(s.id_));
+  if (!sink) {
+    fail_session(s, sink.error().text);
+    return false;
+  }
+  s.writer_ = std::make_unique<chunk_writer>(std::move(*sink), s.header_, options_.zstd_level);
+  active_.push_back(s.shared_from_this());
+  if (!s.writer_->ok()) {
+    fail_session(s, "cannot write the recording header");
+    return false;
+  }
+  return true;
+}
+
+void recording_service::handle(item& it) {
+  session_recording& s = *it.session;
+  const bool writable = open(s) && s.writer_->ok();
+  if (it.ev) {
+    if (!writable) {
+      s.dropped_bytes_.fetch_add(it.ev->data.size(), std::memory_order_relaxed);
+      return;
+    }
+    if (s.writer_->pending_events() == 0) {
+      s.oldest_pending_ = std::chrono::steady_clock::now();
+    }
+    s.writer_->add(*it.ev);
+    if (s.writer_->pending_bytes() >= options_.chunk_bytes) {
+      flush_session(s);
+    }
+    return;
+  }
+  flush_session(s);
+  recording_summary summary;
+  summary.id = s.id_;
+  summary.file_name = recording_file_name(s.id_);
+  summary.lost_bytes = s.dropped_bytes_.load(std::memory_order_relaxed);
+  summary.error = s.error_;
+  if (s.writer_) {
+    summary.head = s.writer_->head();
+    summary.chunks = s.writer_->chunk_count();
+    summary.raw_bytes = s.writer_->raw_bytes();
+    summary.stored_bytes = s.writer_->stored_bytes();
+    summary.lost_bytes += s.writer_->lost_bytes();
+  }
+  std::erase_if(active_, [&](const auto& a) { return a.get() == &s; });
+  s.writer_.reset();  // closes the file
+  if (it.done) {
+    it.done(summary);
+  }
+}
+
+void recording_service::flush_session(session_recording& s) {
+  if (!s.writer_ || s.writer_->pending_events() == 0) {
+    return;
+  }
+  if (auto r = s.writer_->flush(); !r) {
+    fail_session(s, r.error().text);
+  }
+}
+
+void recording_service::flush_due(bool all) {
+  const auto now = std::chrono::steady_clock::now();
+  for (const auto& s : active_) {
+    if (s->writer_ && s->writer_->pending_events() > 0 && (all || now - s->oldest_pending_ >= options_.chunk_interval)) {
+      flush_session(*s);
+    }
+  }
+}
+
+void recording_service::fail_session(session_recording& s, const std::string& why) {
+  if (s.error_.empty()) {
+    s.error_ = why;
+  }
+  if (options_.failure_mode == failure_mode::fail_closed) {
+    s.failed_.store(true, std::memory_order_release);
+  }
+}
+
+}  // namespace bastion::recorder

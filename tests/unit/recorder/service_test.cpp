@@ -1,0 +1,217 @@
+// The writer thread: many sessions at once, chunk cuts by size and age, the queue bound, and disk
+// faults under both failure modes. Every recording it leaves behind must verify.
+#include <gtest/gtest.h>
+
+#include <bastion/recorder/reader.hpp>
+#include <bastion/recorder/service.hpp>
+#include <future>
+#include <thread>
+
+#include "process.hpp"
+#include "recording_test_support.hpp"
+
+namespace bastion::recorder {
+namespace {
+
+using bastion::test::temp_dir;
+using namespace std::chrono_literals;
+
+recording_summary finish_and_wait(session_recording& s) {
+  std::promise<recording_summary> done;
+  auto result = done.get_future();
+  s.finish([&done](const recording_summary& summary) { done.set_value(summary); });
+  EXPECT_EQ(result.wait_for(30s), std::future_status::ready);
+  return result.get();
+}
+
+std::vector<event> read_back(const std::filesystem::path& path, const sha256& head) {
+  auto reader = recording_reader::open(path);
+  EXPECT_TRUE(reader) << reader.error().text;
+  const auto report = reader->verify(head);
+  EXPECT_TRUE(report.ok) << report.problem;
+  std::vector<event> out;
+  for (const auto& chunk : report.good) {
+    auto events = reader->read_chunk(chunk);
+    out.insert(out.end(), events->begin(), events->end());
+  }
+  return out;
+}
+
+template <class Pred>
+bool eventually(Pred pred, std::chrono::seconds timeout = 10s) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!pred()) {
+    if (std::chrono::steady_clock::now() > deadline) {
+      return false;
+    }
+    std::this_thread::sleep_for(5ms);
+  }
+  return true;
+}
+
+TEST(recording_service, concurrent_sessions_are_each_recorded_whole_and_in_order) {
+  temp_dir dir;
+  recording_service service({.dir = dir.path(), .chunk_bytes = std::size_t{8} * 1024});
+  constexpr int sessions = 8;
+  std::vector<std::vector<event>> expected(sessions);
+  std::vector<recording_summary> summaries(sessions);
+  std::vector<std::thread> threads;
+  threads.reserve(sessions);
+  for (int i = 0; i < sessions; ++i) {
+    threads.emplace_back([&, i] {
+      std::mt19937_64 rng(static_cast<std::uint64_t>(i) + 100);
+      auto session = service.start(test::header_for_test());
+      expected[static_cast<std::size_t>(i)] = test::random_events(rng, 400);
+      for (const auto& ev : expected[static_cast<std::size_t>(i)]) {
+        ASSERT_TRUE(session->record(ev));
+      }
+      summaries[static_cast<std::size_t>(i)] = finish_and_wait(*session);
+    });
+  }
+  for (auto& t : threads) {
+    t.join();
+  }
+  for (int i = 0; i < sessions; ++i) {
+    const auto& summary = summaries[static_cast<std::size_t>(i)];
+    EXPECT_TRUE(summary.error.empty()) << summary.error;
+    EXPECT_EQ(summary.lost_bytes, 0U);
+    EXPECT_GT(summary.chunks, 10U) << "8 KiB chunks must have been cut by size";
+    EXPECT_EQ(read_back(dir / summary.file_name, summary.head), expected[static_cast<std::size_t>(i)]);
+  }
+  EXPECT_EQ(service.queued_bytes(), 0U);
+}
+
+TEST(recording_service, a_quiet_session_is_persisted_within_the_chunk_interval) {
+  temp_dir dir;
+  recording_service service({.dir = dir.path(), .chunk_interval = 50ms});
+  auto session = service.start(test::header_for_test());
+  ASSERT_TRUE(session->record({.type = event_type::data, .data = "typed: ls\r"}));
+  const auto path = dir / recording_file_name(session->id());
+  // No size threshold is reached; only the age cut can have written the chunk.
+  EXPECT_TRUE(eventually([&] {
+    std::error_code ec;
+    const auto size = std::filesystem::file_size(path, ec);  // (uintmax_t)-1 on error
+    return !ec && size > file_header_size;
+  })) << "the event must be on disk before the session ends";
+  const auto summary = finish_and_wait(*session);
+  EXPECT_EQ(summary.chunks, 1U);
+}
+
+// A sink that holds every write until released: a disk slower than the sessions.
+class gated_sink final : public file_sink {
+ public:
+  gated_sink(std::unique_ptr<file_sink> real, std::shared_future<void> gate) : real_(std::move(real)), gate_(std::move(gate)) {}
+  result<void> write(std::string_view bytes) override {
+    gate_.wait();
+    return real_->write(bytes);
+  }
+  result<void> sync() override { return real_->sync(); }
+  result<void> truncate(std::uint64_t size) override { return real_->truncate(size); }
+
+ private:
+  std::unique_ptr<file_sink> real_;
+  std::shared_future<void> gate_;
+};
+
+struct slow_disk {
+  std::promise<void> release;
+  std::shared_future<void> gate = release.get_future().share();
+  sink_factory factory() {
+    return [this](const std::filesystem::path& dir, const std::string& name) -> result<std::unique_ptr<file_sink>> {
+      auto real = posix_file_sink::create(dir, name);
+      if (!real) {
+        return real.error();
+      }
+      return std::unique_ptr<file_sink>(std::make_unique<gated_sink>(std::move(*real), gate));
+    };
+  }
+};
+
+TEST(recording_service, fail_closed_ends_the_session_when_the_queue_is_full) {
+  temp_dir dir;
+  slow_disk disk;
+  recording_service service({.dir = dir.path(), .queue_limit_bytes = std::size_t{64} * 1024}, disk.factory());
+  auto session = service.start(test::header_for_test());
+  const std::string block(4096, 'x');
+  int accepted = 0;
+  while (session->record({.type = event_type::data, .data = block}) && accepted < 1000) {
+    ++accepted;
+  }
+  EXPECT_LT(accepted, 20) << "the bound must stop the session long before 1000 blocks";
+  EXPECT_TRUE(session->failed());
+  EXPECT_LE(service.queued_bytes(), 64U * 1024);
+  disk.release.set_value();
+  const auto summary = finish_and_wait(*session);
+  read_back(dir / summary.file_name, summary.head);  // what was accepted is a valid recording
+}
+
+TEST(recording_service, fail_open_counts_what_it_could_not_keep) {
+  temp_dir dir;
+  slow_disk disk;
+  recording_service service({.dir = dir.path(), .failure_mode = failure_mode::fail_open, .queue_limit_bytes = std::size_t{64} * 1024},
+                            disk.factory());
+  auto session = service.start(test::header_for_test());
+  const std::string block(4096, 'x');
+  for (int i = 0; i < 100; ++i) {
+    EXPECT_TRUE(session->record({.type = event_type::data, .data = block}));
+  }
+  EXPECT_FALSE(session->failed());
+  disk.release.set_value();
+  const auto summary = finish_and_wait(*session);
+  EXPECT_GT(summary.lost_bytes, 50U * 4096);
+  EXPECT_LE(summary.lost_bytes, 100U * 4096);
+  const auto kept = read_back(dir / summary.file_name, summary.head);
+  EXPECT_EQ(kept.size() * 4096 + summary.lost_bytes, 100U * 4096);
+}
+
+class failing_sync_sink final : public file_sink {
+ public:
+  explicit failing_sync_sink(std::unique_ptr<file_sink> real) : real_(std::move(real)) {}
+  result<void> write(std::string_view bytes) override { return real_->write(bytes); }
+  result<void> sync() override {
+    if (++syncs_ == 3) {  // the header and the first chunk persist, then the disk fails
+      return make_error("fdatasync: No space left on device");
+    }
+    return real_->sync();
+  }
+  result<void> truncate(std::uint64_t size) override { return real_->truncate(size); }
+
+ private:
+  std::unique_ptr<file_sink> real_;
+  int syncs_ = 0;
+};
+
+sink_factory failing_disk() {
+  return [](const std::filesystem::path& dir, const std::string& name) -> result<std::unique_ptr<file_sink>> {
+    auto real = posix_file_sink::create(dir, name);
+    if (!real) {
+      return real.error();
+    }
+    return std::unique_ptr<file_sink>(std::make_unique<failing_sync_sink>(std::move(*real)));
+  };
+}
+
+TEST(recording_service, a_disk_error_ends_a_fail_closed_session_and_keeps_the_valid_prefix) {
+  for (const auto mode : {failure_mode::fail_closed, failure_mode::fail_open}) {
+    temp_dir dir;
+    recording_service service({.dir = dir.path(), .failure_mode = mode, .chunk_bytes = 1024}, failing_disk());
+    auto session = service.start(test::header_for_test());
+    const std::string block(2048, 'y');
+    for (int i = 0; i < 5; ++i) {
+      session->record({.type = event_type::data, .data = block});
+    }
+    if (mode == failure_mode::fail_closed) {
+      EXPECT_TRUE(eventually([&] { return session->failed(); }));
+      EXPECT_FALSE(session->record({.type = event_type::data, .data = block}));
+    }
+    const auto summary = finish_and_wait(*session);
+    EXPECT_NE(summary.error.find("No space left"), std::string::npos) << summary.error;
+    EXPECT_EQ(summary.chunks, 1U);
+    EXPECT_GT(summary.lost_bytes, 0U);
+    EXPECT_EQ(mode == failure_mode::fail_closed, session->failed());
+    EXPECT_EQ(read_back(dir / summary.file_name, summary.head).size(), 1U);
+  }
+}
+
+}  // namespace
+}  // namespace bastion::recorder
