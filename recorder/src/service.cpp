@@ -8,7 +8,8 @@ namespace {
 constexpr std::size_t event_overhead = 64;
 
 sink_factory posix_factory() {
-  return [](const std::filesystem::path& dir, const std::string& name) -> result<std::unique_ptr<file_sink>> {
+  return [](const std::filesystem::path& dir,
+            const std::string& name) -> result<std::unique_ptr<file_sink>> {
     auto sink = posix_file_sink::create(dir, name);
     if (!sink) {
       return sink.error();
@@ -172,7 +173,8 @@ void recording_service::flush_session(session_recording& s) {
 void recording_service::flush_due(bool all) {
   const auto now = std::chrono::steady_clock::now();
   for (const auto& s : active_) {
-    if (s->writer_ && s->writer_->pending_events() > 0 && (all || now - s->oldest_pending_ >= options_.chunk_interval)) {
+    if (s->writer_ && s->writer_->pending_events() > 0 &&
+        (all || now - s->oldest_pending_ >= options_.chunk_interval)) {
       flush_session(*s);
     }
   }

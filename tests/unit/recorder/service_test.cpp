@@ -2,10 +2,11 @@
 // faults under both failure modes. Every recording it leaves behind must verify.
 #include <gtest/gtest.h>
 
-#include <bastion/recorder/reader.hpp>
-#include <bastion/recorder/service.hpp>
 #include <future>
 #include <thread>
+
+#include <bastion/recorder/reader.hpp>
+#include <bastion/recorder/service.hpp>
 
 #include "process.hpp"
 #include "recording_test_support.hpp"
@@ -76,7 +77,8 @@ TEST(recording_service, concurrent_sessions_are_each_recorded_whole_and_in_order
     EXPECT_TRUE(summary.error.empty()) << summary.error;
     EXPECT_EQ(summary.lost_bytes, 0U);
     EXPECT_GT(summary.chunks, 10U) << "8 KiB chunks must have been cut by size";
-    EXPECT_EQ(read_back(dir / summary.file_name, summary.head), expected[static_cast<std::size_t>(i)]);
+    EXPECT_EQ(read_back(dir / summary.file_name, summary.head),
+              expected[static_cast<std::size_t>(i)]);
   }
   EXPECT_EQ(service.queued_bytes(), 0U);
 }
@@ -97,10 +99,24 @@ TEST(recording_service, a_quiet_session_is_persisted_within_the_chunk_interval) 
   EXPECT_EQ(summary.chunks, 1U);
 }
 
+// Real recording files, each wrapped by `wrap` to inject a fault.
+template <class Wrap>
+sink_factory wrap_real_files(Wrap wrap) {
+  return [wrap](const std::filesystem::path& dir,
+                const std::string& name) -> result<std::unique_ptr<file_sink>> {
+    auto real = posix_file_sink::create(dir, name);
+    if (!real) {
+      return real.error();
+    }
+    return std::unique_ptr<file_sink>(wrap(std::unique_ptr<file_sink>(std::move(*real))));
+  };
+}
+
 // A sink that holds every write until released: a disk slower than the sessions.
 class gated_sink final : public file_sink {
  public:
-  gated_sink(std::unique_ptr<file_sink> real, std::shared_future<void> gate) : real_(std::move(real)), gate_(std::move(gate)) {}
+  gated_sink(std::unique_ptr<file_sink> real, std::shared_future<void> gate)
+      : real_(std::move(real)), gate_(std::move(gate)) {}
   result<void> write(std::string_view bytes) override {
     gate_.wait();
     return real_->write(bytes);
@@ -117,20 +133,17 @@ struct slow_disk {
   std::promise<void> release;
   std::shared_future<void> gate = release.get_future().share();
   sink_factory factory() {
-    return [this](const std::filesystem::path& dir, const std::string& name) -> result<std::unique_ptr<file_sink>> {
-      auto real = posix_file_sink::create(dir, name);
-      if (!real) {
-        return real.error();
-      }
-      return std::unique_ptr<file_sink>(std::make_unique<gated_sink>(std::move(*real), gate));
-    };
+    return wrap_real_files([this](std::unique_ptr<file_sink> real) {
+      return std::make_unique<gated_sink>(std::move(real), gate);
+    });
   }
 };
 
 TEST(recording_service, fail_closed_ends_the_session_when_the_queue_is_full) {
   temp_dir dir;
   slow_disk disk;
-  recording_service service({.dir = dir.path(), .queue_limit_bytes = std::size_t{64} * 1024}, disk.factory());
+  recording_service service({.dir = dir.path(), .queue_limit_bytes = std::size_t{64} * 1024},
+                            disk.factory());
   auto session = service.start(test::header_for_test());
   const std::string block(4096, 'x');
   int accepted = 0;
@@ -148,7 +161,9 @@ TEST(recording_service, fail_closed_ends_the_session_when_the_queue_is_full) {
 TEST(recording_service, fail_open_counts_what_it_could_not_keep) {
   temp_dir dir;
   slow_disk disk;
-  recording_service service({.dir = dir.path(), .failure_mode = failure_mode::fail_open, .queue_limit_bytes = std::size_t{64} * 1024},
+  recording_service service({.dir = dir.path(),
+                             .failure_mode = failure_mode::fail_open,
+                             .queue_limit_bytes = std::size_t{64} * 1024},
                             disk.factory());
   auto session = service.start(test::header_for_test());
   const std::string block(4096, 'x');
@@ -182,19 +197,16 @@ class failing_sync_sink final : public file_sink {
 };
 
 sink_factory failing_disk() {
-  return [](const std::filesystem::path& dir, const std::string& name) -> result<std::unique_ptr<file_sink>> {
-    auto real = posix_file_sink::create(dir, name);
-    if (!real) {
-      return real.error();
-    }
-    return std::unique_ptr<file_sink>(std::make_unique<failing_sync_sink>(std::move(*real)));
-  };
+  return wrap_real_files([](std::unique_ptr<file_sink> real) {
+    return std::make_unique<failing_sync_sink>(std::move(real));
+  });
 }
 
 TEST(recording_service, a_disk_error_ends_a_fail_closed_session_and_keeps_the_valid_prefix) {
   for (const auto mode : {failure_mode::fail_closed, failure_mode::fail_open}) {
     temp_dir dir;
-    recording_service service({.dir = dir.path(), .failure_mode = mode, .chunk_bytes = 1024}, failing_disk());
+    recording_service service({.dir = dir.path(), .failure_mode = mode, .chunk_bytes = 1024},
+                              failing_disk());
     auto session = service.start(test::header_for_test());
     const std::string block(2048, 'y');
     for (int i = 0; i < 5; ++i) {

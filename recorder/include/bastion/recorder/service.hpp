@@ -5,14 +5,15 @@
 #pragma once
 
 #include <atomic>
-#include <bastion/common/config.hpp>
-#include <bastion/recorder/chunk_writer.hpp>
 #include <condition_variable>
 #include <deque>
 #include <functional>
 #include <memory>
 #include <mutex>
 #include <thread>
+
+#include <bastion/common/config.hpp>
+#include <bastion/recorder/chunk_writer.hpp>
 
 namespace bastion::recorder {
 
@@ -21,7 +22,7 @@ struct recorder_options {
   bastion::failure_mode failure_mode = failure_mode::fail_closed;
   std::size_t queue_limit_bytes = std::size_t{64} * 1024 * 1024;  // all sessions together
   std::size_t chunk_bytes = std::size_t{64} * 1024;               // cut a chunk at this raw size
-  std::chrono::milliseconds chunk_interval{1000};                 // or when its oldest event is this old
+  std::chrono::milliseconds chunk_interval{1000};  // or when its oldest event is this old
   int zstd_level = 3;
 };
 
@@ -37,8 +38,8 @@ struct recording_summary {
 };
 
 // Opens the file for a new recording; tests replace it to inject faults.
-using sink_factory =
-    std::function<result<std::unique_ptr<file_sink>>(const std::filesystem::path& dir, const std::string& name)>;
+using sink_factory = std::function<result<std::unique_ptr<file_sink>>(
+    const std::filesystem::path& dir, const std::string& name)>;
 
 class recording_service;
 
@@ -55,7 +56,8 @@ class session_recording : public std::enable_shared_from_this<session_recording>
 
  private:
   friend class recording_service;
-  session_recording(recording_service& owner, const file_header& header) : owner_(owner), header_(header), id_(header.id) {}
+  session_recording(recording_service& owner, const file_header& header)
+      : owner_(owner), header_(header), id_(header.id) {}
 
   recording_service& owner_;
   file_header header_;
@@ -84,7 +86,7 @@ class recording_service {
   friend class session_recording;
   struct item {
     std::shared_ptr<session_recording> session;
-    std::optional<event> ev;                                  // empty for a finish request
+    std::optional<event> ev;  // empty for a finish request
     std::function<void(const recording_summary&)> done;
     std::size_t bytes = 0;  // charged to the queue bound
   };
