@@ -10,7 +10,7 @@ chunk_writer::chunk_writer(std::unique_ptr<file_sink> sink, const file_header& h
                            int zstd_level)
     : sink_(std::move(sink)), level_(zstd_level) {
   const std::string bytes = encode_file_header(header);
-  head_ = hash_of(bytes);
+  written_.head = hash_of(bytes);
   if (auto r = sink_->write(bytes); !r) {
     failed_ = true;
     error_ = r.error().text;
@@ -18,7 +18,8 @@ chunk_writer::chunk_writer(std::unique_ptr<file_sink> sink, const file_header& h
     failed_ = true;
     error_ = s.error().text;
   }
-  file_size_ = bytes.size();
+  written_.size = bytes.size();
+  durable_ = written_;
 }
 
 void chunk_writer::add(const event& ev) {
@@ -33,14 +34,17 @@ void chunk_writer::add(const event& ev) {
 result<void> chunk_writer::fail(error_message why) {
   failed_ = true;
   error_ = why.text;
-  lost_bytes_ += pending_.size();
+  // Chunks written but never synced are not known to be on disk: they go with the torn tail
+  // (best effort: a torn tail would end the readable part anyway).
+  lost_bytes_ += pending_.size() + (written_.raw - durable_.raw);
   pending_.clear();
   pending_events_ = 0;
-  (void)sink_->truncate(file_size_);  // best effort: a torn tail would end the readable part anyway
+  written_ = durable_;
+  (void)sink_->truncate(durable_.size);
   return why;
 }
 
-result<void> chunk_writer::flush() {
+result<void> chunk_writer::write_chunk() {
   if (failed_) {
     lost_bytes_ += pending_.size();
     pending_.clear();
@@ -62,30 +66,50 @@ result<void> chunk_writer::flush() {
   }
   stored.resize(n);
   chunk_header h;
-  h.seq = chunks_;
+  h.seq = written_.chunks;
   h.first_offset = first_offset_;
   h.last_offset = last_offset_;
   h.event_count = pending_events_;
   h.raw_len = static_cast<std::uint32_t>(pending_.size());
   h.stored_len = static_cast<std::uint32_t>(stored.size());
-  h.prev = head_;
+  h.prev = written_.head;
   h.hash = chunk_hash(h, stored);
-  std::string bytes = encode_chunk_header(h);
-  bytes += stored;
-  if (auto r = sink_->write(bytes); !r) {
+  const std::string head = encode_chunk_header(h);
+  if (auto r = sink_->write(head); !r) {
     return fail(r.error());
+  }
+  if (auto r = sink_->write(stored); !r) {
+    return fail(r.error());
+  }
+  written_.head = h.hash;
+  ++written_.chunks;
+  written_.size += head.size() + stored.size();
+  written_.raw += pending_.size();
+  written_.stored += head.size() + stored.size();
+  pending_.clear();
+  pending_events_ = 0;
+  return {};
+}
+
+result<void> chunk_writer::sync() {
+  if (failed_) {
+    return make_error("the recording failed earlier: " + error_);
+  }
+  if (!unsynced()) {
+    return {};
   }
   if (auto r = sink_->sync(); !r) {
     return fail(r.error());
   }
-  head_ = h.hash;
-  ++chunks_;
-  file_size_ += bytes.size();
-  raw_bytes_ += pending_.size();
-  stored_bytes_ += bytes.size();
-  pending_.clear();
-  pending_events_ = 0;
+  durable_ = written_;
   return {};
+}
+
+result<void> chunk_writer::flush() {
+  if (auto r = write_chunk(); !r) {
+    return r;
+  }
+  return sync();
 }
 
 }  // namespace bastion::recorder

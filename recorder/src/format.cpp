@@ -1,8 +1,11 @@
 // Fixed-size headers of the recording format, little-endian.
+#include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 
+#include <cstdlib>
 #include <cstring>
+#include <memory>
 
 #include <bastion/recorder/format.hpp>
 
@@ -108,10 +111,17 @@ result<chunk_header> decode_chunk_header(std::string_view bytes) {
 }
 
 sha256 chunk_hash(const chunk_header& h, std::string_view stored_body) {
-  std::string bytes = encode_chunk_header(h);
-  bytes.resize(chunk_header_size - 32);  // everything before the hash field
-  bytes.append(stored_body);
-  return hash_of(bytes);
+  const std::string head = encode_chunk_header(h);
+  // Incremental, so the body is hashed where it lies instead of being copied after the header.
+  const std::unique_ptr<EVP_MD_CTX, void (*)(EVP_MD_CTX*)> ctx(EVP_MD_CTX_new(), EVP_MD_CTX_free);
+  sha256 out{};
+  if (!ctx || EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr) != 1 ||
+      EVP_DigestUpdate(ctx.get(), head.data(), chunk_header_size - 32) != 1 ||  // all before `hash`
+      EVP_DigestUpdate(ctx.get(), stored_body.data(), stored_body.size()) != 1 ||
+      EVP_DigestFinal_ex(ctx.get(), out.data(), nullptr) != 1) {
+    std::abort();  // OpenSSL cannot hash: nothing safe to do
+  }
+  return out;
 }
 
 std::string to_hex(const sha256& h) {

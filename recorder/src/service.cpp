@@ -97,6 +97,7 @@ void recording_service::run() {
       handle(it);
     }
     flush_due(stop);
+    sync_written();
     lock.lock();
     // Charged until written, so the bound covers what the thread holds too.
     queued_bytes_ -= batch_bytes;
@@ -142,6 +143,7 @@ void recording_service::handle(item& it) {
     return;
   }
   flush_session(s);
+  sync_session(s);
   recording_summary summary;
   summary.id = s.id_;
   summary.file_name = recording_file_name(s.id_);
@@ -165,8 +167,22 @@ void recording_service::flush_session(session_recording& s) {
   if (!s.writer_ || s.writer_->pending_events() == 0) {
     return;
   }
-  if (auto r = s.writer_->flush(); !r) {
+  if (auto r = s.writer_->write_chunk(); !r) {
     fail_session(s, r.error().text);
+  }
+}
+
+void recording_service::sync_session(session_recording& s) {
+  if (s.writer_ && s.writer_->unsynced()) {
+    if (auto r = s.writer_->sync(); !r) {
+      fail_session(s, r.error().text);
+    }
+  }
+}
+
+void recording_service::sync_written() {
+  for (const auto& s : active_) {
+    sync_session(*s);
   }
 }
 

@@ -22,16 +22,24 @@ class chunk_writer {
   std::size_t pending_bytes() const { return pending_.size(); }
   std::uint32_t pending_events() const { return pending_events_; }
 
-  // Writes the buffered events as one chunk and syncs it. On failure the file is cut back to its
-  // last complete chunk, the buffered events are dropped (and counted as lost), and every later
-  // flush fails too: what was persisted stays a valid recording.
+  // Writes the buffered events as one chunk, without syncing. On failure the file is cut back to
+  // its last complete chunk, the buffered events are dropped (and counted as lost), and every later
+  // call fails too: what was persisted stays a valid recording.
+  result<void> write_chunk();
+  // Makes every chunk written so far durable (fdatasync). One sync may cover many chunks: the
+  // writer thread syncs once per batch (group commit), not once per chunk.
+  result<void> sync();
+  // write_chunk() then sync().
   result<void> flush();
+  bool unsynced() const { return written_.size != durable_.size; }
 
   bool ok() const { return !failed_; }
-  const sha256& head() const { return head_; }
-  std::uint32_t chunk_count() const { return chunks_; }
-  std::uint64_t raw_bytes() const { return raw_bytes_; }
-  std::uint64_t stored_bytes() const { return stored_bytes_; }
+  // Hash of the last chunk written (durable once sync() returned; after a failure, the last
+  // durable one).
+  const sha256& head() const { return written_.head; }
+  std::uint32_t chunk_count() const { return written_.chunks; }
+  std::uint64_t raw_bytes() const { return written_.raw; }
+  std::uint64_t stored_bytes() const { return written_.stored; }
   std::uint64_t lost_bytes() const { return lost_bytes_; }
   // Counts bytes lost before they reached this writer (queue overflow under fail_open).
   void add_lost(std::uint64_t bytes) { lost_bytes_ += bytes; }
@@ -39,17 +47,24 @@ class chunk_writer {
  private:
   result<void> fail(error_message why);
 
+  // What the file holds: everything written, and the part of it known to be on disk.
+  struct totals {
+    sha256 head{};
+    std::uint32_t chunks = 0;
+    std::uint64_t raw = 0;
+    std::uint64_t stored = 0;
+    std::uint64_t size = 0;
+  };
+
   std::unique_ptr<file_sink> sink_;
   int level_;
   std::string pending_;
+  std::string stored_;  // compression output, reused
   std::uint32_t pending_events_ = 0;
   std::chrono::microseconds first_offset_{0};
   std::chrono::microseconds last_offset_{0};
-  sha256 head_{};
-  std::uint32_t chunks_ = 0;
-  std::uint64_t file_size_ = 0;  // bytes of complete, synced chunks
-  std::uint64_t raw_bytes_ = 0;
-  std::uint64_t stored_bytes_ = 0;
+  totals written_;
+  totals durable_;
   std::uint64_t lost_bytes_ = 0;
   bool failed_ = false;
   std::string error_;

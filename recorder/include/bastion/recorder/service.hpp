@@ -97,6 +97,9 @@ class recording_service {
   bool open(session_recording& s);
   void flush_due(bool all);
   void flush_session(session_recording& s);
+  // Group commit: one fdatasync per session per batch covers all the chunks the batch wrote.
+  void sync_session(session_recording& s);
+  void sync_written();
   void fail_session(session_recording& s, const std::string& why);
 
   recorder_options options_;
