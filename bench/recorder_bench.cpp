@@ -2,18 +2,19 @@
 // Prints MB/s for terminal-like text and for random bytes (queue + encode + zstd + SHA-256 +
 // write + fdatasync, as in production) and stored/raw size ratios.
 // Usage: recorder_bench [MiB per run, default 256] [directory, default $TMPDIR or /tmp]
-#include <bastion/recorder/reader.hpp>
-#include <bastion/recorder/service.hpp>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <future>
-#include <stdexcept>
-#include <thread>
 #include <filesystem>
+#include <future>
 #include <random>
+#include <stdexcept>
 #include <string>
+#include <thread>
+
+#include <bastion/recorder/reader.hpp>
+#include <bastion/recorder/service.hpp>
 
 namespace {
 
@@ -22,7 +23,8 @@ using namespace bastion::recorder;
 // Real terminal output: `ls -lR /usr` with CRLF line ends, as a PTY delivers it, repeated to size.
 std::string terminal_text(std::size_t bytes) {
   std::string listing;
-  if (FILE* p = popen("ls -lR /usr 2>/dev/null", "r")) {  // NOLINT(cert-env33-c): fixed command, no input
+  if (FILE* p =
+          popen("ls -lR /usr 2>/dev/null", "r")) {  // NOLINT(cert-env33-c): fixed command, no input
     char buf[65536];
     std::size_t n = 0;
     while ((n = std::fread(buf, 1, sizeof buf, p)) > 0 && listing.size() < bytes) {
@@ -87,7 +89,8 @@ figures run(const std::string& payload, const std::filesystem::path& dir, int le
   auto result = done.get_future();
   session->finish([&done](const recording_summary& s) { done.set_value(s); });
   const recording_summary summary = result.get();
-  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   const auto path = dir / summary.file_name;
   auto reader = recording_reader::open(path);
   if (!summary.error.empty() || !reader || !reader->verify(summary.head, false).ok) {
@@ -95,7 +98,8 @@ figures run(const std::string& payload, const std::filesystem::path& dir, int le
   }
   const double stored = static_cast<double>(std::filesystem::file_size(path));
   std::filesystem::remove(path);
-  return {static_cast<double>(payload.size()) / 1e6 / seconds, stored / static_cast<double>(payload.size())};
+  return {static_cast<double>(payload.size()) / 1e6 / seconds,
+          stored / static_cast<double>(payload.size())};
 }
 
 }  // namespace
@@ -105,15 +109,19 @@ int main(int argc, char** argv) try {
   const char* tmp = std::getenv("TMPDIR");  // NOLINT(concurrency-mt-unsafe): single-threaded
   const std::filesystem::path dir = argc > 2 ? argv[2] : (tmp != nullptr ? tmp : "/tmp");
   const std::size_t bytes = mib * 1024 * 1024;
-  std::printf("recorder_bench: %zu MiB per run, 4 KiB events, 64 KiB chunks, group-commit fdatasync, in %s\n",
-              mib, dir.c_str());
+  std::printf(
+      "recorder_bench: %zu MiB per run, 4 KiB events, 64 KiB chunks, group-commit fdatasync, in "
+      "%s\n",
+      mib, dir.c_str());
   const std::string text = terminal_text(bytes);
   const std::string random = random_bytes(bytes);
   for (const int level : {3, 1, -1}) {
     const auto t = run(text, dir, level);
     const auto r = run(random, dir, level);
-    std::printf("zstd %2d  terminal text: %7.1f MB/s stored/raw %.3f (goal <= 0.2)   random: %7.1f MB/s stored/raw %.3f (goal <= 1.01)\n",
-                level, t.mb_per_s, t.ratio, r.mb_per_s, r.ratio);
+    std::printf(
+        "zstd %2d  terminal text: %7.1f MB/s stored/raw %.3f (goal <= 0.2)   random: %7.1f MB/s "
+        "stored/raw %.3f (goal <= 1.01)\n",
+        level, t.mb_per_s, t.ratio, r.mb_per_s, r.ratio);
   }
   return 0;
 } catch (const std::exception& e) {

@@ -43,9 +43,10 @@ class cli_context {
   std::unique_ptr<policy::store> store_;
 };
 
-void add_identity_commands(CLI::App& app, cli_context& ctx);  // user, key
-void add_target_commands(CLI::App& app, cli_context& ctx);    // target, grant, revoke, grants
-void add_system_commands(CLI::App& app, cli_context& ctx);    // migrate, known-hosts, upstream-key
+void add_identity_commands(CLI::App& app, cli_context& ctx);   // user, key
+void add_target_commands(CLI::App& app, cli_context& ctx);     // target, grant, revoke, grants
+void add_system_commands(CLI::App& app, cli_context& ctx);     // migrate, known-hosts, upstream-key
+void add_recording_commands(CLI::App& app, cli_context& ctx);  // sessions, verify, replay, export
 
 // One JSON document on its own line; invalid UTF-8 cannot reach here, but is replaced if it does.
 void print_json(std::ostream& out, const nlohmann::json& doc);

@@ -9,6 +9,7 @@
 #include <bastion/common/log.hpp>
 #include <bastion/policy/migrate.hpp>
 #include <bastion/policy/store.hpp>
+#include <bastion/proxy/recovery.hpp>
 #include <bastion/proxy/server.hpp>
 
 namespace {
@@ -25,6 +26,10 @@ int serve(const bastion::config& cfg) {
     spdlog::info("applied migration {}", name);
   }
   spdlog::info("node={} schema_version={}", bastion::quoted(cfg.node_name), migrated.to_version);
+  bastion::policy::store store(cfg.database, "bastiond", cfg.node_name);
+  if (const int n = bastion::proxy::recover_crashed_sessions(cfg, store); n > 0) {
+    spdlog::warn("finalised {} session(s) left open by a crash", n);
+  }
   bastion::proxy::server srv(cfg);
   return srv.run();
 }

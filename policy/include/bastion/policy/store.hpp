@@ -12,6 +12,7 @@
 
 #include <bastion/policy/authorized_key.hpp>
 #include <bastion/policy/names.hpp>
+#include <bastion/policy/sessions.hpp>
 
 namespace bastion::policy {
 
@@ -102,6 +103,15 @@ class store {
   int revoke(const std::string& user, const std::string& target,
              const std::optional<std::string>& login);
   std::vector<grant_info> list_grants(const std::optional<std::string>& user);
+
+  // Sessions and recordings (store_sessions.cpp). Ending is idempotent: a retry after the
+  // database came back writes the same row.
+  void start_session(const session_start& s);
+  void end_session(const std::string& id, const std::string& reason, const recording_end& rec);
+  std::vector<session_info> list_sessions(const session_filter& filter);
+  std::optional<session_info> find_session(const std::string& id);
+  // Sessions of `node` that never ended: left by a crash when this node starts.
+  std::vector<session_info> unfinished_sessions(const std::string& node);
 
   struct impl;
 

@@ -1,0 +1,215 @@
+// bastionctl sessions, verify, replay and export: what happened, and proof that it is intact.
+#include <unistd.h>
+
+#include <bastion/common/escape.hpp>
+#include <bastion/recorder/export.hpp>
+#include <bastion/recorder/sanitizer.hpp>
+#include <fstream>
+#include <iostream>
+#include <ostream>
+#include <thread>
+
+#include "cli.hpp"
+#include "table.hpp"
+
+namespace bastion::admin {
+namespace {
+
+using namespace bastion::recorder;
+
+struct opened_recording {
+  policy::session_info session;
+  recording_reader reader;
+  verify_report report;
+};
+
+std::optional<sha256> parse_hex(const std::string& hex) {
+  if (hex.size() != 64) {
+    return std::nullopt;
+  }
+  sha256 out{};
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    const auto nibble = [](char c) { return c >= 'a' ? c - 'a' + 10 : c - '0'; };
+    out[i] = static_cast<std::uint8_t>(nibble(hex[2 * i]) << 4 | nibble(hex[2 * i + 1]));
+  }
+  return out;
+}
+
+// Finds the session's recording under recording.dir. The file name must be the one derived from
+// the session id: a row edited to point elsewhere ("../../etc/shadow") is refused.
+opened_recording open_recording(cli_context& ctx, const std::string& id) {
+  const auto sid = parse_session_id(id);
+  if (!sid) {
+    throw command_error(escape(id, 64) + " is " + sid.error().text + "; `bastionctl sessions` lists them");
+  }
+  auto session = ctx.store().find_session(id);
+  if (!session) {
+    throw command_error("no session " + id + "; `bastionctl sessions` lists them");
+  }
+  if (session->recording_file != recording_file_name(*sid)) {
+    throw command_error("session " + id + " names the recording file \"" + escape(session->recording_file, 80) +
+                        "\", not its own; the database row was altered");
+  }
+  const auto path = ctx.cfg().recording.dir / session->recording_file;
+  auto reader = recording_reader::open(path);
+  if (!reader) {
+    throw command_error("cannot read the recording of session " + id + ": " + reader.error().text);
+  }
+  auto report = reader->verify(parse_hex(session->head_hash));
+  return {std::move(*session), std::move(*reader), std::move(report)};
+}
+
+// Long work shows progress on a terminal, and nothing when stderr is a file or pipe.
+progress_fn tty_progress(cli_context& ctx) {
+  if (&ctx.err != &std::cerr || isatty(STDERR_FILENO) == 0) {
+    return {};
+  }
+  return [&ctx](std::uint64_t done, std::uint64_t total) {
+    ctx.err << "\rexporting: " << (total == 0 ? 100 : done * 100 / total) << "%" << (done == total ? "\n" : "")
+            << std::flush;
+  };
+}
+
+void print_sessions(cli_context& ctx, const policy::session_filter& filter, bool json) {
+  const auto sessions = ctx.store().list_sessions(filter);
+  if (json) {
+    auto doc = nlohmann::json::array();
+    for (const auto& s : sessions) {
+      doc.push_back({{"id", s.id}, {"node", s.node}, {"user", s.user}, {"target", s.target}, {"login", s.login},
+                     {"source", s.source_addr}, {"access_form", s.access_form}, {"started_at", s.started_at},
+                     {"ended_at", s.ended_at.empty() ? nlohmann::json(nullptr) : nlohmann::json(s.ended_at)},
+                     {"ended_reason", s.ended_reason}, {"bytes_raw", s.bytes_raw}, {"bytes_stored", s.bytes_stored},
+                     {"lost_bytes", s.lost_bytes}});
+    }
+    return print_json(ctx.out, doc);
+  }
+  table t({"ID", "USER", "TARGET", "LOGIN", "SOURCE", "STARTED", "ENDED", "REASON"});
+  for (const auto& s : sessions) {
+    t.add_row({s.id, s.user, s.target, s.login, s.source_addr, s.started_at, s.ended_at.empty() ? "live" : s.ended_at,
+               s.ended_reason});
+  }
+  t.print(ctx.out, "no sessions match");
+}
+
+void replay(cli_context& ctx, const std::string& id, double speed, double from_seconds) {
+  auto rec = open_recording(ctx, id);
+  if (!rec.report.ok) {
+    ctx.err << "bastionctl: warning: chunk " << *rec.report.bad_chunk << " is bad (" << rec.report.problem
+            << "); replaying up to it\n";
+  }
+  const auto ptys = pty_channels(rec.reader, rec.report);
+  const auto from = std::chrono::microseconds(static_cast<std::int64_t>(from_seconds * 1e6));
+  std::optional<std::chrono::microseconds> last;
+  terminal_sanitizer sanitizer;
+  std::string clean;
+  const auto r = for_each_event(rec.reader, rec.report, from, [&](const event& ev) {
+    if (ev.type != event_type::data || ev.stream == stream::input || (!ptys.empty() && !ptys.contains(ev.channel))) {
+      return true;
+    }
+    if (speed > 0 && last) {
+      const auto gap = std::chrono::duration<double, std::micro>((ev.offset - *last).count() / speed);
+      std::this_thread::sleep_for(std::min<std::chrono::duration<double, std::micro>>(gap, std::chrono::seconds(5)));
+    }
+    last = ev.offset;
+    clean.clear();
+    sanitizer.feed(ev.data, clean);
+    ctx.out << clean << std::flush;
+    return true;
+  });
+  if (!r) {
+    throw command_error(r.error().text);
+  }
+}
+
+void export_recording(cli_context& ctx, const std::string& id, const std::string& format, const std::string& output) {
+  auto rec = open_recording(ctx, id);
+  if (!rec.report.ok) {
+    throw command_error("session " + id + ": chunk " + std::to_string(*rec.report.bad_chunk) + " is bad (" +
+                        rec.report.problem + "); run `bastionctl verify " + id + "`");
+  }
+  if (format == "raw") {
+    const std::filesystem::path dir = output.empty() ? id + "-streams" : output;
+    auto files = write_raw_streams(rec.reader, rec.report, dir, tty_progress(ctx));
+    if (!files) {
+      throw command_error(files.error().text);
+    }
+    for (const auto& f : *files) {
+      ctx.out << f.string() << "\n";
+    }
+    return;
+  }
+  std::ofstream file;
+  if (!output.empty()) {
+    file.open(output, std::ios::binary | std::ios::trunc);
+    if (!file) {
+      throw command_error("cannot write " + escape(output, 200));
+    }
+  }
+  auto r = write_asciicast(rec.reader, rec.report, output.empty() ? ctx.out : file, tty_progress(ctx));
+  if (!r) {
+    throw command_error(r.error().text);
+  }
+}
+
+}  // namespace
+
+void add_recording_commands(CLI::App& app, cli_context& ctx) {
+  struct list_opts {
+    bool live = false;
+    std::string user;
+    std::string target;
+    std::string since;
+    bool json = false;
+  };
+  auto l = std::make_shared<list_opts>();
+  auto* sessions = app.add_subcommand("sessions", "List sessions, newest first");
+  sessions->add_flag("--live", l->live, "Only sessions that have not ended");
+  sessions->add_option("--user", l->user, "Only this user's sessions");
+  sessions->add_option("--target", l->target, "Only sessions to this target");
+  sessions->add_option("--since", l->since, "Only sessions started at or after this time, e.g. 2026-11-25T10:00Z");
+  add_json_flag(sessions, l->json);
+  sessions->callback([&ctx, l] {
+    const auto opt = [](const std::string& s) { return s.empty() ? std::nullopt : std::optional(s); };
+    print_sessions(ctx, {l->live, opt(l->user), opt(l->target), opt(l->since), 1000}, l->json);
+  });
+
+  auto id = std::make_shared<std::string>();
+  auto* verify = app.add_subcommand("verify", "Check a session's recording: exit 0 intact, 1 with the first bad chunk");
+  verify->add_option("ID", *id, "Session id")->required();
+  verify->callback([&ctx, id] {
+    const auto rec = open_recording(ctx, *id);
+    if (!rec.report.ok) {
+      throw command_error("session " + *id + ": chunk " + std::to_string(*rec.report.bad_chunk) + " is bad: " +
+                          rec.report.problem);
+    }
+    ctx.out << "session " << *id << ": intact, " << rec.report.good.size() << " chunks, head " << to_hex(rec.report.head)
+            << (rec.session.head_hash.empty() ? " (live or unfinalised: not yet anchored in the database)" : "")
+            << "\n";
+  });
+
+  struct replay_opts {
+    std::string id;
+    double speed = 1.0;
+    double from = 0;
+  };
+  auto r = std::make_shared<replay_opts>();
+  auto* replay_cmd = app.add_subcommand("replay", "Play a session's terminal output with its timing, sanitized");
+  replay_cmd->add_option("ID", r->id, "Session id")->required();
+  replay_cmd->add_option("--speed", r->speed, "Speed factor; 0 prints at once")->check(CLI::Range(0.0, 1000.0));
+  replay_cmd->add_option("--from", r->from, "Start this many seconds into the session")->check(CLI::NonNegativeNumber);
+  replay_cmd->callback([&ctx, r] { replay(ctx, r->id, r->speed, r->from); });
+
+  struct export_opts {
+    std::string id;
+    std::string format;
+    std::string output;
+  };
+  auto e = std::make_shared<export_opts>();
+  auto* export_cmd = app.add_subcommand("export", "Export a recording as asciicast v2, or as raw stream files");
+  export_cmd->add_option("ID", e->id, "Session id")->required();
+  export_cmd->add_option("--format", e->format, "asciicast or raw")->required()->check(CLI::IsMember({"asciicast", "raw"}));
+  export_cmd->add_option("-o,--output", e->output, "File (asciicast; default stdout) or directory (raw)");
+  export_cmd->callback([&ctx, e] { export_recording(ctx, e->id, e->format, e->output); });
+}
+
+}  // namespace bastion::admin

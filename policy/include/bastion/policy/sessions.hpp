@@ -1,0 +1,59 @@
+// Sessions and their recordings in PostgreSQL: the rows the proxy writes as sessions start and
+// end, the listing admins search, and the index from a session id to its recording file.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace bastion::policy {
+
+struct session_start {
+  std::string id;  // UUID text, server-generated
+  std::string node;
+  std::string user;
+  std::string target;
+  std::string login;
+  std::string source_addr;
+  std::string client_version;
+  std::string access_form;  // "jump" or "username"
+  std::string recording_file;  // file name inside recording.dir
+  int format_version = 1;
+};
+
+struct recording_end {
+  std::string head_hash;  // hex SHA-256 of the last chunk
+  std::uint64_t bytes_raw = 0;
+  std::uint64_t bytes_stored = 0;
+  std::uint32_t chunk_count = 0;
+  std::uint64_t lost_bytes = 0;
+};
+
+struct session_info {
+  std::string id;
+  std::string node;
+  std::string user;
+  std::string target;
+  std::string login;
+  std::string source_addr;
+  std::string access_form;
+  std::string started_at;
+  std::string ended_at;  // "" while live
+  std::string ended_reason;
+  std::string recording_file;
+  std::string head_hash;  // "" until finalised
+  std::uint64_t bytes_raw = 0;
+  std::uint64_t bytes_stored = 0;
+  std::uint64_t lost_bytes = 0;
+};
+
+struct session_filter {
+  bool live_only = false;
+  std::optional<std::string> user;
+  std::optional<std::string> target;
+  std::optional<std::string> since;  // a timestamp PostgreSQL reads, e.g. "2026-11-25" or "2026-11-25T10:00Z"
+  int limit = 1000;
+};
+
+}  // namespace bastion::policy

@@ -1,0 +1,202 @@
+// Event iteration, asciicast v2 and raw stream export.
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <bastion/recorder/export.hpp>
+#include <bastion/recorder/sanitizer.hpp>
+#include <fstream>
+#include <map>
+#include <ostream>
+
+namespace bastion::recorder {
+namespace {
+
+std::uint64_t total_stored(const verify_report& report) {
+  std::uint64_t total = 0;
+  for (const auto& c : report.good) {
+    total += c.header.stored_len;
+  }
+  return total;
+}
+
+// Events carry JSON metadata written by the bastion itself, but a recording is read as untrusted:
+// a parse failure yields an empty object, never an exception.
+nlohmann::json metadata(const event& ev) {
+  auto doc = nlohmann::json::parse(ev.data, nullptr, false);
+  return doc.is_object() ? doc : nlohmann::json::object();
+}
+
+double seconds(std::chrono::microseconds t) { return static_cast<double>(t.count()) / 1e6; }
+
+std::string dump(const nlohmann::json& j) { return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace); }
+
+const char* stream_suffix(stream s) {
+  switch (s) {
+    case stream::input:
+      return "stdin";
+    case stream::output:
+      return "stdout";
+    case stream::error:
+      return "stderr";
+  }
+  return "unknown";
+}
+
+const char* type_name(event_type t) {
+  static constexpr std::array<const char*, 12> names{"?",      "session_start", "channel_open",  "channel_request",
+                                                     "data",   "window_change", "signal",        "eof",
+                                                     "exit_status", "exit_signal", "channel_close", "session_end"};
+  const auto i = static_cast<std::size_t>(t);
+  return i < names.size() ? names[i] : "?";
+}
+
+}  // namespace
+
+result<void> for_each_event(recording_reader& reader, const verify_report& report, std::chrono::microseconds from,
+                            const std::function<bool(const event&)>& visit) {
+  // The index: skip every chunk that ends before `from` without decoding it.
+  auto it = std::find_if(report.good.begin(), report.good.end(),
+                         [&](const chunk_entry& c) { return c.header.last_offset >= from; });
+  for (; it != report.good.end(); ++it) {
+    auto events = reader.read_chunk(*it);
+    if (!events) {
+      return events.error();
+    }
+    for (const auto& ev : *events) {
+      if (ev.offset >= from && !visit(ev)) {
+        return {};
+      }
+    }
+  }
+  return {};
+}
+
+std::set<std::uint32_t> pty_channels(recording_reader& reader, const verify_report& report) {
+  std::set<std::uint32_t> out;
+  (void)for_each_event(reader, report, std::chrono::microseconds(0), [&](const event& ev) {
+    if (ev.type == event_type::channel_request && metadata(ev).value("request", "") == "pty-req") {
+      out.insert(ev.channel);
+    }
+    return true;
+  });
+  return out;
+}
+
+result<void> write_asciicast(recording_reader& reader, const verify_report& report, std::ostream& out,
+                             const progress_fn& progress) {
+  const auto ptys = pty_channels(reader, report);
+  const auto shown = [&](std::uint32_t ch) { return ptys.empty() || ptys.contains(ch); };
+  nlohmann::json header{{"version", 2}, {"width", 80}, {"height", 24},
+                        {"timestamp", reader.header().started_unix_us / 1000000}};
+  // The terminal size and type come from the first PTY request.
+  (void)for_each_event(reader, report, std::chrono::microseconds(0), [&](const event& ev) {
+    const auto meta = ev.type == event_type::channel_request ? metadata(ev) : nlohmann::json::object();
+    if (meta.value("request", "") != "pty-req") {
+      return true;
+    }
+    header["width"] = meta.value("cols", 80);
+    header["height"] = meta.value("rows", 24);
+    header["env"] = {{"TERM", meta.value("term", "xterm")}};
+    return false;
+  });
+  out << dump(header) << "\n";
+  std::map<std::uint32_t, terminal_sanitizer> sanitizers;
+  std::uint64_t done = 0;
+  const std::uint64_t total = total_stored(report);
+  std::string clean;
+  for (const auto& chunk : report.good) {
+    auto events = reader.read_chunk(chunk);
+    if (!events) {
+      return events.error();
+    }
+    for (const auto& ev : *events) {
+      if (!shown(ev.channel)) {
+        continue;
+      }
+      if (ev.type == event_type::data && ev.stream != stream::input) {
+        clean.clear();
+        sanitizers[ev.channel].feed(ev.data, clean);
+        if (!clean.empty()) {
+          out << dump(nlohmann::json::array({seconds(ev.offset), "o", clean})) << "\n";
+        }
+      } else if (ev.type == event_type::data) {
+        out << dump(nlohmann::json::array({seconds(ev.offset), "i", ev.data})) << "\n";
+      } else if (ev.type == event_type::window_change) {
+        out << dump(nlohmann::json::array(
+                   {seconds(ev.offset), "r", std::to_string(ev.cols) + "x" + std::to_string(ev.rows)}))
+            << "\n";
+      }
+    }
+    done += chunk.header.stored_len;
+    if (progress) {
+      progress(done, total);
+    }
+  }
+  if (!out) {
+    return make_error("cannot write the export");
+  }
+  return {};
+}
+
+result<std::vector<std::filesystem::path>> write_raw_streams(recording_reader& reader, const verify_report& report,
+                                                             const std::filesystem::path& dir,
+                                                             const progress_fn& progress) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) {
+    return make_error("cannot create " + dir.string() + ": " + ec.message());
+  }
+  std::map<std::string, std::ofstream> files;
+  std::map<std::uint32_t, nlohmann::json> meta;
+  std::vector<std::filesystem::path> written;
+  const auto file = [&](const std::string& name) -> std::ofstream& {
+    auto [it, added] = files.try_emplace(name);
+    if (added) {
+      written.push_back(dir / name);
+      it->second.open(dir / name, std::ios::binary | std::ios::trunc);
+    }
+    return it->second;
+  };
+  std::uint64_t done = 0;
+  const std::uint64_t total = total_stored(report);
+  for (const auto& chunk : report.good) {
+    auto events = reader.read_chunk(chunk);
+    if (!events) {
+      return events.error();
+    }
+    for (const auto& ev : *events) {
+      const std::string base = "ch" + std::to_string(ev.channel);
+      if (ev.type == event_type::data) {
+        file(base + "." + stream_suffix(ev.stream)).write(ev.data.data(), static_cast<std::streamsize>(ev.data.size()));
+        continue;
+      }
+      nlohmann::json entry{{"t", seconds(ev.offset)}, {"event", type_name(ev.type)}};
+      if (ev.type == event_type::channel_open || ev.type == event_type::channel_request) {
+        entry["detail"] = metadata(ev);
+      } else if (ev.type == event_type::exit_status) {
+        entry["code"] = ev.code;
+      } else if (ev.type == event_type::eof) {
+        entry["stream"] = stream_suffix(ev.stream);
+      } else if (!ev.data.empty()) {
+        entry["text"] = ev.data;
+      }
+      meta[ev.channel].push_back(entry);
+    }
+    done += chunk.header.stored_len;
+    if (progress) {
+      progress(done, total);
+    }
+  }
+  for (const auto& [channel, entries] : meta) {
+    file("ch" + std::to_string(channel) + ".json") << dump(entries) << "\n";
+  }
+  for (auto& [name, f] : files) {
+    f.close();
+    if (!f) {
+      return make_error("cannot write " + (dir / name).string());
+    }
+  }
+  return written;
+}
+
+}  // namespace bastion::recorder
