@@ -1,13 +1,14 @@
 // bastionctl sessions, verify, replay and export: what happened, and proof that it is intact.
 #include <unistd.h>
 
-#include <bastion/common/escape.hpp>
-#include <bastion/recorder/export.hpp>
-#include <bastion/recorder/sanitizer.hpp>
 #include <fstream>
 #include <iostream>
 #include <ostream>
 #include <thread>
+
+#include <bastion/common/escape.hpp>
+#include <bastion/recorder/export.hpp>
+#include <bastion/recorder/sanitizer.hpp>
 
 #include "cli.hpp"
 #include "table.hpp"
@@ -40,14 +41,16 @@ std::optional<sha256> parse_hex(const std::string& hex) {
 opened_recording open_recording(cli_context& ctx, const std::string& id) {
   const auto sid = parse_session_id(id);
   if (!sid) {
-    throw command_error(escape(id, 64) + " is " + sid.error().text + "; `bastionctl sessions` lists them");
+    throw command_error(escape(id, 64) + " is " + sid.error().text +
+                        "; `bastionctl sessions` lists them");
   }
   auto session = ctx.store().find_session(id);
   if (!session) {
     throw command_error("no session " + id + "; `bastionctl sessions` lists them");
   }
   if (session->recording_file != recording_file_name(*sid)) {
-    throw command_error("session " + id + " names the recording file \"" + escape(session->recording_file, 80) +
+    throw command_error("session " + id + " names the recording file \"" +
+                        escape(session->recording_file, 80) +
                         "\", not its own; the database row was altered");
   }
   const auto path = ctx.cfg().recording.dir / session->recording_file;
@@ -65,8 +68,8 @@ progress_fn tty_progress(cli_context& ctx) {
     return {};
   }
   return [&ctx](std::uint64_t done, std::uint64_t total) {
-    ctx.err << "\rexporting: " << (total == 0 ? 100 : done * 100 / total) << "%" << (done == total ? "\n" : "")
-            << std::flush;
+    ctx.err << "\rexporting: " << (total == 0 ? 100 : done * 100 / total) << "%"
+            << (done == total ? "\n" : "") << std::flush;
   };
 }
 
@@ -75,18 +78,27 @@ void print_sessions(cli_context& ctx, const policy::session_filter& filter, bool
   if (json) {
     auto doc = nlohmann::json::array();
     for (const auto& s : sessions) {
-      doc.push_back({{"id", s.id}, {"node", s.node}, {"user", s.user}, {"target", s.target}, {"login", s.login},
-                     {"source", s.source_addr}, {"access_form", s.access_form}, {"started_at", s.started_at},
-                     {"ended_at", s.ended_at.empty() ? nlohmann::json(nullptr) : nlohmann::json(s.ended_at)},
-                     {"ended_reason", s.ended_reason}, {"bytes_raw", s.bytes_raw}, {"bytes_stored", s.bytes_stored},
-                     {"lost_bytes", s.lost_bytes}});
+      doc.push_back(
+          {{"id", s.id},
+           {"node", s.node},
+           {"user", s.user},
+           {"target", s.target},
+           {"login", s.login},
+           {"source", s.source_addr},
+           {"access_form", s.access_form},
+           {"started_at", s.started_at},
+           {"ended_at", s.ended_at.empty() ? nlohmann::json(nullptr) : nlohmann::json(s.ended_at)},
+           {"ended_reason", s.ended_reason},
+           {"bytes_raw", s.bytes_raw},
+           {"bytes_stored", s.bytes_stored},
+           {"lost_bytes", s.lost_bytes}});
     }
     return print_json(ctx.out, doc);
   }
   table t({"ID", "USER", "TARGET", "LOGIN", "SOURCE", "STARTED", "ENDED", "REASON"});
   for (const auto& s : sessions) {
-    t.add_row({s.id, s.user, s.target, s.login, s.source_addr, s.started_at, s.ended_at.empty() ? "live" : s.ended_at,
-               s.ended_reason});
+    t.add_row({s.id, s.user, s.target, s.login, s.source_addr, s.started_at,
+               s.ended_at.empty() ? "live" : s.ended_at, s.ended_reason});
   }
   t.print(ctx.out, "no sessions match");
 }
@@ -94,8 +106,8 @@ void print_sessions(cli_context& ctx, const policy::session_filter& filter, bool
 void replay(cli_context& ctx, const std::string& id, double speed, double from_seconds) {
   auto rec = open_recording(ctx, id);
   if (!rec.report.ok) {
-    ctx.err << "bastionctl: warning: chunk " << *rec.report.bad_chunk << " is bad (" << rec.report.problem
-            << "); replaying up to it\n";
+    ctx.err << "bastionctl: warning: chunk " << *rec.report.bad_chunk << " is bad ("
+            << rec.report.problem << "); replaying up to it\n";
   }
   const auto ptys = pty_channels(rec.reader, rec.report);
   const auto from = std::chrono::microseconds(static_cast<std::int64_t>(from_seconds * 1e6));
@@ -103,12 +115,15 @@ void replay(cli_context& ctx, const std::string& id, double speed, double from_s
   terminal_sanitizer sanitizer;
   std::string clean;
   const auto r = for_each_event(rec.reader, rec.report, from, [&](const event& ev) {
-    if (ev.type != event_type::data || ev.stream == stream::input || (!ptys.empty() && !ptys.contains(ev.channel))) {
+    if (ev.type != event_type::data || ev.stream == stream::input ||
+        (!ptys.empty() && !ptys.contains(ev.channel))) {
       return true;
     }
     if (speed > 0 && last) {
-      const auto gap = std::chrono::duration<double, std::micro>((ev.offset - *last).count() / speed);
-      std::this_thread::sleep_for(std::min<std::chrono::duration<double, std::micro>>(gap, std::chrono::seconds(5)));
+      const auto gap =
+          std::chrono::duration<double, std::micro>((ev.offset - *last).count() / speed);
+      std::this_thread::sleep_for(
+          std::min<std::chrono::duration<double, std::micro>>(gap, std::chrono::seconds(5)));
     }
     last = ev.offset;
     clean.clear();
@@ -121,11 +136,12 @@ void replay(cli_context& ctx, const std::string& id, double speed, double from_s
   }
 }
 
-void export_recording(cli_context& ctx, const std::string& id, const std::string& format, const std::string& output) {
+void export_recording(cli_context& ctx, const std::string& id, const std::string& format,
+                      const std::string& output) {
   auto rec = open_recording(ctx, id);
   if (!rec.report.ok) {
-    throw command_error("session " + id + ": chunk " + std::to_string(*rec.report.bad_chunk) + " is bad (" +
-                        rec.report.problem + "); run `bastionctl verify " + id + "`");
+    throw command_error("session " + id + ": chunk " + std::to_string(*rec.report.bad_chunk) +
+                        " is bad (" + rec.report.problem + "); run `bastionctl verify " + id + "`");
   }
   if (format == "raw") {
     const std::filesystem::path dir = output.empty() ? id + "-streams" : output;
@@ -145,7 +161,8 @@ void export_recording(cli_context& ctx, const std::string& id, const std::string
       throw command_error("cannot write " + escape(output, 200));
     }
   }
-  auto r = write_asciicast(rec.reader, rec.report, output.empty() ? ctx.out : file, tty_progress(ctx));
+  auto r =
+      write_asciicast(rec.reader, rec.report, output.empty() ? ctx.out : file, tty_progress(ctx));
   if (!r) {
     throw command_error(r.error().text);
   }
@@ -166,24 +183,31 @@ void add_recording_commands(CLI::App& app, cli_context& ctx) {
   sessions->add_flag("--live", l->live, "Only sessions that have not ended");
   sessions->add_option("--user", l->user, "Only this user's sessions");
   sessions->add_option("--target", l->target, "Only sessions to this target");
-  sessions->add_option("--since", l->since, "Only sessions started at or after this time, e.g. 2026-11-25T10:00Z");
+  sessions->add_option("--since", l->since,
+                       "Only sessions started at or after this time, e.g. 2026-11-25T10:00Z");
   add_json_flag(sessions, l->json);
   sessions->callback([&ctx, l] {
-    const auto opt = [](const std::string& s) { return s.empty() ? std::nullopt : std::optional(s); };
+    const auto opt = [](const std::string& s) {
+      return s.empty() ? std::nullopt : std::optional(s);
+    };
     print_sessions(ctx, {l->live, opt(l->user), opt(l->target), opt(l->since), 1000}, l->json);
   });
 
   auto id = std::make_shared<std::string>();
-  auto* verify = app.add_subcommand("verify", "Check a session's recording: exit 0 intact, 1 with the first bad chunk");
+  auto* verify = app.add_subcommand(
+      "verify", "Check a session's recording: exit 0 intact, 1 with the first bad chunk");
   verify->add_option("ID", *id, "Session id")->required();
   verify->callback([&ctx, id] {
     const auto rec = open_recording(ctx, *id);
     if (!rec.report.ok) {
-      throw command_error("session " + *id + ": chunk " + std::to_string(*rec.report.bad_chunk) + " is bad: " +
-                          rec.report.problem);
+      throw command_error("session " + *id + ": chunk " + std::to_string(*rec.report.bad_chunk) +
+                          " is bad: " + rec.report.problem);
     }
-    ctx.out << "session " << *id << ": intact, " << rec.report.good.size() << " chunks, head " << to_hex(rec.report.head)
-            << (rec.session.head_hash.empty() ? " (live or unfinalised: not yet anchored in the database)" : "")
+    ctx.out << "session " << *id << ": intact, " << rec.report.good.size() << " chunks, head "
+            << to_hex(rec.report.head)
+            << (rec.session.head_hash.empty()
+                    ? " (live or unfinalised: not yet anchored in the database)"
+                    : "")
             << "\n";
   });
 
@@ -193,10 +217,13 @@ void add_recording_commands(CLI::App& app, cli_context& ctx) {
     double from = 0;
   };
   auto r = std::make_shared<replay_opts>();
-  auto* replay_cmd = app.add_subcommand("replay", "Play a session's terminal output with its timing, sanitized");
+  auto* replay_cmd =
+      app.add_subcommand("replay", "Play a session's terminal output with its timing, sanitized");
   replay_cmd->add_option("ID", r->id, "Session id")->required();
-  replay_cmd->add_option("--speed", r->speed, "Speed factor; 0 prints at once")->check(CLI::Range(0.0, 1000.0));
-  replay_cmd->add_option("--from", r->from, "Start this many seconds into the session")->check(CLI::NonNegativeNumber);
+  replay_cmd->add_option("--speed", r->speed, "Speed factor; 0 prints at once")
+      ->check(CLI::Range(0.0, 1000.0));
+  replay_cmd->add_option("--from", r->from, "Start this many seconds into the session")
+      ->check(CLI::NonNegativeNumber);
   replay_cmd->callback([&ctx, r] { replay(ctx, r->id, r->speed, r->from); });
 
   struct export_opts {
@@ -205,10 +232,14 @@ void add_recording_commands(CLI::App& app, cli_context& ctx) {
     std::string output;
   };
   auto e = std::make_shared<export_opts>();
-  auto* export_cmd = app.add_subcommand("export", "Export a recording as asciicast v2, or as raw stream files");
+  auto* export_cmd =
+      app.add_subcommand("export", "Export a recording as asciicast v2, or as raw stream files");
   export_cmd->add_option("ID", e->id, "Session id")->required();
-  export_cmd->add_option("--format", e->format, "asciicast or raw")->required()->check(CLI::IsMember({"asciicast", "raw"}));
-  export_cmd->add_option("-o,--output", e->output, "File (asciicast; default stdout) or directory (raw)");
+  export_cmd->add_option("--format", e->format, "asciicast or raw")
+      ->required()
+      ->check(CLI::IsMember({"asciicast", "raw"}));
+  export_cmd->add_option("-o,--output", e->output,
+                         "File (asciicast; default stdout) or directory (raw)");
   export_cmd->callback([&ctx, e] { export_recording(ctx, e->id, e->format, e->output); });
 }
 

@@ -14,7 +14,7 @@ void init_logging(std::string_view level) {
   spdlog::set_default_logger(std::move(logger));
 }
 
-std::string quoted(std::string_view untrusted) {
+std::string log_value(std::string_view untrusted) {
   std::string out = "\"";
   for (const char c : escape(untrusted, 256)) {
     if (c == '"') {

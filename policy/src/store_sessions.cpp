@@ -16,9 +16,10 @@ constexpr std::string_view session_columns = R"(
   coalesce(r.bytes_raw, 0), coalesce(r.bytes_stored, 0), coalesce(r.lost_bytes, 0))";
 
 session_info session_from(const pqxx::row& r) {
-  return {r[0].as<std::string>(),   r[1].as<std::string>(),   r[2].as<std::string>(),  r[3].as<std::string>(),
-          r[4].as<std::string>(),   r[5].as<std::string>(),   r[6].as<std::string>(),  r[7].as<std::string>(),
-          r[8].as<std::string>(),   r[9].as<std::string>(),   r[10].as<std::string>(), r[11].as<std::string>(),
+  return {r[0].as<std::string>(),    r[1].as<std::string>(),    r[2].as<std::string>(),
+          r[3].as<std::string>(),    r[4].as<std::string>(),    r[5].as<std::string>(),
+          r[6].as<std::string>(),    r[7].as<std::string>(),    r[8].as<std::string>(),
+          r[9].as<std::string>(),    r[10].as<std::string>(),   r[11].as<std::string>(),
           r[12].as<std::uint64_t>(), r[13].as<std::uint64_t>(), r[14].as<std::uint64_t>()};
 }
 
@@ -28,8 +29,10 @@ void require_session_id(const std::string& id) {
                     return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || c == '-';
                   });
   if (!ok) {
-    throw store_error(kind::invalid, "session id " + shown(id) +
-                                         " is not a session id (8-4-4-4-12 lowercase hex, as `bastionctl sessions` shows)");
+    throw store_error(
+        kind::invalid,
+        "session id " + shown(id) +
+            " is not a session id (8-4-4-4-12 lowercase hex, as `bastionctl sessions` shows)");
   }
 }
 
@@ -37,33 +40,40 @@ void require_session_id(const std::string& id) {
 
 void store::start_session(const session_start& s) {
   require_session_id(s.id);
-  for (const auto* text : {&s.user, &s.target, &s.login, &s.source_addr, &s.client_version, &s.recording_file}) {
+  for (const auto* text :
+       {&s.user, &s.target, &s.login, &s.source_addr, &s.client_version, &s.recording_file}) {
     require_text("session field", *text);
   }
   impl_->transact("record session start", [&](pqxx::work& txn) {
     txn.exec_params(
-        "INSERT INTO sessions (id, node, user_id, user_name, target_id, target_name, login, source_addr, "
+        "INSERT INTO sessions (id, node, user_id, user_name, target_id, target_name, login, "
+        "source_addr, "
         "client_version, access_form, started_at) "
-        "VALUES ($1::uuid, $2, (SELECT id FROM users WHERE name = $3), $3, (SELECT id FROM targets WHERE name = $4), "
+        "VALUES ($1::uuid, $2, (SELECT id FROM users WHERE name = $3), $3, (SELECT id FROM targets "
+        "WHERE name = $4), "
         "$4, $5, $6, $7, $8, now())",
         s.id, s.node, s.user, s.target, s.login, s.source_addr, s.client_version, s.access_form);
-    txn.exec_params("INSERT INTO recordings (session_id, path, format_version) VALUES ($1::uuid, $2, $3)", s.id,
-                    s.recording_file, s.format_version);
+    txn.exec_params(
+        "INSERT INTO recordings (session_id, path, format_version) VALUES ($1::uuid, $2, $3)", s.id,
+        s.recording_file, s.format_version);
   });
 }
 
-void store::end_session(const std::string& id, const std::string& reason, const recording_end& rec) {
+void store::end_session(const std::string& id, const std::string& reason,
+                        const recording_end& rec) {
   require_session_id(id);
   require_text("reason", reason);
   impl_->transact("record session end", [&](pqxx::work& txn) {
     const auto rows = txn.exec_params(
-        "UPDATE sessions SET ended_at = coalesce(ended_at, now()), ended_reason = $2 WHERE id = $1::uuid RETURNING id",
+        "UPDATE sessions SET ended_at = coalesce(ended_at, now()), ended_reason = $2 WHERE id = "
+        "$1::uuid RETURNING id",
         id, reason);
     if (rows.empty()) {
       throw store_error(kind::not_found, "no session " + shown(id));
     }
     txn.exec_params(
-        "UPDATE recordings SET head_hash = $2, bytes_raw = $3, bytes_stored = $4, chunk_count = $5, lost_bytes = $6, "
+        "UPDATE recordings SET head_hash = $2, bytes_raw = $3, bytes_stored = $4, chunk_count = "
+        "$5, lost_bytes = $6, "
         "finalised_at = coalesce(finalised_at, now()) WHERE session_id = $1::uuid",
         id, rec.head_hash, rec.bytes_raw, rec.bytes_stored, rec.chunk_count, rec.lost_bytes);
   });
@@ -75,11 +85,12 @@ std::vector<session_info> store::list_sessions(const session_filter& f) {
   }
   return impl_->transact("list sessions", [&](pqxx::work& txn) {
     const auto rows = txn.exec_params(
-        fmt::format("SELECT {} FROM sessions s LEFT JOIN recordings r ON r.session_id = s.id "
-                    "WHERE ($1 = false OR s.ended_at IS NULL) AND ($2 = '' OR s.user_name = $2) "
-                    "AND ($3 = '' OR s.target_name = $3) AND ($4 = '' OR s.started_at >= $4::timestamptz) "
-                    "ORDER BY s.started_at DESC, s.id LIMIT $5",
-                    session_columns),
+        fmt::format(
+            "SELECT {} FROM sessions s LEFT JOIN recordings r ON r.session_id = s.id "
+            "WHERE ($1 = false OR s.ended_at IS NULL) AND ($2 = '' OR s.user_name = $2) "
+            "AND ($3 = '' OR s.target_name = $3) AND ($4 = '' OR s.started_at >= $4::timestamptz) "
+            "ORDER BY s.started_at DESC, s.id LIMIT $5",
+            session_columns),
         f.live_only, f.user.value_or(""), f.target.value_or(""), f.since.value_or(""), f.limit);
     std::vector<session_info> out;
     for (const auto& r : rows) {
@@ -92,10 +103,10 @@ std::vector<session_info> store::list_sessions(const session_filter& f) {
 std::optional<session_info> store::find_session(const std::string& id) {
   require_session_id(id);
   return impl_->transact("find session", [&](pqxx::work& txn) -> std::optional<session_info> {
-    const auto rows = txn.exec_params(
-        fmt::format("SELECT {} FROM sessions s LEFT JOIN recordings r ON r.session_id = s.id WHERE s.id = $1::uuid",
-                    session_columns),
-        id);
+    const auto rows = txn.exec_params(fmt::format("SELECT {} FROM sessions s LEFT JOIN recordings "
+                                                  "r ON r.session_id = s.id WHERE s.id = $1::uuid",
+                                                  session_columns),
+                                      id);
     if (rows.empty()) {
       return std::nullopt;
     }

@@ -25,7 +25,7 @@ int serve(const bastion::config& cfg) {
   for (const auto& name : migrated.applied) {
     spdlog::info("applied migration {}", name);
   }
-  spdlog::info("node={} schema_version={}", bastion::quoted(cfg.node_name), migrated.to_version);
+  spdlog::info("node={} schema_version={}", bastion::log_value(cfg.node_name), migrated.to_version);
   bastion::policy::store store(cfg.database, "bastiond", cfg.node_name);
   if (const int n = bastion::proxy::recover_crashed_sessions(cfg, store); n > 0) {
     spdlog::warn("finalised {} session(s) left open by a crash", n);

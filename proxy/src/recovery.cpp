@@ -15,13 +15,15 @@ int recover_crashed_sessions(const config& cfg, policy::store& store) {
       const auto path = cfg.recording.dir / s.recording_file;
       if (auto r = recorder::recover_recording(path)) {
         end = {recorder::to_hex(r->head), r->raw_bytes, r->stored_bytes, r->chunks, 0};
-        spdlog::warn("session={} finalised after a crash: {} chunks kept, {} torn bytes cut", s.id, r->chunks,
-                     r->cut_bytes);
+        spdlog::warn("session={} finalised after a crash: {} chunks kept, {} torn bytes cut", s.id,
+                     r->chunks, r->cut_bytes);
       } else {
-        spdlog::error("session={} recording unreadable after a crash: {}", s.id, bastion::quoted(r.error().text));
+        spdlog::error("session={} recording unreadable after a crash: {}", s.id,
+                      bastion::log_value(r.error().text));
       }
     } else {
-      spdlog::error("session={} has a recording row that does not match its id; left unverified", s.id);
+      spdlog::error("session={} has a recording row that does not match its id; left unverified",
+                    s.id);
     }
     store.end_session(s.id, "crash", end);
     ++finalised;

@@ -1,12 +1,12 @@
 // Event iteration, asciicast v2 and raw stream export.
-#include <nlohmann/json.hpp>
-
 #include <algorithm>
-#include <bastion/recorder/export.hpp>
-#include <bastion/recorder/sanitizer.hpp>
 #include <fstream>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <ostream>
+
+#include <bastion/recorder/export.hpp>
+#include <bastion/recorder/sanitizer.hpp>
 
 namespace bastion::recorder {
 namespace {
@@ -26,9 +26,13 @@ nlohmann::json metadata(const event& ev) {
   return doc.is_object() ? doc : nlohmann::json::object();
 }
 
-double seconds(std::chrono::microseconds t) { return static_cast<double>(t.count()) / 1e6; }
+double seconds(std::chrono::microseconds t) {
+  return static_cast<double>(t.count()) / 1e6;
+}
 
-std::string dump(const nlohmann::json& j) { return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace); }
+std::string dump(const nlohmann::json& j) {
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
 
 const char* stream_suffix(stream s) {
   switch (s) {
@@ -43,16 +47,18 @@ const char* stream_suffix(stream s) {
 }
 
 const char* type_name(event_type t) {
-  static constexpr std::array<const char*, 12> names{"?",      "session_start", "channel_open",  "channel_request",
-                                                     "data",   "window_change", "signal",        "eof",
-                                                     "exit_status", "exit_signal", "channel_close", "session_end"};
+  static constexpr std::array<const char*, 12> names{
+      "?",           "session_start", "channel_open",  "channel_request",
+      "data",        "window_change", "signal",        "eof",
+      "exit_status", "exit_signal",   "channel_close", "session_end"};
   const auto i = static_cast<std::size_t>(t);
   return i < names.size() ? names[i] : "?";
 }
 
 }  // namespace
 
-result<void> for_each_event(recording_reader& reader, const verify_report& report, std::chrono::microseconds from,
+result<void> for_each_event(recording_reader& reader, const verify_report& report,
+                            std::chrono::microseconds from,
                             const std::function<bool(const event&)>& visit) {
   // The index: skip every chunk that ends before `from` without decoding it.
   auto it = std::find_if(report.good.begin(), report.good.end(),
@@ -82,15 +88,18 @@ std::set<std::uint32_t> pty_channels(recording_reader& reader, const verify_repo
   return out;
 }
 
-result<void> write_asciicast(recording_reader& reader, const verify_report& report, std::ostream& out,
-                             const progress_fn& progress) {
+result<void> write_asciicast(recording_reader& reader, const verify_report& report,
+                             std::ostream& out, const progress_fn& progress) {
   const auto ptys = pty_channels(reader, report);
   const auto shown = [&](std::uint32_t ch) { return ptys.empty() || ptys.contains(ch); };
-  nlohmann::json header{{"version", 2}, {"width", 80}, {"height", 24},
+  nlohmann::json header{{"version", 2},
+                        {"width", 80},
+                        {"height", 24},
                         {"timestamp", reader.header().started_unix_us / 1000000}};
   // The terminal size and type come from the first PTY request.
   (void)for_each_event(reader, report, std::chrono::microseconds(0), [&](const event& ev) {
-    const auto meta = ev.type == event_type::channel_request ? metadata(ev) : nlohmann::json::object();
+    const auto meta =
+        ev.type == event_type::channel_request ? metadata(ev) : nlohmann::json::object();
     if (meta.value("request", "") != "pty-req") {
       return true;
     }
@@ -122,8 +131,9 @@ result<void> write_asciicast(recording_reader& reader, const verify_report& repo
       } else if (ev.type == event_type::data) {
         out << dump(nlohmann::json::array({seconds(ev.offset), "i", ev.data})) << "\n";
       } else if (ev.type == event_type::window_change) {
-        out << dump(nlohmann::json::array(
-                   {seconds(ev.offset), "r", std::to_string(ev.cols) + "x" + std::to_string(ev.rows)}))
+        out << dump(
+                   nlohmann::json::array({seconds(ev.offset), "r",
+                                          std::to_string(ev.cols) + "x" + std::to_string(ev.rows)}))
             << "\n";
       }
     }
@@ -138,7 +148,8 @@ result<void> write_asciicast(recording_reader& reader, const verify_report& repo
   return {};
 }
 
-result<std::vector<std::filesystem::path>> write_raw_streams(recording_reader& reader, const verify_report& report,
+result<std::vector<std::filesystem::path>> write_raw_streams(recording_reader& reader,
+                                                             const verify_report& report,
                                                              const std::filesystem::path& dir,
                                                              const progress_fn& progress) {
   std::error_code ec;
@@ -167,7 +178,8 @@ result<std::vector<std::filesystem::path>> write_raw_streams(recording_reader& r
     for (const auto& ev : *events) {
       const std::string base = "ch" + std::to_string(ev.channel);
       if (ev.type == event_type::data) {
-        file(base + "." + stream_suffix(ev.stream)).write(ev.data.data(), static_cast<std::streamsize>(ev.data.size()));
+        file(base + "." + stream_suffix(ev.stream))
+            .write(ev.data.data(), static_cast<std::streamsize>(ev.data.size()));
         continue;
       }
       nlohmann::json entry{{"t", seconds(ev.offset)}, {"event", type_name(ev.type)}};

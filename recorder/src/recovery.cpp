@@ -2,9 +2,10 @@
 #include <fcntl.h>
 #include <unistd.h>
 
-#include <bastion/recorder/recovery.hpp>
 #include <cerrno>
 #include <system_error>
+
+#include <bastion/recorder/recovery.hpp>
 
 namespace bastion::recorder {
 

@@ -1,10 +1,11 @@
 // bastionctl sessions, verify, replay and export against real recordings and a real PostgreSQL,
 // and bastiond's startup recovery of a session a crash left open.
-#include <bastion/policy/store.hpp>
-#include <bastion/recorder/chunk_writer.hpp>
 #include <csignal>
 #include <fstream>
 #include <thread>
+
+#include <bastion/policy/store.hpp>
+#include <bastion/recorder/chunk_writer.hpp>
 
 #include "bastionctl_support.hpp"
 
@@ -20,7 +21,8 @@ class recordings : public bastionctl_test {
     bastionctl_test::SetUp();
     std::filesystem::create_directories(dir() / "rec");
     config_ = write_config(free_port());
-    std::ofstream(config_, std::ios::app) << "recording: { dir: \"" << (dir() / "rec").string() << "\" }\n";
+    std::ofstream(config_, std::ios::app)
+        << "recording: { dir: \"" << (dir() / "rec").string() << "\" }\n";
     store_ = std::make_unique<policy::store>(conninfo_, "test", "test-node");
   }
 
@@ -28,26 +30,43 @@ class recordings : public bastionctl_test {
   std::vector<event> pty_session() const {
     return {
         {.type = event_type::session_start, .data = R"({"user":"alice","target":"web1"})"},
-        {.type = event_type::channel_open, .channel = 0, .offset = microseconds(1000), .data = R"({"kind":"session"})"},
-        {.type = event_type::channel_request, .channel = 0, .offset = microseconds(2000),
+        {.type = event_type::channel_open,
+         .channel = 0,
+         .offset = microseconds(1000),
+         .data = R"({"kind":"session"})"},
+        {.type = event_type::channel_request,
+         .channel = 0,
+         .offset = microseconds(2000),
          .data = R"({"request":"pty-req","term":"xterm-256color","cols":120,"rows":40})"},
-        {.type = event_type::data, .channel = 0, .offset = microseconds(500000), .stream = stream::input, .data = "ls\r"},
-        {.type = event_type::data, .channel = 0, .offset = microseconds(600000), .stream = stream::output,
+        {.type = event_type::data,
+         .channel = 0,
+         .offset = microseconds(500000),
+         .stream = stream::input,
+         .data = "ls\r"},
+        {.type = event_type::data,
+         .channel = 0,
+         .offset = microseconds(600000),
+         .stream = stream::output,
          .data = "ls\r\nfile-one\x1b]0;pwned\a  file-two\r\n"},
-        {.type = event_type::window_change, .channel = 0, .offset = microseconds(700000), .cols = 100, .rows = 30},
+        {.type = event_type::window_change,
+         .channel = 0,
+         .offset = microseconds(700000),
+         .cols = 100,
+         .rows = 30},
         {.type = event_type::exit_status, .channel = 0, .offset = microseconds(800000), .code = 0},
         {.type = event_type::session_end, .offset = microseconds(900000), .data = "client closed"},
     };
   }
 
   // Writes the recording and its rows; ends the session unless `live`.
-  std::string record(const std::vector<event>& events, bool live = false, const std::string& user = "alice") {
+  std::string record(const std::vector<event>& events, bool live = false,
+                     const std::string& user = "alice") {
     file_header header;
     header.id = random_session_id();
     header.started_unix_us = 1764064800000000;
     std::string id = to_string(header.id);
-    store_->start_session({id, "test-node", user, "web1", "deploy", "127.0.0.1:50000", "SSH-2.0-OpenSSH_9.2", "jump",
-                           recording_file_name(header.id)});
+    store_->start_session({id, "test-node", user, "web1", "deploy", "127.0.0.1:50000",
+                           "SSH-2.0-OpenSSH_9.2", "jump", recording_file_name(header.id)});
     auto sink = posix_file_sink::create(dir() / "rec", recording_file_name(header.id));
     chunk_writer writer(std::move(*sink), header);
     for (std::size_t i = 0; i < events.size(); ++i) {
@@ -59,7 +78,8 @@ class recordings : public bastionctl_test {
     EXPECT_TRUE(writer.flush());
     if (!live) {
       store_->end_session(id, "client closed",
-                          {to_hex(writer.head()), writer.raw_bytes(), writer.stored_bytes(), writer.chunk_count(), 0});
+                          {to_hex(writer.head()), writer.raw_bytes(), writer.stored_bytes(),
+                           writer.chunk_count(), 0});
     }
     return id;
   }
@@ -69,7 +89,9 @@ class recordings : public bastionctl_test {
     return run(args);
   }
 
-  std::filesystem::path file_of(const std::string& id) const { return dir() / "rec" / (id + ".brec"); }
+  std::filesystem::path file_of(const std::string& id) const {
+    return dir() / "rec" / (id + ".brec");
+  }
 
   std::string config_;
   std::unique_ptr<policy::store> store_;
@@ -89,8 +111,11 @@ TEST_F(recordings, sessions_are_listed_and_filtered) {
   ASSERT_EQ(alice.size(), 1U);
   EXPECT_EQ(alice[0]["id"], a);
   EXPECT_EQ(alice[0]["ended_reason"], "client closed");
-  EXPECT_TRUE(nlohmann::json::parse(ctl_cfg({"sessions", "--target", "db9", "--json"}).out).empty());
-  EXPECT_EQ(nlohmann::json::parse(ctl_cfg({"sessions", "--since", "2000-01-01", "--json"}).out).size(), 2U);
+  EXPECT_TRUE(
+      nlohmann::json::parse(ctl_cfg({"sessions", "--target", "db9", "--json"}).out).empty());
+  EXPECT_EQ(
+      nlohmann::json::parse(ctl_cfg({"sessions", "--since", "2000-01-01", "--json"}).out).size(),
+      2U);
   EXPECT_EQ(ctl_cfg({"sessions", "--since", "yesterday-ish"}).exit_code, 1);
   EXPECT_CONTAINS(ctl_cfg({"sessions"}).out, "live");
 }
@@ -160,10 +185,21 @@ TEST_F(recordings, asciicast_export_plays_in_asciinema) {
 TEST_F(recordings, raw_export_keeps_exec_streams_apart) {
   const std::string id = record({
       {.type = event_type::channel_open, .channel = 3, .data = R"({"kind":"session"})"},
-      {.type = event_type::channel_request, .channel = 3, .data = R"({"request":"exec","command":"tar cz /etc"})"},
-      {.type = event_type::data, .channel = 3, .stream = stream::input, .data = std::string("in\0put", 6)},
-      {.type = event_type::data, .channel = 3, .stream = stream::output, .data = std::string("\x1f\x8b\x08\x00", 4)},
-      {.type = event_type::data, .channel = 3, .stream = stream::error, .data = "tar: removing leading /"},
+      {.type = event_type::channel_request,
+       .channel = 3,
+       .data = R"({"request":"exec","command":"tar cz /etc"})"},
+      {.type = event_type::data,
+       .channel = 3,
+       .stream = stream::input,
+       .data = std::string("in\0put", 6)},
+      {.type = event_type::data,
+       .channel = 3,
+       .stream = stream::output,
+       .data = std::string("\x1f\x8b\x08\x00", 4)},
+      {.type = event_type::data,
+       .channel = 3,
+       .stream = stream::error,
+       .data = "tar: removing leading /"},
       {.type = event_type::exit_status, .channel = 3, .code = 2},
   });
   const auto out = dir() / "streams";
@@ -189,7 +225,8 @@ TEST_F(recordings, bastiond_finalises_a_session_left_open_by_a_crash) {
   const std::string log = (dir() / "bastiond.log").string();
   child_process daemon({BASTIOND_PATH, "--config", config_}, log);
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-  while (read_file(log).find("listening on") == std::string::npos && std::chrono::steady_clock::now() < deadline) {
+  while (read_file(log).find("listening on") == std::string::npos &&
+         std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   EXPECT_CONTAINS(read_file(log), "finalised 1 session(s) left open by a crash");

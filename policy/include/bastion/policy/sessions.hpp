@@ -17,7 +17,7 @@ struct session_start {
   std::string login;
   std::string source_addr;
   std::string client_version;
-  std::string access_form;  // "jump" or "username"
+  std::string access_form;     // "jump" or "username"
   std::string recording_file;  // file name inside recording.dir
   int format_version = 1;
 };
@@ -52,7 +52,8 @@ struct session_filter {
   bool live_only = false;
   std::optional<std::string> user;
   std::optional<std::string> target;
-  std::optional<std::string> since;  // a timestamp PostgreSQL reads, e.g. "2026-11-25" or "2026-11-25T10:00Z"
+  std::optional<std::string>
+      since;  // a timestamp PostgreSQL reads, e.g. "2026-11-25" or "2026-11-25T10:00Z"
   int limit = 1000;
 };
 

@@ -113,6 +113,9 @@ class store {
   // Sessions of `node` that never ended: left by a crash when this node starts.
   std::vector<session_info> unfinished_sessions(const std::string& node);
 
+  // Users, keys, targets and grants as one consistent read (store_snapshot.cpp).
+  struct snapshot_rows load_snapshot_rows();
+
   struct impl;
 
  private:

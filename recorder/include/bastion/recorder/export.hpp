@@ -2,17 +2,19 @@
 // and raw stream files for exec and sftp channels.
 #pragma once
 
-#include <bastion/recorder/reader.hpp>
 #include <functional>
 #include <iosfwd>
 #include <set>
+
+#include <bastion/recorder/reader.hpp>
 
 namespace bastion::recorder {
 
 // Calls `visit` for each event at or after `from`, in order, decoding only the chunks from there
 // on. `visit` returns false to stop. Reading stops with an error at a chunk that changed since the
 // report was made.
-result<void> for_each_event(recording_reader& reader, const verify_report& report, std::chrono::microseconds from,
+result<void> for_each_event(recording_reader& reader, const verify_report& report,
+                            std::chrono::microseconds from,
                             const std::function<bool(const event&)>& visit);
 
 // Channels that asked for a PTY: what replay and asciicast show. Empty if none did.
@@ -23,12 +25,13 @@ using progress_fn = std::function<void(std::uint64_t done, std::uint64_t total)>
 
 // asciicast v2: "o" (output, sanitized), "i" (input) and "r" (resize) events of the PTY channels
 // (or of every channel if none had a PTY).
-result<void> write_asciicast(recording_reader& reader, const verify_report& report, std::ostream& out,
-                             const progress_fn& progress = {});
+result<void> write_asciicast(recording_reader& reader, const verify_report& report,
+                             std::ostream& out, const progress_fn& progress = {});
 
 // For each channel: chN.stdin, chN.stdout, chN.stderr (only those with data) and chN.json (its
 // open and requests, EOFs and exit) in `dir`, which is created.
-result<std::vector<std::filesystem::path>> write_raw_streams(recording_reader& reader, const verify_report& report,
+result<std::vector<std::filesystem::path>> write_raw_streams(recording_reader& reader,
+                                                             const verify_report& report,
                                                              const std::filesystem::path& dir,
                                                              const progress_fn& progress = {});
 

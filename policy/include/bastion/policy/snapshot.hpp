@@ -1,0 +1,67 @@
+// The in-memory copy of identity and policy that every login is decided against, so that a login
+// costs no database round trip. Built from PostgreSQL (store::load_snapshot) and replaced whole
+// when the policy changes; read-only once built, so many io threads may share one.
+#pragma once
+
+#include <bastion/policy/names.hpp>
+#include <bastion/policy/store.hpp>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace bastion::policy {
+
+struct snapshot_user {
+  std::string name;
+  bool is_admin = false;
+  bool disabled = false;
+};
+
+struct snapshot_key {
+  std::string fingerprint;
+  std::string user;
+  std::string type;
+  std::string base64;
+};
+
+struct snapshot_grant {
+  std::string user;
+  std::string target;
+  std::string login;
+  std::vector<channel_kind> kinds;
+};
+
+// What the store reads; the snapshot indexes it.
+struct snapshot_rows {
+  std::vector<snapshot_user> users;
+  std::vector<snapshot_key> keys;
+  std::vector<target_info> targets;
+  std::vector<snapshot_grant> grants;
+};
+
+class policy_snapshot {
+ public:
+  policy_snapshot() = default;
+  explicit policy_snapshot(snapshot_rows rows);
+
+  const snapshot_user* find_user(std::string_view name) const;
+  const snapshot_key* find_key(std::string_view fingerprint) const;
+  const target_info* find_target_by_name(std::string_view name) const;
+  // A registered target at host:port (as a -J destination names it), if exactly one matches.
+  const target_info* find_target_by_address(std::string_view host, int port) const;
+  // The grant of `user` on `target` as `login`, if any.
+  const snapshot_grant* find_grant(std::string_view user, std::string_view target, std::string_view login) const;
+
+  std::size_t user_count() const { return rows_.users.size(); }
+
+ private:
+  snapshot_rows rows_;
+  std::map<std::string, std::size_t, std::less<>> users_;
+  std::map<std::string, std::size_t, std::less<>> keys_;
+  std::map<std::string, std::size_t, std::less<>> targets_;
+  std::map<std::string, std::size_t, std::less<>> grants_;  // "user\0target\0login"
+};
+
+}  // namespace bastion::policy
