@@ -1,5 +1,6 @@
 // Policy decisions over a snapshot.
 #include <algorithm>
+
 #include <bastion/common/escape.hpp>
 #include <bastion/policy/evaluator.hpp>
 
@@ -28,7 +29,8 @@ result<parsed_username> parse_username(std::string_view name) {
   return out;
 }
 
-key_decision decide_key(const policy_snapshot& snap, const parsed_username& name, std::string_view fingerprint) {
+key_decision decide_key(const policy_snapshot& snap, const parsed_username& name,
+                        std::string_view fingerprint) {
   const snapshot_key* key = snap.find_key(fingerprint);
   if (key == nullptr) {
     return {false, {}, "unknown key " + std::string(fingerprint)};
@@ -43,19 +45,24 @@ key_decision decide_key(const policy_snapshot& snap, const parsed_username& name
   return {true, key->user, {}};
 }
 
-const target_info* resolve_destination(const policy_snapshot& snap, std::string_view host, int port) {
-  if (const target_info* t = snap.find_target_by_name(host); t != nullptr && (port == 22 || port == t->port)) {
+const target_info* resolve_destination(const policy_snapshot& snap, std::string_view host,
+                                       int port) {
+  if (const target_info* t = snap.find_target_by_name(host);
+      t != nullptr && (port == 22 || port == t->port)) {
     return t;
   }
   return snap.find_target_by_address(host, port);
 }
 
-access_decision decide_access(const policy_snapshot& snap, std::string_view user, const target_info& target,
-                              std::string_view login) {
+access_decision decide_access(const policy_snapshot& snap, std::string_view user,
+                              const target_info& target, std::string_view login) {
   const snapshot_grant* grant = snap.find_grant(user, target.name, login);
   if (grant == nullptr) {
-    return {false, &target, {},
-            "user " + escape(user, 64) + " may not log in to " + target.name + " as " + escape(login, 64)};
+    return {false,
+            &target,
+            {},
+            "user " + escape(user, 64) + " may not log in to " + target.name + " as " +
+                escape(login, 64)};
   }
   return {true, &target, grant->kinds, {}};
 }

@@ -1,4 +1,7 @@
 // The policy snapshot as the proxy loads it: what bastionctl wrote, read back in one transaction.
+#include <thread>
+
+#include <bastion/policy/cache.hpp>
 #include <bastion/policy/evaluator.hpp>
 
 #include "bastionctl_support.hpp"
@@ -15,7 +18,8 @@ TEST_F(snapshot, reflects_what_admins_wrote) {
   ok({"user", "add", "bob"});
   ok({"user", "disable", "bob"});
   const auto host = read_file(make_ssh_key(dir(), "hk", "ed25519") + ".pub");
-  ok({"target", "add", "web1", "--host", "10.0.0.5", "--host-key", host.substr(0, host.rfind(' '))});
+  ok({"target", "add", "web1", "--host", "10.0.0.5", "--host-key",
+      host.substr(0, host.rfind(' '))});
   ok({"grant", "alice", "web1", "--login", "deploy", "--allow", "exec,sftp"});
 
   policy::store store(conninfo_, "test", "test-node");
@@ -23,7 +27,8 @@ TEST_F(snapshot, reflects_what_admins_wrote) {
   EXPECT_EQ(snap.user_count(), 2U);
   EXPECT_TRUE(snap.find_user("bob")->disabled);
   const std::string fp = ssh_keygen_fingerprint_line(key + ".pub");
-  const auto decision = policy::decide_key(snap, *policy::parse_username("alice"), fp.substr(4, fp.find(' ', 4) - 4));
+  const auto decision =
+      policy::decide_key(snap, *policy::parse_username("alice"), fp.substr(4, fp.find(' ', 4) - 4));
   EXPECT_TRUE(decision.accepted) << decision.reason;
   const auto* web1 = policy::resolve_destination(snap, "web1", 22);
   ASSERT_NE(web1, nullptr);
@@ -34,7 +39,50 @@ TEST_F(snapshot, reflects_what_admins_wrote) {
 
   ok({"revoke", "alice", "web1"});
   const policy::policy_snapshot after(store.load_snapshot_rows());
-  EXPECT_FALSE(policy::decide_access(after, "alice", *after.find_target_by_name("web1"), "deploy").allowed);
+  EXPECT_FALSE(
+      policy::decide_access(after, "alice", *after.find_target_by_name("web1"), "deploy").allowed);
+}
+
+}  // namespace
+}  // namespace bastion::test
+
+namespace bastion::test {
+namespace {
+
+template <class Pred>
+bool eventually(Pred pred) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!pred()) {
+    if (std::chrono::steady_clock::now() > deadline) {
+      return false;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return true;
+}
+
+TEST_F(snapshot, the_cache_follows_admin_changes_through_notify) {
+  const auto key = make_ssh_key(dir(), "alice", "ed25519");
+  ok({"user", "add", "alice", "--key", key + ".pub"});
+  const std::string line = ssh_keygen_fingerprint_line(key + ".pub");
+  const std::string fp = line.substr(4, line.find(' ', 4) - 4);
+  const auto accepted = [&](const policy::policy_cache& cache) {
+    return policy::decide_key(*cache.current(), *policy::parse_username("alice"), fp).accepted;
+  };
+  // A long resync interval: only NOTIFY can explain a prompt reload.
+  policy::policy_cache cache(conninfo_, "test-node", std::chrono::hours(1));
+  EXPECT_TRUE(accepted(cache));
+  const auto before = cache.current();
+  ok({"user", "disable", "alice"});
+  EXPECT_TRUE(eventually([&] { return !accepted(cache); })) << "the disable must reach the cache";
+  EXPECT_TRUE(policy::decide_key(*before, *policy::parse_username("alice"), fp).accepted)
+      << "a snapshot already handed out does not change under its holder";
+  EXPECT_GE(cache.reloads(), 2U);
+}
+
+TEST_F(snapshot, the_cache_refuses_to_start_without_a_database) {
+  EXPECT_THROW(policy::policy_cache("host=/nonexistent dbname=x", "test-node"),
+               policy::store_error);
 }
 
 }  // namespace

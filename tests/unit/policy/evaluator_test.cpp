@@ -14,7 +14,9 @@ class evaluator : public ::testing::Test {
             {{"SHA256:alice1", "alice", "ssh-ed25519", "A"},
              {"SHA256:bob1", "bob", "ssh-ed25519", "B"},
              {"SHA256:mal1", "mallory", "ssh-ed25519", "M"}},
-            {{"web1", "10.0.0.5", 22, {}, {}}, {"db1", "10.0.0.6", 2200, {}, {}}, {"alias-a", "10.0.0.9", 22, {}, {}},
+            {{"web1", "10.0.0.5", 22, {}, {}},
+             {"db1", "10.0.0.6", 2200, {}, {}},
+             {"alias-a", "10.0.0.9", 22, {}, {}},
              {"alias-b", "10.0.0.9", 22, {}, {}}},
             {{"alice", "web1", "deploy", {channel_kind::shell, channel_kind::exec}},
              {"alice", "db1", "postgres", {channel_kind::exec}},
@@ -62,7 +64,8 @@ TEST_F(evaluator, destinations_resolve_by_name_or_unique_address) {
   EXPECT_EQ(resolve_destination(snap_, "db1", 2201), nullptr);
   EXPECT_EQ(resolve_destination(snap_, "10.0.0.5", 22)->name, "web1");
   EXPECT_EQ(resolve_destination(snap_, "10.0.0.6", 22), nullptr);
-  EXPECT_EQ(resolve_destination(snap_, "10.0.0.9", 22), nullptr) << "two targets share it: ambiguous";
+  EXPECT_EQ(resolve_destination(snap_, "10.0.0.9", 22), nullptr)
+      << "two targets share it: ambiguous";
   EXPECT_EQ(resolve_destination(snap_, "example.org", 22), nullptr);
 }
 

@@ -25,11 +25,13 @@ struct key_decision {
 
 // Decides a public key (by fingerprint) offered for `name`. In the plain form the key must belong
 // to that user; in the username form the key's owner is the user.
-key_decision decide_key(const policy_snapshot& snap, const parsed_username& name, std::string_view fingerprint);
+key_decision decide_key(const policy_snapshot& snap, const parsed_username& name,
+                        std::string_view fingerprint);
 
 // The target a destination names: a registered name (on port 22 or the target's own port), else
 // a registered host:port. nullptr when neither matches.
-const target_info* resolve_destination(const policy_snapshot& snap, std::string_view host, int port);
+const target_info* resolve_destination(const policy_snapshot& snap, std::string_view host,
+                                       int port);
 
 struct access_decision {
   bool allowed = false;
@@ -38,8 +40,8 @@ struct access_decision {
   std::string reason;  // for the client and the audit trail when refused
 };
 
-access_decision decide_access(const policy_snapshot& snap, std::string_view user, const target_info& target,
-                              std::string_view login);
+access_decision decide_access(const policy_snapshot& snap, std::string_view user,
+                              const target_info& target, std::string_view login);
 
 bool allows(const access_decision& d, channel_kind kind);
 

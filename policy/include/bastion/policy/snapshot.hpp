@@ -3,13 +3,14 @@
 // when the policy changes; read-only once built, so many io threads may share one.
 #pragma once
 
-#include <bastion/policy/names.hpp>
-#include <bastion/policy/store.hpp>
 #include <map>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include <bastion/policy/names.hpp>
+#include <bastion/policy/store.hpp>
 
 namespace bastion::policy {
 
@@ -52,7 +53,8 @@ class policy_snapshot {
   // A registered target at host:port (as a -J destination names it), if exactly one matches.
   const target_info* find_target_by_address(std::string_view host, int port) const;
   // The grant of `user` on `target` as `login`, if any.
-  const snapshot_grant* find_grant(std::string_view user, std::string_view target, std::string_view login) const;
+  const snapshot_grant* find_grant(std::string_view user, std::string_view target,
+                                   std::string_view login) const;
 
   std::size_t user_count() const { return rows_.users.size(); }
 

@@ -1,0 +1,94 @@
+// LISTEN/NOTIFY-driven policy reloads.
+#include <bastion/common/log.hpp>
+#include <bastion/policy/cache.hpp>
+#include <random>
+
+#include "store_impl.hpp"
+
+namespace bastion::policy {
+namespace {
+
+constexpr const char* policy_channel = "bastion_policy";
+
+// Notes that a notification arrived; the thread reloads once per wake-up however many came.
+class policy_listener final : public pqxx::notification_receiver {
+ public:
+  policy_listener(pqxx::connection_base& conn, bool& flag) : pqxx::notification_receiver(conn, policy_channel), flag_(flag) {}
+  void operator()(const std::string& /*payload*/, int /*backend_pid*/) override { flag_ = true; }
+
+ private:
+  bool& flag_;
+};
+
+}  // namespace
+
+policy_cache::policy_cache(std::string conninfo, std::string node, std::chrono::milliseconds resync)
+    : conninfo_(std::move(conninfo)), node_(std::move(node)), resync_(resync) {
+  store db(conninfo_, "bastiond", node_);
+  reload(db);
+  thread_ = std::thread([this] { run(); });
+}
+
+policy_cache::~policy_cache() {
+  {
+    const std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  stop_cv_.notify_all();
+  thread_.join();
+}
+
+std::shared_ptr<const policy_snapshot> policy_cache::current() const {
+  const std::lock_guard lock(mutex_);
+  return current_;
+}
+
+void policy_cache::reload(store& db) {
+  auto next = std::make_shared<const policy_snapshot>(db.load_snapshot_rows());
+  {
+    const std::lock_guard lock(mutex_);
+    current_ = std::move(next);
+  }
+  reloads_.fetch_add(1, std::memory_order_relaxed);
+}
+
+bool policy_cache::wait_or_stop(std::chrono::milliseconds d) {
+  std::unique_lock lock(mutex_);
+  return stop_cv_.wait_for(lock, d, [this] { return stopping_; });
+}
+
+void policy_cache::run() {
+  std::mt19937 rng(std::random_device{}());
+  std::chrono::milliseconds backoff(250);
+  while (!wait_or_stop(std::chrono::milliseconds(0))) {
+    try {
+      // One connection listens; the snapshot is read on it too, between waits.
+      store db(conninfo_, "bastiond", node_);
+      pqxx::connection listen_conn(conninfo_);
+      bool notified = false;
+      policy_listener listener(listen_conn, notified);
+      reload(db);  // changes made while we were away
+      backoff = std::chrono::milliseconds(250);
+      auto last = std::chrono::steady_clock::now();
+      while (!wait_or_stop(std::chrono::milliseconds(0))) {
+        listen_conn.await_notification(0, 200000);  // 200 ms, so a stop is seen promptly
+        if (notified || std::chrono::steady_clock::now() - last >= resync_) {
+          notified = false;
+          reload(db);
+          last = std::chrono::steady_clock::now();
+        }
+      }
+      return;
+    } catch (const std::exception& e) {
+      spdlog::warn("policy reload failed: {}; keeping the last good policy, retrying in {}ms", log_value(e.what()),
+                   backoff.count());
+    }
+    const auto jitter = std::chrono::milliseconds(std::uniform_int_distribution<int>(0, static_cast<int>(backoff.count()))(rng));
+    if (wait_or_stop(backoff + jitter)) {
+      return;
+    }
+    backoff = std::min(backoff * 2, std::chrono::milliseconds(10000));
+  }
+}
+
+}  // namespace bastion::policy
