@@ -1,7 +1,8 @@
 // LISTEN/NOTIFY-driven policy reloads.
+#include <random>
+
 #include <bastion/common/log.hpp>
 #include <bastion/policy/cache.hpp>
-#include <random>
 
 #include "store_impl.hpp"
 
@@ -13,7 +14,8 @@ constexpr const char* policy_channel = "bastion_policy";
 // Notes that a notification arrived; the thread reloads once per wake-up however many came.
 class policy_listener final : public pqxx::notification_receiver {
  public:
-  policy_listener(pqxx::connection_base& conn, bool& flag) : pqxx::notification_receiver(conn, policy_channel), flag_(flag) {}
+  policy_listener(pqxx::connection_base& conn, bool& flag)
+      : pqxx::notification_receiver(conn, policy_channel), flag_(flag) {}
   void operator()(const std::string& /*payload*/, int /*backend_pid*/) override { flag_ = true; }
 
  private:
@@ -80,10 +82,11 @@ void policy_cache::run() {
       }
       return;
     } catch (const std::exception& e) {
-      spdlog::warn("policy reload failed: {}; keeping the last good policy, retrying in {}ms", log_value(e.what()),
-                   backoff.count());
+      spdlog::warn("policy reload failed: {}; keeping the last good policy, retrying in {}ms",
+                   log_value(e.what()), backoff.count());
     }
-    const auto jitter = std::chrono::milliseconds(std::uniform_int_distribution<int>(0, static_cast<int>(backoff.count()))(rng));
+    const auto jitter = std::chrono::milliseconds(
+        std::uniform_int_distribution<int>(0, static_cast<int>(backoff.count()))(rng));
     if (wait_or_stop(backoff + jitter)) {
       return;
     }

@@ -1,18 +1,39 @@
-// bastiond's process-level wiring: threads, listeners, signals.
+// bastiond's process-level wiring: threads, listeners, connections, signals.
 #include <csignal>
 #include <thread>
 
 #include <bastion/common/log.hpp>
 #include <bastion/proxy/server.hpp>
+#include <bastion/proxy/ssh_server.hpp>
+
+#include "client_connection.hpp"
 
 namespace bastion::proxy {
 
 namespace asio = boost::asio;
 
+namespace {
+
+unsigned io_threads() {
+  return std::max(1U, std::thread::hardware_concurrency());
+}
+
+}  // namespace
+
 server::server(const config& cfg)
     : cfg_(cfg),
-      io_(static_cast<int>(std::max(1U, std::thread::hardware_concurrency()))),
-      signals_(io_, SIGINT, SIGTERM) {
+      io_(static_cast<int>(io_threads())),
+      signals_(io_, SIGINT, SIGTERM),
+      drain_timer_(io_),
+      drain_poll_(io_) {
+  auto bind = make_server_bind(cfg_.host_keys);
+  if (!bind) {
+    throw std::runtime_error(bind.error().text);
+  }
+  bind_ = std::move(*bind);
+  policy_ = std::make_unique<policy::policy_cache>(cfg_.database, cfg_.node_name);
+  context_ = std::make_unique<connection_context>(
+      connection_context{cfg_, bind_.get(), bind_mutex_, *policy_});
   for (const auto& where : cfg_.listen) {
     try {
       listeners_.push_back(std::make_shared<listener>(
@@ -24,15 +45,27 @@ server::server(const config& cfg)
   }
 }
 
+server::~server() = default;
+
 void server::on_connection(asio::ip::tcp::socket socket) {
-  boost::system::error_code ec;
-  const auto peer = socket.remote_endpoint(ec);
-  // SSH sessions arrive with the proxy core; until then a connection is closed at once so that
-  // clients fail fast instead of waiting for a banner.
-  spdlog::info(
-      "connection src={} closed: this build does not serve SSH sessions yet",
-      ec ? std::string("?") : peer.address().to_string() + ":" + std::to_string(peer.port()));
-  socket.close(ec);
+  auto connection = std::make_shared<client_connection>(io_, std::move(socket), *context_);
+  {
+    const std::lock_guard lock(connections_mutex_);
+    connections_.remove_if([](const auto& weak) { return weak.expired(); });
+    connections_.push_back(connection);
+  }
+  connection->start();
+}
+
+std::vector<std::shared_ptr<client_connection>> server::live_connections() {
+  std::vector<std::shared_ptr<client_connection>> out;
+  const std::lock_guard lock(connections_mutex_);
+  for (const auto& weak : connections_) {
+    if (auto c = weak.lock()) {
+      out.push_back(std::move(c));
+    }
+  }
+  return out;
 }
 
 void server::on_signal(int signo) {
@@ -41,8 +74,33 @@ void server::on_signal(int signo) {
   for (auto& l : listeners_) {
     l->stop();
   }
-  // With the listeners closed, io_.run() returns once no connection has work left. No connection
-  // outlives its accept yet, so the drain ends at once; sessions will bound it by drain_timeout.
+  // Live connections keep io_.run() going until they end; the timer bounds the wait, and is
+  // cancelled as soon as the last one is gone so it does not hold the process either.
+  drain_timer_.expires_after(cfg_.limits.drain_timeout);
+  drain_timer_.async_wait([this](const boost::system::error_code& ec) {
+    if (ec) {
+      return;
+    }
+    const auto left = live_connections();
+    spdlog::warn("drain timeout reached; closing {} connection(s)", left.size());
+    for (const auto& c : left) {
+      c->close("the bastion is shutting down");
+    }
+  });
+  check_drained();
+}
+
+void server::check_drained() {
+  if (live_connections().empty()) {
+    drain_timer_.cancel();
+    return;
+  }
+  drain_poll_.expires_after(std::chrono::milliseconds(100));
+  drain_poll_.async_wait([this](const boost::system::error_code& ec) {
+    if (!ec) {
+      check_drained();
+    }
+  });
 }
 
 int server::run() {
@@ -55,9 +113,8 @@ int server::run() {
     l->start();
     spdlog::info("listening on {}", l->where().to_string());
   }
-  const unsigned n = std::max(1U, std::thread::hardware_concurrency());
   std::vector<std::jthread> threads;
-  for (unsigned i = 1; i < n; ++i) {
+  for (unsigned i = 1; i < io_threads(); ++i) {
     threads.emplace_back([this] { io_.run(); });
   }
   io_.run();

@@ -4,7 +4,6 @@
 // and the thread reconnects with jittered back-off.
 #pragma once
 
-#include <bastion/policy/snapshot.hpp>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -12,12 +11,15 @@
 #include <mutex>
 #include <thread>
 
+#include <bastion/policy/snapshot.hpp>
+
 namespace bastion::policy {
 
 class policy_cache {
  public:
   // Throws store_error when the first load fails: a node must not serve without a policy.
-  policy_cache(std::string conninfo, std::string node, std::chrono::milliseconds resync = std::chrono::seconds(60));
+  policy_cache(std::string conninfo, std::string node,
+               std::chrono::milliseconds resync = std::chrono::seconds(60));
   ~policy_cache();
   policy_cache(const policy_cache&) = delete;
   policy_cache& operator=(const policy_cache&) = delete;

@@ -1,32 +1,52 @@
-// The bastiond process: io threads, listeners, and the SIGTERM drain.
+// The bastiond process: io threads, listeners, client connections, and the SIGTERM drain.
 #pragma once
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <list>
 #include <memory>
+#include <mutex>
 #include <vector>
 
 #include <bastion/common/config.hpp>
+#include <bastion/common/ssh.hpp>
+#include <bastion/policy/cache.hpp>
 #include <bastion/proxy/listener.hpp>
 
 namespace bastion::proxy {
 
+class client_connection;
+struct connection_context;
+
 class server {
  public:
-  // Binds every listener; throws std::runtime_error naming the address that could not be bound.
+  // Loads the host keys and the policy, and binds every listener. Throws std::runtime_error (or
+  // policy::store_error) naming what failed.
   explicit server(const config& cfg);
+  ~server();
 
-  // Serves until SIGTERM or SIGINT, then stops accepting, drains for at most
-  // limits.drain_timeout and returns 0.
+  // Serves until SIGTERM or SIGINT, then stops accepting, lets connections finish for at most
+  // limits.drain_timeout, closes the rest and returns 0.
   int run();
 
  private:
   void on_signal(int signo);
   void on_connection(boost::asio::ip::tcp::socket socket);
+  void check_drained();
+  std::vector<std::shared_ptr<client_connection>> live_connections();
 
   const config& cfg_;
   boost::asio::io_context io_;
   boost::asio::signal_set signals_;
+  boost::asio::steady_timer drain_timer_;
+  boost::asio::steady_timer drain_poll_;
+  ssh_bind_ptr bind_;
+  std::mutex bind_mutex_;
+  std::unique_ptr<policy::policy_cache> policy_;
+  std::unique_ptr<connection_context> context_;
+  std::mutex connections_mutex_;
+  std::list<std::weak_ptr<client_connection>> connections_;
   std::vector<std::shared_ptr<listener>> listeners_;
 };
 

@@ -1,0 +1,217 @@
+// The client connection's event loop and authentication.
+#include "client_connection.hpp"
+
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include <bastion/common/escape.hpp>
+#include <bastion/common/log.hpp>
+
+namespace bastion::proxy {
+
+namespace asio = boost::asio;
+
+namespace {
+
+// How many passes one wake-up may take before yielding the thread to other connections.
+constexpr int max_passes = 64;
+
+std::string peer_of(const asio::ip::tcp::socket& socket) {
+  boost::system::error_code ec;
+  const auto ep = socket.remote_endpoint(ec);
+  return ec ? "?" : endpoint{ep.address().to_string(), ep.port()}.to_string();
+}
+
+}  // namespace
+
+client_connection::client_connection(asio::io_context& io, asio::ip::tcp::socket socket,
+                                     const connection_context& ctx)
+    : strand_(asio::make_strand(io)), fd_(strand_), grace_(strand_), ctx_(ctx), peer_(peer_of(socket)) {
+  session_.reset(ssh_new());
+  event_.reset(ssh_event_new());
+  const int fd = socket.release();
+  {
+    const std::lock_guard lock(ctx_.bind_mutex);
+    if (ssh_bind_accept_fd(ctx_.bind, session_.get(), fd) != SSH_OK) {
+      spdlog::warn("src={} refused: {}", peer_, log_value(ssh_get_error(ctx_.bind)));
+      ::close(fd);
+      phase_ = phase::closed;
+      return;
+    }
+  }
+  fd_.assign(fd);  // libssh owns the fd now; fd_ only waits on it and is released before ssh_free
+}
+
+client_connection::~client_connection() {
+  if (phase_ != phase::closed) {
+    teardown("connection object destroyed");
+  }
+}
+
+void client_connection::start() {
+  asio::post(strand_, [self = shared_from_this()] {
+    if (self->phase_ == phase::closed) {
+      return;
+    }
+    ssh_session s = self->session_.get();
+    // Callbacks before the key exchange: a service request that arrives with NEWKEYS would
+    // otherwise go unanswered (relay prototype pitfall 3).
+    self->callbacks_.userdata = self.get();
+    self->callbacks_.auth_pubkey_function = auth_pubkey_cb;
+    self->callbacks_.auth_password_function = auth_password_cb;
+    self->callbacks_.channel_open_request_session_function = channel_open_cb;
+    ssh_callbacks_init(&self->callbacks_);
+    ssh_set_server_callbacks(s, &self->callbacks_);
+    ssh_set_auth_methods(s, SSH_AUTH_METHOD_PUBLICKEY);
+    ssh_set_blocking(s, 0);
+    self->snapshot_ = self->ctx_.policy.current();
+    self->grace_.expires_after(self->ctx_.cfg.limits.login_grace_time);
+    self->grace_.async_wait([self](const boost::system::error_code& ec) { self->on_grace_expired(ec); });
+    self->step();
+  });
+}
+
+void client_connection::close(std::string reason) {
+  asio::post(strand_, [self = shared_from_this(), reason = std::move(reason)] { self->teardown(reason); });
+}
+
+bool client_connection::closed() const { return phase_ == phase::closed; }
+
+void client_connection::on_grace_expired(const boost::system::error_code& ec) {
+  if (!ec && phase_ != phase::authenticated && phase_ != phase::closed) {
+    teardown("not authenticated within login_grace_time " + format_duration(ctx_.cfg.limits.login_grace_time));
+  }
+}
+
+// One pass of the non-blocking key exchange. libssh reads at most 4 KiB per call, so keep going
+// while the socket still holds bytes; Asio's wait is edge-triggered and would not wake us again.
+bool client_connection::key_exchange_step() {
+  const int rc = ssh_handle_key_exchange(session_.get());
+  if (rc == SSH_OK) {
+    ssh_event_add_session(event_.get(), session_.get());
+    in_event_ = true;
+    phase_ = phase::authenticating;
+    return true;
+  }
+  if (rc == SSH_ERROR) {
+    close_reason_ = std::string("key exchange failed: ") + ssh_get_error(session_.get());
+    return false;
+  }
+  int pending = 0;
+  return ioctl(ssh_get_fd(session_.get()), FIONREAD, &pending) == 0 && pending > 0;
+}
+
+void client_connection::step() {
+  for (int pass = 0; pass < max_passes && phase_ != phase::closed; ++pass) {
+    bool progress = false;
+    if (phase_ == phase::key_exchange) {
+      progress = key_exchange_step();
+    } else {
+      progress = ssh_event_dopoll(event_.get(), 0) == SSH_OK;
+    }
+    const int status = ssh_get_status(session_.get());
+    // A socket error leaves ssh_is_connected at 1: the status bits are what tell.
+    if (close_reason_.empty() && (status & (SSH_CLOSED | SSH_CLOSED_ERROR)) != 0) {
+      close_reason_ = (status & SSH_CLOSED_ERROR) != 0 ? std::string("connection error: ") + ssh_get_error(session_.get())
+                                                       : "client closed the connection";
+    }
+    if (!close_reason_.empty()) {
+      return teardown(close_reason_);
+    }
+    if (!progress) {
+      return arm();
+    }
+  }
+  if (phase_ != phase::closed) {
+    asio::post(strand_, [self = shared_from_this()] { self->step(); });  // yield, then go on
+  }
+}
+
+void client_connection::arm() {
+  if (!reading_) {
+    reading_ = true;
+    fd_.async_wait(asio::posix::stream_descriptor::wait_read, [self = shared_from_this()](const boost::system::error_code& ec) {
+      self->reading_ = false;
+      if (!ec) {
+        self->step();
+      }
+    });
+  }
+  if (!writing_ && (ssh_get_poll_flags(session_.get()) & SSH_WRITE_PENDING) != 0) {
+    writing_ = true;
+    fd_.async_wait(asio::posix::stream_descriptor::wait_write, [self = shared_from_this()](const boost::system::error_code& ec) {
+      self->writing_ = false;
+      if (!ec) {
+        self->step();
+      }
+    });
+  }
+}
+
+void client_connection::teardown(const std::string& reason) {
+  if (phase_ == phase::closed) {
+    return;
+  }
+  phase_ = phase::closed;
+  spdlog::info("src={} user={} closed: {}", peer_, log_value(user_), log_value(reason));
+  grace_.cancel();
+  boost::system::error_code ignored;
+  fd_.cancel(ignored);
+  (void)fd_.release();  // libssh closes the fd
+  if (in_event_) {
+    ssh_event_remove_session(event_.get(), session_.get());
+  }
+  ssh_disconnect(session_.get());
+  session_.reset();
+  event_.reset();
+}
+
+int client_connection::refuse_auth(const std::string& user, const std::string& why) {
+  ++failed_auth_;
+  spdlog::info("src={} auth refused user={} attempt={}: {}", peer_, log_value(user), failed_auth_, log_value(why));
+  if (failed_auth_ >= ctx_.cfg.limits.max_auth_tries) {
+    close_reason_ = "too many authentication failures (max_auth_tries " +
+                    std::to_string(ctx_.cfg.limits.max_auth_tries) + ")";
+  }
+  return SSH_AUTH_DENIED;  // one reply for every refusal: no user enumeration
+}
+
+int client_connection::decide_pubkey(const char* user, ssh_key key, char state) {
+  const std::string name = user != nullptr ? user : "";
+  if (phase_ != phase::authenticating || !close_reason_.empty()) {
+    return SSH_AUTH_DENIED;
+  }
+  const auto parsed = policy::parse_username(name);
+  if (!parsed) {
+    return refuse_auth(name, parsed.error().text);
+  }
+  const auto decision = policy::decide_key(*snapshot_, *parsed, sha256_fingerprint(key));
+  if (!decision.accepted) {
+    return refuse_auth(name, decision.reason);
+  }
+  if (state == SSH_PUBLICKEY_STATE_VALID) {  // libssh checked the signature
+    user_ = decision.user;
+    phase_ = phase::authenticated;
+    grace_.cancel();
+    spdlog::info("src={} user={} authenticated with {}", peer_, log_value(user_), sha256_fingerprint(key));
+  }
+  return SSH_AUTH_SUCCESS;  // for STATE_NONE this only tells the client to go on and sign
+}
+
+int client_connection::auth_pubkey_cb(ssh_session, const char* user, ssh_key key, char state, void* self) {
+  return static_cast<client_connection*>(self)->decide_pubkey(user, key, state);
+}
+
+int client_connection::auth_password_cb(ssh_session, const char* user, const char* /*password*/, void* self) {
+  auto* c = static_cast<client_connection*>(self);
+  return c->refuse_auth(user != nullptr ? user : "", "password authentication is disabled");
+}
+
+ssh_channel client_connection::channel_open_cb(ssh_session, void* self) {
+  auto* c = static_cast<client_connection*>(self);
+  spdlog::info("src={} user={} session channel refused: relaying is not available in this build", c->peer_,
+               log_value(c->user_));
+  return nullptr;
+}
+
+}  // namespace bastion::proxy

@@ -1,0 +1,77 @@
+// One client's SSH connection to the bastion, on its own strand: the libssh server session driven
+// non-blocking by Asio readiness, the login grace timer, and public-key authentication decided
+// against the node's policy snapshot. Internal to proxy/.
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <libssh/callbacks.h>
+
+#include <bastion/common/config.hpp>
+#include <bastion/common/ssh.hpp>
+#include <bastion/policy/cache.hpp>
+#include <bastion/policy/evaluator.hpp>
+#include <memory>
+#include <mutex>
+#include <string>
+
+namespace bastion::proxy {
+
+// What every connection of a server shares; it outlives them all.
+struct connection_context {
+  const config& cfg;
+  ssh_bind bind;               // never listened on; accept_fd only
+  std::mutex& bind_mutex;      // ssh_bind_accept_fd loads the bind's keys lazily: not thread-safe
+  policy::policy_cache& policy;
+};
+
+class client_connection : public std::enable_shared_from_this<client_connection> {
+ public:
+  client_connection(boost::asio::io_context& io, boost::asio::ip::tcp::socket socket, const connection_context& ctx);
+  ~client_connection();
+  client_connection(const client_connection&) = delete;
+  client_connection& operator=(const client_connection&) = delete;
+
+  void start();
+  // Ends the connection with `reason` (thread-safe: runs on the connection's strand).
+  void close(std::string reason);
+  bool closed() const;
+
+ private:
+  enum class phase { key_exchange, authenticating, authenticated, closed };
+
+  void step();
+  bool key_exchange_step();
+  void arm();
+  void teardown(const std::string& reason);
+  void on_grace_expired(const boost::system::error_code& ec);
+
+  int decide_pubkey(const char* user, ssh_key key, char state);
+  int refuse_auth(const std::string& user, const std::string& why);
+
+  static int auth_pubkey_cb(ssh_session, const char* user, ssh_key key, char state, void* self);
+  static int auth_password_cb(ssh_session, const char* user, const char* password, void* self);
+  static ssh_channel channel_open_cb(ssh_session, void* self);
+
+  boost::asio::strand<boost::asio::io_context::executor_type> strand_;
+  boost::asio::posix::stream_descriptor fd_;
+  boost::asio::steady_timer grace_;
+  const connection_context& ctx_;
+  std::string peer_;  // "ip:port", from getpeername: what the audit trail calls the source
+  ssh_event_ptr event_;
+  ssh_session_ptr session_;
+  ssh_server_callbacks_struct callbacks_{};
+  std::shared_ptr<const policy::policy_snapshot> snapshot_;
+  phase phase_ = phase::key_exchange;
+  bool in_event_ = false;
+  bool reading_ = false;
+  bool writing_ = false;
+  int failed_auth_ = 0;
+  std::string close_reason_;  // set inside libssh callbacks, acted on after them
+  std::string user_;
+};
+
+}  // namespace bastion::proxy
