@@ -6,6 +6,7 @@
 #include <pqxx/pqxx>
 #include <string_view>
 
+#include <bastion/common/escape.hpp>
 #include <bastion/policy/store.hpp>
 
 namespace bastion::policy {

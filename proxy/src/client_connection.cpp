@@ -26,7 +26,11 @@ std::string peer_of(const asio::ip::tcp::socket& socket) {
 
 client_connection::client_connection(asio::io_context& io, asio::ip::tcp::socket socket,
                                      const connection_context& ctx)
-    : strand_(asio::make_strand(io)), fd_(strand_), grace_(strand_), ctx_(ctx), peer_(peer_of(socket)) {
+    : strand_(asio::make_strand(io)),
+      fd_(strand_),
+      grace_(strand_),
+      ctx_(ctx),
+      peer_(peer_of(socket)) {
   session_.reset(ssh_new());
   event_.reset(ssh_event_new());
   const int fd = socket.release();
@@ -66,20 +70,25 @@ void client_connection::start() {
     ssh_set_blocking(s, 0);
     self->snapshot_ = self->ctx_.policy.current();
     self->grace_.expires_after(self->ctx_.cfg.limits.login_grace_time);
-    self->grace_.async_wait([self](const boost::system::error_code& ec) { self->on_grace_expired(ec); });
+    self->grace_.async_wait(
+        [self](const boost::system::error_code& ec) { self->on_grace_expired(ec); });
     self->step();
   });
 }
 
 void client_connection::close(std::string reason) {
-  asio::post(strand_, [self = shared_from_this(), reason = std::move(reason)] { self->teardown(reason); });
+  asio::post(strand_,
+             [self = shared_from_this(), reason = std::move(reason)] { self->teardown(reason); });
 }
 
-bool client_connection::closed() const { return phase_ == phase::closed; }
+bool client_connection::closed() const {
+  return phase_ == phase::closed;
+}
 
 void client_connection::on_grace_expired(const boost::system::error_code& ec) {
   if (!ec && phase_ != phase::authenticated && phase_ != phase::closed) {
-    teardown("not authenticated within login_grace_time " + format_duration(ctx_.cfg.limits.login_grace_time));
+    teardown("not authenticated within login_grace_time " +
+             format_duration(ctx_.cfg.limits.login_grace_time));
   }
 }
 
@@ -112,8 +121,9 @@ void client_connection::step() {
     const int status = ssh_get_status(session_.get());
     // A socket error leaves ssh_is_connected at 1: the status bits are what tell.
     if (close_reason_.empty() && (status & (SSH_CLOSED | SSH_CLOSED_ERROR)) != 0) {
-      close_reason_ = (status & SSH_CLOSED_ERROR) != 0 ? std::string("connection error: ") + ssh_get_error(session_.get())
-                                                       : "client closed the connection";
+      close_reason_ = (status & SSH_CLOSED_ERROR) != 0
+                          ? std::string("connection error: ") + ssh_get_error(session_.get())
+                          : "client closed the connection";
     }
     if (!close_reason_.empty()) {
       return teardown(close_reason_);
@@ -130,21 +140,23 @@ void client_connection::step() {
 void client_connection::arm() {
   if (!reading_) {
     reading_ = true;
-    fd_.async_wait(asio::posix::stream_descriptor::wait_read, [self = shared_from_this()](const boost::system::error_code& ec) {
-      self->reading_ = false;
-      if (!ec) {
-        self->step();
-      }
-    });
+    fd_.async_wait(asio::posix::stream_descriptor::wait_read,
+                   [self = shared_from_this()](const boost::system::error_code& ec) {
+                     self->reading_ = false;
+                     if (!ec) {
+                       self->step();
+                     }
+                   });
   }
   if (!writing_ && (ssh_get_poll_flags(session_.get()) & SSH_WRITE_PENDING) != 0) {
     writing_ = true;
-    fd_.async_wait(asio::posix::stream_descriptor::wait_write, [self = shared_from_this()](const boost::system::error_code& ec) {
-      self->writing_ = false;
-      if (!ec) {
-        self->step();
-      }
-    });
+    fd_.async_wait(asio::posix::stream_descriptor::wait_write,
+                   [self = shared_from_this()](const boost::system::error_code& ec) {
+                     self->writing_ = false;
+                     if (!ec) {
+                       self->step();
+                     }
+                   });
   }
 }
 
@@ -154,6 +166,9 @@ void client_connection::teardown(const std::string& reason) {
   }
   phase_ = phase::closed;
   spdlog::info("src={} user={} closed: {}", peer_, log_value(user_), log_value(reason));
+  if (user_.empty()) {
+    audit("connection", "closed", {}, {{"reason", reason}});  // refused before authentication
+  }
   grace_.cancel();
   boost::system::error_code ignored;
   fd_.cancel(ignored);
@@ -166,9 +181,22 @@ void client_connection::teardown(const std::string& reason) {
   event_.reset();
 }
 
+void client_connection::audit(std::string kind, std::string result, std::string actor,
+                              const nlohmann::json& detail) {
+  ctx_.audit.record({std::move(kind),
+                     std::move(result),
+                     std::move(actor),
+                     peer_,
+                     {},
+                     detail.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)});
+}
+
 int client_connection::refuse_auth(const std::string& user, const std::string& why) {
   ++failed_auth_;
-  spdlog::info("src={} auth refused user={} attempt={}: {}", peer_, log_value(user), failed_auth_, log_value(why));
+  audit("auth", "denied", user,
+        {{"method", "publickey"}, {"reason", why}, {"attempt", failed_auth_}});
+  spdlog::info("src={} auth refused user={} attempt={}: {}", peer_, log_value(user), failed_auth_,
+               log_value(why));
   if (failed_auth_ >= ctx_.cfg.limits.max_auth_tries) {
     close_reason_ = "too many authentication failures (max_auth_tries " +
                     std::to_string(ctx_.cfg.limits.max_auth_tries) + ")";
@@ -193,24 +221,29 @@ int client_connection::decide_pubkey(const char* user, ssh_key key, char state) 
     user_ = decision.user;
     phase_ = phase::authenticated;
     grace_.cancel();
-    spdlog::info("src={} user={} authenticated with {}", peer_, log_value(user_), sha256_fingerprint(key));
+    const std::string fingerprint = sha256_fingerprint(key);
+    spdlog::info("src={} user={} authenticated with {}", peer_, log_value(user_), fingerprint);
+    audit("auth", "ok", user_,
+          {{"method", "publickey"}, {"fingerprint", fingerprint}, {"sent_user", name}});
   }
   return SSH_AUTH_SUCCESS;  // for STATE_NONE this only tells the client to go on and sign
 }
 
-int client_connection::auth_pubkey_cb(ssh_session, const char* user, ssh_key key, char state, void* self) {
+int client_connection::auth_pubkey_cb(ssh_session, const char* user, ssh_key key, char state,
+                                      void* self) {
   return static_cast<client_connection*>(self)->decide_pubkey(user, key, state);
 }
 
-int client_connection::auth_password_cb(ssh_session, const char* user, const char* /*password*/, void* self) {
+int client_connection::auth_password_cb(ssh_session, const char* user, const char* /*password*/,
+                                        void* self) {
   auto* c = static_cast<client_connection*>(self);
   return c->refuse_auth(user != nullptr ? user : "", "password authentication is disabled");
 }
 
 ssh_channel client_connection::channel_open_cb(ssh_session, void* self) {
   auto* c = static_cast<client_connection*>(self);
-  spdlog::info("src={} user={} session channel refused: relaying is not available in this build", c->peer_,
-               log_value(c->user_));
+  spdlog::info("src={} user={} session channel refused: relaying is not available in this build",
+               c->peer_, log_value(c->user_));
   return nullptr;
 }
 

@@ -3,34 +3,39 @@
 // against the node's policy snapshot. Internal to proxy/.
 #pragma once
 
+#include <libssh/callbacks.h>
+
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
-#include <libssh/callbacks.h>
+#include <memory>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <string>
 
 #include <bastion/common/config.hpp>
 #include <bastion/common/ssh.hpp>
+#include <bastion/policy/audit.hpp>
 #include <bastion/policy/cache.hpp>
 #include <bastion/policy/evaluator.hpp>
-#include <memory>
-#include <mutex>
-#include <string>
 
 namespace bastion::proxy {
 
 // What every connection of a server shares; it outlives them all.
 struct connection_context {
   const config& cfg;
-  ssh_bind bind;               // never listened on; accept_fd only
-  std::mutex& bind_mutex;      // ssh_bind_accept_fd loads the bind's keys lazily: not thread-safe
+  ssh_bind bind;           // never listened on; accept_fd only
+  std::mutex& bind_mutex;  // ssh_bind_accept_fd loads the bind's keys lazily: not thread-safe
   policy::policy_cache& policy;
+  policy::audit_log& audit;
 };
 
 class client_connection : public std::enable_shared_from_this<client_connection> {
  public:
-  client_connection(boost::asio::io_context& io, boost::asio::ip::tcp::socket socket, const connection_context& ctx);
+  client_connection(boost::asio::io_context& io, boost::asio::ip::tcp::socket socket,
+                    const connection_context& ctx);
   ~client_connection();
   client_connection(const client_connection&) = delete;
   client_connection& operator=(const client_connection&) = delete;
@@ -51,6 +56,7 @@ class client_connection : public std::enable_shared_from_this<client_connection>
 
   int decide_pubkey(const char* user, ssh_key key, char state);
   int refuse_auth(const std::string& user, const std::string& why);
+  void audit(std::string kind, std::string result, std::string actor, const nlohmann::json& detail);
 
   static int auth_pubkey_cb(ssh_session, const char* user, ssh_key key, char state, void* self);
   static int auth_password_cb(ssh_session, const char* user, const char* password, void* self);

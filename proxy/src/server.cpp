@@ -32,8 +32,9 @@ server::server(const config& cfg)
   }
   bind_ = std::move(*bind);
   policy_ = std::make_unique<policy::policy_cache>(cfg_.database, cfg_.node_name);
+  audit_ = std::make_unique<policy::audit_log>(cfg_.database, cfg_.node_name);
   context_ = std::make_unique<connection_context>(
-      connection_context{cfg_, bind_.get(), bind_mutex_, *policy_});
+      connection_context{cfg_, bind_.get(), bind_mutex_, *policy_, *audit_});
   for (const auto& where : cfg_.listen) {
     try {
       listeners_.push_back(std::make_shared<listener>(

@@ -6,7 +6,8 @@ namespace {
 
 // Strict KEX (Terrapin) is always on in libssh 0.10.6; these lists drop what ssh-audit flags:
 // NIST ECDH, and MACs that authenticate before encrypting.
-constexpr const char* key_exchange = "curve25519-sha256,curve25519-sha256@libssh.org,diffie-hellman-group16-sha512";
+constexpr const char* key_exchange =
+    "curve25519-sha256,curve25519-sha256@libssh.org,diffie-hellman-group16-sha512";
 constexpr const char* macs = "hmac-sha2-256-etm@openssh.com,hmac-sha2-512-etm@openssh.com";
 
 }  // namespace
@@ -17,7 +18,8 @@ result<ssh_bind_ptr> make_server_bind(const std::vector<std::filesystem::path>& 
     return make_error("cannot create an SSH server context");
   }
   const bool no = false;
-  ssh_bind_options_set(bind.get(), SSH_BIND_OPTIONS_PROCESS_CONFIG, &no);  // no /etc/libssh surprises
+  ssh_bind_options_set(bind.get(), SSH_BIND_OPTIONS_PROCESS_CONFIG,
+                       &no);  // no /etc/libssh surprises
   for (const auto& key : host_keys) {
     if (ssh_bind_options_set(bind.get(), SSH_BIND_OPTIONS_HOSTKEY, key.c_str()) != SSH_OK) {
       return make_error("cannot load host key " + key.string() + ": " + ssh_get_error(bind.get()));

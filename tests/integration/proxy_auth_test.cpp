@@ -28,12 +28,15 @@ class proxy_auth : public bastionctl_test {
     ok({"user", "add", "bob", "--key", bob_key_ + ".pub"});
     ok({"user", "disable", "bob"});
     const std::string outer = read_file((dir() / "outer.pub").string());
-    known_hosts_ = dir().write("known_hosts", "[127.0.0.1]:" + std::to_string(port_) + " " + outer).string();
+    known_hosts_ =
+        dir().write("known_hosts", "[127.0.0.1]:" + std::to_string(port_) + " " + outer).string();
 
     log_ = (dir() / "bastiond.log").string();
-    daemon_ = std::make_unique<child_process>(std::vector<std::string>{BASTIOND_PATH, "--config", config_}, log_);
+    daemon_ = std::make_unique<child_process>(
+        std::vector<std::string>{BASTIOND_PATH, "--config", config_}, log_);
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-    while (read_file(log_).find("listening on") == std::string::npos && std::chrono::steady_clock::now() < deadline) {
+    while (read_file(log_).find("listening on") == std::string::npos &&
+           std::chrono::steady_clock::now() < deadline) {
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
     ASSERT_NE(read_file(log_).find("listening on"), std::string::npos) << read_file(log_);
@@ -47,16 +50,38 @@ class proxy_auth : public bastionctl_test {
 
   run_result ssh(const std::string& user, const std::vector<std::string>& keys,
                  const std::vector<std::string>& extra = {}) const {
-    std::vector<std::string> argv{"ssh", "-F", "/dev/null", "-v", "-o", "BatchMode=yes", "-o",
-                                  "StrictHostKeyChecking=yes", "-o", "UserKnownHostsFile=" + known_hosts_, "-o",
-                                  "IdentitiesOnly=yes", "-o", "IdentityAgent=none", "-o", "ConnectTimeout=10",
-                                  "-p", std::to_string(port_)};
+    std::vector<std::string> argv{"ssh",       "-F",
+                                  "/dev/null", "-v",
+                                  "-o",        "BatchMode=yes",
+                                  "-o",        "StrictHostKeyChecking=yes",
+                                  "-o",        "UserKnownHostsFile=" + known_hosts_,
+                                  "-o",        "IdentitiesOnly=yes",
+                                  "-o",        "IdentityAgent=none",
+                                  "-o",        "ConnectTimeout=10",
+                                  "-p",        std::to_string(port_)};
     for (const auto& k : keys) {
       argv.insert(argv.end(), {"-i", k});
     }
     argv.insert(argv.end(), extra.begin(), extra.end());
     argv.insert(argv.end(), {user + "@127.0.0.1", "true"});
     return run(argv, {.timeout = std::chrono::seconds(30)});
+  }
+
+  // Audit rows are written off the io threads: wait for them to land.
+  std::string audit_rows(const std::string& where, int expected) const {
+    std::string out;
+    for (int i = 0; i < 200; ++i) {
+      out = postgres_cluster::instance().psql(dbname_,
+                                              "SELECT string_agg(result || ' ' || actor || ' ' || "
+                                              "source_addr, ',' ORDER BY id) FROM audit_events "
+                                              "WHERE " +
+                                                  where);
+      if (std::count(out.begin(), out.end(), ',') + (out.size() > 1 ? 1 : 0) >= expected) {
+        break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return out;
   }
 
   int port_ = 0;
@@ -72,6 +97,8 @@ TEST_F(proxy_auth, a_registered_key_authenticates) {
   const auto r = ssh("alice", {alice_key_});
   EXPECT_CONTAINS(r.err, "Authenticated to 127.0.0.1");
   EXPECT_CONTAINS(read_file(log_), "user=\"alice\" authenticated with SHA256:");
+  EXPECT_NE(audit_rows("kind = 'auth'", 1).find("ok alice 127.0.0.1:"), std::string::npos)
+      << read_file(log_);
 }
 
 TEST_F(proxy_auth, the_username_form_takes_the_user_from_the_key) {
@@ -85,17 +112,23 @@ TEST_F(proxy_auth, every_refusal_gets_the_same_reply) {
     std::string key;
     std::string logged;
   };
-  for (const auto& c : std::vector<refusal>{{"carol", alice_key_, "belongs to another user"},
-                                            {"alice", bob_key_, "belongs to another user"},
-                                            {"bob", bob_key_, "user bob is disabled"},
-                                            {"root", alice_key_, "user name \\\"root\\\" is refused"},
-                                            {"alice", make_ssh_key(dir(), "stranger", "ed25519"), "unknown key"}}) {
+  for (const auto& c :
+       std::vector<refusal>{{"carol", alice_key_, "belongs to another user"},
+                            {"alice", bob_key_, "belongs to another user"},
+                            {"bob", bob_key_, "user bob is disabled"},
+                            {"root", alice_key_, "user name \\\"root\\\" is refused"},
+                            {"alice", make_ssh_key(dir(), "stranger", "ed25519"), "unknown key"}}) {
     const auto r = ssh(c.user, {c.key});
     EXPECT_EQ(r.exit_code, 255) << c.user;
     EXPECT_CONTAINS(r.err, "Permission denied (publickey).");
     EXPECT_EQ(r.err.find("Authenticated to"), std::string::npos) << c.user;
     EXPECT_CONTAINS(read_file(log_), c.logged);
   }
+  const std::string rows = audit_rows("kind = 'auth'", 5);
+  EXPECT_EQ(std::count(rows.begin(), rows.end(), ','), 4) << rows;
+  EXPECT_EQ(rows.find("ok "), std::string::npos) << rows;
+  EXPECT_CONTAINS(rows, "denied carol 127.0.0.1:");
+  EXPECT_CONTAINS(rows, "denied root 127.0.0.1:");
 }
 
 TEST_F(proxy_auth, passwords_are_never_offered) {
@@ -104,7 +137,8 @@ TEST_F(proxy_auth, passwords_are_never_offered) {
   const std::string offered = "Authentications that can continue: publickey";
   const auto at = r.err.find(offered);
   ASSERT_NE(at, std::string::npos) << r.err;
-  EXPECT_TRUE(r.err[at + offered.size()] == '\r' || r.err[at + offered.size()] == '\n') << "publickey only";
+  EXPECT_TRUE(r.err[at + offered.size()] == '\r' || r.err[at + offered.size()] == '\n')
+      << "publickey only";
   EXPECT_CONTAINS(r.err, "Permission denied (publickey).");
 }
 
@@ -120,7 +154,8 @@ TEST_F(proxy_auth, the_seventh_attempt_is_never_heard) {
   EXPECT_CONTAINS(log, "attempt=6");
   EXPECT_EQ(log.find("attempt=7"), std::string::npos) << log;
   EXPECT_CONTAINS(log, "too many authentication failures (max_auth_tries 6)");
-  EXPECT_EQ(r.err.find("Offering public key: " + keys[7]), std::string::npos) << "the 8th key must not be reached";
+  EXPECT_EQ(r.err.find("Offering public key: " + keys[7]), std::string::npos)
+      << "the 8th key must not be reached";
 }
 
 TEST_F(proxy_auth, an_idle_connection_is_closed_after_the_login_grace_time) {

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include <bastion/policy/audit.hpp>
 #include <bastion/policy/authorized_key.hpp>
 #include <bastion/policy/names.hpp>
 #include <bastion/policy/sessions.hpp>
@@ -115,6 +116,9 @@ class store {
 
   // Users, keys, targets and grants as one consistent read (store_snapshot.cpp).
   struct snapshot_rows load_snapshot_rows();
+
+  // Appends audit events in one transaction (store_audit.cpp).
+  void write_audit(const std::vector<audit_event>& events);
 
   struct impl;
 

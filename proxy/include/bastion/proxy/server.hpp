@@ -11,6 +11,7 @@
 
 #include <bastion/common/config.hpp>
 #include <bastion/common/ssh.hpp>
+#include <bastion/policy/audit.hpp>
 #include <bastion/policy/cache.hpp>
 #include <bastion/proxy/listener.hpp>
 
@@ -44,6 +45,7 @@ class server {
   ssh_bind_ptr bind_;
   std::mutex bind_mutex_;
   std::unique_ptr<policy::policy_cache> policy_;
+  std::unique_ptr<policy::audit_log> audit_;
   std::unique_ptr<connection_context> context_;
   std::mutex connections_mutex_;
   std::list<std::weak_ptr<client_connection>> connections_;

@@ -2,10 +2,11 @@
 // algorithm lists that pass ssh-audit (no NIST ECDH, only encrypt-then-MAC MACs).
 #pragma once
 
-#include <bastion/common/result.hpp>
-#include <bastion/common/ssh.hpp>
 #include <filesystem>
 #include <vector>
+
+#include <bastion/common/result.hpp>
+#include <bastion/common/ssh.hpp>
 
 namespace bastion::proxy {
 
