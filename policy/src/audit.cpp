@@ -1,9 +1,10 @@
 // The audit writer thread.
+#include <memory>
+#include <vector>
+
 #include <bastion/common/log.hpp>
 #include <bastion/policy/audit.hpp>
 #include <bastion/policy/store.hpp>
-#include <memory>
-#include <vector>
 
 namespace bastion::policy {
 namespace {
@@ -31,7 +32,9 @@ void audit_log::record(audit_event ev) {
     const std::lock_guard lock(mutex_);
     if (queue_.size() >= capacity_) {
       if (dropped_.fetch_add(1, std::memory_order_relaxed) % 1000 == 0) {
-        spdlog::error("audit queue full ({} events): dropping audit events until the database catches up", capacity_);
+        spdlog::error(
+            "audit queue full ({} events): dropping audit events until the database catches up",
+            capacity_);
       }
       return;
     }
@@ -51,8 +54,9 @@ void audit_log::run() {
       return;  // stopping, and nothing left
     }
     const std::size_t n = std::min(queue_.size(), max_batch);
-    std::vector<audit_event> batch(std::make_move_iterator(queue_.begin()),
-                                   std::make_move_iterator(queue_.begin() + static_cast<std::ptrdiff_t>(n)));
+    std::vector<audit_event> batch(
+        std::make_move_iterator(queue_.begin()),
+        std::make_move_iterator(queue_.begin() + static_cast<std::ptrdiff_t>(n)));
     lock.unlock();
     bool ok = false;
     try {

@@ -11,7 +11,8 @@ void store::write_audit(const std::vector<audit_event>& events) {
       txn.exec_params(
           "INSERT INTO audit_events (node, kind, result, actor, source_addr, target_name, detail) "
           "VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb)",
-          impl_->node, e.kind, e.result, text(e.actor), text(e.source_addr), text(e.target_name), e.detail_json);
+          impl_->node, e.kind, e.result, text(e.actor), text(e.source_addr), text(e.target_name),
+          e.detail_json);
     }
   });
 }

@@ -1,0 +1,197 @@
+// The non-blocking upstream dial.
+#include <bastion/common/escape.hpp>
+#include <bastion/proxy/upstream.hpp>
+
+namespace bastion::proxy {
+
+namespace asio = boost::asio;
+
+namespace {
+
+// The same algorithm policy as the server side: no NIST ECDH, encrypt-then-MAC only, no zlib.
+constexpr const char* key_exchange =
+    "curve25519-sha256,curve25519-sha256@libssh.org,diffie-hellman-group16-sha512";
+constexpr const char* macs = "hmac-sha2-256-etm@openssh.com,hmac-sha2-512-etm@openssh.com";
+
+}  // namespace
+
+upstream_dialer::upstream_dialer(const strand_type& strand, upstream_request request,
+                                 std::function<void(upstream_result)> done)
+    : strand_(strand),
+      request_(std::move(request)),
+      done_(std::move(done)),
+      resolver_(strand),
+      fd_(strand),
+      deadline_(strand) {}
+
+upstream_dialer::~upstream_dialer() {
+  if (fd_.is_open()) {
+    (void)fd_.release();  // libssh owns the socket
+  }
+}
+
+void upstream_dialer::start() {
+  asio::dispatch(strand_, [self = shared_from_this()] {
+    self->deadline_.expires_after(self->request_.timeout);
+    self->deadline_.async_wait([self](const boost::system::error_code& ec) {
+      if (!ec) {
+        self->finish("connecting to " + self->request_.target + " timed out after " +
+                     format_duration(self->request_.timeout));
+      }
+    });
+    // Resolution through Asio: libssh's own getaddrinfo would block an io thread.
+    self->resolver_.async_resolve(self->request_.host, std::to_string(self->request_.port),
+                                  [self](const boost::system::error_code& ec, const auto& results) {
+                                    self->on_resolved(ec, results);
+                                  });
+  });
+}
+
+void upstream_dialer::cancel() {
+  asio::dispatch(strand_, [self = shared_from_this()] { self->finish("cancelled"); });
+}
+
+void upstream_dialer::on_resolved(const boost::system::error_code& ec,
+                                  const asio::ip::tcp::resolver::results_type& results) {
+  if (phase_ == phase::done) {
+    return;
+  }
+  if (ec || results.empty()) {
+    return finish("cannot resolve " + request_.target + " (" + escape(request_.host, 100) +
+                  "): " + ec.message());
+  }
+  const std::string address = results.begin()->endpoint().address().to_string();
+  session_.reset(ssh_new());
+  ssh_session s = session_.get();
+  const bool no = false;
+  const int port = request_.port;
+  ssh_options_set(s, SSH_OPTIONS_PROCESS_CONFIG, &no);  // ~/.ssh/config could inject a ProxyCommand
+  ssh_options_set(s, SSH_OPTIONS_HOST, address.c_str());
+  ssh_options_set(s, SSH_OPTIONS_PORT, &port);
+  ssh_options_set(s, SSH_OPTIONS_USER, request_.login.c_str());
+  ssh_options_set(s, SSH_OPTIONS_KNOWNHOSTS, "/dev/null");  // trust comes from the database only
+  ssh_options_set(s, SSH_OPTIONS_GLOBAL_KNOWNHOSTS, "/dev/null");
+  ssh_options_set(s, SSH_OPTIONS_KEY_EXCHANGE, key_exchange);
+  ssh_options_set(s, SSH_OPTIONS_HMAC_C_S, macs);
+  ssh_options_set(s, SSH_OPTIONS_HMAC_S_C, macs);
+  ssh_options_set(s, SSH_OPTIONS_COMPRESSION_C_S, "none");
+  ssh_options_set(s, SSH_OPTIONS_COMPRESSION_S_C, "none");
+  ssh_set_blocking(s, 0);
+  phase_ = phase::connecting;
+  step();
+}
+
+// ssh_connect in non-blocking mode returns SSH_AGAIN until the key exchange is done; each call
+// does whatever I/O is ready.
+bool upstream_dialer::connect_step() {
+  const int rc = ssh_connect(session_.get());
+  if (!fd_.is_open() && ssh_get_fd(session_.get()) != SSH_INVALID_SOCKET) {
+    fd_.assign(ssh_get_fd(session_.get()));
+  }
+  if (rc == SSH_AGAIN) {
+    return false;
+  }
+  if (rc != SSH_OK) {
+    finish("cannot connect to " + request_.target + " (" + escape(request_.host, 100) + ":" +
+           std::to_string(request_.port) + "): " + escape(ssh_get_error(session_.get()), 200));
+    return false;
+  }
+  ssh_key raw = nullptr;
+  if (ssh_get_server_publickey(session_.get(), &raw) != SSH_OK) {
+    finish(request_.target + " sent no host key");
+    return false;
+  }
+  const ssh_key_ptr key(raw);
+  fingerprint_ = sha256_fingerprint(key.get());
+  const bool trusted =
+      std::any_of(request_.trusted_keys.begin(), request_.trusted_keys.end(),
+                  [&](const policy::host_key& k) { return k.fingerprint == fingerprint_; });
+  if (!trusted) {
+    finish("the host key of " + request_.target + " is " + fingerprint_ +
+           ", which is not a key stored for it; if the target's key changed, check it and update "
+           "the target "
+           "(bastionctl target remove/add)");
+    return false;
+  }
+  phase_ = phase::authenticating;
+  return true;
+}
+
+bool upstream_dialer::auth_step() {
+  const int rc = ssh_userauth_publickey(session_.get(), nullptr, request_.client_key);
+  if (rc == SSH_AUTH_AGAIN) {
+    return false;
+  }
+  if (rc != SSH_AUTH_SUCCESS) {
+    finish(request_.target + " refused the bastion's upstream key for login " +
+           escape(request_.login, 64) +
+           "; authorise `bastionctl upstream-key` in that login's authorized_keys");
+    return false;
+  }
+  finish({});
+  return false;
+}
+
+void upstream_dialer::step() {
+  bool progress = true;
+  while (progress && phase_ != phase::done) {
+    progress = phase_ == phase::connecting ? connect_step() : auth_step();
+  }
+  if (phase_ != phase::done) {
+    arm();
+  }
+}
+
+void upstream_dialer::arm() {
+  if (!fd_.is_open()) {
+    return;
+  }
+  const int flags = ssh_get_poll_flags(session_.get());
+  if (!reading_) {
+    reading_ = true;
+    fd_.async_wait(asio::posix::stream_descriptor::wait_read,
+                   [self = shared_from_this()](const boost::system::error_code& ec) {
+                     self->reading_ = false;
+                     if (!ec && self->phase_ != phase::done) {
+                       self->step();
+                     }
+                   });
+  }
+  if (!writing_ && (flags & SSH_WRITE_PENDING) != 0) {
+    writing_ = true;
+    fd_.async_wait(asio::posix::stream_descriptor::wait_write,
+                   [self = shared_from_this()](const boost::system::error_code& ec) {
+                     self->writing_ = false;
+                     if (!ec && self->phase_ != phase::done) {
+                       self->step();
+                     }
+                   });
+  }
+}
+
+void upstream_dialer::finish(std::string error) {
+  if (phase_ == phase::done) {
+    return;
+  }
+  phase_ = phase::done;
+  deadline_.cancel();
+  resolver_.cancel();
+  boost::system::error_code ignored;
+  if (fd_.is_open()) {
+    fd_.cancel(ignored);
+    (void)fd_.release();
+  }
+  upstream_result result;
+  result.error = std::move(error);
+  result.host_key_fingerprint = fingerprint_;
+  if (result.error.empty()) {
+    result.session = std::move(session_);
+  } else if (session_) {
+    ssh_disconnect(session_.get());
+    session_.reset();
+  }
+  auto done = std::move(done_);
+  done(std::move(result));
+}
+
+}  // namespace bastion::proxy
