@@ -51,7 +51,8 @@ void policy_cache::reload(store& db) {
     const std::lock_guard lock(mutex_);
     current_ = std::move(next);
   }
-  reloads_.fetch_add(1, std::memory_order_relaxed);
+  const auto n = reloads_.fetch_add(1, std::memory_order_relaxed) + 1;
+  spdlog::info("policy reloaded (#{}, {} users)", n, current()->user_count());
 }
 
 bool policy_cache::wait_or_stop(std::chrono::milliseconds d) {

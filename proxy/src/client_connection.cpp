@@ -30,7 +30,8 @@ client_connection::client_connection(asio::io_context& io, asio::ip::tcp::socket
       fd_(strand_),
       grace_(strand_),
       ctx_(ctx),
-      peer_(peer_of(socket)) {
+      peer_(peer_of(socket)),
+      up_fd_(strand_) {
   session_.reset(ssh_new());
   event_.reset(ssh_event_new());
   const int fd = socket.release();
@@ -117,6 +118,7 @@ void client_connection::step() {
       progress = key_exchange_step();
     } else {
       progress = ssh_event_dopoll(event_.get(), 0) == SSH_OK;
+      progress = pump_bridges() || progress;
     }
     const int status = ssh_get_status(session_.get());
     // A socket error leaves ssh_is_connected at 1: the status bits are what tell.
@@ -129,7 +131,8 @@ void client_connection::step() {
       return teardown(close_reason_);
     }
     if (!progress) {
-      return arm();
+      arm();
+      return arm_upstream();
     }
   }
   if (phase_ != phase::closed) {
@@ -170,7 +173,18 @@ void client_connection::teardown(const std::string& reason) {
     audit("connection", "closed", {}, {{"reason", reason}});  // refused before authentication
   }
   grace_.cancel();
+  bridges_.clear();  // channels go before their sessions
+  if (dialer_) {
+    dialer_->cancel();
+  }
   boost::system::error_code ignored;
+  if (upstream_) {
+    up_fd_.cancel(ignored);
+    (void)up_fd_.release();
+    ssh_event_remove_session(event_.get(), upstream_.get());
+    ssh_disconnect(upstream_.get());
+    upstream_.reset();
+  }
   fd_.cancel(ignored);
   (void)fd_.release();  // libssh closes the fd
   if (in_event_) {
@@ -225,6 +239,7 @@ int client_connection::decide_pubkey(const char* user, ssh_key key, char state) 
     spdlog::info("src={} user={} authenticated with {}", peer_, log_value(user_), fingerprint);
     audit("auth", "ok", user_,
           {{"method", "publickey"}, {"fingerprint", fingerprint}, {"sent_user", name}});
+    on_authenticated(*parsed);
   }
   return SSH_AUTH_SUCCESS;  // for STATE_NONE this only tells the client to go on and sign
 }
@@ -241,10 +256,7 @@ int client_connection::auth_password_cb(ssh_session, const char* user, const cha
 }
 
 ssh_channel client_connection::channel_open_cb(ssh_session, void* self) {
-  auto* c = static_cast<client_connection*>(self);
-  spdlog::info("src={} user={} session channel refused: relaying is not available in this build",
-               c->peer_, log_value(c->user_));
-  return nullptr;
+  return static_cast<client_connection*>(self)->open_session_channel();
 }
 
 }  // namespace bastion::proxy

@@ -14,12 +14,16 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 #include <bastion/common/config.hpp>
 #include <bastion/common/ssh.hpp>
 #include <bastion/policy/audit.hpp>
 #include <bastion/policy/cache.hpp>
 #include <bastion/policy/evaluator.hpp>
+#include <bastion/proxy/upstream.hpp>
+
+#include "channel_bridge.hpp"
 
 namespace bastion::proxy {
 
@@ -30,6 +34,7 @@ struct connection_context {
   std::mutex& bind_mutex;  // ssh_bind_accept_fd loads the bind's keys lazily: not thread-safe
   policy::policy_cache& policy;
   policy::audit_log& audit;
+  ssh_key upstream_key;  // the bastion-held key targets authorise
 };
 
 class client_connection : public std::enable_shared_from_this<client_connection> {
@@ -55,6 +60,11 @@ class client_connection : public std::enable_shared_from_this<client_connection>
   void on_grace_expired(const boost::system::error_code& ec);
 
   int decide_pubkey(const char* user, ssh_key key, char state);
+  void on_authenticated(const policy::parsed_username& name);
+  void on_upstream(upstream_result result);
+  ssh_channel open_session_channel();
+  bool pump_bridges();
+  void arm_upstream();
   int refuse_auth(const std::string& user, const std::string& why);
   void audit(std::string kind, std::string result, std::string actor, const nlohmann::json& detail);
 
@@ -78,6 +88,19 @@ class client_connection : public std::enable_shared_from_this<client_connection>
   int failed_auth_ = 0;
   std::string close_reason_;  // set inside libssh callbacks, acted on after them
   std::string user_;
+
+  // The session's destination, known once the user is (username form now; the inner session of
+  // -J later), and the upstream connection to it. Bridges are declared after the sessions they
+  // use so that they are destroyed first.
+  policy::parsed_username name_;
+  policy::access_decision access_;
+  std::string target_error_;  // why no session can be relayed, if so
+  std::shared_ptr<upstream_dialer> dialer_;
+  ssh_session_ptr upstream_;
+  boost::asio::posix::stream_descriptor up_fd_;
+  bool up_reading_ = false;
+  bool up_writing_ = false;
+  std::vector<std::unique_ptr<channel_bridge>> bridges_;
 };
 
 }  // namespace bastion::proxy

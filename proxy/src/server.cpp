@@ -31,10 +31,15 @@ server::server(const config& cfg)
     throw std::runtime_error(bind.error().text);
   }
   bind_ = std::move(*bind);
+  auto upstream_key = load_private_key(cfg_.upstream_key);
+  if (!upstream_key) {
+    throw std::runtime_error("upstream_key: " + upstream_key.error().text);
+  }
+  upstream_key_ = std::move(*upstream_key);
   policy_ = std::make_unique<policy::policy_cache>(cfg_.database, cfg_.node_name);
   audit_ = std::make_unique<policy::audit_log>(cfg_.database, cfg_.node_name);
   context_ = std::make_unique<connection_context>(
-      connection_context{cfg_, bind_.get(), bind_mutex_, *policy_, *audit_});
+      connection_context{cfg_, bind_.get(), bind_mutex_, *policy_, *audit_, upstream_key_.get()});
   for (const auto& where : cfg_.listen) {
     try {
       listeners_.push_back(std::make_shared<listener>(

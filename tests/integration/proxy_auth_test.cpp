@@ -10,88 +10,12 @@
 #include <fstream>
 #include <thread>
 
-#include "bastionctl_support.hpp"
-#include "sshd.hpp"
+#include "proxy_support.hpp"
 
 namespace bastion::test {
 namespace {
 
-class proxy_auth : public bastionctl_test {
- protected:
-  void SetUp() override {
-    bastionctl_test::SetUp();
-    port_ = free_port();
-    config_ = write_config(port_, "login_grace_time: 2s, max_auth_tries: 6");
-    alice_key_ = make_ssh_key(dir(), "alice", "ed25519");
-    bob_key_ = make_ssh_key(dir(), "bob", "ed25519");
-    ok({"user", "add", "alice", "--key", alice_key_ + ".pub"});
-    ok({"user", "add", "bob", "--key", bob_key_ + ".pub"});
-    ok({"user", "disable", "bob"});
-    const std::string outer = read_file((dir() / "outer.pub").string());
-    known_hosts_ =
-        dir().write("known_hosts", "[127.0.0.1]:" + std::to_string(port_) + " " + outer).string();
-
-    log_ = (dir() / "bastiond.log").string();
-    daemon_ = std::make_unique<child_process>(
-        std::vector<std::string>{BASTIOND_PATH, "--config", config_}, log_);
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-    while (read_file(log_).find("listening on") == std::string::npos &&
-           std::chrono::steady_clock::now() < deadline) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    ASSERT_NE(read_file(log_).find("listening on"), std::string::npos) << read_file(log_);
-  }
-
-  void TearDown() override {
-    if (daemon_) {
-      EXPECT_EQ(daemon_->stop(SIGTERM), 0) << read_file(log_);
-    }
-  }
-
-  run_result ssh(const std::string& user, const std::vector<std::string>& keys,
-                 const std::vector<std::string>& extra = {}) const {
-    std::vector<std::string> argv{"ssh",       "-F",
-                                  "/dev/null", "-v",
-                                  "-o",        "BatchMode=yes",
-                                  "-o",        "StrictHostKeyChecking=yes",
-                                  "-o",        "UserKnownHostsFile=" + known_hosts_,
-                                  "-o",        "IdentitiesOnly=yes",
-                                  "-o",        "IdentityAgent=none",
-                                  "-o",        "ConnectTimeout=10",
-                                  "-p",        std::to_string(port_)};
-    for (const auto& k : keys) {
-      argv.insert(argv.end(), {"-i", k});
-    }
-    argv.insert(argv.end(), extra.begin(), extra.end());
-    argv.insert(argv.end(), {user + "@127.0.0.1", "true"});
-    return run(argv, {.timeout = std::chrono::seconds(30)});
-  }
-
-  // Audit rows are written off the io threads: wait for them to land.
-  std::string audit_rows(const std::string& where, int expected) const {
-    std::string out;
-    for (int i = 0; i < 200; ++i) {
-      out = postgres_cluster::instance().psql(dbname_,
-                                              "SELECT string_agg(result || ' ' || actor || ' ' || "
-                                              "source_addr, ',' ORDER BY id) FROM audit_events "
-                                              "WHERE " +
-                                                  where);
-      if (std::count(out.begin(), out.end(), ',') + (out.size() > 1 ? 1 : 0) >= expected) {
-        break;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    return out;
-  }
-
-  int port_ = 0;
-  std::string config_;
-  std::string alice_key_;
-  std::string bob_key_;
-  std::string known_hosts_;
-  std::string log_;
-  std::unique_ptr<child_process> daemon_;
-};
+class proxy_auth : public bastiond_fixture {};
 
 TEST_F(proxy_auth, a_registered_key_authenticates) {
   const auto r = ssh("alice", {alice_key_});

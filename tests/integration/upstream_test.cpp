@@ -34,14 +34,12 @@ class upstream : public ::testing::Test {
     r.target = "web1";
     r.host = "127.0.0.1";
     r.port = port;
-    r.login = getlogin_name();
+    r.login = current_login();
     r.trusted_keys = std::move(trusted);
     r.client_key = key_.get();
     r.timeout = std::chrono::seconds(5);
     return r;
   }
-
-  static std::string getlogin_name() { return geteuid() == 0 ? "root" : std::to_string(geteuid()); }
 
   // Dials on a private io_context and returns the result.
   static upstream_result dial(upstream_request request) {

@@ -1,0 +1,360 @@
+// Channel bridging: request replay, window-bounded relay, EOF/exit/close propagation.
+#include "channel_bridge.hpp"
+
+#include <array>
+
+#include <bastion/common/escape.hpp>
+#include <bastion/common/log.hpp>
+
+namespace bastion::proxy {
+namespace {
+
+using policy::channel_kind;
+
+// Requests a client may queue before its upstream exists; more are refused.
+constexpr std::size_t max_requests = 32;
+constexpr std::size_t relay_chunk = std::size_t{64} * 1024;
+
+channel_bridge* self_of(void* p) {
+  return static_cast<channel_bridge*>(p);
+}
+
+}  // namespace
+
+channel_bridge::channel_bridge(ssh_channel down, const policy::access_decision& access,
+                               std::string log_prefix)
+    : down_(down), access_(access), log_prefix_(std::move(log_prefix)) {
+  down_callbacks_.userdata = this;
+  down_callbacks_.channel_pty_request_function = on_pty;
+  down_callbacks_.channel_shell_request_function = on_shell;
+  down_callbacks_.channel_exec_request_function = on_exec;
+  down_callbacks_.channel_subsystem_request_function = on_subsystem;
+  down_callbacks_.channel_env_request_function = on_env;
+  down_callbacks_.channel_pty_window_change_function = on_window_change;
+  down_callbacks_.channel_signal_function = on_signal;
+  down_callbacks_.channel_data_function = on_data;
+  down_callbacks_.channel_eof_function = on_down_eof;
+  down_callbacks_.channel_close_function = on_down_close;
+  ssh_callbacks_init(&down_callbacks_);
+  ssh_set_channel_callbacks(down_.get(), &down_callbacks_);
+}
+
+// libssh keeps a locally freed channel until the peer closes it too, and would still call our
+// callbacks with a dangling userdata: unregister them first.
+channel_bridge::~channel_bridge() {
+  if (down_) {
+    ssh_remove_channel_callbacks(down_.get(), &down_callbacks_);
+  }
+  if (up_) {
+    ssh_remove_channel_callbacks(up_.get(), &up_callbacks_);
+  }
+}
+
+void channel_bridge::attach(ssh_session upstream) {
+  if (finished_ || !failure_.empty()) {
+    return;
+  }
+  up_.reset(ssh_channel_new(upstream));
+  up_callbacks_.userdata = this;
+  up_callbacks_.channel_data_function = on_data;
+  up_callbacks_.channel_eof_function = on_up_eof;
+  up_callbacks_.channel_close_function = on_up_close;
+  up_callbacks_.channel_exit_status_function = on_exit_status;
+  up_callbacks_.channel_exit_signal_function = on_exit_signal;
+  ssh_callbacks_init(&up_callbacks_);
+  ssh_set_channel_callbacks(up_.get(), &up_callbacks_);
+  up_state_ = up_state::opening;
+}
+
+void channel_bridge::fail(const std::string& reason) {
+  if (failure_.empty()) {
+    failure_ = reason;
+  }
+}
+
+// A channel that already failed takes its start request, so the client reads why on stderr
+// instead of a bare "request failed".
+bool channel_bridge::start_failed_channel() {
+  if (failure_.empty()) {
+    return false;
+  }
+  started_ = true;
+  return true;
+}
+
+int channel_bridge::queue(request r) {
+  const bool starts = r.type == request::kind::shell || r.type == request::kind::exec ||
+                      r.type == request::kind::subsystem;
+  if (requests_.size() >= max_requests || (starts && started_)) {
+    return 1;  // refused: libssh answers the client with a failure
+  }
+  if (starts) {
+    started_ = true;
+  }
+  requests_.push_back(std::move(r));
+  return 0;
+}
+
+int channel_bridge::on_pty(ssh_session, ssh_channel, const char* term, int cols, int rows, int, int,
+                           void* self) {
+  auto* b = self_of(self);
+  if (!policy::allows(b->access_, channel_kind::shell) &&
+      !policy::allows(b->access_, channel_kind::exec)) {
+    return 1;
+  }
+  return b->queue({request::kind::pty, term != nullptr ? term : "xterm", {}, cols, rows});
+}
+
+int channel_bridge::on_shell(ssh_session, ssh_channel, void* self) {
+  auto* b = self_of(self);
+  if (b->start_failed_channel()) {
+    return 0;
+  }
+  return policy::allows(b->access_, channel_kind::shell) ? b->queue({request::kind::shell}) : 1;
+}
+
+int channel_bridge::on_exec(ssh_session, ssh_channel, const char* command, void* self) {
+  auto* b = self_of(self);
+  if (b->start_failed_channel()) {
+    return 0;
+  }
+  return policy::allows(b->access_, channel_kind::exec) ? b->queue({request::kind::exec, command})
+                                                        : 1;
+}
+
+int channel_bridge::on_subsystem(ssh_session, ssh_channel, const char* subsystem, void* self) {
+  auto* b = self_of(self);
+  if (b->start_failed_channel()) {
+    return 0;
+  }
+  const std::string name = subsystem != nullptr ? subsystem : "";
+  return name == "sftp" && policy::allows(b->access_, channel_kind::sftp)
+             ? b->queue({request::kind::subsystem, name})
+             : 1;
+}
+
+int channel_bridge::on_env(ssh_session, ssh_channel, const char* name, const char* value,
+                           void* self) {
+  return self_of(self)->queue(
+      {request::kind::env, name != nullptr ? name : "", value != nullptr ? value : ""});
+}
+
+int channel_bridge::on_window_change(ssh_session, ssh_channel, int cols, int rows, int, int,
+                                     void* self) {
+  return self_of(self)->queue({request::kind::window_change, {}, {}, cols, rows});
+}
+
+void channel_bridge::on_signal(ssh_session, ssh_channel, const char* signal, void* self) {
+  self_of(self)->queue({request::kind::signal, signal != nullptr ? signal : ""});
+}
+
+// Data stays in libssh's channel buffer (return 0: nothing consumed) until pump() moves it; the
+// unconsumed bytes also hold the window closed, which is the backpressure.
+int channel_bridge::on_data(ssh_session, ssh_channel, void*, uint32_t, int, void*) {
+  return 0;
+}
+
+void channel_bridge::on_down_eof(ssh_session, ssh_channel, void* self) {
+  self_of(self)->down_eof_ = true;
+}
+void channel_bridge::on_down_close(ssh_session, ssh_channel, void* self) {
+  self_of(self)->down_closed_ = true;
+}
+void channel_bridge::on_up_eof(ssh_session, ssh_channel, void* self) {
+  self_of(self)->up_eof_ = true;
+}
+void channel_bridge::on_up_close(ssh_session, ssh_channel, void* self) {
+  self_of(self)->up_closed_ = true;
+}
+
+void channel_bridge::on_exit_status(ssh_session, ssh_channel, int status, void* self) {
+  self_of(self)->exit_status_ = status;
+}
+
+void channel_bridge::on_exit_signal(ssh_session, ssh_channel, const char* signal, int, const char*,
+                                    const char*, void* self) {
+  self_of(self)->exit_signal_ = signal != nullptr ? signal : "KILL";
+}
+
+bool channel_bridge::open_upstream() {
+  const int rc = ssh_channel_open_session(up_.get());
+  if (rc == SSH_AGAIN) {
+    return false;
+  }
+  if (rc != SSH_OK) {
+    fail("the target refused a session channel");
+    return true;
+  }
+  up_state_ = up_state::replaying;
+  return true;
+}
+
+// Replays queued requests in order. In non-blocking mode each call returns SSH_AGAIN until the
+// target answers, and must be repeated with the same arguments.
+bool channel_bridge::replay_requests() {
+  bool progress = false;
+  while (!requests_.empty()) {
+    const request& r = requests_.front();
+    ssh_channel up = up_.get();
+    int rc = SSH_OK;
+    switch (r.type) {
+      case request::kind::pty:
+        rc = ssh_channel_request_pty_size(up, r.a.c_str(), r.cols, r.rows);
+        break;
+      case request::kind::env:
+        rc = ssh_channel_request_env(up, r.a.c_str(), r.b.c_str());
+        break;
+      case request::kind::shell:
+        rc = ssh_channel_request_shell(up);
+        break;
+      case request::kind::exec:
+        rc = ssh_channel_request_exec(up, r.a.c_str());
+        break;
+      case request::kind::subsystem:
+        rc = ssh_channel_request_subsystem(up, r.a.c_str());
+        break;
+      case request::kind::window_change:
+        rc = ssh_channel_change_pty_size(up, r.cols, r.rows);
+        break;
+      case request::kind::signal:
+        rc = ssh_channel_request_send_signal(up, r.a.c_str());
+        break;
+    }
+    if (rc == SSH_AGAIN) {
+      return progress;
+    }
+    const bool essential = r.type == request::kind::shell || r.type == request::kind::exec ||
+                           r.type == request::kind::subsystem || r.type == request::kind::pty;
+    if (rc != SSH_OK && essential) {
+      fail("the target refused the session request");
+      requests_.clear();
+      return true;
+    }
+    // A refused env or signal is the target's policy (AcceptEnv): the session goes on without it.
+    requests_.pop_front();
+    progress = true;
+  }
+  if (up_state_ == up_state::replaying && started_) {
+    up_state_ = up_state::open;
+  }
+  return progress;
+}
+
+bool channel_bridge::relay(ssh_channel src, ssh_channel dst, int src_stream, bool to_stderr,
+                           std::string& carry) {
+  thread_local std::array<char, relay_chunk> buf;
+  const auto write = [&](const char* data, uint32_t n) {
+    const int wr =
+        to_stderr ? ssh_channel_write_stderr(dst, data, n) : ssh_channel_write(dst, data, n);
+    return wr < 0 ? 0U : static_cast<uint32_t>(wr);  // 0 during a rekey: keep the bytes (pitfall 2)
+  };
+  bool progress = false;
+  for (int round = 0; round < 64; ++round) {
+    if (!carry.empty()) {
+      const auto n = std::min<std::size_t>(ssh_channel_window_size(dst), carry.size());
+      const uint32_t wr = n > 0 ? write(carry.data(), static_cast<uint32_t>(n)) : 0;
+      carry.erase(0, wr);
+      progress = progress || wr > 0;
+      if (!carry.empty()) {
+        break;
+      }
+    }
+    const uint32_t window = ssh_channel_window_size(dst);
+    if (window == 0) {
+      break;
+    }
+    const int r = ssh_channel_read_nonblocking(src, buf.data(),
+                                               std::min<uint32_t>(window, buf.size()), src_stream);
+    if (r <= 0) {
+      break;
+    }
+    progress = true;
+    const auto n = std::min<uint32_t>(ssh_channel_window_size(dst), static_cast<uint32_t>(r));
+    const uint32_t wr = n > 0 ? write(buf.data(), n) : 0;
+    if (wr < static_cast<uint32_t>(r)) {
+      carry.assign(buf.data() + wr, static_cast<std::size_t>(r) - wr);  // bounded by one read
+    }
+  }
+  return progress;
+}
+
+bool channel_bridge::report_failure() {
+  spdlog::info("{} channel ended: {}", log_prefix_, log_value(failure_));
+  const std::string line = "bastion: " + failure_ + "\r\n";
+  ssh_channel_write_stderr(down_.get(), line.data(), static_cast<uint32_t>(line.size()));
+  ssh_channel_request_send_exit_status(down_.get(), 255);
+  finish();
+  return true;
+}
+
+bool channel_bridge::propagate_end() {
+  if (up_state_ != up_state::open) {
+    return false;
+  }
+  bool progress = false;
+  if (down_eof_ && !up_eof_sent_ && carry_up_.empty() && ssh_channel_poll(down_.get(), 0) <= 0) {
+    ssh_channel_send_eof(up_.get());
+    up_eof_sent_ = true;
+    progress = true;
+  }
+  const bool up_drained = carry_down_.empty() && carry_down_err_.empty() &&
+                          ssh_channel_poll(up_.get(), 0) <= 0 &&
+                          ssh_channel_poll(up_.get(), 1) <= 0;
+  if (up_closed_ && up_drained) {
+    if (exit_status_) {
+      ssh_channel_request_send_exit_status(down_.get(), *exit_status_);
+    } else if (exit_signal_) {
+      ssh_channel_request_send_exit_signal(down_.get(), exit_signal_->c_str(), 0, "", "");
+    }
+    finish();
+    return true;
+  }
+  return progress;
+}
+
+void channel_bridge::finish() {
+  if (finished_) {
+    return;
+  }
+  finished_ = true;
+  if (down_ && ssh_channel_is_open(down_.get()) != 0) {
+    ssh_channel_send_eof(down_.get());
+    ssh_channel_close(down_.get());
+  }
+  if (up_ && ssh_channel_is_open(up_.get()) != 0) {
+    ssh_channel_close(up_.get());
+  }
+}
+
+bool channel_bridge::pump() {
+  if (finished_) {
+    return false;
+  }
+  // A failure is told once the client has asked for its shell, command or subsystem: told any
+  // earlier, OpenSSH may still be waiting for that reply and drop the message.
+  if (!failure_.empty() && (started_ || down_closed_ || down_eof_)) {
+    return report_failure();
+  }
+  if (down_closed_) {
+    finish();
+    return true;
+  }
+  bool progress = false;
+  if (up_state_ == up_state::opening) {
+    progress = open_upstream();
+  }
+  if (up_state_ == up_state::replaying || (up_state_ == up_state::open && !requests_.empty())) {
+    progress = replay_requests() || progress;
+  }
+  if (up_state_ == up_state::open) {
+    progress = relay(down_.get(), up_.get(), 0, false, carry_up_) || progress;
+    progress = relay(up_.get(), down_.get(), 0, false, carry_down_) || progress;
+    progress = relay(up_.get(), down_.get(), 1, true, carry_down_err_) || progress;
+  }
+  if (!failure_.empty()) {
+    return progress;
+  }
+  return propagate_end() || progress;
+}
+
+}  // namespace bastion::proxy

@@ -1,0 +1,96 @@
+// One client session channel and its upstream twin. libssh callbacks only note what happened
+// (requests queued, data waiting, EOF, close); pump() does the cross-session work outside any
+// callback, because a write into another session from inside a callback polls re-entrantly and,
+// during a rekey, drops the connection (relay prototype pitfall 1). Every buffer is bounded.
+// Internal to proxy/.
+#pragma once
+
+#include <libssh/callbacks.h>
+
+#include <deque>
+#include <optional>
+#include <string>
+
+#include <bastion/common/ssh.hpp>
+#include <bastion/policy/evaluator.hpp>
+
+namespace bastion::proxy {
+
+class channel_bridge {
+ public:
+  // Takes ownership of `down`, the accepted client channel; `access` decides which requests pass.
+  channel_bridge(ssh_channel down, const policy::access_decision& access, std::string log_prefix);
+  ~channel_bridge();
+  channel_bridge(const channel_bridge&) = delete;
+  channel_bridge& operator=(const channel_bridge&) = delete;
+
+  // The upstream session is ready: open the twin channel on it.
+  void attach(ssh_session upstream);
+  // The session cannot go on (upstream unreachable, not granted): the next pump() tells the
+  // client on stderr, with exit status 255, and ends the channel.
+  void fail(const std::string& reason);
+
+  // Moves what it can; returns true if anything moved. Call after every event poll.
+  bool pump();
+  bool finished() const { return finished_; }
+
+ private:
+  struct request {
+    enum class kind { pty, env, shell, exec, subsystem, window_change, signal } type;
+    std::string a;  // term, env name, command, subsystem, signal
+    std::string b;  // env value
+    int cols = 0;
+    int rows = 0;
+  };
+  enum class up_state { waiting, opening, replaying, open, closed };
+
+  bool open_upstream();
+  bool replay_requests();
+  bool relay(ssh_channel src, ssh_channel dst, int src_stream, bool to_stderr, std::string& carry);
+  bool propagate_end();
+  bool report_failure();
+  void finish();
+
+  static int on_pty(ssh_session, ssh_channel, const char* term, int cols, int rows, int, int,
+                    void* self);
+  static int on_shell(ssh_session, ssh_channel, void* self);
+  static int on_exec(ssh_session, ssh_channel, const char* command, void* self);
+  static int on_subsystem(ssh_session, ssh_channel, const char* subsystem, void* self);
+  static int on_env(ssh_session, ssh_channel, const char* name, const char* value, void* self);
+  static int on_window_change(ssh_session, ssh_channel, int cols, int rows, int, int, void* self);
+  static void on_signal(ssh_session, ssh_channel, const char* signal, void* self);
+  static int on_data(ssh_session, ssh_channel, void*, uint32_t, int, void* self);
+  static void on_down_eof(ssh_session, ssh_channel, void* self);
+  static void on_down_close(ssh_session, ssh_channel, void* self);
+  static void on_up_eof(ssh_session, ssh_channel, void* self);
+  static void on_up_close(ssh_session, ssh_channel, void* self);
+  static void on_exit_status(ssh_session, ssh_channel, int status, void* self);
+  static void on_exit_signal(ssh_session, ssh_channel, const char* signal, int core,
+                             const char* errmsg, const char* lang, void* self);
+  int queue(request r);
+  bool start_failed_channel();
+
+  ssh_channel_ptr down_;
+  ssh_channel_ptr up_;
+  policy::access_decision access_;
+  std::string log_prefix_;
+  ssh_channel_callbacks_struct down_callbacks_{};
+  ssh_channel_callbacks_struct up_callbacks_{};
+  std::deque<request> requests_;  // bounded: a client gets at most max_requests
+  bool started_ = false;          // shell, exec or subsystem was asked for
+  up_state up_state_ = up_state::waiting;
+  std::string carry_up_;  // read from the client, not yet taken by the upstream window
+  std::string carry_down_;
+  std::string carry_down_err_;
+  bool down_eof_ = false;
+  bool down_closed_ = false;
+  bool up_eof_ = false;
+  bool up_closed_ = false;
+  bool up_eof_sent_ = false;
+  std::optional<int> exit_status_;
+  std::optional<std::string> exit_signal_;
+  std::string failure_;
+  bool finished_ = false;
+};
+
+}  // namespace bastion::proxy

@@ -1,0 +1,115 @@
+// A running bastiond with users alice (active) and bob (disabled), and an OpenSSH client helper:
+// the fixture of the tests that connect through the bastion.
+#pragma once
+
+#include <csignal>
+#include <fstream>
+#include <thread>
+
+#include "bastionctl_support.hpp"
+#include "sshd.hpp"
+
+namespace bastion::test {
+
+class bastiond_fixture : public bastionctl_test {
+ protected:
+  void SetUp() override {
+    bastionctl_test::SetUp();
+    port_ = free_port();
+    config_ = write_config(port_, "login_grace_time: 2s, max_auth_tries: 6");
+    alice_key_ = make_ssh_key(dir(), "alice", "ed25519");
+    bob_key_ = make_ssh_key(dir(), "bob", "ed25519");
+    ok({"user", "add", "alice", "--key", alice_key_ + ".pub"});
+    ok({"user", "add", "bob", "--key", bob_key_ + ".pub"});
+    ok({"user", "disable", "bob"});
+    const std::string outer = read_file((dir() / "outer.pub").string());
+    known_hosts_ =
+        dir().write("known_hosts", "[127.0.0.1]:" + std::to_string(port_) + " " + outer).string();
+
+    log_ = (dir() / "bastiond.log").string();
+    daemon_ = std::make_unique<child_process>(
+        std::vector<std::string>{BASTIOND_PATH, "--config", config_}, log_);
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (read_file(log_).find("listening on") == std::string::npos &&
+           std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    ASSERT_NE(read_file(log_).find("listening on"), std::string::npos) << read_file(log_);
+  }
+
+  void TearDown() override {
+    if (daemon_) {
+      EXPECT_EQ(daemon_->stop(SIGTERM), 0) << read_file(log_);
+    }
+  }
+
+  // Policy changes reach bastiond through NOTIFY: run `change`, then wait until bastiond has
+  // reloaded its policy after it.
+  template <class Change>
+  void change_policy(Change change) {
+    const auto reloads = [&] {
+      const std::string log = read_file(log_);
+      std::size_t n = 0;
+      for (auto at = log.find("policy reloaded"); at != std::string::npos;
+           at = log.find("policy reloaded", at + 1)) {
+        ++n;
+      }
+      return n;
+    };
+    const std::size_t before = reloads();
+    change();
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (reloads() == before && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    ASSERT_GT(reloads(), before) << "bastiond did not reload its policy";
+  }
+
+  // Runs `ssh [-v] ... user@127.0.0.1 command` through the bastion with only `keys`.
+  run_result ssh(const std::string& user, const std::vector<std::string>& keys,
+                 const std::vector<std::string>& extra = {}, const std::string& command = "true",
+                 const std::string& stdin_data = "") const {
+    std::vector<std::string> argv{"ssh",       "-F",
+                                  "/dev/null", "-v",
+                                  "-o",        "BatchMode=yes",
+                                  "-o",        "StrictHostKeyChecking=yes",
+                                  "-o",        "UserKnownHostsFile=" + known_hosts_,
+                                  "-o",        "IdentitiesOnly=yes",
+                                  "-o",        "IdentityAgent=none",
+                                  "-o",        "ConnectTimeout=10",
+                                  "-p",        std::to_string(port_)};
+    for (const auto& k : keys) {
+      argv.insert(argv.end(), {"-i", k});
+    }
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    argv.insert(argv.end(), {user + "@127.0.0.1", command});
+    return run(argv, {.stdin_data = stdin_data, .timeout = std::chrono::seconds(60)});
+  }
+
+  // Audit rows are written off the io threads: wait for them to land.
+  std::string audit_rows(const std::string& where, int expected) const {
+    std::string out;
+    for (int i = 0; i < 200; ++i) {
+      out = postgres_cluster::instance().psql(dbname_,
+                                              "SELECT string_agg(result || ' ' || actor || ' ' || "
+                                              "source_addr, ',' ORDER BY id) FROM audit_events "
+                                              "WHERE " +
+                                                  where);
+      if (std::count(out.begin(), out.end(), ',') + (out.size() > 1 ? 1 : 0) >= expected) {
+        break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return out;
+  }
+
+  int port_ = 0;
+  std::string config_;
+  std::string alice_key_;
+  std::string bob_key_;
+  std::string known_hosts_;
+  std::string log_;
+  std::unique_ptr<child_process> daemon_;
+};
+
+}  // namespace bastion::test
