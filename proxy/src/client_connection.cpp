@@ -141,26 +141,7 @@ void client_connection::step() {
 }
 
 void client_connection::arm() {
-  if (!reading_) {
-    reading_ = true;
-    fd_.async_wait(asio::posix::stream_descriptor::wait_read,
-                   [self = shared_from_this()](const boost::system::error_code& ec) {
-                     self->reading_ = false;
-                     if (!ec) {
-                       self->step();
-                     }
-                   });
-  }
-  if (!writing_ && (ssh_get_poll_flags(session_.get()) & SSH_WRITE_PENDING) != 0) {
-    writing_ = true;
-    fd_.async_wait(asio::posix::stream_descriptor::wait_write,
-                   [self = shared_from_this()](const boost::system::error_code& ec) {
-                     self->writing_ = false;
-                     if (!ec) {
-                       self->step();
-                     }
-                   });
-  }
+  fd_.arm(session_.get(), shared_from_this(), [this] { step(); });
 }
 
 void client_connection::teardown(const std::string& reason) {
@@ -177,16 +158,13 @@ void client_connection::teardown(const std::string& reason) {
   if (dialer_) {
     dialer_->cancel();
   }
-  boost::system::error_code ignored;
   if (upstream_) {
-    up_fd_.cancel(ignored);
-    (void)up_fd_.release();
+    up_fd_.release();
     ssh_event_remove_session(event_.get(), upstream_.get());
     ssh_disconnect(upstream_.get());
     upstream_.reset();
   }
-  fd_.cancel(ignored);
-  (void)fd_.release();  // libssh closes the fd
+  fd_.release();  // libssh closes the fd
   if (in_event_) {
     ssh_event_remove_session(event_.get(), session_.get());
   }

@@ -21,6 +21,7 @@
 #include <bastion/policy/audit.hpp>
 #include <bastion/policy/cache.hpp>
 #include <bastion/policy/evaluator.hpp>
+#include <bastion/proxy/fd_watch.hpp>
 #include <bastion/proxy/upstream.hpp>
 
 #include "channel_bridge.hpp"
@@ -73,7 +74,7 @@ class client_connection : public std::enable_shared_from_this<client_connection>
   static ssh_channel channel_open_cb(ssh_session, void* self);
 
   boost::asio::strand<boost::asio::io_context::executor_type> strand_;
-  boost::asio::posix::stream_descriptor fd_;
+  fd_watch fd_;
   boost::asio::steady_timer grace_;
   const connection_context& ctx_;
   std::string peer_;  // "ip:port", from getpeername: what the audit trail calls the source
@@ -83,8 +84,6 @@ class client_connection : public std::enable_shared_from_this<client_connection>
   std::shared_ptr<const policy::policy_snapshot> snapshot_;
   phase phase_ = phase::key_exchange;
   bool in_event_ = false;
-  bool reading_ = false;
-  bool writing_ = false;
   int failed_auth_ = 0;
   std::string close_reason_;  // set inside libssh callbacks, acted on after them
   std::string user_;
@@ -97,9 +96,7 @@ class client_connection : public std::enable_shared_from_this<client_connection>
   std::string target_error_;  // why no session can be relayed, if so
   std::shared_ptr<upstream_dialer> dialer_;
   ssh_session_ptr upstream_;
-  boost::asio::posix::stream_descriptor up_fd_;
-  bool up_reading_ = false;
-  bool up_writing_ = false;
+  fd_watch up_fd_;
   std::vector<std::unique_ptr<channel_bridge>> bridges_;
 };
 

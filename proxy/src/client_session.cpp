@@ -109,28 +109,8 @@ bool client_connection::pump_bridges() {
 }
 
 void client_connection::arm_upstream() {
-  if (!upstream_ || !up_fd_.is_open()) {
-    return;
-  }
-  if (!up_reading_) {
-    up_reading_ = true;
-    up_fd_.async_wait(asio::posix::stream_descriptor::wait_read,
-                      [self = shared_from_this()](const boost::system::error_code& ec) {
-                        self->up_reading_ = false;
-                        if (!ec) {
-                          self->step();
-                        }
-                      });
-  }
-  if (!up_writing_ && (ssh_get_poll_flags(upstream_.get()) & SSH_WRITE_PENDING) != 0) {
-    up_writing_ = true;
-    up_fd_.async_wait(asio::posix::stream_descriptor::wait_write,
-                      [self = shared_from_this()](const boost::system::error_code& ec) {
-                        self->up_writing_ = false;
-                        if (!ec) {
-                          self->step();
-                        }
-                      });
+  if (upstream_) {
+    up_fd_.arm(upstream_.get(), shared_from_this(), [this] { step(); });
   }
 }
 

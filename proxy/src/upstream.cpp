@@ -24,11 +24,7 @@ upstream_dialer::upstream_dialer(const strand_type& strand, upstream_request req
       fd_(strand),
       deadline_(strand) {}
 
-upstream_dialer::~upstream_dialer() {
-  if (fd_.is_open()) {
-    (void)fd_.release();  // libssh owns the socket
-  }
-}
+upstream_dialer::~upstream_dialer() = default;
 
 void upstream_dialer::start() {
   asio::dispatch(strand_, [self = shared_from_this()] {
@@ -143,30 +139,11 @@ void upstream_dialer::step() {
 }
 
 void upstream_dialer::arm() {
-  if (!fd_.is_open()) {
-    return;
-  }
-  const int flags = ssh_get_poll_flags(session_.get());
-  if (!reading_) {
-    reading_ = true;
-    fd_.async_wait(asio::posix::stream_descriptor::wait_read,
-                   [self = shared_from_this()](const boost::system::error_code& ec) {
-                     self->reading_ = false;
-                     if (!ec && self->phase_ != phase::done) {
-                       self->step();
-                     }
-                   });
-  }
-  if (!writing_ && (flags & SSH_WRITE_PENDING) != 0) {
-    writing_ = true;
-    fd_.async_wait(asio::posix::stream_descriptor::wait_write,
-                   [self = shared_from_this()](const boost::system::error_code& ec) {
-                     self->writing_ = false;
-                     if (!ec && self->phase_ != phase::done) {
-                       self->step();
-                     }
-                   });
-  }
+  fd_.arm(session_.get(), shared_from_this(), [this] {
+    if (phase_ != phase::done) {
+      step();
+    }
+  });
 }
 
 void upstream_dialer::finish(std::string error) {
@@ -176,11 +153,7 @@ void upstream_dialer::finish(std::string error) {
   phase_ = phase::done;
   deadline_.cancel();
   resolver_.cancel();
-  boost::system::error_code ignored;
-  if (fd_.is_open()) {
-    fd_.cancel(ignored);
-    (void)fd_.release();
-  }
+  fd_.release();  // libssh owns the socket
   upstream_result result;
   result.error = std::move(error);
   result.host_key_fingerprint = fingerprint_;

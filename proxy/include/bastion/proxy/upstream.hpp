@@ -6,7 +6,6 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <functional>
@@ -17,6 +16,7 @@
 #include <bastion/common/duration.hpp>
 #include <bastion/common/ssh.hpp>
 #include <bastion/policy/store.hpp>
+#include <bastion/proxy/fd_watch.hpp>
 
 namespace bastion::proxy {
 
@@ -65,13 +65,11 @@ class upstream_dialer : public std::enable_shared_from_this<upstream_dialer> {
   upstream_request request_;
   std::function<void(upstream_result)> done_;
   boost::asio::ip::tcp::resolver resolver_;
-  boost::asio::posix::stream_descriptor fd_;
+  fd_watch fd_;
   boost::asio::steady_timer deadline_;
   ssh_session_ptr session_;
   std::string fingerprint_;
   phase phase_ = phase::resolving;
-  bool reading_ = false;
-  bool writing_ = false;
 };
 
 }  // namespace bastion::proxy
