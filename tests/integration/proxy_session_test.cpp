@@ -69,6 +69,23 @@ TEST_F(proxy_session, large_output_arrives_whole) {
   EXPECT_EQ(r.out.find_first_not_of('x'), std::string::npos);
 }
 
+TEST_F(proxy_session, a_pty_session_gets_the_client_terminal_size) {
+  // script(1) gives ssh a real terminal of 100x30; the target must see the same size.
+  std::string command = "stty cols 100 rows 30; ssh -tt -q -p " + std::to_string(port_);
+  for (const auto& o : std::vector<std::string>{
+           "-F", "/dev/null", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes", "-o",
+           "UserKnownHostsFile=" + known_hosts_, "-o", "IdentitiesOnly=yes", "-o",
+           "IdentityAgent=none", "-i", alice_key_}) {
+    command += " " + o;
+  }
+  command += " " + login() + "@t1@127.0.0.1 'stty size; tty; exit 7'";
+  const auto r =
+      run({"script", "-qec", command, "/dev/null"}, {.timeout = std::chrono::seconds(60)});
+  EXPECT_EQ(r.exit_code, 7) << r.out << r.err;
+  EXPECT_CONTAINS(r.out, "30 100");
+  EXPECT_CONTAINS(r.out, "/dev/pts/");
+}
+
 TEST_F(proxy_session, refusals_say_why_on_stderr) {
   change_policy([&] {
     ok({"target", "add", "t2", "--host", "127.0.0.1", "--port", std::to_string(sshd_->port()),
