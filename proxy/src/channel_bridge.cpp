@@ -291,16 +291,18 @@ bool channel_bridge::propagate_end() {
   if (up_state_ != up_state::open) {
     return false;
   }
+  // Flags first, buffers second: ssh_channel_poll may process packets, and data it reads after a
+  // check would be lost. Once EOF or close has arrived, nothing more can come on that channel.
   bool progress = false;
   if (down_eof_ && !up_eof_sent_ && carry_up_.empty() && ssh_channel_poll(down_.get(), 0) <= 0) {
     ssh_channel_send_eof(up_.get());
     up_eof_sent_ = true;
     progress = true;
   }
-  const bool up_drained = carry_down_.empty() && carry_down_err_.empty() &&
+  const bool up_drained = up_closed_ && carry_down_.empty() && carry_down_err_.empty() &&
                           ssh_channel_poll(up_.get(), 0) <= 0 &&
                           ssh_channel_poll(up_.get(), 1) <= 0;
-  if (up_closed_ && up_drained) {
+  if (up_drained) {
     if (exit_status_) {
       ssh_channel_request_send_exit_status(down_.get(), *exit_status_);
     } else if (exit_signal_) {
