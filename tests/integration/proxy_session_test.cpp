@@ -12,6 +12,18 @@ namespace {
 
 class proxy_session : public bastiond_fixture {
  protected:
+  template <class Pred>
+  static bool wait_until(Pred pred) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (!pred()) {
+      if (std::chrono::steady_clock::now() > deadline) {
+        return false;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return true;
+  }
+
   void SetUp() override {
     bastiond_fixture::SetUp();
     sshd_ = std::make_unique<sshd_server>();
@@ -218,6 +230,77 @@ TEST_F(proxy_transfer, rsync_both_ways) {
                       {.timeout = std::chrono::seconds(120)});
   ASSERT_EQ(r2.exit_code, 0) << r2.err;
   expect_same(local_, back);
+}
+
+}  // namespace
+}  // namespace bastion::test
+
+namespace bastion::test {
+namespace {
+
+TEST_F(proxy_session, the_eleventh_channel_on_one_connection_is_refused) {
+  // One connection (an OpenSSH control master, kept as our child), then sessions multiplexed on it.
+  const std::string control = (dir() / "ctl").string();
+  const std::string destination = login() + "@t1@127.0.0.1";
+  std::vector<std::string> base{"ssh",
+                                "-F",
+                                "/dev/null",
+                                "-o",
+                                "BatchMode=yes",
+                                "-o",
+                                "StrictHostKeyChecking=yes",
+                                "-o",
+                                "UserKnownHostsFile=" + known_hosts_,
+                                "-o",
+                                "IdentitiesOnly=yes",
+                                "-o",
+                                "IdentityAgent=none",
+                                "-i",
+                                alice_key_,
+                                "-p",
+                                std::to_string(port_),
+                                "-S",
+                                control};
+  auto with = [&](std::vector<std::string> extra) {
+    auto argv = base;
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    return argv;
+  };
+  child_process master(with({"-M", "-N", destination}), (dir() / "master.log").string());
+  ASSERT_TRUE(wait_until([&] { return std::filesystem::exists(control); }))
+      << read_file((dir() / "master.log").string());
+  std::vector<std::unique_ptr<child_process>> sessions;
+  sessions.reserve(10);
+  for (int i = 0; i < 10; ++i) {
+    sessions.push_back(
+        std::make_unique<child_process>(with({destination, "echo started; sleep 20"}),
+                                        (dir() / ("s" + std::to_string(i))).string()));
+  }
+  ASSERT_TRUE(wait_until([&] {
+    int started = 0;
+    for (int i = 0; i < 10; ++i) {
+      started += read_file((dir() / ("s" + std::to_string(i))).string()).find("started") !=
+                         std::string::npos
+                     ? 1
+                     : 0;
+    }
+    return started == 10;
+  })) << "ten sessions must run at once";
+  // The master's open of an 11th session channel is refused; OpenSSH then falls back to a
+  // connection of its own for that command, which the log shows as a second connection.
+  const auto r = run(with({destination, "echo eleventh"}));
+  const std::string log = read_file(log_);
+  EXPECT_CONTAINS(log, "channel refused: max_sessions 10 reached");
+  const auto first = log.find("connected to");
+  ASSERT_NE(first, std::string::npos);
+  const auto second = log.find("connected to", first + 1);
+  ASSERT_NE(second, std::string::npos) << "the 11th session must not run on the full connection";
+  const auto source_of = [&](std::size_t at) {
+    const auto start = log.rfind("src=", at);
+    return log.substr(start, log.find(' ', start) - start);
+  };
+  EXPECT_NE(source_of(first), source_of(second));
+  EXPECT_EQ(r.out, "eleventh\n");
 }
 
 }  // namespace
