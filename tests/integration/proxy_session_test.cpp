@@ -204,13 +204,12 @@ TEST_F(proxy_transfer, sftp_both_ways) {
   std::vector<std::string> argv{"sftp", "-q", "-P", std::to_string(port_)};
   const auto opts = client_options();
   argv.insert(argv.end(), opts.begin(), opts.end());
-  const std::string batch_file = (dir() / "batch").string();
-  argv.insert(argv.end(), {"-b", batch_file, login() + "@t1@127.0.0.1"});
+  argv.insert(argv.end(), {"-b", "-", login() + "@t1@127.0.0.1"});
   const std::string back = (dir() / "sftp-down.bin").string();
   const std::string batch = "put " + local_ + " " + (*remote_dir_ / "sftp.bin").string() +
                             "\nget " + (*remote_dir_ / "sftp.bin").string() + " " + back + "\n";
-  dir().write("batch", batch);
-  const auto r = run(argv, {.timeout = std::chrono::seconds(120)});
+  // The batch comes on standard input, as scripts feed sftp.
+  const auto r = run(argv, {.stdin_data = batch, .timeout = std::chrono::seconds(120)});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   expect_same(local_, (*remote_dir_ / "sftp.bin").string());
   expect_same(local_, back);
