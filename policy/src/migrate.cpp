@@ -3,6 +3,7 @@
 
 #include <map>
 
+#include <bastion/common/hex.hpp>
 #include <bastion/policy/conninfo.hpp>
 #include <bastion/policy/migrate.hpp>
 
@@ -17,13 +18,7 @@ constexpr std::int64_t migration_lock_key = 0x62617374696f6e;  // "bastion"
 std::string sha256_hex(std::string_view text) {
   unsigned char digest[SHA256_DIGEST_LENGTH];
   SHA256(reinterpret_cast<const unsigned char*>(text.data()), text.size(), digest);
-  static constexpr char hex[] = "0123456789abcdef";
-  std::string out;
-  for (const unsigned char b : digest) {
-    out += hex[b >> 4];
-    out += hex[b & 0xF];
-  }
-  return out;
+  return to_hex({reinterpret_cast<const char*>(digest), sizeof digest});
 }
 
 // version -> checksum of what this database has applied.

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <memory>
 
+#include <bastion/common/hex.hpp>
 #include <bastion/recorder/format.hpp>
 
 namespace bastion::recorder {
@@ -125,24 +126,13 @@ sha256 chunk_hash(const chunk_header& h, std::string_view stored_body) {
 }
 
 std::string to_hex(const sha256& h) {
-  static constexpr char digits[] = "0123456789abcdef";
-  std::string out;
-  for (const auto b : h) {
-    out += digits[b >> 4];
-    out += digits[b & 0xF];
-  }
-  return out;
+  return bastion::to_hex({reinterpret_cast<const char*>(h.data()), h.size()});
 }
 
 std::string to_string(const session_id& id) {
-  static constexpr char digits[] = "0123456789abcdef";
-  std::string out;
-  for (std::size_t i = 0; i < id.size(); ++i) {
-    if (i == 4 || i == 6 || i == 8 || i == 10) {
-      out += '-';
-    }
-    out += digits[id[i] >> 4];
-    out += digits[id[i] & 0xF];
+  std::string out = bastion::to_hex({reinterpret_cast<const char*>(id.data()), id.size()});
+  for (const std::size_t dash : {8, 13, 18, 23}) {
+    out.insert(dash, 1, '-');
   }
   return out;
 }

@@ -5,6 +5,8 @@
 
 #include <random>
 
+#include <bastion/common/hex.hpp>
+
 #include "proxy_support.hpp"
 
 namespace bastion::test {
@@ -65,13 +67,7 @@ TEST_F(proxy_session, stdin_arrives_whole) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   unsigned char digest[SHA256_DIGEST_LENGTH];
   SHA256(reinterpret_cast<const unsigned char*>(data.data()), data.size(), digest);
-  std::string hex;
-  for (const unsigned char b : digest) {
-    static constexpr char digits[] = "0123456789abcdef";
-    hex += digits[b >> 4];
-    hex += digits[b & 0xF];
-  }
-  EXPECT_EQ(r.out.substr(0, 64), hex);
+  EXPECT_EQ(r.out.substr(0, 64), to_hex({reinterpret_cast<const char*>(digest), sizeof digest}));
 }
 
 TEST_F(proxy_session, large_output_arrives_whole) {

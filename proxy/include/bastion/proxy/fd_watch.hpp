@@ -36,29 +36,29 @@ class fd_watch {
     if (!fd_.is_open()) {
       return;
     }
-    if (!reading_) {
-      reading_ = true;
-      fd_.async_wait(boost::asio::posix::stream_descriptor::wait_read,
-                     [this, keep_alive, on_ready](const boost::system::error_code& ec) {
-                       reading_ = false;
-                       if (!ec) {
-                         on_ready();
-                       }
-                     });
-    }
-    if (!writing_ && (ssh_get_poll_flags(session) & SSH_WRITE_PENDING) != 0) {
-      writing_ = true;
-      fd_.async_wait(boost::asio::posix::stream_descriptor::wait_write,
-                     [this, keep_alive, on_ready](const boost::system::error_code& ec) {
-                       writing_ = false;
-                       if (!ec) {
-                         on_ready();
-                       }
-                     });
+    wait(boost::asio::posix::stream_descriptor::wait_read, reading_, keep_alive, on_ready);
+    if ((ssh_get_poll_flags(session) & SSH_WRITE_PENDING) != 0) {
+      wait(boost::asio::posix::stream_descriptor::wait_write, writing_, keep_alive, on_ready);
     }
   }
 
  private:
+  // One outstanding wait per direction: `pending` says whether it is armed.
+  template <class Owner, class Handler>
+  void wait(boost::asio::posix::stream_descriptor::wait_type type, bool& pending,
+            const std::shared_ptr<Owner>& keep_alive, Handler on_ready) {
+    if (pending) {
+      return;
+    }
+    pending = true;
+    fd_.async_wait(type, [&pending, keep_alive, on_ready](const boost::system::error_code& ec) {
+      pending = false;
+      if (!ec) {
+        on_ready();
+      }
+    });
+  }
+
   boost::asio::posix::stream_descriptor fd_;
   bool reading_ = false;
   bool writing_ = false;
