@@ -52,7 +52,8 @@ void policy_cache::reload(store& db) {
     current_ = std::move(next);
   }
   const auto n = reloads_.fetch_add(1, std::memory_order_relaxed) + 1;
-  spdlog::info("policy reloaded (#{}, {} users)", n, current()->user_count());
+  const auto now = current();
+  spdlog::info("policy reloaded (#{}, version {}, {} users)", n, now->version(), now->user_count());
 }
 
 bool policy_cache::wait_or_stop(std::chrono::milliseconds d) {

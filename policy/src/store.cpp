@@ -91,10 +91,6 @@ void store::impl::audit(pqxx::work& txn, std::string_view kind,
       detail.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
 }
 
-void store::impl::notify_policy(pqxx::work& txn) {
-  txn.exec("SELECT pg_notify('bastion_policy', '')");
-}
-
 store::store(const std::string& conninfo, std::string actor, std::string node)
     : impl_(std::make_unique<impl>(conninfo, std::move(actor), std::move(node))) {}
 

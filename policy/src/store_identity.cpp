@@ -61,7 +61,6 @@ void store::add_user(const std::string& name, bool is_admin, const std::vector<p
     }
     impl_->audit(txn, "admin.user_add", {{"user", name}, {"admin", is_admin}});
     impl_->insert_keys(txn, rows[0][0].as<std::int64_t>(), name, keys);
-    impl::notify_policy(txn);
   });
 }
 
@@ -92,7 +91,6 @@ void store::disable_user(const std::string& name) {
                         "no user " + shown(name) + "; `bastionctl user list` shows the users");
     }
     impl_->audit(txn, "admin.user_disable", {{"user", name}});
-    impl::notify_policy(txn);
   });
 }
 
@@ -100,7 +98,6 @@ void store::add_keys(const std::string& user, const std::vector<public_key>& key
   require_text("user name", user);
   impl_->transact("add key for " + shown(user), [&](pqxx::work& txn) {
     impl_->insert_keys(txn, user_id(txn, user), user, keys);
-    impl::notify_policy(txn);
   });
 }
 
@@ -139,7 +136,6 @@ void store::remove_key(const std::string& fingerprint) {
     }
     impl_->audit(txn, "admin.key_remove",
                  {{"user", rows[0][0].as<std::string>()}, {"fingerprint", fingerprint}});
-    impl::notify_policy(txn);
   });
 }
 

@@ -55,9 +55,6 @@ struct store::impl {
   void insert_keys(pqxx::work& txn, std::int64_t uid, const std::string& user,
                    const std::vector<public_key>& keys) const;
 
-  // Tells every node to reload its policy snapshot once the transaction commits.
-  static void notify_policy(pqxx::work& txn);
-
   std::string shown_conninfo;
   std::string actor;
   std::string node;

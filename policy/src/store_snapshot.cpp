@@ -11,6 +11,7 @@ snapshot_rows store::load_snapshot_rows() {
   return impl_->transact("load policy", [](pqxx::work& txn) {
     txn.exec("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY");
     snapshot_rows rows;
+    rows.version = txn.exec1("SELECT version FROM policy_version")[0].as<std::int64_t>();
     for (const auto& r : txn.exec("SELECT name, is_admin, disabled_at IS NOT NULL FROM users")) {
       rows.users.push_back({r[0].as<std::string>(), r[1].as<bool>(), r[2].as<bool>()});
     }

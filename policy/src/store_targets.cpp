@@ -70,7 +70,6 @@ void store::add_target(const target_info& target) {
     }
     impl_->audit(txn, "admin.target_add",
                  {{"target", target.name}, {"host", target.host}, {"port", target.port}});
-    impl::notify_policy(txn);
   });
 }
 
@@ -104,7 +103,6 @@ void store::remove_target(const std::string& name) {
     const auto id = id_of(txn, "targets", name);
     txn.exec_params("DELETE FROM targets WHERE id = $1", id);
     impl_->audit(txn, "admin.target_remove", {{"target", name}});
-    impl::notify_policy(txn);
   });
 }
 
@@ -125,7 +123,6 @@ void store::grant(const std::string& user, const std::string& target, const std:
     impl_->audit(
         txn, "admin.grant",
         {{"user", user}, {"target", target}, {"login", login}, {"kinds", kinds_literal(kinds)}});
-    impl::notify_policy(txn);
   });
 }
 
@@ -146,7 +143,6 @@ int store::revoke(const std::string& user, const std::string& target,
     }
     impl_->audit(txn, "admin.revoke",
                  {{"user", user}, {"target", target}, {"login", login.value_or("*")}});
-    impl::notify_policy(txn);
     return static_cast<int>(rows.size());
   });
 }

@@ -185,6 +185,7 @@ bool channel_bridge::open_upstream() {
     fail("the target refused a session channel");
     return true;
   }
+  spdlog::debug("{} upstream channel open, replaying {} requests", log_prefix_, requests_.size());
   up_state_ = up_state::replaying;
   return true;
 }
@@ -235,6 +236,7 @@ bool channel_bridge::replay_requests() {
     progress = true;
   }
   if (up_state_ == up_state::replaying && started_) {
+    spdlog::debug("{} relaying", log_prefix_);
     up_state_ = up_state::open;
   }
   return progress;

@@ -89,6 +89,8 @@ ssh_channel client_connection::open_session_channel() {
     bridge->attach(upstream_.get());
   }
   bridges_.push_back(std::move(bridge));
+  spdlog::debug("src={} user={} session channel {} opened", peer_, log_value(user_),
+                bridges_.size());
   return channel;
 }
 
@@ -101,8 +103,10 @@ bool client_connection::pump_bridges() {
       b->fail(target_error_);
     }
   }
-  for (auto& b : bridges_) {
-    progress = b->pump() || progress;
+  // By index: a pump reads the client session, and a channel open it handles there appends to
+  // bridges_ from inside the callback, which would invalidate an iterator.
+  for (std::size_t i = 0; i < bridges_.size(); ++i) {
+    progress = bridges_[i]->pump() || progress;
   }
   std::erase_if(bridges_, [](const auto& b) { return b->finished(); });
   return progress;

@@ -1,5 +1,6 @@
 // bastiond's process-level wiring: threads, listeners, connections, signals.
 #include <csignal>
+#include <cstdlib>
 #include <thread>
 
 #include <bastion/common/log.hpp>
@@ -119,11 +120,22 @@ int server::run() {
     l->start();
     spdlog::info("listening on {}", l->where().to_string());
   }
+  // A handler that throws leaves its connection in an unknown state: name the error, then stop
+  // the process (the crash recovery at the next start finalises the recordings).
+  const auto run_io = [this] {
+    try {
+      io_.run();
+    } catch (const std::exception& e) {
+      spdlog::critical("internal error on an io thread: {}", log_value(e.what()));
+      spdlog::shutdown();
+      std::abort();
+    }
+  };
   std::vector<std::jthread> threads;
   for (unsigned i = 1; i < io_threads(); ++i) {
-    threads.emplace_back([this] { io_.run(); });
+    threads.emplace_back(run_io);
   }
-  io_.run();
+  run_io();
   threads.clear();
   spdlog::info("stopped");
   return 0;

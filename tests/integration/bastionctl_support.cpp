@@ -1,6 +1,8 @@
 // Fixture for tests that drive bastionctl.
 #include "bastionctl_support.hpp"
 
+#include <cstdlib>
+
 #include "sshd.hpp"
 
 namespace bastion::test {
@@ -39,12 +41,17 @@ std::string bastionctl_test::write_config(int listen_port, const std::string& li
   const std::string outer = make_ssh_key(dir_, "outer", "ed25519");
   const std::string inner = make_ssh_key(dir_, "inner", "ed25519");
   const std::string upstream = make_ssh_key(dir_, "upstream", "ed25519");
+  // BASTION_TEST_LOG_LEVEL=debug makes the daemons of a failing test tell more.
+  const char* level = std::getenv("BASTION_TEST_LOG_LEVEL");
+  const std::string log_level =
+      level != nullptr ? "log_level: " + std::string(level) + "\n" : std::string();
   return dir_
-      .write("bastion.yaml",
-             "listen: [\"127.0.0.1:" + std::to_string(listen_port) + "\"]\nhost_keys: [\"" + outer +
-                 "\"]\ninner_host_key: \"" + inner + "\"\nupstream_key: \"" + upstream +
-                 "\"\ndatabase: \"" + conninfo_ + "\"\nnode_name: test-node\n" +
-                 "limits: { drain_timeout: 5s" + (limits.empty() ? "" : ", " + limits) + " }\n")
+      .write("bastion.yaml", "listen: [\"127.0.0.1:" + std::to_string(listen_port) +
+                                 "\"]\nhost_keys: [\"" + outer + "\"]\ninner_host_key: \"" + inner +
+                                 "\"\nupstream_key: \"" + upstream + "\"\ndatabase: \"" +
+                                 conninfo_ + "\"\nnode_name: test-node\n" +
+                                 "limits: { drain_timeout: 5s" +
+                                 (limits.empty() ? "" : ", " + limits) + " }\n" + log_level)
       .string();
 }
 

@@ -280,7 +280,9 @@ TEST_F(proxy_session, the_eleventh_channel_on_one_connection_is_refused) {
                      : 0;
     }
     return started == 10;
-  })) << "ten sessions must run at once";
+  })) << "ten sessions must run at once; the first one printed: "
+      << read_file((dir() / "s0").string()) << "\nbastiond:\n"
+      << read_file(log_);
   // The master's open of an 11th session channel is refused; OpenSSH then falls back to a
   // connection of its own for that command, which the log shows as a second connection.
   const auto r = run(with({destination, "echo eleventh"}));

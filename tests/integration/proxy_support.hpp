@@ -44,25 +44,27 @@ class bastiond_fixture : public bastionctl_test {
   }
 
   // Policy changes reach bastiond through NOTIFY: run `change`, then wait until bastiond has
-  // reloaded its policy after it.
+  // loaded a policy version at least as new as the database's after it.
   template <class Change>
   void change_policy(Change change) {
-    const auto reloads = [&] {
-      const std::string log = read_file(log_);
-      std::size_t n = 0;
-      for (auto at = log.find("policy reloaded"); at != std::string::npos;
-           at = log.find("policy reloaded", at + 1)) {
-        ++n;
-      }
-      return n;
-    };
-    const std::size_t before = reloads();
     change();
+    const std::string db_version =
+        postgres_cluster::instance().psql(dbname_, "SELECT version FROM policy_version");
+    const long wanted = std::stol(db_version);
+    const auto loaded = [&] {
+      const std::string log = read_file(log_);
+      long newest = -1;
+      const std::string mark = ", version ";
+      for (auto at = log.find(mark); at != std::string::npos; at = log.find(mark, at + 1)) {
+        newest = std::max(newest, std::strtol(log.c_str() + at + mark.size(), nullptr, 10));
+      }
+      return newest;
+    };
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-    while (reloads() == before && std::chrono::steady_clock::now() < deadline) {
+    while (loaded() < wanted && std::chrono::steady_clock::now() < deadline) {
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
-    ASSERT_GT(reloads(), before) << "bastiond did not reload its policy";
+    ASSERT_GE(loaded(), wanted) << "bastiond did not load policy version " << wanted;
   }
 
   // Runs `ssh [-v] ... user@127.0.0.1 command` through the bastion with only `keys`.

@@ -80,6 +80,21 @@ TEST_F(snapshot, the_cache_follows_admin_changes_through_notify) {
   EXPECT_GE(cache.reloads(), 2U);
 }
 
+TEST_F(snapshot, a_change_made_in_sql_reaches_the_cache_with_a_newer_version) {
+  const auto key = make_ssh_key(dir(), "alice", "ed25519");
+  ok({"user", "add", "alice", "--key", key + ".pub"});
+  ok({"user", "disable", "alice"});
+  policy::policy_cache cache(conninfo_, "test-node", std::chrono::hours(1));
+  const auto before = cache.current()->version();
+  EXPECT_GE(before, 3) << "user insert, key insert and disable each advance the version";
+  EXPECT_EQ(cache.current()->find_user("alice")->disabled, true);
+  postgres_cluster::instance().psql(dbname_,
+                                    "UPDATE users SET disabled_at = NULL WHERE name = 'alice'");
+  EXPECT_TRUE(eventually([&] { return !cache.current()->find_user("alice")->disabled; }))
+      << "the triggers notify for changes made by hand";
+  EXPECT_EQ(cache.current()->version(), before + 1);
+}
+
 TEST_F(snapshot, the_cache_refuses_to_start_without_a_database) {
   EXPECT_THROW(policy::policy_cache("host=/nonexistent dbname=x", "test-node"),
                policy::store_error);

@@ -3,6 +3,7 @@
 // when the policy changes; read-only once built, so many io threads may share one.
 #pragma once
 
+#include <cstdint>
 #include <map>
 #include <optional>
 #include <string>
@@ -40,6 +41,7 @@ struct snapshot_rows {
   std::vector<snapshot_key> keys;
   std::vector<target_info> targets;
   std::vector<snapshot_grant> grants;
+  std::int64_t version = 0;  // the policy_version the rows were read at
 };
 
 class policy_snapshot {
@@ -57,6 +59,7 @@ class policy_snapshot {
                                    std::string_view login) const;
 
   std::size_t user_count() const { return rows_.users.size(); }
+  std::int64_t version() const { return rows_.version; }
 
  private:
   snapshot_rows rows_;
