@@ -71,4 +71,10 @@ const snapshot_grant* policy_snapshot::find_grant(std::string_view user, std::st
   return i < rows_.grants.size() ? &rows_.grants[i] : nullptr;
 }
 
+bool policy_snapshot::has_grant_on(std::string_view user, std::string_view target) const {
+  const std::string prefix = grant_key(user, target, {});  // "user\0target\0"
+  const auto it = grants_.lower_bound(prefix);
+  return it != grants_.end() && it->first.starts_with(prefix);
+}
+
 }  // namespace bastion::policy

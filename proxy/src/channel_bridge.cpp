@@ -1,10 +1,10 @@
 // Channel bridging: request replay, window-bounded relay, EOF/exit/close propagation.
 #include "channel_bridge.hpp"
 
-#include <array>
-
 #include <bastion/common/escape.hpp>
 #include <bastion/common/log.hpp>
+
+#include "byte_pump.hpp"
 
 namespace bastion::proxy {
 namespace {
@@ -13,7 +13,6 @@ using policy::channel_kind;
 
 // Requests a client may queue before its upstream exists; more are refused.
 constexpr std::size_t max_requests = 32;
-constexpr std::size_t relay_chunk = std::size_t{64} * 1024;
 
 channel_bridge* self_of(void* p) {
   return static_cast<channel_bridge*>(p);
@@ -244,40 +243,19 @@ bool channel_bridge::replay_requests() {
 
 bool channel_bridge::relay(ssh_channel src, ssh_channel dst, int src_stream, bool to_stderr,
                            std::string& carry) {
-  thread_local std::array<char, relay_chunk> buf;
-  const auto write = [&](const char* data, uint32_t n) {
-    const int wr =
-        to_stderr ? ssh_channel_write_stderr(dst, data, n) : ssh_channel_write(dst, data, n);
-    return wr < 0 ? 0U : static_cast<uint32_t>(wr);  // 0 during a rekey: keep the bytes (pitfall 2)
-  };
-  bool progress = false;
-  for (int round = 0; round < 64; ++round) {
-    if (!carry.empty()) {
-      const auto n = std::min<std::size_t>(ssh_channel_window_size(dst), carry.size());
-      const uint32_t wr = n > 0 ? write(carry.data(), static_cast<uint32_t>(n)) : 0;
-      carry.erase(0, wr);
-      progress = progress || wr > 0;
-      if (!carry.empty()) {
-        break;
-      }
-    }
-    const uint32_t window = ssh_channel_window_size(dst);
-    if (window == 0) {
-      break;
-    }
-    const int r = ssh_channel_read_nonblocking(src, buf.data(),
-                                               std::min<uint32_t>(window, buf.size()), src_stream);
-    if (r <= 0) {
-      break;
-    }
-    progress = true;
-    const auto n = std::min<uint32_t>(ssh_channel_window_size(dst), static_cast<uint32_t>(r));
-    const uint32_t wr = n > 0 ? write(buf.data(), n) : 0;
-    if (wr < static_cast<uint32_t>(r)) {
-      carry.assign(buf.data() + wr, static_cast<std::size_t>(r) - wr);  // bounded by one read
-    }
-  }
-  return progress;
+  return pump_bytes([dst] { return ssh_channel_window_size(dst); },
+                    [src, src_stream](char* buf, std::size_t n) -> long {
+                      return ssh_channel_read_nonblocking(src, buf, static_cast<uint32_t>(n),
+                                                          src_stream);
+                    },
+                    [dst, to_stderr](const char* data, std::size_t n) -> std::size_t {
+                      const auto len = static_cast<uint32_t>(n);
+                      const int wr = to_stderr ? ssh_channel_write_stderr(dst, data, len)
+                                               : ssh_channel_write(dst, data, len);
+                      // 0 during a rekey: the carry keeps the bytes (relay prototype pitfall 2)
+                      return wr < 0 ? 0 : static_cast<std::size_t>(wr);
+                    },
+                    carry);
 }
 
 bool channel_bridge::report_failure() {

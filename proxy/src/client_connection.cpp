@@ -30,8 +30,7 @@ client_connection::client_connection(asio::io_context& io, asio::ip::tcp::socket
       fd_(strand_),
       grace_(strand_),
       ctx_(ctx),
-      peer_(peer_of(socket)),
-      up_fd_(strand_) {
+      peer_(peer_of(socket)) {
   session_.reset(ssh_new());
   event_.reset(ssh_event_new());
   const int fd = socket.release();
@@ -67,6 +66,7 @@ void client_connection::start() {
     self->callbacks_.channel_open_request_session_function = channel_open_cb;
     ssh_callbacks_init(&self->callbacks_);
     ssh_set_server_callbacks(s, &self->callbacks_);
+    ssh_set_message_callback(s, message_cb, self.get());
     ssh_set_auth_methods(s, SSH_AUTH_METHOD_PUBLICKEY);
     ssh_set_blocking(s, 0);
     self->snapshot_ = self->ctx_.policy.current();
@@ -118,7 +118,7 @@ void client_connection::step() {
       progress = key_exchange_step();
     } else {
       progress = ssh_event_dopoll(event_.get(), 0) == SSH_OK;
-      progress = pump_bridges() || progress;
+      progress = pump_sessions() || progress;
     }
     const int status = ssh_get_status(session_.get());
     // A socket error leaves ssh_is_connected at 1: the status bits are what tell.
@@ -132,7 +132,7 @@ void client_connection::step() {
     }
     if (!progress) {
       arm();
-      return arm_upstream();
+      return arm_sessions();
     }
   }
   if (phase_ != phase::closed) {
@@ -141,7 +141,7 @@ void client_connection::step() {
 }
 
 void client_connection::arm() {
-  fd_.arm(session_.get(), shared_from_this(), [this] { step(); });
+  fd_.arm(session_.get(), [self = shared_from_this()] { self->step(); });
 }
 
 void client_connection::teardown(const std::string& reason) {
@@ -154,15 +154,14 @@ void client_connection::teardown(const std::string& reason) {
     audit("connection", "closed", {}, {{"reason", reason}});  // refused before authentication
   }
   grace_.cancel();
-  bridges_.clear();  // channels go before their sessions
-  if (dialer_) {
-    dialer_->cancel();
+  // Sessions toward targets go before the client session whose channels they use.
+  for (const auto& inner : inner_) {
+    inner->close(reason);
   }
-  if (upstream_) {
-    up_fd_.release();
-    ssh_event_remove_session(event_.get(), upstream_.get());
-    ssh_disconnect(upstream_.get());
-    upstream_.reset();
+  inner_.clear();
+  if (relay_) {
+    relay_->close();
+    relay_.reset();
   }
   fd_.release();  // libssh closes the fd
   if (in_event_) {

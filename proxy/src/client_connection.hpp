@@ -24,19 +24,11 @@
 #include <bastion/proxy/fd_watch.hpp>
 #include <bastion/proxy/upstream.hpp>
 
-#include "channel_bridge.hpp"
+#include "connection_context.hpp"
+#include "inner_session.hpp"
+#include "relay.hpp"
 
 namespace bastion::proxy {
-
-// What every connection of a server shares; it outlives them all.
-struct connection_context {
-  const config& cfg;
-  ssh_bind bind;           // never listened on; accept_fd only
-  std::mutex& bind_mutex;  // ssh_bind_accept_fd loads the bind's keys lazily: not thread-safe
-  policy::policy_cache& policy;
-  policy::audit_log& audit;
-  ssh_key upstream_key;  // the bastion-held key targets authorise
-};
 
 class client_connection : public std::enable_shared_from_this<client_connection> {
  public:
@@ -62,16 +54,21 @@ class client_connection : public std::enable_shared_from_this<client_connection>
 
   int decide_pubkey(const char* user, ssh_key key, char state);
   void on_authenticated(const policy::parsed_username& name);
-  void on_upstream(upstream_result result);
+  std::function<void()> waker();
+  relay::audit_fn auditor();
+  std::shared_ptr<relay> make_relay(const std::string& target);
   ssh_channel open_session_channel();
-  bool pump_bridges();
-  void arm_upstream();
+  int on_message(ssh_message message);
+  void open_tunnel(ssh_message message);
+  bool pump_sessions();
+  void arm_sessions();
   int refuse_auth(const std::string& user, const std::string& why);
   void audit(std::string kind, std::string result, std::string actor, const nlohmann::json& detail);
 
   static int auth_pubkey_cb(ssh_session, const char* user, ssh_key key, char state, void* self);
   static int auth_password_cb(ssh_session, const char* user, const char* password, void* self);
   static ssh_channel channel_open_cb(ssh_session, void* self);
+  static int message_cb(ssh_session, ssh_message message, void* self);
 
   boost::asio::strand<boost::asio::io_context::executor_type> strand_;
   fd_watch fd_;
@@ -88,16 +85,11 @@ class client_connection : public std::enable_shared_from_this<client_connection>
   std::string close_reason_;  // set inside libssh callbacks, acted on after them
   std::string user_;
 
-  // The session's destination, known once the user is (username form now; the inner session of
-  // -J later), and the upstream connection to it. Bridges are declared after the sessions they
-  // use so that they are destroyed first.
+  // The username form relays the outer session's channels; a -J connection has one inner
+  // session per direct-tcpip channel, each with its own relay.
   policy::parsed_username name_;
-  policy::access_decision access_;
-  std::string target_error_;  // why no session can be relayed, if so
-  std::shared_ptr<upstream_dialer> dialer_;
-  ssh_session_ptr upstream_;
-  fd_watch up_fd_;
-  std::vector<std::unique_ptr<channel_bridge>> bridges_;
+  std::shared_ptr<relay> relay_;
+  std::vector<std::shared_ptr<inner_session>> inner_;
 };
 
 }  // namespace bastion::proxy

@@ -1,5 +1,6 @@
-// The part of a client connection that relays sessions: choosing the destination once the user is
-// known, dialing it while the client sets up its channel, and pumping the channel bridges.
+// The part of a client connection that relays sessions: in the username form, one relay for the
+// outer session's channels; with -J, one inner session per direct-tcpip channel.
+#include <bastion/common/escape.hpp>
 #include <bastion/common/log.hpp>
 
 #include "client_connection.hpp"
@@ -8,114 +9,139 @@ namespace bastion::proxy {
 
 namespace asio = boost::asio;
 
+namespace {
+
+std::string no_target_message(const std::string& user) {
+  return "no target given; connect with ssh -J " + user +
+         "@BASTION LOGIN@TARGET, or ssh LOGIN@TARGET@BASTION";
+}
+
+}  // namespace
+
+std::function<void()> client_connection::waker() {
+  return [weak = weak_from_this()] {
+    if (auto self = weak.lock()) {
+      self->step();
+    }
+  };
+}
+
+relay::audit_fn client_connection::auditor() {
+  return [weak = weak_from_this()](std::string kind, std::string result, nlohmann::json detail) {
+    if (auto self = weak.lock()) {
+      self->audit(std::move(kind), std::move(result), self->user_, detail);
+    }
+  };
+}
+
+std::shared_ptr<relay> client_connection::make_relay(const std::string& target) {
+  return std::make_shared<relay>(strand_, ctx_, event_.get(),
+                                 "src=" + peer_ + " user=" + log_value(user_), target, waker(),
+                                 auditor());
+}
+
 void client_connection::on_authenticated(const policy::parsed_username& name) {
   name_ = name;
   if (!name.username_form()) {
-    target_error_ = "no target given; connect with ssh -J " + user_ +
-                    "@BASTION LOGIN@TARGET, or ssh LOGIN@TARGET@BASTION";
-    return;
+    return;  // -J opens direct-tcpip channels; a session channel is told how to connect
   }
+  relay_ = make_relay(name.target);
   const policy::target_info* target = snapshot_->find_target_by_name(name.target);
   if (target == nullptr) {
-    target_error_ = name.target + " is not a registered target";
-    audit("session.refused", "denied", user_, {{"target", name.target}, {"reason", target_error_}});
-    return;
-  }
-  access_ = policy::decide_access(*snapshot_, user_, *target, name.login);
-  if (!access_.allowed) {
-    target_error_ = access_.reason;
-    audit("session.refused", "denied", user_, {{"target", name.target}, {"reason", target_error_}});
-    return;
+    return relay_->refuse(name.target + " is not a registered target");
   }
   // Dial at once: the key exchange with the target overlaps the client's channel setup.
-  upstream_request request{target->name,
-                           target->host,
-                           target->port,
-                           name.login,
-                           target->host_keys,
-                           ctx_.upstream_key,
-                           ctx_.cfg.limits.connect_timeout};
-  dialer_ = std::make_shared<upstream_dialer>(
-      strand_, std::move(request),
-      [self = shared_from_this()](upstream_result r) { self->on_upstream(std::move(r)); });
-  dialer_->start();
-}
-
-void client_connection::on_upstream(upstream_result result) {
-  dialer_.reset();
-  if (phase_ == phase::closed) {
-    return;
-  }
-  if (!result.session) {
-    target_error_ = result.error;
-    spdlog::warn("src={} user={} target={} unreachable: {}", peer_, log_value(user_),
-                 log_value(name_.target), log_value(result.error));
-    audit("upstream", "error", user_, {{"target", name_.target}, {"reason", result.error}});
-    for (auto& b : bridges_) {
-      b->fail(target_error_);
-    }
-  } else {
-    upstream_ = std::move(result.session);
-    ssh_event_add_session(event_.get(), upstream_.get());
-    up_fd_.assign(ssh_get_fd(upstream_.get()));
-    spdlog::info("src={} user={} connected to {} as {} (host key {})", peer_, log_value(user_),
-                 log_value(name_.target), log_value(name_.login), result.host_key_fingerprint);
-    for (auto& b : bridges_) {
-      b->attach(upstream_.get());
-    }
-  }
-  step();
+  relay_->dial(*target);
+  relay_->set_access(policy::decide_access(*snapshot_, user_, *target, name.login), name.login);
 }
 
 ssh_channel client_connection::open_session_channel() {
   if (phase_ != phase::authenticated) {
     return nullptr;
   }
-  if (bridges_.size() >= static_cast<std::size_t>(ctx_.cfg.limits.max_sessions)) {
-    spdlog::info("src={} user={} channel refused: max_sessions {} reached", peer_, log_value(user_),
-                 ctx_.cfg.limits.max_sessions);
-    return nullptr;  // the client sees the open fail (administratively prohibited)
+  if (!relay_) {
+    relay_ = make_relay({});
+    relay_->refuse(no_target_message(user_));
   }
-  ssh_channel channel = ssh_channel_new(session_.get());
-  if (channel == nullptr) {
-    return nullptr;
-  }
-  auto bridge = std::make_unique<channel_bridge>(
-      channel, access_,
-      "src=" + peer_ + " user=" + log_value(user_) + " target=" + log_value(name_.target));
-  if (!target_error_.empty()) {
-    bridge->fail(target_error_);
-  } else if (upstream_) {
-    bridge->attach(upstream_.get());
-  }
-  bridges_.push_back(std::move(bridge));
-  spdlog::debug("src={} user={} session channel {} opened", peer_, log_value(user_),
-                bridges_.size());
-  return channel;
+  return relay_->open_session_channel(session_.get());
 }
 
-bool client_connection::pump_bridges() {
-  bool progress = false;
-  if (upstream_ && (ssh_get_status(upstream_.get()) & (SSH_CLOSED | SSH_CLOSED_ERROR)) != 0 &&
-      target_error_.empty()) {
-    target_error_ = "the connection to " + name_.target + " was lost";
-    for (auto& b : bridges_) {
-      b->fail(target_error_);
-    }
+// libssh 0.10 has no server callback for direct-tcpip: it comes through the message API, with
+// everything that the server callbacks leave (service requests, auth "none", global requests),
+// which get libssh's default reply (return 1).
+int client_connection::on_message(ssh_message message) {
+  if (ssh_message_type(message) != SSH_REQUEST_CHANNEL_OPEN ||
+      ssh_message_subtype(message) != SSH_CHANNEL_DIRECT_TCPIP || phase_ != phase::authenticated ||
+      name_.username_form()) {
+    return 1;
   }
-  // By index: a pump reads the client session, and a channel open it handles there appends to
-  // bridges_ from inside the callback, which would invalidate an iterator.
-  for (std::size_t i = 0; i < bridges_.size(); ++i) {
-    progress = bridges_[i]->pump() || progress;
+  if (inner_.size() >= static_cast<std::size_t>(ctx_.cfg.limits.max_sessions)) {
+    spdlog::info("src={} user={} tunnel refused: max_sessions {} reached", peer_, log_value(user_),
+                 ctx_.cfg.limits.max_sessions);
+    return 1;  // administratively prohibited
   }
-  std::erase_if(bridges_, [](const auto& b) { return b->finished(); });
+  open_tunnel(message);
+  return 0;
+}
+
+// Accepts the direct-tcpip channel and runs an inner session on it; a destination that is not
+// a target this user may reach gets the reason in a disconnect message, which ssh prints.
+void client_connection::open_tunnel(ssh_message message) {
+  const char* host = ssh_message_channel_request_open_destination(message);
+  const int port = ssh_message_channel_request_open_destination_port(message);
+  const std::string destination =
+      std::string(host != nullptr ? host : "") + ":" +
+      std::to_string(port);  // bounded by libssh's packet size  // bounded by libssh's packet
+  const auto snapshot = ctx_.policy.current();  // policy as of now, not of the outer login
+  const policy::target_info* target =
+      policy::resolve_destination(*snapshot, host != nullptr ? host : "", port);
+  std::string refusal;
+  if (target == nullptr) {
+    refusal = escape(destination, 300) +
+              " is not a registered target; `bastionctl target list` on the bastion shows them";
+  } else if (!snapshot->has_grant_on(user_, target->name)) {
+    refusal = "user " + user_ + " may not reach " + target->name;
+  }
+  ssh_channel channel = ssh_message_channel_request_open_reply_accept(message);
+  if (channel == nullptr) {
+    return;
+  }
+  if (!refusal.empty()) {
+    spdlog::info("src={} user={} tunnel to {} refused: {}", peer_, log_value(user_),
+                 log_value(destination), log_value(refusal));
+    audit("session.refused", "denied", user_, {{"destination", destination}, {"reason", refusal}});
+    target = nullptr;
+  }
+  auto inner = std::make_shared<inner_session>(
+      inner_scope{strand_, ctx_, event_.get(), snapshot, user_,
+                  "src=" + peer_ + " user=" + log_value(user_), waker(), auditor()},
+      channel, target, refusal);
+  inner->start();
+  inner_.push_back(std::move(inner));
+}
+
+bool client_connection::pump_sessions() {
+  bool progress = relay_ && relay_->pump();
+  // By index: a pump reads the outer session, where a new direct-tcpip open appends to inner_.
+  for (std::size_t i = 0; i < inner_.size(); ++i) {
+    progress = inner_[i]->pump() || progress;
+  }
+  std::erase_if(inner_, [](const auto& s) { return s->finished(); });
   return progress;
 }
 
-void client_connection::arm_upstream() {
-  if (upstream_) {
-    up_fd_.arm(upstream_.get(), shared_from_this(), [this] { step(); });
+void client_connection::arm_sessions() {
+  const std::function<void()> on_ready = [self = shared_from_this()] { self->step(); };
+  if (relay_) {
+    relay_->arm(on_ready);
   }
+  for (const auto& s : inner_) {
+    s->arm(on_ready);
+  }
+}
+
+int client_connection::message_cb(ssh_session, ssh_message message, void* self) {
+  return static_cast<client_connection*>(self)->on_message(message);
 }
 
 }  // namespace bastion::proxy

@@ -2,6 +2,7 @@
 #include <libssh/libssh.h>
 
 #include <CLI/CLI.hpp>
+#include <csignal>
 #include <cstdlib>
 #include <iostream>
 
@@ -21,6 +22,9 @@ std::string default_config_path() {
 
 int serve(const bastion::config& cfg) {
   bastion::init_logging(cfg.log_level);
+  // A peer that closes its socket must be an error return on that connection, never a signal
+  // that ends the process.
+  std::signal(SIGPIPE, SIG_IGN);
   const auto migrated = bastion::policy::migrate(cfg.database);
   for (const auto& name : migrated.applied) {
     spdlog::info("applied migration {}", name);

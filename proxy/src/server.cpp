@@ -32,6 +32,11 @@ server::server(const config& cfg)
     throw std::runtime_error(bind.error().text);
   }
   bind_ = std::move(*bind);
+  auto inner_bind = make_server_bind({cfg_.inner_host_key});
+  if (!inner_bind) {
+    throw std::runtime_error("inner_host_key: " + inner_bind.error().text);
+  }
+  inner_bind_ = std::move(*inner_bind);
   auto upstream_key = load_private_key(cfg_.upstream_key);
   if (!upstream_key) {
     throw std::runtime_error("upstream_key: " + upstream_key.error().text);
@@ -39,8 +44,8 @@ server::server(const config& cfg)
   upstream_key_ = std::move(*upstream_key);
   policy_ = std::make_unique<policy::policy_cache>(cfg_.database, cfg_.node_name);
   audit_ = std::make_unique<policy::audit_log>(cfg_.database, cfg_.node_name);
-  context_ = std::make_unique<connection_context>(
-      connection_context{cfg_, bind_.get(), bind_mutex_, *policy_, *audit_, upstream_key_.get()});
+  context_ = std::make_unique<connection_context>(connection_context{
+      cfg_, bind_.get(), inner_bind_.get(), bind_mutex_, *policy_, *audit_, upstream_key_.get()});
   for (const auto& where : cfg_.listen) {
     try {
       listeners_.push_back(std::make_shared<listener>(

@@ -26,15 +26,19 @@ upstream_dialer::upstream_dialer(const strand_type& strand, upstream_request req
 
 upstream_dialer::~upstream_dialer() = default;
 
+void upstream_dialer::arm_deadline() {
+  deadline_.expires_after(request_.timeout);
+  deadline_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
+    if (!ec) {
+      self->finish("connecting to " + self->request_.target + " timed out after " +
+                   format_duration(self->request_.timeout));
+    }
+  });
+}
+
 void upstream_dialer::start() {
   asio::dispatch(strand_, [self = shared_from_this()] {
-    self->deadline_.expires_after(self->request_.timeout);
-    self->deadline_.async_wait([self](const boost::system::error_code& ec) {
-      if (!ec) {
-        self->finish("connecting to " + self->request_.target + " timed out after " +
-                     format_duration(self->request_.timeout));
-      }
-    });
+    self->arm_deadline();
     // Resolution through Asio: libssh's own getaddrinfo would block an io thread.
     self->resolver_.async_resolve(self->request_.host, std::to_string(self->request_.port),
                                   [self](const boost::system::error_code& ec, const auto& results) {
@@ -45,6 +49,16 @@ void upstream_dialer::start() {
 
 void upstream_dialer::cancel() {
   asio::dispatch(strand_, [self = shared_from_this()] { self->finish("cancelled"); });
+}
+
+void upstream_dialer::set_login(std::string login) {
+  request_.login = std::move(login);
+  if (phase_ == phase::awaiting_login) {
+    ssh_options_set(session_.get(), SSH_OPTIONS_USER, request_.login.c_str());
+    phase_ = phase::authenticating;
+    arm_deadline();  // authentication gets a timeout of its own
+    step();
+  }
 }
 
 void upstream_dialer::on_resolved(const boost::system::error_code& ec,
@@ -64,7 +78,9 @@ void upstream_dialer::on_resolved(const boost::system::error_code& ec,
   ssh_options_set(s, SSH_OPTIONS_PROCESS_CONFIG, &no);  // ~/.ssh/config could inject a ProxyCommand
   ssh_options_set(s, SSH_OPTIONS_HOST, address.c_str());
   ssh_options_set(s, SSH_OPTIONS_PORT, &port);
-  ssh_options_set(s, SSH_OPTIONS_USER, request_.login.c_str());
+  if (!request_.login.empty()) {
+    ssh_options_set(s, SSH_OPTIONS_USER, request_.login.c_str());
+  }
   ssh_options_set(s, SSH_OPTIONS_KNOWNHOSTS, "/dev/null");  // trust comes from the database only
   ssh_options_set(s, SSH_OPTIONS_GLOBAL_KNOWNHOSTS, "/dev/null");
   ssh_options_set(s, SSH_OPTIONS_KEY_EXCHANGE, key_exchange);
@@ -109,6 +125,11 @@ bool upstream_dialer::connect_step() {
            "(bastionctl target remove/add)");
     return false;
   }
+  if (request_.login.empty()) {
+    phase_ = phase::awaiting_login;  // the client's authentication is not bounded by our timeout
+    deadline_.cancel();
+    return false;
+  }
   phase_ = phase::authenticating;
   return true;
 }
@@ -130,20 +151,16 @@ bool upstream_dialer::auth_step() {
 
 void upstream_dialer::step() {
   bool progress = true;
-  while (progress && phase_ != phase::done) {
+  while (progress && (phase_ == phase::connecting || phase_ == phase::authenticating)) {
     progress = phase_ == phase::connecting ? connect_step() : auth_step();
   }
-  if (phase_ != phase::done) {
+  if (phase_ == phase::connecting || phase_ == phase::authenticating) {
     arm();
   }
 }
 
 void upstream_dialer::arm() {
-  fd_.arm(session_.get(), shared_from_this(), [this] {
-    if (phase_ != phase::done) {
-      step();
-    }
-  });
+  fd_.arm(session_.get(), [self = shared_from_this()] { self->step(); });
 }
 
 void upstream_dialer::finish(std::string error) {

@@ -7,46 +7,10 @@
 
 #include <bastion/common/hex.hpp>
 
-#include "proxy_support.hpp"
+#include "target_support.hpp"
 
 namespace bastion::test {
 namespace {
-
-class proxy_session : public bastiond_fixture {
- protected:
-  template <class Pred>
-  static bool wait_until(Pred pred) {
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-    while (!pred()) {
-      if (std::chrono::steady_clock::now() > deadline) {
-        return false;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    return true;
-  }
-
-  void SetUp() override {
-    bastiond_fixture::SetUp();
-    sshd_ = std::make_unique<sshd_server>();
-    const std::string upstream = read_file((dir() / "upstream.pub").string());
-    sshd_->authorize(upstream.substr(0, upstream.find('\n')));
-    change_policy([&] {
-      ok({"target", "add", "t1", "--host", "127.0.0.1", "--port", std::to_string(sshd_->port()),
-          "--host-key", sshd_->host_key()});
-      ok({"grant", "alice", "t1", "--login", login()});
-    });
-  }
-
-  static std::string login() { return current_login(); }
-
-  run_result exec(const std::string& destination, const std::string& command,
-                  const std::string& stdin_data = "") {
-    return ssh(destination, {alice_key_}, {"-q"}, command, stdin_data);
-  }
-
-  std::unique_ptr<sshd_server> sshd_;
-};
 
 TEST_F(proxy_session, exec_relays_stdout_stderr_and_the_exit_code) {
   const auto r = exec(login() + "@t1", "echo out-line; echo err-line >&2; exit 3");
@@ -126,105 +90,6 @@ TEST_F(proxy_session, only_granted_kinds_pass) {
   const auto r = exec(login() + "@t1", "echo should-not-run");
   EXPECT_NE(r.exit_code, 0);
   EXPECT_EQ(r.out.find("should-not-run"), std::string::npos);
-}
-
-}  // namespace
-}  // namespace bastion::test
-
-namespace bastion::test {
-namespace {
-
-// scp (SFTP protocol and the legacy one), sftp and rsync: 20 MiB each way, compared byte for byte.
-class proxy_transfer : public proxy_session {
- protected:
-  void SetUp() override {
-    proxy_session::SetUp();
-    std::mt19937_64 rng(20);
-    std::string data(std::size_t{20} * 1024 * 1024, '\0');
-    for (auto& c : data) {
-      c = static_cast<char>(rng());
-    }
-    local_ = dir().write("local.bin", data).string();
-    remote_dir_ = std::make_unique<temp_dir>("bastion-remote");
-  }
-
-  std::vector<std::string> client_options() const {
-    return {"-F", "/dev/null",
-            "-o", "BatchMode=yes",
-            "-o", "StrictHostKeyChecking=yes",
-            "-o", "UserKnownHostsFile=" + known_hosts_,
-            "-o", "IdentitiesOnly=yes",
-            "-o", "IdentityAgent=none",
-            "-i", alice_key_};
-  }
-
-  std::string remote(const std::string& name) const {
-    return login() + "@t1@127.0.0.1:" + (*remote_dir_ / name).string();
-  }
-
-  void expect_same(const std::string& a, const std::string& b) const {
-    const std::string x = read_file(a);
-    const std::string y = read_file(b);
-    EXPECT_EQ(x.size(), y.size());
-    EXPECT_TRUE(x == y) << a << " and " << b << " differ";
-  }
-
-  std::string local_;
-  std::unique_ptr<temp_dir> remote_dir_;
-};
-
-TEST_F(proxy_transfer, scp_both_protocols_both_ways) {
-  for (const bool legacy : {false, true}) {
-    std::vector<std::string> argv{"scp", "-q", "-P", std::to_string(port_)};
-    if (legacy) {
-      argv.emplace_back("-O");
-    }
-    const auto opts = client_options();
-    argv.insert(argv.end(), opts.begin(), opts.end());
-    auto up = argv;
-    up.insert(up.end(), {local_, remote("up.bin")});
-    const auto r1 = run(up, {.timeout = std::chrono::seconds(120)});
-    ASSERT_EQ(r1.exit_code, 0) << r1.err;
-    expect_same(local_, (*remote_dir_ / "up.bin").string());
-    auto down = argv;
-    const std::string back = (dir() / "down.bin").string();
-    down.insert(down.end(), {remote("up.bin"), back});
-    const auto r2 = run(down, {.timeout = std::chrono::seconds(120)});
-    ASSERT_EQ(r2.exit_code, 0) << r2.err;
-    expect_same(local_, back);
-    std::filesystem::remove(back);
-  }
-}
-
-TEST_F(proxy_transfer, sftp_both_ways) {
-  std::vector<std::string> argv{"sftp", "-q", "-P", std::to_string(port_)};
-  const auto opts = client_options();
-  argv.insert(argv.end(), opts.begin(), opts.end());
-  argv.insert(argv.end(), {"-b", "-", login() + "@t1@127.0.0.1"});
-  const std::string back = (dir() / "sftp-down.bin").string();
-  const std::string batch = "put " + local_ + " " + (*remote_dir_ / "sftp.bin").string() +
-                            "\nget " + (*remote_dir_ / "sftp.bin").string() + " " + back + "\n";
-  // The batch comes on standard input, as scripts feed sftp.
-  const auto r = run(argv, {.stdin_data = batch, .timeout = std::chrono::seconds(120)});
-  ASSERT_EQ(r.exit_code, 0) << r.err;
-  expect_same(local_, (*remote_dir_ / "sftp.bin").string());
-  expect_same(local_, back);
-}
-
-TEST_F(proxy_transfer, rsync_both_ways) {
-  std::string rsh = "ssh -p " + std::to_string(port_);
-  for (const auto& o : client_options()) {
-    rsh += " " + o;
-  }
-  const auto r1 = run({"rsync", "-a", "-e", rsh, local_, remote("rsync.bin")},
-                      {.timeout = std::chrono::seconds(120)});
-  ASSERT_EQ(r1.exit_code, 0) << r1.err;
-  expect_same(local_, (*remote_dir_ / "rsync.bin").string());
-  const std::string back = (dir() / "rsync-down.bin").string();
-  const auto r2 = run({"rsync", "-a", "-e", rsh, remote("rsync.bin"), back},
-                      {.timeout = std::chrono::seconds(120)});
-  ASSERT_EQ(r2.exit_code, 0) << r2.err;
-  expect_same(local_, back);
 }
 
 }  // namespace

@@ -88,6 +88,36 @@ class bastiond_fixture : public bastionctl_test {
     return run(argv, {.stdin_data = stdin_data, .timeout = std::chrono::seconds(60)});
   }
 
+  // An ssh_config for `ssh -J`: the bastion as host "bastion" (outer key `outer_key`), every
+  // other host through it (inner key `inner_key`), trusted with the lines that `bastionctl
+  // known-hosts` prints, as a user would set it up.
+  std::string jump_config(const std::string& outer_key, const std::string& inner_key) const {
+    const auto lines = run({BASTIONCTL_PATH, "--config", config_, "known-hosts"});
+    EXPECT_EQ(lines.exit_code, 0) << lines.err;
+    const std::string known = dir().write("jump_known_hosts", lines.out).string();
+    const auto common = [&](const std::string& key) {
+      return "  IdentityFile " + key +
+             "\n  IdentitiesOnly yes\n  IdentityAgent none\n  BatchMode yes\n"
+             "  StrictHostKeyChecking yes\n  UserKnownHostsFile " +
+             known + "\n  ConnectTimeout 10\n";
+    };
+    return dir()
+        .write("jump_config", "Host bastion\n  HostName 127.0.0.1\n  Port " +
+                                  std::to_string(port_) + "\n  User alice\n" + common(outer_key) +
+                                  "Host * !bastion\n  ProxyJump bastion\n" + common(inner_key))
+        .string();
+  }
+
+  // Runs `ssh -F config [extra] destination command` (through the bastion by ProxyJump).
+  static run_result jump(const std::string& config, const std::string& destination,
+                         const std::string& command, const std::string& stdin_data = "",
+                         const std::vector<std::string>& extra = {}) {
+    std::vector<std::string> argv{"ssh", "-F", config};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    argv.insert(argv.end(), {destination, command});
+    return run(argv, {.stdin_data = stdin_data, .timeout = std::chrono::seconds(60)});
+  }
+
   // Audit rows are written off the io threads: wait for them to land.
   std::string audit_rows(const std::string& where, int expected) const {
     std::string out;

@@ -57,6 +57,15 @@ TEST_F(evaluator, keys_are_accepted_only_for_their_enabled_owner) {
   EXPECT_FALSE(decide_key(snap_, *parse_username("deploy@web1"), "SHA256:mal1").accepted);
 }
 
+TEST_F(evaluator, any_grant_on_a_target_is_found_whatever_the_login) {
+  EXPECT_TRUE(snap_.has_grant_on("alice", "web1"));
+  EXPECT_TRUE(snap_.has_grant_on("alice", "db1"));
+  EXPECT_FALSE(snap_.has_grant_on("bob", "web1"));
+  EXPECT_FALSE(snap_.has_grant_on("alice", "web"));  // a prefix of a name is not the name
+  EXPECT_FALSE(snap_.has_grant_on("alic", "web1"));
+  EXPECT_FALSE(snap_.has_grant_on("alice", "alias-a"));
+}
+
 TEST_F(evaluator, destinations_resolve_by_name_or_unique_address) {
   EXPECT_EQ(resolve_destination(snap_, "web1", 22)->name, "web1");
   EXPECT_EQ(resolve_destination(snap_, "db1", 22)->name, "db1");  // `ssh -J b db1` asks for port 22

@@ -57,6 +57,8 @@ class policy_snapshot {
   // The grant of `user` on `target` as `login`, if any.
   const snapshot_grant* find_grant(std::string_view user, std::string_view target,
                                    std::string_view login) const;
+  // Whether `user` has any grant on `target`, whatever the login.
+  bool has_grant_on(std::string_view user, std::string_view target) const;
 
   std::size_t user_count() const { return rows_.users.size(); }
   std::int64_t version() const { return rows_.version; }

@@ -21,38 +21,51 @@ class fd_watch {
 
   void assign(int fd) { fd_.assign(fd); }
   bool is_open() const { return fd_.is_open(); }
+  // Stops watching. Waits already armed complete as cancelled, and may do so after this object
+  // is gone: they only touch the shared `armed` flags, which a release replaces.
   void release() {
     if (fd_.is_open()) {
       boost::system::error_code ignored;
       fd_.cancel(ignored);
       (void)fd_.release();
+      armed_ = std::make_shared<armed>();
     }
   }
 
   // Calls `on_ready()` (on the strand) when `session`'s socket may be read, or written if libssh
-  // has output waiting. `keep_alive` is held until then.
-  template <class Owner, class Handler>
-  void arm(ssh_session session, const std::shared_ptr<Owner>& keep_alive, Handler on_ready) {
+  // has output waiting. `on_ready` must keep alive what it uses.
+  template <class Handler>
+  void arm(ssh_session session, Handler on_ready) {
+    arm(on_ready, (ssh_get_poll_flags(session) & SSH_WRITE_PENDING) != 0);
+  }
+  // The same for a plain socket: always readable, writable only when `want_write`.
+  template <class Handler>
+  void arm(Handler on_ready, bool want_write) {
     if (!fd_.is_open()) {
       return;
     }
-    wait(boost::asio::posix::stream_descriptor::wait_read, reading_, keep_alive, on_ready);
-    if ((ssh_get_poll_flags(session) & SSH_WRITE_PENDING) != 0) {
-      wait(boost::asio::posix::stream_descriptor::wait_write, writing_, keep_alive, on_ready);
+    wait(boost::asio::posix::stream_descriptor::wait_read, &armed::reading, on_ready);
+    if (want_write) {
+      wait(boost::asio::posix::stream_descriptor::wait_write, &armed::writing, on_ready);
     }
   }
 
  private:
-  // One outstanding wait per direction: `pending` says whether it is armed.
-  template <class Owner, class Handler>
-  void wait(boost::asio::posix::stream_descriptor::wait_type type, bool& pending,
-            const std::shared_ptr<Owner>& keep_alive, Handler on_ready) {
-    if (pending) {
+  struct armed {
+    bool reading = false;
+    bool writing = false;
+  };
+
+  // One outstanding wait per direction.
+  template <class Handler>
+  void wait(boost::asio::posix::stream_descriptor::wait_type type, bool armed::*which,
+            Handler on_ready) {
+    if ((*armed_).*which) {
       return;
     }
-    pending = true;
-    fd_.async_wait(type, [&pending, keep_alive, on_ready](const boost::system::error_code& ec) {
-      pending = false;
+    (*armed_).*which = true;
+    fd_.async_wait(type, [flags = armed_, which, on_ready](const boost::system::error_code& ec) {
+      (*flags).*which = false;
       if (!ec) {
         on_ready();
       }
@@ -60,8 +73,7 @@ class fd_watch {
   }
 
   boost::asio::posix::stream_descriptor fd_;
-  bool reading_ = false;
-  bool writing_ = false;
+  std::shared_ptr<armed> armed_ = std::make_shared<armed>();
 };
 
 }  // namespace bastion::proxy

@@ -43,6 +43,7 @@ class server {
   boost::asio::steady_timer drain_timer_;
   boost::asio::steady_timer drain_poll_;
   ssh_bind_ptr bind_;
+  ssh_bind_ptr inner_bind_;
   ssh_key_ptr upstream_key_;
   std::mutex bind_mutex_;
   std::unique_ptr<policy::policy_cache> policy_;

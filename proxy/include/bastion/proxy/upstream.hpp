@@ -24,7 +24,7 @@ struct upstream_request {
   std::string target;  // its name, for messages
   std::string host;
   int port = 22;
-  std::string login;
+  std::string login;  // may be set later with set_login: the dial then waits after the host key
   std::vector<policy::host_key> trusted_keys;
   ssh_key client_key = nullptr;  // the bastion-held upstream key (borrowed; outlives the dial)
   duration timeout = std::chrono::seconds(10);
@@ -49,9 +49,12 @@ class upstream_dialer : public std::enable_shared_from_this<upstream_dialer> {
   // Runs on the strand; `done` is called exactly once, on the strand.
   void start();
   void cancel();
+  // The login to authenticate as, when the request had none (a -J inner session learns it only
+  // from its own authentication, while the target's key exchange already runs). On the strand.
+  void set_login(std::string login);
 
  private:
-  enum class phase { resolving, connecting, authenticating, done };
+  enum class phase { resolving, connecting, awaiting_login, authenticating, done };
 
   void on_resolved(const boost::system::error_code& ec,
                    const boost::asio::ip::tcp::resolver::results_type& results);
@@ -59,6 +62,7 @@ class upstream_dialer : public std::enable_shared_from_this<upstream_dialer> {
   bool connect_step();
   bool auth_step();
   void arm();
+  void arm_deadline();
   void finish(std::string error);
 
   strand_type strand_;

@@ -1,0 +1,25 @@
+// What every client connection of a server shares; it outlives them all. Internal to proxy/.
+#pragma once
+
+#include <libssh/server.h>
+
+#include <mutex>
+
+#include <bastion/common/config.hpp>
+#include <bastion/policy/audit.hpp>
+#include <bastion/policy/cache.hpp>
+
+namespace bastion::proxy {
+
+struct connection_context {
+  const config& cfg;
+  ssh_bind bind;        // outer host keys; never listened on, accept_fd only
+  ssh_bind inner_bind;  // the inner host key that -J clients verify under the target names
+  // ssh_bind_accept_fd loads a bind's keys lazily and is not thread-safe: one lock for both.
+  std::mutex& bind_mutex;
+  policy::policy_cache& policy;
+  policy::audit_log& audit;
+  ssh_key upstream_key;  // the bastion-held key targets authorise
+};
+
+}  // namespace bastion::proxy

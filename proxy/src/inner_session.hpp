@@ -1,0 +1,89 @@
+// The inner SSH session of one `ssh -J` hop: the bastion ends the handshake that the client
+// tunnels through its direct-tcpip channel (presenting the inner host key, which clients trust
+// under the target names), authenticates the client's key again, takes the login from the inner
+// user name, and relays the session channels to the target. Runs on the connection's strand and
+// in its ssh_event. Internal to proxy/.
+#pragma once
+
+#include <libssh/callbacks.h>
+
+#include <boost/asio/steady_timer.hpp>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include <bastion/policy/evaluator.hpp>
+#include <bastion/proxy/fd_watch.hpp>
+
+#include "relay.hpp"
+#include "tunnel.hpp"
+
+namespace bastion::proxy {
+
+// What an inner session needs from the connection that carries it.
+struct inner_scope {
+  strand_type strand;
+  const connection_context& ctx;
+  ssh_event event;
+  std::shared_ptr<const policy::policy_snapshot> snapshot;
+  std::string user;        // the bastion user of the outer connection
+  std::string log_prefix;  // "src=... user=..."
+  std::function<void()> wake;
+  relay::audit_fn audit;
+};
+
+class inner_session : public std::enable_shared_from_this<inner_session> {
+ public:
+  // Takes `channel`, the accepted direct-tcpip channel toward `target`; with a `refusal`, the
+  // session only tells the client that reason and ends.
+  inner_session(inner_scope scope, ssh_channel channel, const policy::target_info* target,
+                std::string refusal = {});
+  // Starts the inner server session and dials the target at once, in parallel with the inner
+  // handshake.
+  void start();
+  ~inner_session();
+  inner_session(const inner_session&) = delete;
+  inner_session& operator=(const inner_session&) = delete;
+
+  bool pump();
+  void arm(const std::function<void()>& on_ready);
+  bool finished() const { return finished_; }
+  // Ends the session, telling the client `reason` in the disconnect message; the tunnel stays
+  // until the client has read it and closed the channel, for at most a short linger.
+  void end(const std::string& reason);
+  // Ends the session and the tunnel at once.
+  void close(const std::string& reason);
+
+ private:
+  enum class phase { key_exchange, authenticating, authenticated };
+
+  bool key_exchange_step();
+  int decide_pubkey(const char* user, ssh_key key, char state);
+  int refuse_auth(const std::string& login, const std::string& why);
+
+  static int auth_pubkey_cb(ssh_session, const char* user, ssh_key key, char state, void* self);
+  static int auth_password_cb(ssh_session, const char* user, const char* password, void* self);
+  static ssh_channel channel_open_cb(ssh_session, void* self);
+
+  inner_scope scope_;
+  std::unique_ptr<tunnel> tunnel_;
+  ssh_session_ptr session_;
+  ssh_server_callbacks_struct callbacks_{};
+  fd_watch fd_;  // the inner session's end of the socketpair
+  fd_watch tunnel_fd_;
+  boost::asio::steady_timer grace_;
+  std::shared_ptr<relay> relay_;
+  ssh_channel pending_channel_;  // until start()
+  const policy::target_info* target_;
+  std::string refusal_;
+  std::string prefix_;  // for log lines: the scope's prefix and the target
+  phase phase_ = phase::key_exchange;
+  bool in_event_ = false;
+  int failed_auth_ = 0;
+  std::string close_reason_;
+  bool ending_ = false;  // the session is over; the tunnel delivers its last bytes
+  bool linger_over_ = false;
+  bool finished_ = false;
+};
+
+}  // namespace bastion::proxy

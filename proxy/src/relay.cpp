@@ -1,0 +1,153 @@
+// Dialing the target, then bridging each session channel to it.
+#include "relay.hpp"
+
+#include <bastion/common/log.hpp>
+
+namespace bastion::proxy {
+
+relay::relay(const strand_type& strand, const connection_context& ctx, ssh_event event,
+             std::string log_prefix, std::string target, std::function<void()> wake, audit_fn audit)
+    : strand_(strand),
+      ctx_(ctx),
+      event_(event),
+      log_prefix_(std::move(log_prefix)),
+      wake_(std::move(wake)),
+      audit_(std::move(audit)),
+      target_(std::move(target)),
+      up_fd_(strand) {}
+
+relay::~relay() {
+  close();
+}
+
+void relay::dial(const policy::target_info& target) {
+  target_ = target.name;
+  upstream_request request{target.name,
+                           target.host,
+                           target.port,
+                           {},
+                           target.host_keys,
+                           ctx_.upstream_key,
+                           ctx_.cfg.limits.connect_timeout};
+  // The dialer reports to a relay that may be gone by then (its inner session ended).
+  dialer_ = std::make_shared<upstream_dialer>(strand_, std::move(request),
+                                              [weak = weak_from_this()](upstream_result r) {
+                                                if (auto self = weak.lock()) {
+                                                  self->on_upstream(std::move(r));
+                                                }
+                                              });
+  dialer_->start();
+}
+
+void relay::set_access(policy::access_decision access, const std::string& login) {
+  login_ = login;
+  access_ = std::move(access);
+  if (!access_.allowed) {
+    return refuse(access_.reason);
+  }
+  if (dialer_) {
+    dialer_->set_login(login);
+  }
+}
+
+void relay::refuse(std::string reason) {
+  if (!error_.empty()) {
+    return;
+  }
+  audit_("session.refused", "denied", {{"target", target_}, {"reason", reason}});
+  fail_all(reason);
+  if (dialer_) {
+    dialer_->cancel();
+  }
+}
+
+void relay::fail_all(const std::string& reason) {
+  error_ = reason;
+  for (auto& b : bridges_) {
+    b->fail(error_);
+  }
+}
+
+void relay::on_upstream(upstream_result result) {
+  dialer_.reset();
+  if (!error_.empty()) {
+    return;  // refused meanwhile; the session (if any) closes as it goes
+  }
+  if (!result.session) {
+    spdlog::warn("{} target={} unreachable: {}", log_prefix_, log_value(target_),
+                 log_value(result.error));
+    audit_("upstream", "error", {{"target", target_}, {"reason", result.error}});
+    fail_all(result.error);
+  } else {
+    upstream_ = std::move(result.session);
+    ssh_event_add_session(event_, upstream_.get());
+    up_fd_.assign(ssh_get_fd(upstream_.get()));
+    spdlog::info("{} connected to {} as {} (host key {})", log_prefix_, log_value(target_),
+                 log_value(login_), result.host_key_fingerprint);
+    for (auto& b : bridges_) {
+      b->attach(upstream_.get());
+    }
+  }
+  wake_();
+}
+
+ssh_channel relay::open_session_channel(ssh_session server_session) {
+  if (bridges_.size() >= static_cast<std::size_t>(ctx_.cfg.limits.max_sessions)) {
+    spdlog::info("{} channel refused: max_sessions {} reached", log_prefix_,
+                 ctx_.cfg.limits.max_sessions);
+    return nullptr;  // the client sees the open fail (administratively prohibited)
+  }
+  ssh_channel channel = ssh_channel_new(server_session);
+  if (channel == nullptr) {
+    return nullptr;
+  }
+  auto bridge = std::make_unique<channel_bridge>(channel, access_,
+                                                 log_prefix_ + " target=" + log_value(target_));
+  if (!error_.empty()) {
+    bridge->fail(error_);
+  } else if (upstream_) {
+    bridge->attach(upstream_.get());
+  }
+  bridges_.push_back(std::move(bridge));
+  return channel;
+}
+
+bool relay::upstream_lost() const {
+  return upstream_ && (ssh_get_status(upstream_.get()) & (SSH_CLOSED | SSH_CLOSED_ERROR)) != 0;
+}
+
+bool relay::pump() {
+  if (error_.empty() && upstream_lost()) {
+    fail_all("the connection to " + target_ + " was lost");
+  }
+  bool progress = false;
+  // By index: a pump reads the client session, and a channel open that it handles there appends
+  // to bridges_ from inside the callback, which would invalidate an iterator.
+  for (std::size_t i = 0; i < bridges_.size(); ++i) {
+    progress = bridges_[i]->pump() || progress;
+  }
+  std::erase_if(bridges_, [](const auto& b) { return b->finished(); });
+  return progress;
+}
+
+void relay::arm(const std::function<void()>& on_ready) {
+  if (upstream_) {
+    up_fd_.arm(upstream_.get(), on_ready);
+  }
+}
+
+void relay::close() {
+  bridges_.clear();  // channels go before their sessions
+  if (dialer_) {
+    dialer_->cancel();
+    dialer_.reset();
+  }
+  if (upstream_) {
+    up_fd_.release();
+    ssh_event_remove_session(event_, upstream_.get());
+    ssh_disconnect(upstream_.get());
+    upstream_.reset();
+  }
+}
+
+}  // namespace bastion::proxy

@@ -1,0 +1,78 @@
+// The sessions that one client runs on one target: the access decided by policy, the upstream
+// connection to the target, and one channel bridge per session channel. The username form has one
+// relay on the outer session; each `-J` inner session has its own. Everything here runs on the
+// connection's strand. Internal to proxy/.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include <bastion/policy/evaluator.hpp>
+#include <bastion/proxy/fd_watch.hpp>
+#include <bastion/proxy/upstream.hpp>
+
+#include "channel_bridge.hpp"
+#include "connection_context.hpp"
+
+namespace bastion::proxy {
+
+class relay : public std::enable_shared_from_this<relay> {
+ public:
+  // Writes an audit row as the connection's user, from its source address.
+  using audit_fn = std::function<void(std::string kind, std::string result, nlohmann::json detail)>;
+
+  // `wake` runs one step of the owning connection's loop (it must not keep the connection
+  // alive); `log_prefix` starts every log line ("src=... user=...").
+  // `target` is the name the client asked for, until dial() resolves it.
+  relay(const strand_type& strand, const connection_context& ctx, ssh_event event,
+        std::string log_prefix, std::string target, std::function<void()> wake, audit_fn audit);
+  ~relay();
+  relay(const relay&) = delete;
+  relay& operator=(const relay&) = delete;
+
+  // Starts the connection to `target` at once, before the login is known: the dial stops after
+  // the target's host key check until set_access() gives it.
+  void dial(const policy::target_info& target);
+  // The access decided for `login`: lets the dial authenticate, or refuses with its reason.
+  void set_access(policy::access_decision access, const std::string& login);
+  // No session can run: every channel, present or future, is told `reason` on stderr.
+  void refuse(std::string reason);
+
+  // Accepts a session channel on `server_session` (outer or inner), or returns null when
+  // max_sessions channels are open.
+  ssh_channel open_session_channel(ssh_session server_session);
+  // Moves what it can through every bridge; true if anything moved.
+  bool pump();
+  // Arms the upstream socket's readiness; `on_ready` must keep alive what it uses.
+  void arm(const std::function<void()>& on_ready);
+  // Ends every channel and the upstream connection.
+  void close();
+
+  bool upstream_lost() const;
+  const std::string& target_name() const { return target_; }
+
+ private:
+  void on_upstream(upstream_result result);
+  void fail_all(const std::string& reason);
+
+  strand_type strand_;
+  const connection_context& ctx_;
+  ssh_event event_;
+  std::string log_prefix_;
+  std::function<void()> wake_;
+  audit_fn audit_;
+  std::string target_;
+  std::string login_;
+  policy::access_decision access_;
+  std::string error_;  // why no session can be relayed, once known
+  std::shared_ptr<upstream_dialer> dialer_;
+  ssh_session_ptr upstream_;
+  fd_watch up_fd_;
+  // Declared after the upstream session that their channels belong to: destroyed first.
+  std::vector<std::unique_ptr<channel_bridge>> bridges_;
+};
+
+}  // namespace bastion::proxy

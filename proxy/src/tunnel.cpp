@@ -1,0 +1,190 @@
+// Pumping a -J hop between its channel and its socket.
+#include "tunnel.hpp"
+
+#include <libssh/ssh2.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <array>
+#include <cerrno>
+
+#include <bastion/common/escape.hpp>
+
+#include "byte_pump.hpp"
+
+namespace bastion::proxy {
+
+namespace {
+
+tunnel* self_of(void* p) {
+  return static_cast<tunnel*>(p);
+}
+
+void put_u32(std::string& out, std::uint32_t v) {
+  for (int shift = 24; shift >= 0; shift -= 8) {
+    out += static_cast<char>((v >> shift) & 0xffU);
+  }
+}
+
+}  // namespace
+
+tunnel::tunnel(ssh_channel channel, int fd) : channel_(channel), fd_(fd) {
+  install_callbacks();
+}
+
+tunnel::tunnel(ssh_channel channel, std::string bytes)
+    : channel_(channel), to_channel_(std::move(bytes)), socket_eof_(true) {
+  install_callbacks();
+}
+
+tunnel::~tunnel() {
+  close();
+  ssh_remove_channel_callbacks(channel_.get(), &callbacks_);
+}
+
+void tunnel::install_callbacks() {
+  callbacks_.userdata = this;
+  callbacks_.channel_data_function = on_data;  // data stays in libssh until pump() takes it
+  callbacks_.channel_eof_function = on_eof;
+  callbacks_.channel_close_function = on_close;
+  ssh_callbacks_init(&callbacks_);
+  ssh_set_channel_callbacks(channel_.get(), &callbacks_);
+}
+
+void tunnel::on_eof(ssh_session, ssh_channel, void* self) {
+  self_of(self)->channel_eof_ = true;
+}
+
+void tunnel::on_close(ssh_session, ssh_channel, void* self) {
+  self_of(self)->channel_closed_ = true;
+}
+
+bool tunnel::pump() {
+  if (closed_) {
+    return false;
+  }
+  const bool moved = pump_to_socket();
+  return pump_to_channel() || moved;
+}
+
+bool tunnel::pump_to_socket() {
+  ssh_channel ch = channel_.get();
+  if (fd_ < 0 || socket_gone_) {
+    return discard_input();
+  }
+  if (socket_shut_) {
+    return false;
+  }
+  // The flag before the buffer: a poll may read data that arrived with the EOF.
+  const bool eof = channel_eof_;
+  bool progress =
+      pump_bytes([] { return pump_chunk; },
+                 [ch](char* buf, std::size_t n) -> long {
+                   return ssh_channel_read_nonblocking(ch, buf, static_cast<uint32_t>(n), 0);
+                 },
+                 [this](const char* data, std::size_t n) -> std::size_t {
+                   const ssize_t wr = ::send(fd_, data, n, MSG_NOSIGNAL);
+                   if (wr < 0 && errno != EAGAIN && errno != EINTR) {
+                     socket_gone_ = true;  // the inner session closed its end
+                   }
+                   return wr < 0 ? 0 : static_cast<std::size_t>(wr);
+                 },
+                 to_socket_);
+  if (eof && to_socket_.empty() && ssh_channel_poll(ch, 0) <= 0) {
+    ::shutdown(fd_, SHUT_WR);  // the inner session reads its end of input
+    socket_shut_ = true;
+    progress = true;
+  }
+  return progress;
+}
+
+// Once nothing reads the socket, what the client still sends is dropped, so that its window
+// stays open and it can read the last bytes (a disconnect) and leave on its own.
+bool tunnel::discard_input() {
+  to_socket_.clear();
+  std::array<char, 4096> scratch;
+  bool progress = false;
+  for (int round = 0; round < 64; ++round) {
+    const int r = ssh_channel_read_nonblocking(channel_.get(), scratch.data(), scratch.size(), 0);
+    if (r <= 0) {
+      break;
+    }
+    progress = true;
+  }
+  return progress;
+}
+
+bool tunnel::pump_to_channel() {
+  ssh_channel ch = channel_.get();
+  if (channel_closed_ || eof_sent_ || ssh_channel_is_open(ch) == 0) {
+    return false;
+  }
+  bool progress = pump_bytes([ch] { return ssh_channel_window_size(ch); },
+                             [this](char* buf, std::size_t n) -> long {
+                               if (fd_ < 0 || socket_eof_) {
+                                 return 0;
+                               }
+                               const ssize_t r = ::read(fd_, buf, n);
+                               if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR)) {
+                                 socket_eof_ = true;
+                               }
+                               return r;
+                             },
+                             [ch](const char* data, std::size_t n) -> std::size_t {
+                               const int wr = ssh_channel_write(ch, data, static_cast<uint32_t>(n));
+                               return wr < 0 ? 0 : static_cast<std::size_t>(wr);
+                             },
+                             to_channel_);
+  if (socket_eof_ && to_channel_.empty()) {
+    // Half-close: the client reads everything, then closes the channel itself.
+    ssh_channel_send_eof(ch);
+    eof_sent_ = true;
+    progress = true;
+  }
+  return progress;
+}
+
+bool tunnel::finished() const {
+  return closed_ || channel_closed_;
+}
+
+void tunnel::close() {
+  if (closed_) {
+    return;
+  }
+  closed_ = true;
+  ssh_channel ch = channel_.get();
+  if (ssh_channel_is_open(ch) != 0) {
+    if (!eof_sent_) {
+      ssh_channel_send_eof(ch);
+    }
+    ssh_channel_close(ch);
+  }
+  if (fd_ >= 0) {
+    ::close(fd_);
+    fd_ = -1;
+  }
+}
+
+std::string plaintext_disconnect(std::string_view reason) {
+  const std::string text = escape(reason, 200);
+  std::string payload;
+  payload += static_cast<char>(SSH2_MSG_DISCONNECT);
+  put_u32(payload, SSH2_DISCONNECT_BY_APPLICATION);
+  put_u32(payload, static_cast<std::uint32_t>(text.size()));
+  payload += text;
+  put_u32(payload, 0);  // language tag
+  // packet_length, padding_length, payload, padding: a multiple of 8, with 4 to 11 padding bytes.
+  std::size_t padding = 8 - ((5 + payload.size()) % 8);
+  if (padding < 4) {
+    padding += 8;
+  }
+  std::string out = "SSH-2.0-bastion\r\n";
+  put_u32(out, static_cast<std::uint32_t>(1 + payload.size() + padding));
+  out += static_cast<char>(padding);
+  out += payload;
+  out.append(padding, '\0');
+  return out;
+}
+
+}  // namespace bastion::proxy

@@ -1,0 +1,82 @@
+// `ssh -J bastion LOGIN@t1` with a stock OpenSSH client: the bastion ends the inner handshake
+// that -J tunnels through it (the client verifies the inner host key under the target's name),
+// authenticates the same user's key again, and relays to the real sshd. Exit codes, stderr apart,
+// a PTY with typed input and a window change, and each refusal with its reason.
+#include "target_support.hpp"
+
+namespace bastion::test {
+namespace {
+
+class proxy_jump : public proxy_session {
+ protected:
+  void SetUp() override {
+    proxy_session::SetUp();
+    config_file_ = jump_config(alice_key_, alice_key_);
+  }
+
+  std::string config_file_;
+};
+
+TEST_F(proxy_jump, exec_relays_stdout_stderr_and_the_exit_code) {
+  const auto r = jump(config_file_, login() + "@t1", "echo out-line; echo err-line >&2; exit 3");
+  EXPECT_EQ(r.exit_code, 3) << r.err;
+  EXPECT_EQ(r.out, "out-line\n");
+  EXPECT_CONTAINS(r.err, "err-line");
+  const std::string log = read_file(log_);
+  EXPECT_CONTAINS(log, "inner session authenticated as login \"" + login() + "\"");
+  EXPECT_CONTAINS(log, "connected to \"t1\"");
+  EXPECT_NE(audit_rows("kind = 'auth.inner' AND result = 'ok'", 1).find("ok alice 127.0.0.1:"),
+            std::string::npos);
+}
+
+TEST_F(proxy_jump, a_typed_pty_session_sees_the_size_and_its_change) {
+  // script(1) gives ssh a terminal of 100x30; two seconds in, the terminal grows to 120x40 and
+  // ssh sends a window-change, which the target's second `stty size` must show.
+  const std::string command =
+      "stty cols 100 rows 30; (sleep 2; stty cols 120 rows 40 </dev/tty) & ssh -tt -F " +
+      config_file_ + " " + login() + "@t1";
+  const auto r = run({"script", "-qec", command, "/dev/null"},
+                     {.stdin_data = "stty size\nsleep 4; stty size\nexit 5\n",
+                      .timeout = std::chrono::seconds(60)});
+  EXPECT_EQ(r.exit_code, 5) << r.out << r.err;
+  EXPECT_CONTAINS(r.out, "30 100");
+  EXPECT_CONTAINS(r.out, "40 120");
+  EXPECT_LT(r.out.find("30 100"), r.out.find("40 120"));
+}
+
+TEST_F(proxy_jump, refusals_say_why) {
+  change_policy([&] {
+    ok({"target", "add", "t2", "--host", "127.0.0.2", "--port", std::to_string(sshd_->port()),
+        "--host-key", sshd_->host_key()});
+  });
+  const std::string config = jump_config(alice_key_, alice_key_);
+  struct refusal {
+    std::string destination;
+    std::string reason;
+  };
+  for (const auto& c : std::vector<refusal>{
+           {login() + "@t9", "t9:22 is not a registered target"},
+           {login() + "@t2", "user alice may not reach t2"},
+           {"nobody@t1", "bastion: user alice may not log in to t1 as nobody"},
+       }) {
+    const auto r = jump(config, c.destination, "echo should-not-run");
+    EXPECT_EQ(r.exit_code, 255) << c.destination;
+    EXPECT_NE(r.err.find(c.reason), std::string::npos) << c.destination << ": " << r.err;
+    EXPECT_EQ(r.out.find("should-not-run"), std::string::npos);
+  }
+}
+
+TEST_F(proxy_jump, the_inner_key_must_be_the_same_users) {
+  // bob is enabled here so that his key is a valid key, only of another user.
+  change_policy([&] {
+    postgres_cluster::instance().psql(dbname_,
+                                      "UPDATE users SET disabled_at = NULL WHERE name = 'bob'");
+  });
+  const auto r = jump(jump_config(alice_key_, bob_key_), login() + "@t1", "echo should-not-run");
+  EXPECT_EQ(r.exit_code, 255);
+  EXPECT_CONTAINS(r.err, "Permission denied (publickey)");
+  EXPECT_CONTAINS(read_file(log_), "belongs to another user");
+}
+
+}  // namespace
+}  // namespace bastion::test
