@@ -2,6 +2,13 @@
 // that -J tunnels through it (the client verifies the inner host key under the target's name),
 // authenticates the same user's key again, and relays to the real sshd. Exit codes, stderr apart,
 // a PTY with typed input and a window change, and each refusal with its reason.
+#include <openssl/sha.h>
+
+#include <random>
+#include <thread>
+
+#include <bastion/common/hex.hpp>
+
 #include "target_support.hpp"
 
 namespace bastion::test {
@@ -76,6 +83,61 @@ TEST_F(proxy_jump, the_inner_key_must_be_the_same_users) {
   EXPECT_EQ(r.exit_code, 255);
   EXPECT_CONTAINS(r.err, "Permission denied (publickey)");
   EXPECT_CONTAINS(read_file(log_), "belongs to another user");
+}
+
+// Other SSH implementations' jump mechanisms, as their users write them (tests/clients/).
+TEST_F(proxy_jump, paramiko_and_asyncssh_jump_through_the_bastion) {
+  const std::string known = dir() / "jump_known_hosts";
+  for (const char* client : {"paramiko_jump.py", "asyncssh_jump.py"}) {
+    // Debian's interpreter: the client libraries are its packages.
+    const auto r =
+        run({"/usr/bin/python3", std::string(CLIENTS_DIR) + "/" + client, std::to_string(port_),
+             known, alice_key_, login(), "t1", "echo via-$0; echo err >&2; exit 4"},
+            {.timeout = std::chrono::seconds(60)});
+    EXPECT_EQ(r.exit_code, 4) << client << ": " << r.err;
+    EXPECT_CONTAINS(r.out, "via-");
+    EXPECT_CONTAINS(r.err, "err");
+  }
+  EXPECT_NE(audit_rows("kind = 'auth.inner' AND result = 'ok'", 2).find("ok alice"),
+            std::string::npos);
+}
+
+// 50 `ssh -J` sessions at once, each sending 5 MiB that the target checksums.
+TEST_F(proxy_jump, fifty_sessions_at_once_arrive_intact) {
+  std::mt19937_64 rng(50);
+  std::string data(std::size_t{5} * 1024 * 1024, '\0');
+  for (auto& c : data) {
+    c = static_cast<char>(rng());
+  }
+  unsigned char digest[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(data.data()), data.size(), digest);
+  const std::string expected = to_hex({reinterpret_cast<const char*>(digest), sizeof digest});
+  constexpr int sessions = 50;
+  std::vector<run_result> results(sessions);
+  std::vector<std::thread> threads;
+  threads.reserve(sessions);
+  for (int i = 0; i < sessions; ++i) {
+    threads.emplace_back([&, i] {
+      results[static_cast<std::size_t>(i)] =
+          run({"ssh", "-F", config_file_, login() + "@t1", "sha256sum"},
+              {.stdin_data = data, .timeout = std::chrono::seconds(180)});
+    });
+  }
+  for (auto& t : threads) {
+    t.join();
+  }
+  int intact = 0;
+  for (const auto& r : results) {
+    intact += r.exit_code == 0 && r.out.substr(0, 64) == expected ? 1 : 0;
+  }
+  EXPECT_EQ(intact, sessions) << "first failure: " << [&] {
+    for (const auto& r : results) {
+      if (r.exit_code != 0) {
+        return r.err;
+      }
+    }
+    return std::string();
+  }();
 }
 
 }  // namespace
