@@ -4,6 +4,7 @@
 // a PTY with typed input and a window change, and each refusal with its reason.
 #include <openssl/sha.h>
 
+#include <fstream>
 #include <random>
 #include <thread>
 
@@ -138,6 +139,37 @@ TEST_F(proxy_jump, fifty_sessions_at_once_arrive_intact) {
     }
     return std::string();
   }();
+}
+
+// A client that stops reading: the target keeps writing, and the bastion must hold no more than
+// its watermarks (windows and one carry per direction), not the stream.
+TEST_F(proxy_jump, a_slow_reader_does_not_grow_the_bastions_memory) {
+  const auto rss_kib = [&] {
+    std::ifstream status("/proc/" + std::to_string(daemon_->pid()) + "/status");
+    std::string line;
+    while (std::getline(status, line)) {
+      if (line.rfind("VmRSS:", 0) == 0) {
+        return std::stol(line.substr(6));
+      }
+    }
+    return -1L;
+  };
+  // Warm up the paths (threads, allocator arenas) before the baseline.
+  ASSERT_EQ(jump(config_file_, login() + "@t1", "head -c 1048576 /dev/zero").exit_code, 0);
+  const long before = rss_kib();
+  // The reader: a pipe into a process that never reads it (sleep), so ssh blocks on its stdout.
+  child_process reader(
+      {"sh", "-c",
+       "ssh -F " + config_file_ + " " + login() + "@t1 'head -c 1073741824 /dev/zero' | sleep 60"},
+      (dir() / "reader.log").string());
+  std::this_thread::sleep_for(std::chrono::seconds(4));
+  const long during = rss_kib();
+  std::this_thread::sleep_for(std::chrono::seconds(2));
+  const long later = rss_kib();
+  EXPECT_CONTAINS(read_file(log_), "inner session authenticated");
+  // 1 GiB is waiting at the target; the bastion may hold a few windows' worth, not more.
+  EXPECT_LT(during - before, 16 * 1024) << "RSS KiB before " << before << ", during " << during;
+  EXPECT_LT(later - before, 16 * 1024) << "RSS KiB before " << before << ", later " << later;
 }
 
 }  // namespace
