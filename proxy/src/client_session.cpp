@@ -27,7 +27,8 @@ std::function<void()> client_connection::waker() {
 }
 
 relay::audit_fn client_connection::auditor() {
-  return [weak = weak_from_this()](std::string kind, std::string result, nlohmann::json detail) {
+  return [weak = weak_from_this()](std::string kind, std::string result,
+                                   const nlohmann::json& detail) {
     if (auto self = weak.lock()) {
       self->audit(std::move(kind), std::move(result), self->user_, detail);
     }

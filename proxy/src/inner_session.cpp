@@ -6,7 +6,7 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstring>
+#include <system_error>
 
 #include <bastion/common/log.hpp>
 #include <bastion/policy/names.hpp>
@@ -36,7 +36,8 @@ void inner_session::start() {
   }
   int sp[2];
   if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sp) != 0) {
-    spdlog::error("{} cannot create a socketpair: {}", prefix_, std::strerror(errno));
+    spdlog::error("{} cannot create a socketpair: {}", prefix_,
+                  std::error_code(errno, std::system_category()).message());
     tunnel_ = std::make_unique<tunnel>(
         channel, plaintext_disconnect("the bastion is out of resources; try again later"));
     return end("no socketpair");

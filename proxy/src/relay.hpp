@@ -22,7 +22,8 @@ namespace bastion::proxy {
 class relay : public std::enable_shared_from_this<relay> {
  public:
   // Writes an audit row as the connection's user, from its source address.
-  using audit_fn = std::function<void(std::string kind, std::string result, nlohmann::json detail)>;
+  using audit_fn =
+      std::function<void(std::string kind, std::string result, const nlohmann::json& detail)>;
 
   // `wake` runs one step of the owning connection's loop (it must not keep the connection
   // alive); `log_prefix` starts every log line ("src=... user=...").
