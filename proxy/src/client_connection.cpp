@@ -1,11 +1,11 @@
 // The client connection's event loop and authentication.
 #include "client_connection.hpp"
 
-#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <bastion/common/escape.hpp>
 #include <bastion/common/log.hpp>
+#include <bastion/proxy/ssh_server.hpp>
 
 namespace bastion::proxy {
 
@@ -93,22 +93,22 @@ void client_connection::on_grace_expired(const boost::system::error_code& ec) {
   }
 }
 
-// One pass of the non-blocking key exchange. libssh reads at most 4 KiB per call, so keep going
-// while the socket still holds bytes; Asio's wait is edge-triggered and would not wake us again.
 bool client_connection::key_exchange_step() {
-  const int rc = ssh_handle_key_exchange(session_.get());
-  if (rc == SSH_OK) {
-    ssh_event_add_session(event_.get(), session_.get());
-    in_event_ = true;
-    phase_ = phase::authenticating;
-    return true;
+  switch (proxy::key_exchange_step(session_.get())) {
+    case key_exchange_progress::done:
+      ssh_event_add_session(event_.get(), session_.get());
+      in_event_ = true;
+      phase_ = phase::authenticating;
+      return true;
+    case key_exchange_progress::failed:
+      close_reason_ = std::string("key exchange failed: ") + ssh_get_error(session_.get());
+      return false;
+    case key_exchange_progress::more:
+      return true;
+    case key_exchange_progress::wait:
+      break;
   }
-  if (rc == SSH_ERROR) {
-    close_reason_ = std::string("key exchange failed: ") + ssh_get_error(session_.get());
-    return false;
-  }
-  int pending = 0;
-  return ioctl(ssh_get_fd(session_.get()), FIONREAD, &pending) == 0 && pending > 0;
+  return false;
 }
 
 void client_connection::step() {

@@ -1,7 +1,6 @@
 // The inner session of a -J hop: handshake, authentication, relay.
 #include "inner_session.hpp"
 
-#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -10,6 +9,7 @@
 
 #include <bastion/common/log.hpp>
 #include <bastion/policy/names.hpp>
+#include <bastion/proxy/ssh_server.hpp>
 
 namespace bastion::proxy {
 
@@ -79,21 +79,22 @@ void inner_session::start() {
   relay_->dial(*target_);
 }
 
-// As for the outer session: libssh reads at most 4 KiB per call, so go on while bytes wait.
 bool inner_session::key_exchange_step() {
-  const int rc = ssh_handle_key_exchange(session_.get());
-  if (rc == SSH_OK) {
-    ssh_event_add_session(scope_.event, session_.get());
-    in_event_ = true;
-    phase_ = phase::authenticating;
-    return true;
+  switch (proxy::key_exchange_step(session_.get())) {
+    case key_exchange_progress::done:
+      ssh_event_add_session(scope_.event, session_.get());
+      in_event_ = true;
+      phase_ = phase::authenticating;
+      return true;
+    case key_exchange_progress::failed:
+      close_reason_ = std::string("inner key exchange failed: ") + ssh_get_error(session_.get());
+      return false;
+    case key_exchange_progress::more:
+      return true;
+    case key_exchange_progress::wait:
+      break;
   }
-  if (rc == SSH_ERROR) {
-    close_reason_ = std::string("inner key exchange failed: ") + ssh_get_error(session_.get());
-    return false;
-  }
-  int pending = 0;
-  return ioctl(ssh_get_fd(session_.get()), FIONREAD, &pending) == 0 && pending > 0;
+  return false;
 }
 
 bool inner_session::pump() {

@@ -1,4 +1,7 @@
-// Server-side libssh configuration.
+// Server-side libssh configuration, and the non-blocking key exchange of server sessions.
+#include <libssh/server.h>
+#include <sys/ioctl.h>
+
 #include <bastion/proxy/ssh_server.hpp>
 
 namespace bastion::proxy {
@@ -31,6 +34,20 @@ result<ssh_bind_ptr> make_server_bind(const std::vector<std::filesystem::path>& 
     return make_error(std::string("cannot set the SSH algorithms: ") + ssh_get_error(bind.get()));
   }
   return bind;
+}
+
+key_exchange_progress key_exchange_step(ssh_session session) {
+  const int rc = ssh_handle_key_exchange(session);
+  if (rc == SSH_OK) {
+    return key_exchange_progress::done;
+  }
+  if (rc == SSH_ERROR) {
+    return key_exchange_progress::failed;
+  }
+  int pending = 0;
+  return ioctl(ssh_get_fd(session), FIONREAD, &pending) == 0 && pending > 0
+             ? key_exchange_progress::more
+             : key_exchange_progress::wait;
 }
 
 }  // namespace bastion::proxy

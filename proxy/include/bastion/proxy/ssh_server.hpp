@@ -14,4 +14,11 @@ namespace bastion::proxy {
 // ssh_bind_accept_fd with this bind's keys and options.
 result<ssh_bind_ptr> make_server_bind(const std::vector<std::filesystem::path>& host_keys);
 
+enum class key_exchange_progress { done, failed, more, wait };
+
+// One pass of a non-blocking server key exchange (outer or inner session). libssh reads at most
+// 4 KiB per call: `more` means bytes still wait on the socket, so call again now, because Asio's
+// edge-triggered wait will not wake for them; `wait` means wait for readiness.
+key_exchange_progress key_exchange_step(ssh_session session);
+
 }  // namespace bastion::proxy
