@@ -136,7 +136,7 @@ void inner_session::arm(const std::function<void()>& on_ready) {
     fd_.arm(session_.get(), on_ready);
     relay_->arm(on_ready);
   }
-  tunnel_fd_.arm(on_ready, tunnel_->wants_write());
+  tunnel_fd_.arm(on_ready, tunnel_->wants_read(), tunnel_->wants_write());
 }
 
 void inner_session::end(const std::string& reason) {

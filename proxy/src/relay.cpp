@@ -131,7 +131,7 @@ bool relay::pump() {
 }
 
 void relay::arm(const std::function<void()>& on_ready) {
-  if (upstream_) {
+  if (upstream_ && !upstream_lost()) {
     up_fd_.arm(upstream_.get(), on_ready);
   }
 }

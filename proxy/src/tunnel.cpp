@@ -144,6 +144,11 @@ bool tunnel::pump_to_channel() {
   return progress;
 }
 
+bool tunnel::wants_read() const {
+  return fd_ >= 0 && !socket_eof_ && !eof_sent_ && !channel_closed_ && to_channel_.empty() &&
+         ssh_channel_window_size(channel_.get()) > 0;
+}
+
 bool tunnel::finished() const {
   return closed_ || channel_closed_;
 }

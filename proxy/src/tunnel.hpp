@@ -26,6 +26,8 @@ class tunnel {
   bool pump();
   // The socket has bytes waiting to be written to it.
   bool wants_write() const { return !to_socket_.empty(); }
+  // pump() would read the socket now: the client's window has room and nothing is carried.
+  bool wants_read() const;
   int fd() const { return fd_; }
   // The channel is closed (by the client, or by close()).
   bool finished() const;

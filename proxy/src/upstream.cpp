@@ -31,7 +31,8 @@ void upstream_dialer::arm_deadline() {
   deadline_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
     if (!ec) {
       self->finish("connecting to " + self->request_.target + " timed out after " +
-                   format_duration(self->request_.timeout));
+                   format_duration(self->request_.timeout) +
+                   (self->phase_ == phase::authenticating ? " (authenticating)" : ""));
     }
   });
 }

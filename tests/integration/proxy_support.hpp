@@ -16,7 +16,7 @@ class bastiond_fixture : public bastionctl_test {
   void SetUp() override {
     bastionctl_test::SetUp();
     port_ = free_port();
-    config_ = write_config(port_, "login_grace_time: 2s, max_auth_tries: 6");
+    config_ = write_config(port_, limits());
     alice_key_ = make_ssh_key(dir(), "alice", "ed25519");
     bob_key_ = make_ssh_key(dir(), "bob", "ed25519");
     ok({"user", "add", "alice", "--key", alice_key_ + ".pub"});
@@ -36,6 +36,9 @@ class bastiond_fixture : public bastionctl_test {
     }
     ASSERT_NE(read_file(log_).find("listening on"), std::string::npos) << read_file(log_);
   }
+
+  // The `limits:` entries of the bastion's config.
+  virtual std::string limits() const { return "login_grace_time: 2s, max_auth_tries: 6"; }
 
   void TearDown() override {
     if (daemon_) {
@@ -99,7 +102,7 @@ class bastiond_fixture : public bastionctl_test {
       return "  IdentityFile " + key +
              "\n  IdentitiesOnly yes\n  IdentityAgent none\n  BatchMode yes\n"
              "  StrictHostKeyChecking yes\n  UserKnownHostsFile " +
-             known + "\n  ConnectTimeout 10\n";
+             known + "\n  ConnectTimeout 60\n";
     };
     return dir()
         .write("jump_config", "Host bastion\n  HostName 127.0.0.1\n  Port " +

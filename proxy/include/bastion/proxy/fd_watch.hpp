@@ -5,8 +5,10 @@
 #pragma once
 
 #include <libssh/libssh.h>
+#include <poll.h>
 
 #include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/post.hpp>
 #include <memory>
 
 namespace bastion::proxy {
@@ -36,17 +38,32 @@ class fd_watch {
   // has output waiting. `on_ready` must keep alive what it uses.
   template <class Handler>
   void arm(ssh_session session, Handler on_ready) {
-    arm(on_ready, (ssh_get_poll_flags(session) & SSH_WRITE_PENDING) != 0);
+    arm(on_ready, true, (ssh_get_poll_flags(session) & SSH_WRITE_PENDING) != 0);
   }
-  // The same for a plain socket: always readable, writable only when `want_write`.
+  // The same for a plain socket, for the directions asked for.
+  //
+  // Asio's epoll waits are edge-triggered, and an edge that comes while no wait is queued is
+  // lost: bytes that arrive between the owner's last read and this call would never wake it. So
+  // once the waits are queued, a zero-timeout poll looks again and runs `on_ready` if the socket
+  // is already ready. Only ask for reads that the owner will make (never on a session that is
+  // known closed: EOF stays readable), or this wakes it in a loop.
   template <class Handler>
-  void arm(Handler on_ready, bool want_write) {
+  void arm(Handler on_ready, bool want_read, bool want_write) {
     if (!fd_.is_open()) {
       return;
     }
-    wait(boost::asio::posix::stream_descriptor::wait_read, &armed::reading, on_ready);
+    short events = 0;
+    if (want_read) {
+      wait(boost::asio::posix::stream_descriptor::wait_read, &armed::reading, on_ready);
+      events |= POLLIN;
+    }
     if (want_write) {
       wait(boost::asio::posix::stream_descriptor::wait_write, &armed::writing, on_ready);
+      events |= POLLOUT;
+    }
+    pollfd p{fd_.native_handle(), events, 0};
+    if (events != 0 && ::poll(&p, 1, 0) > 0 && (p.revents & events) != 0) {
+      boost::asio::post(fd_.get_executor(), on_ready);
     }
   }
 
