@@ -1,0 +1,122 @@
+// Starting the benchmark's parts, and reading process CPU times.
+#include "jump_harness.hpp"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <csignal>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+#include <thread>
+
+namespace bastion::bench {
+
+jump_harness::jump_harness(const options& opts)
+    : dir_("bastion-bench"), login_(test::current_login()) {
+  conninfo_ = test::postgres_cluster::instance().fresh_database();
+  key_ = test::make_ssh_key(dir_, "alice", "ed25519");
+  const std::string alice_pub = test::read_file(key_ + ".pub");
+  target_ = std::make_unique<test::sshd_server>(opts.target);
+  jump_ = std::make_unique<test::sshd_server>();
+  // The target trusts alice (the OpenSSH path authenticates end to end) and the bastion's key.
+  target_->authorize(alice_pub.substr(0, alice_pub.find('\n')));
+  jump_->authorize(alice_pub.substr(0, alice_pub.find('\n')));
+  start_bastiond(opts.bastion_limits);
+  const std::string upstream = test::read_file((dir_ / "upstream.pub").string());
+  target_->authorize(upstream.substr(0, upstream.find('\n')));
+  bastionctl({"user", "add", "alice", "--key", key_ + ".pub"});
+  bastionctl({"target", "add", "t1", "--host", "127.0.0.1", "--port",
+              std::to_string(target_->port()), "--host-key", target_->host_key()});
+  bastionctl({"grant", "alice", "t1", "--login", login_});
+  write_client_config(opts.client);
+}
+
+jump_harness::~jump_harness() {
+  if (bastiond_) {
+    bastiond_->stop(SIGTERM);
+  }
+}
+
+std::string jump_harness::bastionctl(const std::vector<std::string>& args) const {
+  std::vector<std::string> argv{BASTIONCTL_PATH, "--config", bastion_config_};
+  argv.insert(argv.end(), args.begin(), args.end());
+  const auto r = test::run(argv);
+  if (r.exit_code != 0) {
+    throw std::runtime_error("bastionctl " + args.front() + ": " + r.err);
+  }
+  return r.out;
+}
+
+void jump_harness::start_bastiond(const std::string& bastion_limits) {
+  const std::string outer = test::make_ssh_key(dir_, "outer", "ed25519");
+  const std::string inner = test::make_ssh_key(dir_, "inner", "ed25519");
+  const std::string upstream = test::make_ssh_key(dir_, "upstream", "ed25519");
+  port_ = test::free_port();
+  bastion_config_ =
+      dir_.write("bastion.yaml",
+                 "listen: [\"127.0.0.1:" + std::to_string(port_) + "\"]\nhost_keys: [\"" + outer +
+                     "\"]\ninner_host_key: \"" + inner + "\"\nupstream_key: \"" + upstream +
+                     "\"\ndatabase: \"" + conninfo_ + "\"\nnode_name: bench\nlog_level: warn\n" +
+                     (bastion_limits.empty() ? "" : "limits: { " + bastion_limits + " }\n"))
+          .string();
+  bastiond_ = std::make_unique<test::child_process>(
+      std::vector<std::string>{BASTIOND_PATH, "--config", bastion_config_},
+      (dir_ / "bastiond.log").string());
+  if (!test::wait_for_port(port_, std::chrono::seconds(30))) {
+    throw std::runtime_error("bastiond did not start: " +
+                             test::read_file((dir_ / "bastiond.log").string()));
+  }
+}
+
+void jump_harness::write_client_config(const std::string& client_options) {
+  const std::string known = bastionctl({"known-hosts"}) +
+                            "[127.0.0.1]:" + std::to_string(jump_->port()) + " " +
+                            jump_->host_key() + "\n[127.0.0.1]:" + std::to_string(target_->port()) +
+                            " " + target_->host_key() + "\n";
+  const std::string known_path = dir_.write("known_hosts", known).string();
+  ssh_config_ =
+      dir_.write("ssh_config",
+                 "Host *\n  IdentityFile " + key_ +
+                     "\n  IdentitiesOnly yes\n  IdentityAgent none\n  BatchMode yes\n"
+                     "  StrictHostKeyChecking yes\n  UserKnownHostsFile " +
+                     known_path + "\n  ConnectTimeout 60\n" + client_options +
+                     "\nHost bastion\n  HostName 127.0.0.1\n  Port " + std::to_string(port_) +
+                     "\n  User alice\nHost t1\n  ProxyJump bastion\n"
+                     "Host ojump\n  HostName 127.0.0.1\n  Port " +
+                     std::to_string(jump_->port()) + "\nHost t1o\n  HostName 127.0.0.1\n  Port " +
+                     std::to_string(target_->port()) + "\n  ProxyJump ojump\n")
+          .string();
+}
+
+std::vector<std::string> jump_harness::ssh(const std::string& destination,
+                                           const std::string& command,
+                                           const std::vector<std::string>& extra) const {
+  std::vector<std::string> argv{"ssh", "-F", ssh_config_};
+  argv.insert(argv.end(), extra.begin(), extra.end());
+  argv.insert(argv.end(), {destination, command});
+  return argv;
+}
+
+double cpu_seconds(pid_t pid, bool with_children) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  // Fields after the command name (which may hold spaces): state is field 3; utime, stime,
+  // cutime and cstime are fields 14 to 17.
+  std::istringstream rest(stat.substr(stat.rfind(')') + 2));
+  std::vector<std::string> fields;
+  for (std::string f; rest >> f;) {
+    fields.push_back(f);
+  }
+  if (fields.size() < 15) {
+    throw std::runtime_error("cannot read /proc/" + std::to_string(pid) + "/stat");
+  }
+  const double ticks = static_cast<double>(sysconf(_SC_CLK_TCK));
+  double total = std::stod(fields[11]) + std::stod(fields[12]);
+  if (with_children) {
+    total += std::stod(fields[13]) + std::stod(fields[14]);
+  }
+  return total / ticks;
+}
+
+}  // namespace bastion::bench

@@ -1,0 +1,65 @@
+// What the `ssh -J` benchmarks run against, all started on loopback: a private PostgreSQL, one
+// OpenSSH sshd as the target, bastiond with alice granted on it (host "t1"), and a second OpenSSH
+// sshd as the reference jump host (host "t1o" reaches the same target through it). One ssh_config
+// names both paths, so every measurement uses the same client, target and options.
+#pragma once
+
+#include <sys/types.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "postgres.hpp"
+#include "process.hpp"
+#include "sshd.hpp"
+#include "temp_dir.hpp"
+
+namespace bastion::bench {
+
+class jump_harness {
+ public:
+  struct options {
+    std::string client;          // ssh_config lines for every host ("RekeyLimit 256M")
+    std::string target;          // sshd_config lines of the target ("Ciphers aes128-gcm@...")
+    std::string bastion_limits;  // entries of bastiond's `limits:` mapping
+  };
+  explicit jump_harness(const options& opts);
+  ~jump_harness();
+  jump_harness(const jump_harness&) = delete;
+  jump_harness& operator=(const jump_harness&) = delete;
+
+  const std::string& ssh_config() const { return ssh_config_; }
+  // The login on the target, and the two destinations: through bastiond, and through OpenSSH.
+  const std::string& login() const { return login_; }
+  std::string via_bastion() const { return login_ + "@t1"; }
+  std::string via_openssh() const { return login_ + "@t1o"; }
+  // `ssh -F config [extra] destination command`, as argv.
+  std::vector<std::string> ssh(const std::string& destination, const std::string& command,
+                               const std::vector<std::string>& extra = {}) const;
+
+  pid_t bastiond_pid() const { return bastiond_->pid(); }
+  pid_t openssh_jump_pid() const { return jump_->pid(); }
+  const test::temp_dir& dir() const { return dir_; }
+
+ private:
+  std::string bastionctl(const std::vector<std::string>& args) const;
+  void start_bastiond(const std::string& bastion_limits);
+  void write_client_config(const std::string& client_options);
+
+  test::temp_dir dir_;
+  std::string conninfo_;
+  std::string login_;
+  std::string key_;
+  std::string bastion_config_;
+  int port_ = 0;
+  std::unique_ptr<test::sshd_server> target_;
+  std::unique_ptr<test::sshd_server> jump_;
+  std::unique_ptr<test::child_process> bastiond_;
+  std::string ssh_config_;
+};
+
+// CPU seconds (user + system) that process `pid` has used, and that its reaped children used.
+double cpu_seconds(pid_t pid, bool with_children);
+
+}  // namespace bastion::bench
