@@ -38,6 +38,9 @@ class jump_harness {
   std::vector<std::string> ssh(const std::string& destination, const std::string& command,
                                const std::vector<std::string>& extra = {}) const;
 
+  int bastion_port() const { return port_; }
+  const std::string& key() const { return key_; }
+  std::string known_hosts() const { return (dir_ / "known_hosts").string(); }
   pid_t bastiond_pid() const { return bastiond_->pid(); }
   pid_t openssh_jump_pid() const { return jump_->pid(); }
   const test::temp_dir& dir() const { return dir_; }

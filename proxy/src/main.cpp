@@ -1,5 +1,6 @@
 // bastiond: loads the config, applies migrations, and serves until SIGTERM.
 #include <libssh/libssh.h>
+#include <sys/resource.h>
 
 #include <CLI/CLI.hpp>
 #include <csignal>
@@ -20,11 +21,29 @@ std::string default_config_path() {
   return env != nullptr && *env != '\0' ? env : "var/bastion.yaml";
 }
 
+// Each -J session holds four descriptors (client socket, both ends of the inner socketpair, the
+// target's socket): the usual soft limit of 1024 would cap a node near 250 sessions. Raise it to
+// the hard limit, as sshd's users get from systemd's LimitNOFILE.
+void raise_open_files_limit() {
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
+    limit.rlim_cur = limit.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &limit) != 0) {
+      spdlog::warn("cannot raise the open files limit; sessions are capped near {}",
+                   limit.rlim_cur / 4);
+    }
+  }
+  if (getrlimit(RLIMIT_NOFILE, &limit) == 0) {
+    spdlog::info("open files limit {}", limit.rlim_cur);
+  }
+}
+
 int serve(const bastion::config& cfg) {
   bastion::init_logging(cfg.log_level);
   // A peer that closes its socket must be an error return on that connection, never a signal
   // that ends the process.
   std::signal(SIGPIPE, SIG_IGN);
+  raise_open_files_limit();
   const auto migrated = bastion::policy::migrate(cfg.database);
   for (const auto& name : migrated.applied) {
     spdlog::info("applied migration {}", name);
