@@ -42,7 +42,8 @@ std::string bastionctl_test::write_config(int listen_port, const std::string& li
   const std::string inner = make_ssh_key(dir_, "inner", "ed25519");
   const std::string upstream = make_ssh_key(dir_, "upstream", "ed25519");
   // BASTION_TEST_LOG_LEVEL=debug makes the daemons of a failing test tell more.
-  const char* level = std::getenv("BASTION_TEST_LOG_LEVEL");
+  const char* level = std::getenv(  // NOLINT(concurrency-mt-unsafe): no thread sets the environment
+      "BASTION_TEST_LOG_LEVEL");
   const std::string log_level =
       level != nullptr ? "log_level: " + std::string(level) + "\n" : std::string();
   return dir_
