@@ -34,7 +34,7 @@ void raise_open_files_limit() {
     }
   }
   if (getrlimit(RLIMIT_NOFILE, &limit) == 0) {
-    spdlog::info("open files limit {}", limit.rlim_cur);
+    spdlog::debug("open files limit {}", limit.rlim_cur);
   }
 }
 
@@ -43,7 +43,6 @@ int serve(const bastion::config& cfg) {
   // A peer that closes its socket must be an error return on that connection, never a signal
   // that ends the process.
   std::signal(SIGPIPE, SIG_IGN);
-  raise_open_files_limit();
   const auto migrated = bastion::policy::migrate(cfg.database);
   for (const auto& name : migrated.applied) {
     spdlog::info("applied migration {}", name);
@@ -53,6 +52,7 @@ int serve(const bastion::config& cfg) {
   if (const int n = bastion::proxy::recover_crashed_sessions(cfg, store); n > 0) {
     spdlog::warn("finalised {} session(s) left open by a crash", n);
   }
+  raise_open_files_limit();
   bastion::proxy::server srv(cfg);
   return srv.run();
 }
