@@ -148,8 +148,19 @@ void channel_bridge::on_signal(ssh_session, ssh_channel, const char* signal, voi
 }
 
 // Data stays in libssh's channel buffer (return 0: nothing consumed) until pump() moves it; the
-// unconsumed bytes also hold the window closed, which is the backpressure.
-int channel_bridge::on_data(ssh_session, ssh_channel, void*, uint32_t, int, void*) {
+// unconsumed bytes also hold the window closed, which is the backpressure. libssh calls this for
+// every packet that adds data, so the flag it sets lets pump() skip the channels with nothing
+// waiting: reading an empty channel costs a poll of every socket of the connection.
+int channel_bridge::on_data(ssh_session, ssh_channel channel, void*, uint32_t, int is_stderr,
+                            void* self) {
+  auto* b = self_of(self);
+  if (channel == b->down_.get()) {
+    b->down_waiting_ = true;
+  } else if (is_stderr != 0) {
+    b->up_err_waiting_ = true;
+  } else {
+    b->up_waiting_ = true;
+  }
   return 0;
 }
 
@@ -242,11 +253,18 @@ bool channel_bridge::replay_requests() {
 }
 
 bool channel_bridge::relay(ssh_channel src, ssh_channel dst, int src_stream, bool to_stderr,
-                           std::string& carry) {
+                           std::string& carry, bool& waiting) {
+  if (!waiting && carry.empty()) {
+    return false;
+  }
   return pump_bytes([dst] { return ssh_channel_window_size(dst); },
-                    [src, src_stream](char* buf, std::size_t n) -> long {
-                      return ssh_channel_read_nonblocking(src, buf, static_cast<uint32_t>(n),
-                                                          src_stream);
+                    [src, src_stream, &waiting](char* buf, std::size_t n) -> long {
+                      const int r = ssh_channel_read_nonblocking(src, buf, static_cast<uint32_t>(n),
+                                                                 src_stream);
+                      if (r <= 0) {
+                        waiting = false;  // drained; the next packet sets it again
+                      }
+                      return r;
                     },
                     [dst, to_stderr](const char* data, std::size_t n) -> std::size_t {
                       const auto len = static_cast<uint32_t>(n);
@@ -329,9 +347,9 @@ bool channel_bridge::pump() {
     progress = replay_requests() || progress;
   }
   if (up_state_ == up_state::open) {
-    progress = relay(down_.get(), up_.get(), 0, false, carry_up_) || progress;
-    progress = relay(up_.get(), down_.get(), 0, false, carry_down_) || progress;
-    progress = relay(up_.get(), down_.get(), 1, true, carry_down_err_) || progress;
+    progress = relay(down_.get(), up_.get(), 0, false, carry_up_, down_waiting_) || progress;
+    progress = relay(up_.get(), down_.get(), 0, false, carry_down_, up_waiting_) || progress;
+    progress = relay(up_.get(), down_.get(), 1, true, carry_down_err_, up_err_waiting_) || progress;
   }
   if (!failure_.empty()) {
     return progress;

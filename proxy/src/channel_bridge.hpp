@@ -46,7 +46,8 @@ class channel_bridge {
 
   bool open_upstream();
   bool replay_requests();
-  bool relay(ssh_channel src, ssh_channel dst, int src_stream, bool to_stderr, std::string& carry);
+  bool relay(ssh_channel src, ssh_channel dst, int src_stream, bool to_stderr, std::string& carry,
+             bool& waiting);
   bool propagate_end();
   bool report_failure();
   void finish();
@@ -82,6 +83,10 @@ class channel_bridge {
   std::string carry_up_;  // read from the client, not yet taken by the upstream window
   std::string carry_down_;
   std::string carry_down_err_;
+  // Data may wait in libssh's buffer of that channel and stream (set by on_data).
+  bool down_waiting_ = false;
+  bool up_waiting_ = false;
+  bool up_err_waiting_ = false;
   bool down_eof_ = false;
   bool down_closed_ = false;
   bool up_eof_ = false;

@@ -51,6 +51,13 @@ void tunnel::install_callbacks() {
   ssh_set_channel_callbacks(channel_.get(), &callbacks_);
 }
 
+// Data stays in libssh until pump() takes it; the flag spares pump() a read of an empty channel,
+// which would poll every socket of the connection.
+int tunnel::on_data(ssh_session, ssh_channel, void*, uint32_t, int, void* self) {
+  self_of(self)->channel_waiting_ = true;
+  return 0;
+}
+
 void tunnel::on_eof(ssh_session, ssh_channel, void* self) {
   self_of(self)->channel_eof_ = true;
 }
@@ -77,19 +84,26 @@ bool tunnel::pump_to_socket() {
   }
   // The flag before the buffer: a poll may read data that arrived with the EOF.
   const bool eof = channel_eof_;
-  bool progress =
-      pump_bytes([] { return pump_chunk; },
-                 [ch](char* buf, std::size_t n) -> long {
-                   return ssh_channel_read_nonblocking(ch, buf, static_cast<uint32_t>(n), 0);
-                 },
-                 [this](const char* data, std::size_t n) -> std::size_t {
-                   const ssize_t wr = ::send(fd_, data, n, MSG_NOSIGNAL);
-                   if (wr < 0 && errno != EAGAIN && errno != EINTR) {
-                     socket_gone_ = true;  // the inner session closed its end
-                   }
-                   return wr < 0 ? 0 : static_cast<std::size_t>(wr);
-                 },
-                 to_socket_);
+  bool progress = false;
+  if (channel_waiting_ || !to_socket_.empty()) {
+    progress = pump_bytes([] { return pump_chunk; },
+                          [this, ch](char* buf, std::size_t n) -> long {
+                            const int r =
+                                ssh_channel_read_nonblocking(ch, buf, static_cast<uint32_t>(n), 0);
+                            if (r <= 0) {
+                              channel_waiting_ = false;  // drained; the next packet sets it again
+                            }
+                            return r;
+                          },
+                          [this](const char* data, std::size_t n) -> std::size_t {
+                            const ssize_t wr = ::send(fd_, data, n, MSG_NOSIGNAL);
+                            if (wr < 0 && errno != EAGAIN && errno != EINTR) {
+                              socket_gone_ = true;  // the inner session closed its end
+                            }
+                            return wr < 0 ? 0 : static_cast<std::size_t>(wr);
+                          },
+                          to_socket_);
+  }
   if (eof && to_socket_.empty() && ssh_channel_poll(ch, 0) <= 0) {
     ::shutdown(fd_, SHUT_WR);  // the inner session reads its end of input
     socket_shut_ = true;

@@ -42,21 +42,22 @@ class tunnel {
   bool pump_to_channel();
   bool discard_input();
 
-  static int on_data(ssh_session, ssh_channel, void*, uint32_t, int, void*) { return 0; }
+  static int on_data(ssh_session, ssh_channel, void*, uint32_t, int, void* self);
   static void on_eof(ssh_session, ssh_channel, void* self);
   static void on_close(ssh_session, ssh_channel, void* self);
 
   ssh_channel_ptr channel_;
   ssh_channel_callbacks_struct callbacks_{};
   int fd_ = -1;
-  std::string to_socket_;        // read from the channel, not yet taken by the socket
-  std::string to_channel_;       // read from the socket, not yet taken by the channel window
-  bool channel_eof_ = false;     // the client will send no more
-  bool channel_closed_ = false;  // the client closed the channel
-  bool socket_eof_ = false;      // the inner session will send no more
-  bool socket_shut_ = false;     // we told the inner session that the client sends no more
-  bool socket_gone_ = false;     // the inner session closed its end: client bytes are dropped
-  bool eof_sent_ = false;        // the client was told that nothing more comes
+  std::string to_socket_;         // read from the channel, not yet taken by the socket
+  std::string to_channel_;        // read from the socket, not yet taken by the channel window
+  bool channel_waiting_ = false;  // data may wait in libssh's buffer of the channel
+  bool channel_eof_ = false;      // the client will send no more
+  bool channel_closed_ = false;   // the client closed the channel
+  bool socket_eof_ = false;       // the inner session will send no more
+  bool socket_shut_ = false;      // we told the inner session that the client sends no more
+  bool socket_gone_ = false;      // the inner session closed its end: client bytes are dropped
+  bool eof_sent_ = false;         // the client was told that nothing more comes
   bool closed_ = false;
 };
 
