@@ -53,17 +53,6 @@ int bench(int runs) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  const long runs = argc > 1 ? std::strtol(argv[1], nullptr, 10) : 20;
-  if (runs < 1 || runs > 1000) {
-    std::fprintf(stderr, "usage: connect_bench [runs 1..1000, default 20]\n");
-    return 2;
-  }
-  int rc = 1;
-  try {
-    rc = bench(static_cast<int>(runs));
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "connect_bench: %s\n", e.what());
-  }
-  bastion::test::stop_postgres_cluster();
-  return rc;
+  return bastion::bench::bench_main(argc, argv, "connect_bench", "runs", 20, 1000,
+                                    [](long n) { return bench(static_cast<int>(n)); });
 }

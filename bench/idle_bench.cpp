@@ -71,17 +71,6 @@ int bench(int sessions) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  const long sessions = argc > 1 ? std::strtol(argv[1], nullptr, 10) : 1000;
-  if (sessions < 1 || sessions > 20000) {
-    std::fprintf(stderr, "usage: idle_bench [sessions 1..20000, default 1000]\n");
-    return 2;
-  }
-  int rc = 1;
-  try {
-    rc = bench(static_cast<int>(sessions));
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "idle_bench: %s\n", e.what());
-  }
-  bastion::test::stop_postgres_cluster();
-  return rc;
+  return bastion::bench::bench_main(argc, argv, "idle_bench", "sessions", 1000, 20000,
+                                    [](long n) { return bench(static_cast<int>(n)); });
 }

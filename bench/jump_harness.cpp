@@ -5,6 +5,8 @@
 
 #include <chrono>
 #include <csignal>
+#include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
@@ -96,6 +98,23 @@ std::vector<std::string> jump_harness::ssh(const std::string& destination,
   argv.insert(argv.end(), extra.begin(), extra.end());
   argv.insert(argv.end(), {destination, command});
   return argv;
+}
+
+int bench_main(int argc, char** argv, const char* name, const char* what, long fallback, long max,
+               const std::function<int(long)>& body) {
+  const long n = argc > 1 ? std::strtol(argv[1], nullptr, 10) : fallback;
+  if (n < 1 || n > max) {
+    std::fprintf(stderr, "usage: %s [%s 1..%ld, default %ld]\n", name, what, max, fallback);
+    return 2;
+  }
+  int rc = 1;
+  try {
+    rc = body(n);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "%s: %s\n", name, e.what());
+  }
+  test::stop_postgres_cluster();
+  return rc;
 }
 
 double cpu_seconds(pid_t pid, bool with_children) {

@@ -6,6 +6,7 @@
 
 #include <sys/types.h>
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -61,6 +62,12 @@ class jump_harness {
   std::unique_ptr<test::child_process> bastiond_;
   std::string ssh_config_;
 };
+
+// The main() of a benchmark: reads its one optional count argument (`fallback` when absent, and
+// within 1..`max`), runs `body` with it, prints an error on failure, and stops the shared
+// PostgreSQL. `name` and `what` make the usage line: "usage: NAME [WHAT 1..MAX, default N]".
+int bench_main(int argc, char** argv, const char* name, const char* what, long fallback, long max,
+               const std::function<int(long)>& body);
 
 // CPU seconds (user + system) that process `pid` has used, and that its reaped children used.
 double cpu_seconds(pid_t pid, bool with_children);

@@ -106,17 +106,7 @@ int bench(std::size_t bytes) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  const long mib = argc > 1 ? std::strtol(argv[1], nullptr, 10) : 1024;
-  if (mib < 1 || mib > 65536) {
-    std::fprintf(stderr, "usage: throughput_bench [MiB per transfer 1..65536, default 1024]\n");
-    return 2;
-  }
-  int rc = 1;
-  try {
-    rc = bench(static_cast<std::size_t>(mib) << 20);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "throughput_bench: %s\n", e.what());
-  }
-  bastion::test::stop_postgres_cluster();
-  return rc;
+  return bastion::bench::bench_main(
+      argc, argv, "throughput_bench", "MiB per transfer", 1024, 65536,
+      [](long n) { return bench(static_cast<std::size_t>(n) << 20); });
 }
