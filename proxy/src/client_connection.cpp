@@ -150,9 +150,9 @@ void client_connection::teardown(const std::string& reason) {
   }
   phase_ = phase::closed;
   spdlog::info("src={} user={} closed: {}", peer_, log_value(user_), log_value(reason));
-  if (user_.empty()) {
-    audit("connection", "closed", {}, {{"reason", reason}});  // refused before authentication
-  }
+  // Every end is in the audit trail with its reason: refused before authentication, or the
+  // client, the target or the bastion ending an authenticated connection.
+  audit("connection", "closed", user_, {{"reason", reason}});
   grace_.cancel();
   // Sessions toward targets go before the client session whose channels they use.
   for (const auto& inner : inner_) {

@@ -145,6 +145,9 @@ void inner_session::end(const std::string& reason) {
   }
   ending_ = true;
   spdlog::info("{} inner session closed: {}", prefix_, log_value(reason));
+  if (target_ != nullptr) {  // a refused destination was audited when it was refused
+    scope_.audit("session.end", "ok", {{"target", target_->name}, {"reason", reason}});
+  }
   if (relay_) {
     relay_->close();
   }

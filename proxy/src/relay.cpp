@@ -118,7 +118,10 @@ bool relay::upstream_lost() const {
 
 bool relay::pump() {
   if (error_.empty() && upstream_lost()) {
-    fail_all("the connection to " + target_ + " was lost");
+    const std::string reason = "the connection to " + target_ + " was lost";
+    spdlog::warn("{} {}", log_prefix_, reason);
+    audit_("upstream", "error", {{"target", target_}, {"reason", reason}});
+    fail_all(reason);
   }
   bool progress = false;
   // By index: a pump reads the client session, and a channel open that it handles there appends

@@ -92,6 +92,19 @@ TEST_F(proxy_jump, the_inner_key_must_be_the_same_users) {
   EXPECT_CONTAINS(read_file(log_), "belongs to another user");
 }
 
+// The target's side of the session dies mid-command (its sshd session process is killed): the
+// client reads why on stderr and gets 255, and the audit trail has the loss and the ends.
+TEST_F(proxy_jump, a_target_that_goes_away_is_reported_and_audited) {
+  const auto r =
+      jump(config_file_, login() + "@t1", "echo started; sleep 1; kill -9 $PPID; sleep 30");
+  EXPECT_EQ(r.exit_code, 255) << r.err;
+  EXPECT_EQ(r.out, "started\n");
+  EXPECT_CONTAINS(r.err, "bastion: the connection to t1 was lost");
+  EXPECT_CONTAINS(audit_rows("kind = 'upstream' AND result = 'error'", 1), "error alice");
+  EXPECT_CONTAINS(audit_rows("kind = 'session.end'", 1), "ok alice");
+  EXPECT_CONTAINS(audit_rows("kind = 'connection' AND result = 'closed'", 1), "closed alice");
+}
+
 // Other SSH implementations' jump mechanisms, as their users write them (tests/clients/).
 TEST_F(proxy_jump, paramiko_and_asyncssh_jump_through_the_bastion) {
   const std::string known = dir() / "jump_known_hosts";
