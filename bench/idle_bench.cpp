@@ -7,7 +7,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
 #include <stdexcept>
 #include <thread>
 
@@ -16,16 +15,6 @@
 namespace {
 
 using bastion::bench::jump_harness;
-
-long rss_kib(pid_t pid) {
-  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
-  for (std::string line; std::getline(status, line);) {
-    if (line.rfind("VmRSS:", 0) == 0) {
-      return std::stol(line.substr(6));
-    }
-  }
-  throw std::runtime_error("cannot read the RSS of " + std::to_string(pid));
-}
 
 long open_fds(pid_t pid) {
   const auto dir = std::filesystem::path("/proc") / std::to_string(pid) / "fd";
@@ -40,7 +29,7 @@ int bench(int sessions) {
   if (warm.exit_code != 0) {
     throw std::runtime_error("ssh failed: " + warm.err);
   }
-  const long rss0 = rss_kib(h.bastiond_pid());
+  const long rss0 = bastion::test::rss_kib(h.bastiond_pid());
   const long fds0 = open_fds(h.bastiond_pid());
   const std::string log = (h.dir() / "idle.log").string();
   bastion::test::child_process holder(
@@ -55,7 +44,7 @@ int bench(int sessions) {
     }
   }
   std::this_thread::sleep_for(std::chrono::seconds(2));  // let every handshake settle
-  const long rss = rss_kib(h.bastiond_pid());
+  const long rss = bastion::test::rss_kib(h.bastiond_pid());
   const long fds = open_fds(h.bastiond_pid());
   std::printf("%d idle ssh -J sessions held by bastiond\n", sessions);
   std::printf(

@@ -4,7 +4,6 @@
 // a PTY with typed input and a window change, and each refusal with its reason.
 #include <openssl/sha.h>
 
-#include <fstream>
 #include <random>
 #include <thread>
 
@@ -163,28 +162,18 @@ TEST_F(proxy_jump, fifty_sessions_at_once_arrive_intact) {
 // A client that stops reading: the target keeps writing, and the bastion must hold no more than
 // its watermarks (windows and one carry per direction), not the stream.
 TEST_F(proxy_jump, a_slow_reader_does_not_grow_the_bastions_memory) {
-  const auto rss_kib = [&] {
-    std::ifstream status("/proc/" + std::to_string(daemon_->pid()) + "/status");
-    std::string line;
-    while (std::getline(status, line)) {
-      if (line.rfind("VmRSS:", 0) == 0) {
-        return std::stol(line.substr(6));
-      }
-    }
-    return -1L;
-  };
   // Warm up the paths (threads, allocator arenas) before the baseline.
   ASSERT_EQ(jump(config_file_, login() + "@t1", "head -c 1048576 /dev/zero").exit_code, 0);
-  const long before = rss_kib();
+  const long before = rss_kib(daemon_->pid());
   // The reader: a pipe into a process that never reads it (sleep), so ssh blocks on its stdout.
   child_process reader(
       {"sh", "-c",
        "ssh -F " + config_file_ + " " + login() + "@t1 'head -c 1073741824 /dev/zero' | sleep 60"},
       (dir() / "reader.log").string());
   std::this_thread::sleep_for(std::chrono::seconds(4));
-  const long during = rss_kib();
+  const long during = rss_kib(daemon_->pid());
   std::this_thread::sleep_for(std::chrono::seconds(2));
-  const long later = rss_kib();
+  const long later = rss_kib(daemon_->pid());
   EXPECT_CONTAINS(read_file(log_), "inner session authenticated");
   // 1 GiB is waiting at the target, which writes at over 100 MB/s: without backpressure the
   // bastion would hold hundreds of MiB within seconds. With it, it holds a few windows' worth

@@ -127,7 +127,8 @@ TEST_F(proxy_session, the_eleventh_channel_on_one_connection_is_refused) {
     return argv;
   };
   child_process master(with({"-M", "-N", destination}), (dir() / "master.log").string());
-  ASSERT_TRUE(wait_until([&] { return std::filesystem::exists(control); }))
+  ASSERT_TRUE(
+      eventually([&] { return std::filesystem::exists(control); }, std::chrono::seconds(30)))
       << read_file((dir() / "master.log").string());
   std::vector<std::unique_ptr<child_process>> sessions;
   sessions.reserve(10);
@@ -136,16 +137,19 @@ TEST_F(proxy_session, the_eleventh_channel_on_one_connection_is_refused) {
         std::make_unique<child_process>(with({destination, "echo started; sleep 20"}),
                                         (dir() / ("s" + std::to_string(i))).string()));
   }
-  ASSERT_TRUE(wait_until([&] {
-    int started = 0;
-    for (int i = 0; i < 10; ++i) {
-      started += read_file((dir() / ("s" + std::to_string(i))).string()).find("started") !=
-                         std::string::npos
-                     ? 1
-                     : 0;
-    }
-    return started == 10;
-  })) << "ten sessions must run at once; the first one printed: "
+  ASSERT_TRUE(eventually(
+      [&] {
+        int started = 0;
+        for (int i = 0; i < 10; ++i) {
+          started += read_file((dir() / ("s" + std::to_string(i))).string()).find("started") !=
+                             std::string::npos
+                         ? 1
+                         : 0;
+        }
+        return started == 10;
+      },
+      std::chrono::seconds(30)))
+      << "ten sessions must run at once; the first one printed: "
       << read_file((dir() / "s0").string()) << "\nbastiond:\n"
       << read_file(log_);
   // The master's open of an 11th session channel is refused; OpenSSH then falls back to a

@@ -49,18 +49,6 @@ TEST_F(snapshot, reflects_what_admins_wrote) {
 namespace bastion::test {
 namespace {
 
-template <class Pred>
-bool eventually(Pred pred) {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  while (!pred()) {
-    if (std::chrono::steady_clock::now() > deadline) {
-      return false;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  return true;
-}
-
 TEST_F(snapshot, the_cache_follows_admin_changes_through_notify) {
   const auto key = make_ssh_key(dir(), "alice", "ed25519");
   ok({"user", "add", "alice", "--key", key + ".pub"});

@@ -8,18 +8,6 @@ namespace bastion::test {
 
 class proxy_session : public bastiond_fixture {
  protected:
-  template <class Pred>
-  static bool wait_until(Pred pred) {
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-    while (!pred()) {
-      if (std::chrono::steady_clock::now() > deadline) {
-        return false;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    return true;
-  }
-
   void SetUp() override {
     bastiond_fixture::SetUp();
     sshd_ = std::make_unique<sshd_server>();
