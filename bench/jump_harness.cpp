@@ -24,7 +24,7 @@ jump_harness::jump_harness(const options& opts)
   // The target trusts alice (the OpenSSH path authenticates end to end) and the bastion's key.
   target_->authorize(alice_pub.substr(0, alice_pub.find('\n')));
   jump_->authorize(alice_pub.substr(0, alice_pub.find('\n')));
-  start_bastiond(opts.bastion_limits);
+  start_bastiond(opts);
   const std::string upstream = test::read_file((dir_ / "upstream.pub").string());
   target_->authorize(upstream.substr(0, upstream.find('\n')));
   bastionctl({"user", "add", "alice", "--key", key_ + ".pub"});
@@ -50,17 +50,20 @@ std::string jump_harness::bastionctl(const std::vector<std::string>& args) const
   return r.out;
 }
 
-void jump_harness::start_bastiond(const std::string& bastion_limits) {
+void jump_harness::start_bastiond(const options& opts) {
   const std::string outer = test::make_ssh_key(dir_, "outer", "ed25519");
   const std::string inner = test::make_ssh_key(dir_, "inner", "ed25519");
   const std::string upstream = test::make_ssh_key(dir_, "upstream", "ed25519");
   port_ = test::free_port();
   bastion_config_ =
-      dir_.write("bastion.yaml",
-                 "listen: [\"127.0.0.1:" + std::to_string(port_) + "\"]\nhost_keys: [\"" + outer +
-                     "\"]\ninner_host_key: \"" + inner + "\"\nupstream_key: \"" + upstream +
-                     "\"\ndatabase: \"" + conninfo_ + "\"\nnode_name: bench\nlog_level: warn\n" +
-                     (bastion_limits.empty() ? "" : "limits: { " + bastion_limits + " }\n"))
+      dir_.write(
+              "bastion.yaml",
+              "listen: [\"127.0.0.1:" + std::to_string(port_) + "\"]\nhost_keys: [\"" + outer +
+                  "\"]\ninner_host_key: \"" + inner + "\"\nupstream_key: \"" + upstream +
+                  "\"\ndatabase: \"" + conninfo_ + "\"\nnode_name: bench\nlog_level: warn\n" +
+                  "recording: { enabled: " + (opts.record ? "true" : "false") + ", dir: \"" +
+                  (dir_ / "rec").string() + "\" }\n" +
+                  (opts.bastion_limits.empty() ? "" : "limits: { " + opts.bastion_limits + " }\n"))
           .string();
   bastiond_ = std::make_unique<test::child_process>(
       std::vector<std::string>{BASTIOND_PATH, "--config", bastion_config_},

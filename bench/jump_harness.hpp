@@ -24,6 +24,7 @@ class jump_harness {
     std::string client;          // ssh_config lines for every host ("RekeyLimit 256M")
     std::string target;          // sshd_config lines of the target ("Ciphers aes128-gcm@...")
     std::string bastion_limits;  // entries of bastiond's `limits:` mapping
+    bool record = true;          // bastiond's recording.enabled
   };
   explicit jump_harness(const options& opts);
   ~jump_harness();
@@ -48,7 +49,7 @@ class jump_harness {
 
  private:
   std::string bastionctl(const std::vector<std::string>& args) const;
-  void start_bastiond(const std::string& bastion_limits);
+  void start_bastiond(const options& opts);
   void write_client_config(const std::string& client_options);
 
   test::temp_dir dir_;

@@ -67,6 +67,7 @@ void read_limits(config_section& s, limits_config& l) {
 }
 
 void read_recording(config_section& s, recording_config& r) {
+  s.read("enabled", r.enabled);
   s.read("dir", r.dir);
   if (const auto mode = s.scalar("failure_mode")) {
     if (*mode == "fail_closed") {

@@ -109,6 +109,17 @@ void config_section::read(std::string_view key, int& out, int min, int max) {
   out = value;
 }
 
+void config_section::read(std::string_view key, bool& out) {
+  const auto v = scalar(key);
+  if (!v) {
+    return;
+  }
+  if (*v != "true" && *v != "false") {
+    fail_value(key, "\"" + escape(*v, 64) + "\" is not a boolean; write true or false");
+  }
+  out = *v == "true";
+}
+
 void config_section::read(std::string_view key, endpoint& out) {
   if (auto v = scalar(key)) {
     const auto parsed = parse_endpoint(*v);

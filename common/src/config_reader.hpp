@@ -22,6 +22,7 @@ class config_section {
   void read(std::string_view key, std::filesystem::path& out);
   void read(std::string_view key, duration& out);
   void read(std::string_view key, int& out, int min, int max);
+  void read(std::string_view key, bool& out);
   void read(std::string_view key, endpoint& out);
   void read(std::string_view key, std::vector<endpoint>& out);
   void read(std::string_view key, std::vector<std::filesystem::path>& out);

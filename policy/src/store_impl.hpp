@@ -61,6 +61,12 @@ struct store::impl {
   pqxx::connection conn;
 };
 
+// The statements of the session index, shared by the admin calls and the proxy's journal
+// (store_sessions.cpp). Each is idempotent.
+void insert_session(pqxx::work& txn, const session_start& s);
+void update_session_end(pqxx::work& txn, const session_end& e);
+void upsert_channel(pqxx::work& txn, const channel_row& c);
+
 // ISO 8601 UTC text of a timestamptz column, for SELECT lists.
 inline constexpr std::string_view iso_time_sql =
     R"(to_char({} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'))";

@@ -36,46 +36,80 @@ void require_session_id(const std::string& id) {
   }
 }
 
+// SQL for parameter $N: a time the proxy measured (microseconds since the epoch), or now() when it
+// gave none (0).
+std::string time_or_now(int n) {
+  return fmt::format(
+      "CASE WHEN ${0}::bigint = 0 THEN now() ELSE to_timestamp(${0}::bigint / 1000000.0) END", n);
+}
+
 }  // namespace
 
-void store::start_session(const session_start& s) {
+void insert_session(pqxx::work& txn, const session_start& s) {
   require_session_id(s.id);
   for (const auto* text :
        {&s.user, &s.target, &s.login, &s.source_addr, &s.client_version, &s.recording_file}) {
     require_text("session field", *text);
   }
-  impl_->transact("record session start", [&](pqxx::work& txn) {
-    txn.exec_params(
-        "INSERT INTO sessions (id, node, user_id, user_name, target_id, target_name, login, "
-        "source_addr, "
-        "client_version, access_form, started_at) "
-        "VALUES ($1::uuid, $2, (SELECT id FROM users WHERE name = $3), $3, (SELECT id FROM targets "
-        "WHERE name = $4), "
-        "$4, $5, $6, $7, $8, now())",
-        s.id, s.node, s.user, s.target, s.login, s.source_addr, s.client_version, s.access_form);
-    txn.exec_params(
-        "INSERT INTO recordings (session_id, path, format_version) VALUES ($1::uuid, $2, $3)", s.id,
-        s.recording_file, s.format_version);
-  });
+  txn.exec_params(
+      fmt::format(
+          "INSERT INTO sessions (id, node, user_id, user_name, target_id, target_name, login, "
+          "source_addr, client_version, access_form, started_at) "
+          "VALUES ($1::uuid, $2, (SELECT id FROM users WHERE name = $3), $3, "
+          "(SELECT id FROM targets WHERE name = $4), $4, $5, $6, $7, $8, {}) "
+          "ON CONFLICT (id) DO NOTHING",
+          time_or_now(9)),
+      s.id, s.node, s.user, s.target, s.login, s.source_addr, s.client_version, s.access_form,
+      s.started_unix_us);
+  txn.exec_params(
+      "INSERT INTO recordings (session_id, path, format_version) VALUES ($1::uuid, $2, $3) "
+      "ON CONFLICT (session_id) DO NOTHING",
+      s.id, s.recording_file, s.format_version);
+}
+
+void update_session_end(pqxx::work& txn, const session_end& e) {
+  require_session_id(e.id);
+  require_text("reason", e.reason);
+  const auto rows = txn.exec_params(
+      fmt::format("UPDATE sessions SET ended_at = coalesce(ended_at, {}), ended_reason = $2 "
+                  "WHERE id = $1::uuid RETURNING id",
+                  time_or_now(3)),
+      e.id, e.reason, e.ended_unix_us);
+  if (rows.empty()) {
+    throw store_error(store_error::kind::not_found, "no session " + shown(e.id));
+  }
+  const auto& r = e.recording;
+  txn.exec_params(
+      "UPDATE recordings SET head_hash = $2, bytes_raw = $3, bytes_stored = $4, chunk_count = $5, "
+      "lost_bytes = $6, finalised_at = coalesce(finalised_at, now()) WHERE session_id = $1::uuid",
+      e.id, r.head_hash, r.bytes_raw, r.bytes_stored, r.chunk_count, r.lost_bytes);
+}
+
+void upsert_channel(pqxx::work& txn, const channel_row& c) {
+  require_session_id(c.session_id);
+  require_text("channel kind", c.kind);
+  require_text("exit signal", c.exit_signal);
+  txn.exec_params(
+      fmt::format(
+          "INSERT INTO channels (session_id, channel_no, kind, detail, opened_at, closed_at, "
+          "exit_status, exit_signal, bytes_in, bytes_out) "
+          "VALUES ($1::uuid, $2, $3, $4::jsonb, {}, {}, $7, nullif($8, ''), $9, $10) "
+          "ON CONFLICT (session_id, channel_no) DO UPDATE SET closed_at = excluded.closed_at, "
+          "exit_status = excluded.exit_status, exit_signal = excluded.exit_signal, "
+          "bytes_in = excluded.bytes_in, bytes_out = excluded.bytes_out",
+          time_or_now(5), time_or_now(6)),
+      c.session_id, c.channel_no, c.kind, c.detail_json, c.opened_unix_us, c.closed_unix_us,
+      c.exit_status, c.exit_signal, c.bytes_in, c.bytes_out);
+}
+
+void store::start_session(const session_start& s) {
+  impl_->transact("record session start", [&](pqxx::work& txn) { insert_session(txn, s); });
 }
 
 void store::end_session(const std::string& id, const std::string& reason,
                         const recording_end& rec) {
-  require_session_id(id);
-  require_text("reason", reason);
   impl_->transact("record session end", [&](pqxx::work& txn) {
-    const auto rows = txn.exec_params(
-        "UPDATE sessions SET ended_at = coalesce(ended_at, now()), ended_reason = $2 WHERE id = "
-        "$1::uuid RETURNING id",
-        id, reason);
-    if (rows.empty()) {
-      throw store_error(kind::not_found, "no session " + shown(id));
-    }
-    txn.exec_params(
-        "UPDATE recordings SET head_hash = $2, bytes_raw = $3, bytes_stored = $4, chunk_count = "
-        "$5, lost_bytes = $6, "
-        "finalised_at = coalesce(finalised_at, now()) WHERE session_id = $1::uuid",
-        id, rec.head_hash, rec.bytes_raw, rec.bytes_stored, rec.chunk_count, rec.lost_bytes);
+    update_session_end(txn, {id, reason, 0, rec});
   });
 }
 

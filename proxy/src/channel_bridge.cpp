@@ -21,8 +21,8 @@ channel_bridge* self_of(void* p) {
 }  // namespace
 
 channel_bridge::channel_bridge(ssh_channel down, const policy::access_decision& access,
-                               std::string log_prefix)
-    : down_(down), access_(access), log_prefix_(std::move(log_prefix)) {
+                               channel_tap tap, std::string log_prefix)
+    : down_(down), access_(access), tap_(std::move(tap)), log_prefix_(std::move(log_prefix)) {
   down_callbacks_.userdata = this;
   down_callbacks_.channel_pty_request_function = on_pty;
   down_callbacks_.channel_shell_request_function = on_shell;
@@ -90,8 +90,30 @@ int channel_bridge::queue(request r) {
   if (starts) {
     started_ = true;
   }
+  record(r);
   requests_.push_back(std::move(r));
   return 0;
+}
+
+// What the client asked for is recorded when it is accepted, at the time the client asked.
+void channel_bridge::record(const request& r) {
+  switch (r.type) {
+    case request::kind::pty:
+      return tap_.request(
+          {{"request", "pty-req"}, {"term", r.a}, {"cols", r.cols}, {"rows", r.rows}});
+    case request::kind::env:
+      return tap_.request({{"request", "env"}, {"name", r.a}, {"value", r.b}});
+    case request::kind::shell:
+      return tap_.request({{"request", "shell"}});
+    case request::kind::exec:
+      return tap_.request({{"request", "exec"}, {"command", r.a}});
+    case request::kind::subsystem:
+      return tap_.request({{"request", "subsystem"}, {"subsystem", r.a}});
+    case request::kind::window_change:
+      return tap_.window_change(r.cols, r.rows);
+    case request::kind::signal:
+      return tap_.signal(r.a);
+  }
 }
 
 int channel_bridge::on_pty(ssh_session, ssh_channel, const char* term, int cols, int rows, int, int,
@@ -165,25 +187,37 @@ int channel_bridge::on_data(ssh_session, ssh_channel channel, void*, uint32_t, i
 }
 
 void channel_bridge::on_down_eof(ssh_session, ssh_channel, void* self) {
-  self_of(self)->down_eof_ = true;
+  auto* b = self_of(self);
+  if (!b->down_eof_) {
+    b->tap_.eof(recorder::stream::input);
+  }
+  b->down_eof_ = true;
 }
 void channel_bridge::on_down_close(ssh_session, ssh_channel, void* self) {
   self_of(self)->down_closed_ = true;
 }
 void channel_bridge::on_up_eof(ssh_session, ssh_channel, void* self) {
-  self_of(self)->up_eof_ = true;
+  auto* b = self_of(self);
+  if (!b->up_eof_) {
+    b->tap_.eof(recorder::stream::output);
+  }
+  b->up_eof_ = true;
 }
 void channel_bridge::on_up_close(ssh_session, ssh_channel, void* self) {
   self_of(self)->up_closed_ = true;
 }
 
 void channel_bridge::on_exit_status(ssh_session, ssh_channel, int status, void* self) {
-  self_of(self)->exit_status_ = status;
+  auto* b = self_of(self);
+  b->exit_status_ = status;
+  b->tap_.exit_status(status);
 }
 
 void channel_bridge::on_exit_signal(ssh_session, ssh_channel, const char* signal, int, const char*,
                                     const char*, void* self) {
-  self_of(self)->exit_signal_ = signal != nullptr ? signal : "KILL";
+  auto* b = self_of(self);
+  b->exit_signal_ = signal != nullptr ? signal : "KILL";
+  b->tap_.exit_signal(*b->exit_signal_);
 }
 
 bool channel_bridge::open_upstream() {
@@ -252,28 +286,36 @@ bool channel_bridge::replay_requests() {
   return progress;
 }
 
-bool channel_bridge::relay(ssh_channel src, ssh_channel dst, int src_stream, bool to_stderr,
+// Moves one stream window by window. The tap records what the destination took, once; nothing
+// passes while the recording has failed under fail_closed (the relay then ends the channel).
+bool channel_bridge::relay(ssh_channel src, ssh_channel dst, recorder::stream what,
                            std::string& carry, bool& waiting) {
   if (!waiting && carry.empty()) {
     return false;
   }
-  return pump_bytes([dst] { return ssh_channel_window_size(dst); },
-                    [src, src_stream, &waiting](char* buf, std::size_t n) -> long {
-                      const int r = ssh_channel_read_nonblocking(src, buf, static_cast<uint32_t>(n),
-                                                                 src_stream);
-                      if (r <= 0) {
-                        waiting = false;  // drained; the next packet sets it again
-                      }
-                      return r;
-                    },
-                    [dst, to_stderr](const char* data, std::size_t n) -> std::size_t {
-                      const auto len = static_cast<uint32_t>(n);
-                      const int wr = to_stderr ? ssh_channel_write_stderr(dst, data, len)
-                                               : ssh_channel_write(dst, data, len);
-                      // 0 during a rekey: the carry keeps the bytes (relay prototype pitfall 2)
-                      return wr < 0 ? 0 : static_cast<std::size_t>(wr);
-                    },
-                    carry);
+  const int src_stream = what == recorder::stream::error ? 1 : 0;
+  return pump_bytes(
+      [dst] { return ssh_channel_window_size(dst); },
+      [src, src_stream, &waiting](char* buf, std::size_t n) -> long {
+        const int r = ssh_channel_read_nonblocking(src, buf, static_cast<uint32_t>(n), src_stream);
+        if (r <= 0) {
+          waiting = false;  // drained; the next packet sets it again
+        }
+        return r;
+      },
+      [this, dst, what](const char* data, std::size_t n) -> std::size_t {
+        if (tap_.failed()) {
+          return 0;
+        }
+        const auto len = static_cast<uint32_t>(n);
+        const int wr = what == recorder::stream::error ? ssh_channel_write_stderr(dst, data, len)
+                                                       : ssh_channel_write(dst, data, len);
+        // 0 during a rekey: the carry keeps the bytes (relay prototype pitfall 2)
+        const std::size_t taken = wr < 0 ? 0 : static_cast<std::size_t>(wr);
+        tap_.data(what, data, taken);
+        return taken;
+      },
+      carry);
 }
 
 bool channel_bridge::report_failure() {
@@ -317,6 +359,7 @@ void channel_bridge::finish() {
     return;
   }
   finished_ = true;
+  tap_.close();
   if (down_ && ssh_channel_is_open(down_.get()) != 0) {
     ssh_channel_send_eof(down_.get());
     ssh_channel_close(down_.get());
@@ -347,9 +390,11 @@ bool channel_bridge::pump() {
     progress = replay_requests() || progress;
   }
   if (up_state_ == up_state::open) {
-    progress = relay(down_.get(), up_.get(), 0, false, carry_up_, down_waiting_) || progress;
-    progress = relay(up_.get(), down_.get(), 0, false, carry_down_, up_waiting_) || progress;
-    progress = relay(up_.get(), down_.get(), 1, true, carry_down_err_, up_err_waiting_) || progress;
+    using recorder::stream;
+    progress = relay(down_.get(), up_.get(), stream::input, carry_up_, down_waiting_) || progress;
+    progress = relay(up_.get(), down_.get(), stream::output, carry_down_, up_waiting_) || progress;
+    progress =
+        relay(up_.get(), down_.get(), stream::error, carry_down_err_, up_err_waiting_) || progress;
   }
   if (!failure_.empty()) {
     return progress;

@@ -14,12 +14,16 @@
 #include <bastion/common/ssh.hpp>
 #include <bastion/policy/evaluator.hpp>
 
+#include "session_tap.hpp"
+
 namespace bastion::proxy {
 
 class channel_bridge {
  public:
-  // Takes ownership of `down`, the accepted client channel; `access` decides which requests pass.
-  channel_bridge(ssh_channel down, const policy::access_decision& access, std::string log_prefix);
+  // Takes ownership of `down`, the accepted client channel; `access` decides which requests pass,
+  // and `tap` records everything that crosses.
+  channel_bridge(ssh_channel down, const policy::access_decision& access, channel_tap tap,
+                 std::string log_prefix);
   ~channel_bridge();
   channel_bridge(const channel_bridge&) = delete;
   channel_bridge& operator=(const channel_bridge&) = delete;
@@ -46,7 +50,7 @@ class channel_bridge {
 
   bool open_upstream();
   bool replay_requests();
-  bool relay(ssh_channel src, ssh_channel dst, int src_stream, bool to_stderr, std::string& carry,
+  bool relay(ssh_channel src, ssh_channel dst, recorder::stream what, std::string& carry,
              bool& waiting);
   bool propagate_end();
   bool report_failure();
@@ -69,11 +73,13 @@ class channel_bridge {
   static void on_exit_signal(ssh_session, ssh_channel, const char* signal, int core,
                              const char* errmsg, const char* lang, void* self);
   int queue(request r);
+  void record(const request& r);
   bool start_failed_channel();
 
   ssh_channel_ptr down_;
   ssh_channel_ptr up_;
   policy::access_decision access_;
+  channel_tap tap_;
   std::string log_prefix_;
   ssh_channel_callbacks_struct down_callbacks_{};
   ssh_channel_callbacks_struct up_callbacks_{};

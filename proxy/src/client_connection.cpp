@@ -160,7 +160,7 @@ void client_connection::teardown(const std::string& reason) {
   }
   inner_.clear();
   if (relay_) {
-    relay_->close();
+    relay_->close(reason);
     relay_.reset();
   }
   fd_.release();  // libssh closes the fd
@@ -174,12 +174,13 @@ void client_connection::teardown(const std::string& reason) {
 
 void client_connection::audit(std::string kind, std::string result, std::string actor,
                               const nlohmann::json& detail) {
-  ctx_.audit.record({std::move(kind),
-                     std::move(result),
-                     std::move(actor),
-                     peer_,
-                     {},
-                     detail.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)});
+  ctx_.journal.record(
+      policy::audit_event{std::move(kind),
+                          std::move(result),
+                          std::move(actor),
+                          peer_,
+                          {},
+                          detail.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)});
 }
 
 int client_connection::refuse_auth(const std::string& user, const std::string& why) {

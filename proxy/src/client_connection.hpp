@@ -18,9 +18,9 @@
 
 #include <bastion/common/config.hpp>
 #include <bastion/common/ssh.hpp>
-#include <bastion/policy/audit.hpp>
 #include <bastion/policy/cache.hpp>
 #include <bastion/policy/evaluator.hpp>
+#include <bastion/policy/journal.hpp>
 #include <bastion/proxy/fd_watch.hpp>
 #include <bastion/proxy/upstream.hpp>
 

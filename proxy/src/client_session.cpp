@@ -2,6 +2,7 @@
 // outer session's channels; with -J, one inner session per direct-tcpip channel.
 #include <bastion/common/escape.hpp>
 #include <bastion/common/log.hpp>
+#include <bastion/proxy/ssh_server.hpp>
 
 #include "client_connection.hpp"
 
@@ -53,7 +54,8 @@ void client_connection::on_authenticated(const policy::parsed_username& name) {
   }
   // Dial at once: the key exchange with the target overlaps the client's channel setup.
   relay_->dial(*target);
-  relay_->set_access(policy::decide_access(*snapshot_, user_, *target, name.login), name.login);
+  relay_->set_access(policy::decide_access(*snapshot_, user_, *target, name.login),
+                     {user_, {}, name.login, peer_, client_version(session_.get()), "username"});
 }
 
 ssh_channel client_connection::open_session_channel() {
@@ -114,7 +116,7 @@ void client_connection::open_tunnel(ssh_message message) {
     target = nullptr;
   }
   auto inner = std::make_shared<inner_session>(
-      inner_scope{strand_, ctx_, event_.get(), snapshot, user_,
+      inner_scope{strand_, ctx_, event_.get(), snapshot, user_, peer_,
                   "src=" + peer_ + " user=" + log_value(user_), waker(), auditor()},
       channel, target, refusal);
   inner->start();

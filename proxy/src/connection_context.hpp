@@ -6,8 +6,9 @@
 #include <mutex>
 
 #include <bastion/common/config.hpp>
-#include <bastion/policy/audit.hpp>
 #include <bastion/policy/cache.hpp>
+#include <bastion/policy/journal.hpp>
+#include <bastion/recorder/service.hpp>
 
 namespace bastion::proxy {
 
@@ -18,7 +19,8 @@ struct connection_context {
   // ssh_bind_accept_fd loads a bind's keys lazily and is not thread-safe: one lock for both.
   std::mutex& bind_mutex;
   policy::policy_cache& policy;
-  policy::audit_log& audit;
+  policy::journal& journal;  // audit trail and session rows
+  recorder::recording_service& recorder;
   ssh_key upstream_key;  // the bastion-held key targets authorise
 };
 

@@ -149,7 +149,7 @@ void inner_session::end(const std::string& reason) {
     scope_.audit("session.end", "ok", {{"target", target_->name}, {"reason", reason}});
   }
   if (relay_) {
-    relay_->close();
+    relay_->close(reason);
   }
   if (session_) {
     fd_.release();
@@ -221,8 +221,9 @@ int inner_session::decide_pubkey(const char* user, ssh_key key, char state) {
                  fingerprint);
     scope_.audit("auth.inner", "ok",
                  {{"target", target_->name}, {"login", login}, {"fingerprint", fingerprint}});
-    relay_->set_access(policy::decide_access(*scope_.snapshot, scope_.user, *target_, login),
-                       login);
+    relay_->set_access(
+        policy::decide_access(*scope_.snapshot, scope_.user, *target_, login),
+        {scope_.user, {}, login, scope_.source, client_version(session_.get()), "jump"});
   }
   return SSH_AUTH_SUCCESS;
 }

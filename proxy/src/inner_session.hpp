@@ -27,6 +27,7 @@ struct inner_scope {
   ssh_event event;
   std::shared_ptr<const policy::policy_snapshot> snapshot;
   std::string user;        // the bastion user of the outer connection
+  std::string source;      // the client's address, "ip:port"
   std::string log_prefix;  // "src=... user=..."
   std::function<void()> wake;
   relay::audit_fn audit;

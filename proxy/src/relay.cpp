@@ -20,6 +20,14 @@ relay::~relay() {
   close();
 }
 
+namespace {
+
+constexpr std::string_view recording_lost =
+    "the session recording cannot be persisted, so the session ends (recording.failure_mode "
+    "fail_closed)";
+
+}  // namespace
+
 void relay::dial(const policy::target_info& target) {
   target_ = target.name;
   upstream_request request{target.name,
@@ -39,14 +47,21 @@ void relay::dial(const policy::target_info& target) {
   dialer_->start();
 }
 
-void relay::set_access(policy::access_decision access, const std::string& login) {
-  login_ = login;
+void relay::set_access(policy::access_decision access, session_identity who) {
+  login_ = who.login;
   access_ = std::move(access);
   if (!access_.allowed) {
     return refuse(access_.reason);
   }
+  who.target = target_;
+  if (ctx_.cfg.recording.enabled) {
+    tap_ = std::make_shared<session_tap>(ctx_.recorder, ctx_.journal, ctx_.cfg.node_name, who);
+    log_prefix_ += " session=" + tap_->id();
+  }
+  audit_("session.start", "ok",
+         {{"target", target_}, {"login", login_}, {"session", tap_ ? tap_->id() : "unrecorded"}});
   if (dialer_) {
-    dialer_->set_login(login);
+    dialer_->set_login(login_);
   }
 }
 
@@ -101,8 +116,9 @@ ssh_channel relay::open_session_channel(ssh_session server_session) {
   if (channel == nullptr) {
     return nullptr;
   }
-  auto bridge = std::make_unique<channel_bridge>(channel, access_,
-                                                 log_prefix_ + " target=" + log_value(target_));
+  auto bridge = std::make_unique<channel_bridge>(
+      channel, access_, tap_ ? channel_tap(tap_, "session") : channel_tap(),
+      log_prefix_ + " target=" + log_value(target_));
   if (!error_.empty()) {
     bridge->fail(error_);
   } else if (upstream_) {
@@ -117,6 +133,11 @@ bool relay::upstream_lost() const {
 }
 
 bool relay::pump() {
+  if (error_.empty() && tap_ && tap_->failed()) {
+    spdlog::error("{} {}", log_prefix_, recording_lost);
+    audit_("recording", "error", {{"target", target_}, {"reason", recording_lost}});
+    fail_all(std::string(recording_lost));
+  }
   if (error_.empty() && upstream_lost()) {
     const std::string reason = "the connection to " + target_ + " was lost";
     spdlog::warn("{} {}", log_prefix_, reason);
@@ -139,8 +160,12 @@ void relay::arm(const std::function<void()>& on_ready) {
   }
 }
 
-void relay::close() {
-  bridges_.clear();  // channels go before their sessions
+void relay::close(const std::string& reason) {
+  bridges_.clear();  // channels go before their sessions, and are recorded as closed first
+  if (tap_) {
+    tap_->end(error_.empty() ? reason : error_);
+    tap_.reset();
+  }
   if (dialer_) {
     dialer_->cancel();
     dialer_.reset();

@@ -16,6 +16,7 @@
 
 #include "channel_bridge.hpp"
 #include "connection_context.hpp"
+#include "session_tap.hpp"
 
 namespace bastion::proxy {
 
@@ -37,8 +38,9 @@ class relay : public std::enable_shared_from_this<relay> {
   // Starts the connection to `target` at once, before the login is known: the dial stops after
   // the target's host key check until set_access() gives it.
   void dial(const policy::target_info& target);
-  // The access decided for `login`: lets the dial authenticate, or refuses with its reason.
-  void set_access(policy::access_decision access, const std::string& login);
+  // The access decided for `who.login`: lets the dial authenticate and starts the recording, or
+  // refuses with its reason.
+  void set_access(policy::access_decision access, session_identity who);
   // No session can run: every channel, present or future, is told `reason` on stderr.
   void refuse(std::string reason);
 
@@ -49,8 +51,8 @@ class relay : public std::enable_shared_from_this<relay> {
   bool pump();
   // Arms the upstream socket's readiness; `on_ready` must keep alive what it uses.
   void arm(const std::function<void()>& on_ready);
-  // Ends every channel and the upstream connection.
-  void close();
+  // Ends every channel, the recording (with `reason`) and the upstream connection.
+  void close(const std::string& reason = "the bastion ended the session");
 
   bool upstream_lost() const;
   const std::string& target_name() const { return target_; }
@@ -68,7 +70,8 @@ class relay : public std::enable_shared_from_this<relay> {
   std::string target_;
   std::string login_;
   policy::access_decision access_;
-  std::string error_;  // why no session can be relayed, once known
+  std::string error_;                 // why no session can be relayed, once known
+  std::shared_ptr<session_tap> tap_;  // from the moment policy lets the session run
   std::shared_ptr<upstream_dialer> dialer_;
   ssh_session_ptr upstream_;
   fd_watch up_fd_;

@@ -1,6 +1,10 @@
 // bastiond's process-level wiring: threads, listeners, connections, signals.
+#include <unistd.h>
+
+#include <cerrno>
 #include <csignal>
 #include <cstdlib>
+#include <filesystem>
 #include <thread>
 
 #include <bastion/common/log.hpp>
@@ -17,6 +21,22 @@ namespace {
 
 unsigned io_threads() {
   return std::max(1U, std::thread::hardware_concurrency());
+}
+
+// Recordings are private: a directory that is missing is created for the bastion's user only.
+void prepare_recording_dir(const config& cfg) {
+  const auto& dir = cfg.recording.dir;
+  std::error_code ec;
+  if (std::filesystem::create_directories(dir, ec) && !ec) {
+    std::filesystem::permissions(dir, std::filesystem::perms::owner_all, ec);
+  }
+  if (ec || ::access(dir.c_str(), W_OK | X_OK) != 0) {
+    const std::string why = ec ? ec.message() : std::generic_category().message(errno);
+    throw std::runtime_error("recording.dir " + dir.string() + ": " + why +
+                             "; make it writable for the user bastiond runs as, or change "
+                             "`recording: { dir: ... }` in " +
+                             cfg.source.string());
+  }
 }
 
 }  // namespace
@@ -43,9 +63,17 @@ server::server(const config& cfg)
   }
   upstream_key_ = std::move(*upstream_key);
   policy_ = std::make_unique<policy::policy_cache>(cfg_.database, cfg_.node_name);
-  audit_ = std::make_unique<policy::audit_log>(cfg_.database, cfg_.node_name);
-  context_ = std::make_unique<connection_context>(connection_context{
-      cfg_, bind_.get(), inner_bind_.get(), bind_mutex_, *policy_, *audit_, upstream_key_.get()});
+  if (cfg_.recording.enabled) {
+    prepare_recording_dir(cfg_);
+  } else {
+    spdlog::warn("recording.enabled is false: sessions are neither recorded nor listed");
+  }
+  journal_ = std::make_unique<policy::journal>(cfg_.database, cfg_.node_name);
+  recorder_ = std::make_unique<recorder::recording_service>(
+      recorder::recorder_options{cfg_.recording.dir, cfg_.recording.failure_mode});
+  context_ = std::make_unique<connection_context>(
+      connection_context{cfg_, bind_.get(), inner_bind_.get(), bind_mutex_, *policy_, *journal_,
+                         *recorder_, upstream_key_.get()});
   for (const auto& where : cfg_.listen) {
     try {
       listeners_.push_back(std::make_shared<listener>(

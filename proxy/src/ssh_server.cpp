@@ -2,6 +2,7 @@
 #include <libssh/server.h>
 #include <sys/ioctl.h>
 
+#include <bastion/common/escape.hpp>
 #include <bastion/proxy/ssh_server.hpp>
 
 namespace bastion::proxy {
@@ -48,6 +49,11 @@ key_exchange_progress key_exchange_step(ssh_session session) {
   return ioctl(ssh_get_fd(session), FIONREAD, &pending) == 0 && pending > 0
              ? key_exchange_progress::more
              : key_exchange_progress::wait;
+}
+
+std::string client_version(ssh_session session) {
+  const char* banner = ssh_get_clientbanner(session);
+  return escape(banner != nullptr ? banner : "", 255);
 }
 
 }  // namespace bastion::proxy

@@ -37,7 +37,8 @@ nlohmann::json bastionctl_test::json(std::vector<std::string> args) const {
   return doc;
 }
 
-std::string bastionctl_test::write_config(int listen_port, const std::string& limits) const {
+std::string bastionctl_test::write_config(int listen_port, const std::string& limits,
+                                          const std::string& recording) const {
   const std::string outer = make_ssh_key(dir_, "outer", "ed25519");
   const std::string inner = make_ssh_key(dir_, "inner", "ed25519");
   const std::string upstream = make_ssh_key(dir_, "upstream", "ed25519");
@@ -47,12 +48,13 @@ std::string bastionctl_test::write_config(int listen_port, const std::string& li
   const std::string log_level =
       level != nullptr ? "log_level: " + std::string(level) + "\n" : std::string();
   return dir_
-      .write("bastion.yaml", "listen: [\"127.0.0.1:" + std::to_string(listen_port) +
-                                 "\"]\nhost_keys: [\"" + outer + "\"]\ninner_host_key: \"" + inner +
-                                 "\"\nupstream_key: \"" + upstream + "\"\ndatabase: \"" +
-                                 conninfo_ + "\"\nnode_name: test-node\n" +
-                                 "limits: { drain_timeout: 5s" +
-                                 (limits.empty() ? "" : ", " + limits) + " }\n" + log_level)
+      .write("bastion.yaml",
+             "listen: [\"127.0.0.1:" + std::to_string(listen_port) + "\"]\nhost_keys: [\"" + outer +
+                 "\"]\ninner_host_key: \"" + inner + "\"\nupstream_key: \"" + upstream +
+                 "\"\ndatabase: \"" + conninfo_ + "\"\nnode_name: test-node\n" +
+                 "limits: { drain_timeout: 5s" + (limits.empty() ? "" : ", " + limits) +
+                 " }\nrecording: { dir: \"" + recording_dir().string() + "\"" +
+                 (recording.empty() ? "" : ", " + recording) + " }\n" + log_level)
       .string();
 }
 

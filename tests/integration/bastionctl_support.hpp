@@ -24,9 +24,12 @@ class bastionctl_test : public ::testing::Test {
   std::string ok(const std::vector<std::string>& args, const std::string& stdin_data = "") const;
   // Runs a listing with --json and parses the array.
   nlohmann::json json(std::vector<std::string> args) const;
-  // Writes a bastion.yaml in dir() for this database, with freshly generated keys. `limits` adds
-  // entries to the limits mapping ("login_grace_time: 2s").
-  std::string write_config(int listen_port, const std::string& limits = "") const;
+  // Writes a bastion.yaml in dir() for this database, with freshly generated keys and recordings
+  // in recording_dir(). `limits` adds entries to the limits mapping ("login_grace_time: 2s"),
+  // `recording` to the recording mapping ("failure_mode: fail_open").
+  std::string write_config(int listen_port, const std::string& limits = "",
+                           const std::string& recording = "") const;
+  std::filesystem::path recording_dir() const { return dir_.path() / "rec"; }
 
   const temp_dir& dir() const { return dir_; }
   std::string conninfo_;

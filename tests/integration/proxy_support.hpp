@@ -16,7 +16,7 @@ class bastiond_fixture : public bastionctl_test {
   void SetUp() override {
     bastionctl_test::SetUp();
     port_ = free_port();
-    config_ = write_config(port_, limits());
+    config_ = write_config(port_, limits(), recording());
     alice_key_ = make_ssh_key(dir(), "alice", "ed25519");
     bob_key_ = make_ssh_key(dir(), "bob", "ed25519");
     ok({"user", "add", "alice", "--key", alice_key_ + ".pub"});
@@ -39,6 +39,8 @@ class bastiond_fixture : public bastionctl_test {
 
   // The `limits:` entries of the bastion's config.
   virtual std::string limits() const { return "login_grace_time: 2s, max_auth_tries: 6"; }
+  // Entries added to the `recording:` mapping.
+  virtual std::string recording() const { return {}; }
 
   void TearDown() override {
     if (daemon_) {

@@ -21,8 +21,6 @@ class recordings : public bastionctl_test {
     bastionctl_test::SetUp();
     std::filesystem::create_directories(dir() / "rec");
     config_ = write_config(free_port());
-    std::ofstream(config_, std::ios::app)
-        << "recording: { dir: \"" << (dir() / "rec").string() << "\" }\n";
     store_ = std::make_unique<policy::store>(conninfo_, "test", "test-node");
   }
 

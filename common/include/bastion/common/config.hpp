@@ -40,6 +40,9 @@ struct limits_config {
 };
 
 struct recording_config {
+  // Off only for measurements and labs: sessions are then neither recorded nor listed, and
+  // bastiond says so at startup.
+  bool enabled = true;
   std::filesystem::path dir = "var/recordings";
   bastion::failure_mode failure_mode = failure_mode::fail_closed;
 };

@@ -20,6 +20,7 @@ struct session_start {
   std::string access_form;     // "jump" or "username"
   std::string recording_file;  // file name inside recording.dir
   int format_version = 1;
+  std::int64_t started_unix_us = 0;  // 0: the time the row is written
 };
 
 struct recording_end {

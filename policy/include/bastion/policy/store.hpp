@@ -10,8 +10,8 @@
 #include <string>
 #include <vector>
 
-#include <bastion/policy/audit.hpp>
 #include <bastion/policy/authorized_key.hpp>
+#include <bastion/policy/journal.hpp>
 #include <bastion/policy/names.hpp>
 #include <bastion/policy/sessions.hpp>
 
@@ -117,8 +117,10 @@ class store {
   // Users, keys, targets and grants as one consistent read (store_snapshot.cpp).
   struct snapshot_rows load_snapshot_rows();
 
-  // Appends audit events in one transaction (store_audit.cpp).
-  void write_audit(const std::vector<audit_event>& events);
+  // Applies audit events and session, channel and recording rows in order, in one transaction
+  // (store_journal.cpp). A batch may be retried after the database came back: session, channel
+  // and recording rows are written idempotently, audit rows at least once.
+  void write_journal(const std::vector<journal_entry>& entries);
 
   struct impl;
 

@@ -11,9 +11,10 @@
 
 #include <bastion/common/config.hpp>
 #include <bastion/common/ssh.hpp>
-#include <bastion/policy/audit.hpp>
 #include <bastion/policy/cache.hpp>
+#include <bastion/policy/journal.hpp>
 #include <bastion/proxy/listener.hpp>
+#include <bastion/recorder/service.hpp>
 
 namespace bastion::proxy {
 
@@ -47,7 +48,9 @@ class server {
   ssh_key_ptr upstream_key_;
   std::mutex bind_mutex_;
   std::unique_ptr<policy::policy_cache> policy_;
-  std::unique_ptr<policy::audit_log> audit_;
+  // The recorder hands finished recordings to the journal: it goes first.
+  std::unique_ptr<policy::journal> journal_;
+  std::unique_ptr<recorder::recording_service> recorder_;
   std::unique_ptr<connection_context> context_;
   std::mutex connections_mutex_;
   std::list<std::weak_ptr<client_connection>> connections_;

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <filesystem>
+#include <string>
 #include <vector>
 
 #include <bastion/common/result.hpp>
@@ -20,5 +21,9 @@ enum class key_exchange_progress { done, failed, more, wait };
 // 4 KiB per call: `more` means bytes still wait on the socket, so call again now, because Asio's
 // edge-triggered wait will not wake for them; `wait` means wait for readiness.
 key_exchange_progress key_exchange_step(ssh_session session);
+
+// The identification line the client sent ("SSH-2.0-OpenSSH_9.2p1 ..."), escaped: it is the
+// client's text, kept in recordings and rows.
+std::string client_version(ssh_session session);
 
 }  // namespace bastion::proxy

@@ -1,0 +1,102 @@
+// bench/recording_cpu: what recording costs the bastion. The same `ssh -J` upload runs through two
+// bastiond processes, one recording (as in production) and one with recording.enabled false,
+// alternating rounds; prints each one's CPU seconds per GiB (every thread: io and writer) and the
+// ratio (goal <= 1.05), the throughputs, and the recording's stored size.
+// Usage: recording_cpu_bench [MiB per transfer, default 1024]
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <stdexcept>
+#include <thread>
+#include <vector>
+
+#include "jump_harness.hpp"
+
+namespace {
+
+using bastion::bench::cpu_seconds;
+using bastion::bench::jump_harness;
+
+struct sample {
+  double cpu_per_gib = 0;
+  double mb_per_s = 0;
+};
+
+// Random bytes: the worst case for the recorder (zstd cannot shrink them).
+sample upload(const jump_harness& h, const std::string& file, std::size_t bytes) {
+  const std::string command =
+      "ssh -F " + h.ssh_config() + " " + h.via_bastion() + " 'cat > /dev/null' < " + file;
+  const double before = cpu_seconds(h.bastiond_pid(), false);
+  const auto start = std::chrono::steady_clock::now();
+  const auto r = bastion::test::run({"sh", "-c", command}, {.timeout = std::chrono::seconds(1800)});
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  if (r.exit_code != 0) {
+    throw std::runtime_error("transfer failed: " + r.err);
+  }
+  // The recording's last chunk is written after the session ends: let the writer finish.
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  const double gib = static_cast<double>(bytes) / (1024.0 * 1024 * 1024);
+  return {(cpu_seconds(h.bastiond_pid(), false) - before) / gib,
+          static_cast<double>(bytes) / 1e6 / seconds};
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+std::uintmax_t stored_bytes(const jump_harness& h) {
+  std::uintmax_t total = 0;
+  for (const auto& f : std::filesystem::directory_iterator(h.dir().path() / "rec")) {
+    total += f.file_size();
+  }
+  return total;
+}
+
+int bench(std::size_t bytes) {
+  const jump_harness on({});
+  const jump_harness off({.record = false});
+  const std::string file = (off.dir().path() / "random.bin").string();
+  const auto made = bastion::test::run(
+      {"sh", "-c", "head -c " + std::to_string(bytes) + " /dev/urandom > " + file},
+      {.timeout = std::chrono::seconds(600)});
+  if (made.exit_code != 0) {
+    throw std::runtime_error("cannot write " + file + ": " + made.err);
+  }
+  std::vector<double> cpu_on;
+  std::vector<double> cpu_off;
+  std::vector<double> mbs_on;
+  std::vector<double> mbs_off;
+  for (int round = 0; round < 3; ++round) {
+    const sample a = upload(on, file, bytes);
+    const sample b = upload(off, file, bytes);
+    std::printf(
+        "round %d   recording %5.2f CPU s/GiB %7.1f MB/s | off %5.2f CPU s/GiB %7.1f MB/s\n",
+        round + 1, a.cpu_per_gib, a.mb_per_s, b.cpu_per_gib, b.mb_per_s);
+    std::fflush(stdout);
+    cpu_on.push_back(a.cpu_per_gib);
+    cpu_off.push_back(b.cpu_per_gib);
+    mbs_on.push_back(a.mb_per_s);
+    mbs_off.push_back(b.mb_per_s);
+  }
+  const double stored = static_cast<double>(stored_bytes(on));
+  const double raw = 3.0 * static_cast<double>(bytes);
+  std::printf(
+      "median    recording %5.2f CPU s/GiB %7.1f MB/s | off %5.2f CPU s/GiB %7.1f MB/s | CPU "
+      "x%.3f (goal <= 1.05), throughput x%.3f\n",
+      median(cpu_on), median(mbs_on), median(cpu_off), median(mbs_off),
+      median(cpu_on) / median(cpu_off), median(mbs_on) / median(mbs_off));
+  std::printf("stored    %.0f MiB for %.0f MiB of random upload (ratio %.4f)\n", stored / 1048576,
+              raw / 1048576, stored / raw);
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  return bastion::bench::bench_main(
+      argc, argv, "recording_cpu_bench", "MiB per transfer", 1024, 65536,
+      [](long n) { return bench(static_cast<std::size_t>(n) << 20); });
+}

@@ -1,0 +1,91 @@
+// What the proxy writes to PostgreSQL while it serves: the audit trail (audit_events) and the
+// session index (sessions, channels, recordings rows). Written off the io threads: entries wait in
+// one bounded FIFO queue for a writer thread that applies them in order, in batches of one
+// transaction, and keeps them through a database outage until the queue bound forces drops
+// (counted, and logged). Order matters: a session's end row follows its start row.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <variant>
+#include <vector>
+
+#include <bastion/policy/sessions.hpp>
+
+namespace bastion::policy {
+
+class store;
+
+struct audit_event {
+  std::string kind;    // "auth", "session.start", ...
+  std::string result;  // "ok", "denied", "error"
+  std::string actor;   // the bastion user, or the name the client sent
+  std::string source_addr;
+  std::string target_name;
+  std::string detail_json = "{}";
+  std::string session_id;  // "" when the event belongs to no recorded session
+};
+
+// A session's end: its reason and what its recording holds.
+struct session_end {
+  std::string id;
+  std::string reason;
+  std::int64_t ended_unix_us = 0;  // 0: the time the row is written
+  recording_end recording;
+};
+
+// One channel of a recorded session, written when it closes.
+struct channel_row {
+  std::string session_id;
+  std::uint32_t channel_no = 0;
+  std::string kind;                // "session", ...
+  std::string detail_json = "{}";  // pty, command, subsystem
+  std::int64_t opened_unix_us = 0;
+  std::int64_t closed_unix_us = 0;
+  std::optional<int> exit_status;
+  std::string exit_signal;      // "" if none
+  std::uint64_t bytes_in = 0;   // client to target
+  std::uint64_t bytes_out = 0;  // target to client, stdout and stderr
+};
+
+using journal_entry = std::variant<audit_event, session_start, session_end, channel_row>;
+
+class journal {
+ public:
+  journal(std::string conninfo, std::string node, std::size_t capacity = 10000);
+  // Writes what is queued (for at most a few seconds if the database is away), then stops.
+  ~journal();
+  journal(const journal&) = delete;
+  journal& operator=(const journal&) = delete;
+
+  // Never blocks on the database; thread-safe.
+  void record(journal_entry entry);
+  std::uint64_t written() const { return written_.load(std::memory_order_relaxed); }
+  std::uint64_t dropped() const { return dropped_.load(std::memory_order_relaxed); }
+
+ private:
+  void run();
+  // Applies `batch` in one transaction; true if it is done with (written, or dropped as bad).
+  bool write(const std::vector<journal_entry>& batch);
+
+  std::string conninfo_;
+  std::string node_;
+  std::size_t capacity_;
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  std::deque<journal_entry> queue_;
+  bool stopping_ = false;
+  std::atomic<std::uint64_t> written_{0};
+  std::atomic<std::uint64_t> dropped_{0};
+  std::unique_ptr<store> db_;  // writer thread only
+  std::thread thread_;
+};
+
+}  // namespace bastion::policy

@@ -1,0 +1,43 @@
+// The proxy's journal: audit rows and the session index, in order.
+#include "store_impl.hpp"
+
+namespace bastion::policy {
+namespace {
+
+// Values come from clients (the user name they sent): checked, never trusted as text.
+std::string text(const std::string& s) {
+  return is_valid_utf8(s) ? s : escape(s, 256);
+}
+
+void insert_audit(pqxx::work& txn, const std::string& node, const audit_event& e) {
+  txn.exec_params(
+      "INSERT INTO audit_events (node, kind, result, actor, source_addr, target_name, detail, "
+      "session_id) VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, nullif($8, '')::uuid)",
+      node, e.kind, e.result, text(e.actor), text(e.source_addr), text(e.target_name),
+      e.detail_json, e.session_id);
+}
+
+}  // namespace
+
+void store::write_journal(const std::vector<journal_entry>& entries) {
+  impl_->transact("write the journal", [&](pqxx::work& txn) {
+    for (const auto& entry : entries) {
+      std::visit(
+          [&](const auto& e) {
+            using T = std::decay_t<decltype(e)>;
+            if constexpr (std::is_same_v<T, audit_event>) {
+              insert_audit(txn, impl_->node, e);
+            } else if constexpr (std::is_same_v<T, session_start>) {
+              insert_session(txn, e);
+            } else if constexpr (std::is_same_v<T, session_end>) {
+              update_session_end(txn, e);
+            } else {
+              upsert_channel(txn, e);
+            }
+          },
+          entry);
+    }
+  });
+}
+
+}  // namespace bastion::policy

@@ -1,0 +1,229 @@
+// Live sessions recorded end to end: real ssh, sftp and asciinema clients through bastiond to a
+// real sshd, then bastionctl reading the recordings back (sessions, verify, export) and the rows in
+// PostgreSQL. Also a SIGKILLed bastiond whose recording must survive, and both failure modes.
+#include <csignal>
+#include <random>
+
+#include "target_support.hpp"
+
+namespace bastion::test {
+namespace {
+
+class session_recording : public proxy_session {
+ protected:
+  std::string limits() const override {
+    return "login_grace_time: 60s, max_auth_tries: 6, connect_timeout: 60s";
+  }
+
+  void SetUp() override {
+    proxy_session::SetUp();
+    jump_config_ = jump_config(alice_key_, alice_key_);
+  }
+
+  // The only session, once its row says it ended (rows are written off the io threads).
+  nlohmann::json ended_session() const {
+    nlohmann::json rows;
+    const bool ended = eventually(
+        [&] {
+          rows = json({"sessions"});
+          return rows.size() == 1 && !rows[0]["ended_at"].is_null() &&
+                 rows[0]["bytes_raw"].get<std::uint64_t>() > 0;
+        },
+        std::chrono::seconds(20));
+    EXPECT_TRUE(ended) << rows.dump();
+    return ended ? rows[0] : nlohmann::json::object();
+  }
+
+  // One psql value about the session's channels, e.g. "exit_status".
+  std::string channel_column(const std::string& id, const std::string& column) const {
+    std::string value = postgres_cluster::instance().psql(
+        dbname_, "SELECT " + column + " FROM channels WHERE session_id = '" + id +
+                     "' ORDER BY channel_no LIMIT 1");
+    while (!value.empty() && value.back() == '\n') {
+      value.pop_back();
+    }
+    return value;
+  }
+
+  // bastionctl with this bastion's config, where it finds the recordings; expects exit 0.
+  std::string admin(std::vector<std::string> args) const {
+    args.insert(args.begin(), {BASTIONCTL_PATH, "--config", config_});
+    const auto r = run(args);
+    EXPECT_EQ(r.exit_code, 0) << args[3] << ": " << r.err;
+    return r.out;
+  }
+
+  // The concatenated asciicast events of one code ("i" or "o").
+  static std::string asciicast_stream(const std::string& cast, const std::string& code) {
+    std::string out;
+    std::size_t line_end = cast.find('\n');  // the header
+    while (line_end != std::string::npos && line_end + 1 < cast.size()) {
+      const std::size_t next = cast.find('\n', line_end + 1);
+      const auto ev = nlohmann::json::parse(cast.substr(line_end + 1, next - line_end - 1));
+      if (ev[1] == code) {
+        out += ev[2].get<std::string>();
+      }
+      line_end = next;
+    }
+    return out;
+  }
+
+  std::string jump_config_;
+};
+
+TEST_F(session_recording, a_typed_jump_session_records_input_and_output) {
+  // The typed command differs from what it prints, so input and output are told apart.
+  const std::string command = "ssh -tt -F " + jump_config_ + " " + login() + "@t1";
+  const auto r =
+      run({"script", "-qec", command, "/dev/null"},
+          {.stdin_data = "echo rec-$((6*7))\nexit 5\n", .timeout = std::chrono::seconds(60)});
+  ASSERT_EQ(r.exit_code, 5) << r.out << r.err;
+  EXPECT_CONTAINS(r.out, "rec-42");
+
+  const auto s = ended_session();
+  const std::string id = s["id"];
+  EXPECT_EQ(s["user"], "alice");
+  EXPECT_EQ(s["target"], "t1");
+  EXPECT_EQ(s["login"], login());
+  EXPECT_EQ(s["access_form"], "jump");
+  EXPECT_CONTAINS(s["source"].get<std::string>(), "127.0.0.1:");
+  EXPECT_CONTAINS(admin({"verify", id}), "intact");
+
+  const std::string cast = (dir() / "session.cast").string();
+  admin({"export", id, "--format", "asciicast", "-o", cast});
+  const std::string text = read_file(cast);
+  EXPECT_CONTAINS(asciicast_stream(text, "i"), "echo rec-$((6*7))");
+  EXPECT_CONTAINS(asciicast_stream(text, "o"), "rec-42");
+  // asciinema itself accepts the export and prints the session's output (it wants a terminal).
+  const auto played = run({"script", "-qec", "asciinema cat " + cast, "/dev/null"},
+                          {.extra_env = {"HOME=" + dir().path().string()}});
+  EXPECT_EQ(played.exit_code, 0) << played.err;
+  EXPECT_CONTAINS(played.out, "rec-42");
+  EXPECT_EQ(channel_column(id, "exit_status"), "5");
+  EXPECT_CONTAINS(channel_column(id, "detail->'pty'->>'term'"), "xterm");
+}
+
+TEST_F(session_recording, exec_streams_and_exit_status_are_recorded_apart) {
+  const auto r = exec(login() + "@t1", "cat; echo err-line >&2; exit 3", "stdin-bytes\n");
+  ASSERT_EQ(r.exit_code, 3) << r.err;
+  ASSERT_EQ(r.out, "stdin-bytes\n");
+
+  const auto s = ended_session();
+  const std::string id = s["id"];
+  EXPECT_EQ(s["access_form"], "username");
+  const auto out_dir = dir() / "raw";
+  admin({"export", id, "--format", "raw", "-o", out_dir.string()});
+  EXPECT_EQ(read_file((out_dir / "ch0.stdin").string()), "stdin-bytes\n");
+  EXPECT_EQ(read_file((out_dir / "ch0.stdout").string()), "stdin-bytes\n");
+  EXPECT_EQ(read_file((out_dir / "ch0.stderr").string()), "err-line\n");
+  const auto meta = nlohmann::json::parse(read_file((out_dir / "ch0.json").string()));
+  bool saw_exec = false;
+  bool saw_exit = false;
+  for (const auto& e : meta) {
+    saw_exec = saw_exec || (e.value("event", "") == "channel_request" &&
+                            e["detail"].value("command", "") == "cat; echo err-line >&2; exit 3");
+    saw_exit = saw_exit || (e.value("event", "") == "exit_status" && e.value("code", -1) == 3);
+  }
+  EXPECT_TRUE(saw_exec) << meta.dump();
+  EXPECT_TRUE(saw_exit) << meta.dump();
+  EXPECT_EQ(channel_column(id, "exit_status"), "3");
+  EXPECT_EQ(channel_column(id, "bytes_in"), "12");
+  EXPECT_EQ(channel_column(id, "bytes_out"), "21");  // stdout 12 + stderr 9
+  EXPECT_EQ(channel_column(id, "detail->>'command'"), "cat; echo err-line >&2; exit 3");
+}
+
+TEST_F(session_recording, an_sftp_upload_is_recorded) {
+  // Random bytes under one SFTP write (32 KiB), so they appear whole in the recorded input.
+  std::mt19937_64 rng(11);
+  std::string payload(20000, '\0');
+  for (auto& c : payload) {
+    c = static_cast<char>(rng());
+  }
+  const auto local = dir().write("upload.bin", payload);
+  const auto remote = dir().path() / "uploaded.bin";
+  const auto r = run({"sftp", "-F", jump_config_, "-b", "-", login() + "@t1"},
+                     {.stdin_data = "put " + local.string() + " " + remote.string() + "\n",
+                      .timeout = std::chrono::seconds(60)});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  ASSERT_EQ(read_file(remote.string()), payload);
+
+  const auto s = ended_session();
+  const std::string id = s["id"];
+  const auto out_dir = dir() / "raw";
+  admin({"export", id, "--format", "raw", "-o", out_dir.string()});
+  EXPECT_NE(read_file((out_dir / "ch0.stdin").string()).find(payload), std::string::npos);
+  EXPECT_EQ(channel_column(id, "detail->>'subsystem'"), "sftp");
+}
+
+TEST_F(session_recording, a_sigkilled_bastiond_leaves_a_verifiable_recording_ended_by_crash) {
+  const std::string printer =
+      "i=0; while [ $i -lt 600 ]; do echo tick-$i; i=$((i+1)); sleep 0.05; done";
+  child_process client({"ssh", "-F", jump_config_, login() + "@t1", printer},
+                       (dir() / "client.log").string());
+  // Chunks are cut every second: wait for a few of them to be durable.
+  ASSERT_TRUE(eventually(
+      [&] {
+        const auto live = json({"sessions", "--live"});
+        return live.size() == 1 &&
+               read_file((dir() / "client.log").string()).find("tick-40") != std::string::npos;
+      },
+      std::chrono::seconds(30)))
+      << read_file((dir() / "client.log").string()) << read_file(log_);
+  EXPECT_EQ(daemon_->stop(SIGKILL), 128 + SIGKILL);
+  daemon_.reset();
+  client.stop(SIGTERM);
+
+  const std::string log = (dir() / "restarted.log").string();
+  daemon_ = std::make_unique<child_process>(
+      std::vector<std::string>{BASTIOND_PATH, "--config", config_}, log);
+  ASSERT_TRUE(eventually([&] { return read_file(log).find("listening on") != std::string::npos; },
+                         std::chrono::seconds(30)))
+      << read_file(log);
+  EXPECT_CONTAINS(read_file(log), "finalised 1 session(s) left open by a crash");
+  const auto rows = json({"sessions"});
+  ASSERT_EQ(rows.size(), 1U);
+  EXPECT_EQ(rows[0]["ended_reason"], "crash");
+  const std::string id = rows[0]["id"];
+  EXPECT_CONTAINS(admin({"verify", id}), "intact");
+  EXPECT_CONTAINS(admin({"replay", id, "--speed", "0"}), "tick-10");
+}
+
+// The recording directory vanishes under a running bastion: fail_closed ends the session and
+// says why; nothing of the command's output reaches the client.
+TEST_F(session_recording, fail_closed_ends_a_session_that_cannot_be_recorded) {
+  std::filesystem::remove_all(recording_dir());
+  const auto r = exec(login() + "@t1", "sleep 1; echo must-not-pass");
+  EXPECT_EQ(r.exit_code, 255) << r.out << r.err;
+  EXPECT_CONTAINS(r.err, "bastion: the session recording cannot be persisted");
+  EXPECT_EQ(r.out.find("must-not-pass"), std::string::npos);
+  const auto rows = json({"sessions"});
+  ASSERT_EQ(rows.size(), 1U);
+  EXPECT_TRUE(eventually([&] {
+    const auto now = json({"sessions"});
+    return !now[0]["ended_at"].is_null() && now[0]["ended_reason"].get<std::string>().find(
+                                                "cannot be persisted") != std::string::npos;
+  })) << json({"sessions"}).dump();
+  EXPECT_TRUE(eventually(
+      [&] { return !audit_rows("kind = 'recording' AND result = 'error'", 1).empty(); }));
+}
+
+class session_recording_fail_open : public session_recording {
+ protected:
+  std::string recording() const override { return "failure_mode: fail_open"; }
+};
+
+TEST_F(session_recording_fail_open, fail_open_lets_the_session_run_and_counts_lost_bytes) {
+  std::filesystem::remove_all(recording_dir());
+  const auto r = exec(login() + "@t1", "echo passes", "sixteen bytes!!\n");
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "passes\n");
+  nlohmann::json rows;
+  EXPECT_TRUE(eventually([&] {
+    rows = json({"sessions"});
+    return rows.size() == 1 && !rows[0]["ended_at"].is_null();
+  })) << rows.dump();
+  EXPECT_GT(rows[0]["lost_bytes"].get<std::uint64_t>(), 0U) << rows.dump();
+}
+
+}  // namespace
+}  // namespace bastion::test
