@@ -1,5 +1,5 @@
 // Chunk writing with torn-tail cleanup on failure.
-#include <zstd.h>
+#include <algorithm>
 
 #include <bastion/recorder/chunk_writer.hpp>
 #include <bastion/recorder/codec.hpp>
@@ -58,13 +58,19 @@ result<void> chunk_writer::write_chunk() {
     return fail(
         make_error("a chunk over " + std::to_string(max_chunk_raw) + " bytes; flush more often"));
   }
-  std::string stored(ZSTD_compressBound(pending_.size()), '\0');
-  const std::size_t n =
-      ZSTD_compress(stored.data(), stored.size(), pending_.data(), pending_.size(), level_);
+  if (!cctx_) {
+    return fail(make_error("zstd: cannot allocate a compression context"));
+  }
+  const std::size_t bound = ZSTD_compressBound(pending_.size());
+  if (out_.size() < chunk_header_size + bound) {
+    out_.resize(chunk_header_size + bound);  // grows only: no clearing per chunk
+  }
+  const std::size_t n = ZSTD_compressCCtx(cctx_.get(), out_.data() + chunk_header_size, bound,
+                                          pending_.data(), pending_.size(), level_);
   if (ZSTD_isError(n) != 0U) {
     return fail(make_error(std::string("zstd: ") + ZSTD_getErrorName(n)));
   }
-  stored.resize(n);
+  const std::string_view stored(out_.data() + chunk_header_size, n);
   chunk_header h;
   h.seq = written_.chunks;
   h.first_offset = first_offset_;
@@ -75,10 +81,9 @@ result<void> chunk_writer::write_chunk() {
   h.prev = written_.head;
   h.hash = chunk_hash(h, stored);
   const std::string head = encode_chunk_header(h);
-  if (auto r = sink_->write(head); !r) {
-    return fail(r.error());
-  }
-  if (auto r = sink_->write(stored); !r) {
+  std::copy(head.begin(), head.end(), out_.begin());
+  // Header and body in one write.
+  if (auto r = sink_->write({out_.data(), chunk_header_size + n}); !r) {
     return fail(r.error());
   }
   written_.head = h.hash;

@@ -2,6 +2,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <system_error>
 
@@ -55,9 +56,17 @@ result<void> posix_file_sink::write(std::string_view bytes) {
   return {};
 }
 
+// Synced pages are dropped from the page cache: a recording is read back rarely, and appending
+// a GiB into fresh page-cache pages cost more CPU than compressing and hashing it (on this VM,
+// first-touch page faults behind copy_folio_from_iter_atomic). Reused free pages are cheap.
 result<void> posix_file_sink::sync() {
   if (::fdatasync(fd_) != 0) {
     return errno_error("fdatasync");
+  }
+  const off_t end = ::lseek(fd_, 0, SEEK_END);
+  if (end > dropped_) {
+    (void)::posix_fadvise(fd_, dropped_, end - dropped_, POSIX_FADV_DONTNEED);  // advice only
+    dropped_ = end;
   }
   return {};
 }
@@ -66,6 +75,7 @@ result<void> posix_file_sink::truncate(std::uint64_t size) {
   if (::ftruncate(fd_, static_cast<off_t>(size)) != 0) {
     return errno_error("ftruncate");
   }
+  dropped_ = std::min(dropped_, static_cast<off_t>(size));
   return {};
 }
 

@@ -1,4 +1,6 @@
 // The writer thread and its bounded queue.
+#include <algorithm>
+
 #include <bastion/recorder/service.hpp>
 
 namespace bastion::recorder {
@@ -51,6 +53,7 @@ recording_service::~recording_service() {
   {
     const std::lock_guard lock(mutex_);
     stopping_ = true;
+    writer_waiting_ = false;
   }
   wake_.notify_one();
   thread_.join();
@@ -69,6 +72,7 @@ std::size_t recording_service::queued_bytes() const {
 
 bool recording_service::enqueue(item it) {
   const std::size_t bytes = it.bytes;
+  bool wake = false;
   {
     const std::lock_guard lock(mutex_);
     // A finish (bytes == 0) is always accepted so every recording gets closed.
@@ -76,17 +80,32 @@ bool recording_service::enqueue(item it) {
       return false;
     }
     queued_bytes_ += bytes;
+    unannounced_bytes_ += bytes;
     queue_.push_back(std::move(it));
+    wake = writer_waiting_ && (bytes == 0 || unannounced_bytes_ >= options_.wake_bytes);
+    if (wake) {
+      writer_waiting_ = false;
+      unannounced_bytes_ = 0;
+    }
   }
-  wake_.notify_one();
+  if (wake) {
+    wake_.notify_one();
+  }
   return true;
 }
 
 void recording_service::run() {
-  const auto tick = std::max(std::chrono::milliseconds(10), options_.chunk_interval / 4);
+  const auto tick = std::clamp(std::min(options_.chunk_interval, options_.sync_interval) / 2,
+                               std::chrono::milliseconds(5), std::chrono::milliseconds(250));
+  auto last_sync = std::chrono::steady_clock::now();
   std::unique_lock lock(mutex_);
   while (true) {
-    wake_.wait_for(lock, tick, [this] { return stopping_ || !queue_.empty(); });
+    if (queue_.empty() && !stopping_) {
+      writer_waiting_ = true;
+      wake_.wait_for(lock, tick, [this] { return stopping_ || !writer_waiting_; });
+      writer_waiting_ = false;
+    }
+    unannounced_bytes_ = 0;
     std::deque<item> batch;
     batch.swap(queue_);
     const bool stop = stopping_;
@@ -97,7 +116,11 @@ void recording_service::run() {
       handle(it);
     }
     flush_due(stop);
-    sync_written();
+    const auto now = std::chrono::steady_clock::now();
+    if (stop || now - last_sync >= options_.sync_interval) {
+      sync_written();
+      last_sync = now;
+    }
     lock.lock();
     // Charged until written, so the bound covers what the thread holds too.
     queued_bytes_ -= batch_bytes;

@@ -39,6 +39,7 @@ class posix_file_sink final : public file_sink {
  private:
   explicit posix_file_sink(int fd) : fd_(fd) {}
   int fd_;
+  off_t dropped_ = 0;  // the page cache holds nothing of the file before this offset
 };
 
 }  // namespace bastion::recorder

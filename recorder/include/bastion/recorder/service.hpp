@@ -23,6 +23,12 @@ struct recorder_options {
   std::size_t queue_limit_bytes = std::size_t{64} * 1024 * 1024;  // all sessions together
   std::size_t chunk_bytes = std::size_t{64} * 1024;               // cut a chunk at this raw size
   std::chrono::milliseconds chunk_interval{1000};  // or when its oldest event is this old
+  // Group commit: chunks written within this interval share one fdatasync per session. A crash
+  // loses at most this much of what was written; a session's end is always synced at once.
+  std::chrono::milliseconds sync_interval{100};
+  // The writer thread is woken once this much waits (or by its own tick, for slow sessions):
+  // waking it per event would cost a context switch per packet.
+  std::size_t wake_bytes = std::size_t{256} * 1024;
   int zstd_level = 3;
 };
 
@@ -108,6 +114,8 @@ class recording_service {
   std::condition_variable wake_;
   std::deque<item> queue_;
   std::size_t queued_bytes_ = 0;
+  std::size_t unannounced_bytes_ = 0;  // queued since the writer was last woken
+  bool writer_waiting_ = false;
   bool stopping_ = false;
   std::vector<std::shared_ptr<session_recording>> active_;  // writer thread only
   std::thread thread_;
