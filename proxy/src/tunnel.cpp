@@ -39,7 +39,6 @@ tunnel::tunnel(ssh_channel channel, std::string bytes)
 
 tunnel::~tunnel() {
   close();
-  ssh_remove_channel_callbacks(channel_.get(), &callbacks_);
 }
 
 void tunnel::install_callbacks() {
@@ -179,6 +178,10 @@ void tunnel::close() {
     }
     ssh_channel_close(ch);
   }
+  // The channel goes now, while its session surely lives: a tunnel may be destroyed later, from a
+  // timer handler that held the last reference after the client's session was freed.
+  ssh_remove_channel_callbacks(ch, &callbacks_);
+  channel_.reset();
   if (fd_ >= 0) {
     ::close(fd_);
     fd_ = -1;

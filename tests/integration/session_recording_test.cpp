@@ -2,7 +2,9 @@
 // real sshd, then bastionctl reading the recordings back (sessions, verify, export) and the rows in
 // PostgreSQL. Also a SIGKILLed bastiond whose recording must survive, and both failure modes.
 #include <csignal>
+#include <filesystem>
 #include <random>
+#include <thread>
 
 #include "target_support.hpp"
 
@@ -186,6 +188,53 @@ TEST_F(session_recording, a_sigkilled_bastiond_leaves_a_verifiable_recording_end
   const std::string id = rows[0]["id"];
   EXPECT_CONTAINS(admin({"verify", id}), "intact");
   EXPECT_CONTAINS(admin({"replay", id, "--speed", "0"}), "tick-10");
+}
+
+std::size_t open_fds(pid_t pid) {
+  const auto dir = "/proc/" + std::to_string(pid) + "/fd";
+  return static_cast<std::size_t>(std::distance(std::filesystem::directory_iterator(dir), {}));
+}
+
+// The client is killed in the middle of an upload: the target's command ends (the upstream is
+// closed), the session ends with its reason, the recording verifies, and bastiond holds no more
+// descriptors than before the session.
+TEST_F(session_recording, a_client_that_vanishes_mid_transfer_frees_everything) {
+  // A first session opens what bastiond keeps for good (the journal's database connection).
+  ASSERT_EQ(exec(login() + "@t1", "true").exit_code, 0);
+  ASSERT_TRUE(eventually([&] { return json({"sessions"}).size() == 1; }));
+  const std::size_t fds_before = open_fds(daemon_->pid());
+  const auto pid_file = dir().path() / "remote.pid";
+  child_process client({"sh", "-c",
+                        "exec ssh -F " + jump_config_ + " " + login() + "@t1 'echo $$ > " +
+                            pid_file.string() + "; exec cat > /dev/null' < /dev/zero"},
+                       (dir() / "client.log").string());
+  ASSERT_TRUE(eventually(
+      [&] {
+        const auto live = json({"sessions", "--live"});
+        return live.size() == 1 && !read_file(pid_file.string()).empty();
+      },
+      std::chrono::seconds(30)))
+      << read_file(log_);
+  const pid_t remote = std::stoi(read_file(pid_file.string()));
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));  // bytes in flight
+  EXPECT_EQ(client.stop(SIGKILL), 128 + SIGKILL);
+
+  EXPECT_TRUE(eventually([&] { return ::kill(remote, 0) != 0; }, std::chrono::seconds(20)))
+      << "the target's command still runs: the upstream was not closed";
+  nlohmann::json s;
+  ASSERT_TRUE(eventually(
+      [&] {
+        const auto rows = json({"sessions"});
+        s = rows.empty() ? nlohmann::json() : rows[0];  // newest first
+        return rows.size() == 2 && !s["ended_at"].is_null() && s["bytes_raw"] > 0;
+      },
+      std::chrono::seconds(20)));
+  EXPECT_CONTAINS(s["ended_reason"].get<std::string>(), "client");
+  EXPECT_GT(s["bytes_raw"].get<std::uint64_t>(), 1000000U) << s.dump();
+  EXPECT_CONTAINS(admin({"verify", s["id"]}), "intact");
+  EXPECT_TRUE(
+      eventually([&] { return open_fds(daemon_->pid()) <= fds_before; }, std::chrono::seconds(20)))
+      << open_fds(daemon_->pid()) << " descriptors open, " << fds_before << " before";
 }
 
 // The recording directory vanishes under a running bastion: fail_closed ends the session and
