@@ -7,6 +7,8 @@
 #include <filesystem>
 #include <thread>
 
+#include <boost/asio/executor_work_guard.hpp>
+
 #include <bastion/common/log.hpp>
 #include <bastion/proxy/server.hpp>
 #include <bastion/proxy/ssh_server.hpp>
@@ -43,7 +45,7 @@ void prepare_recording_dir(const config& cfg) {
 
 server::server(const config& cfg)
     : cfg_(cfg),
-      io_(static_cast<int>(io_threads())),
+      io_(1),
       signals_(io_, SIGINT, SIGTERM),
       drain_timer_(io_),
       drain_poll_(io_) {
@@ -71,6 +73,9 @@ server::server(const config& cfg)
   journal_ = std::make_unique<policy::journal>(cfg_.database, cfg_.node_name);
   recorder_ = std::make_unique<recorder::recording_service>(
       recorder::recorder_options{cfg_.recording.dir, cfg_.recording.failure_mode});
+  for (unsigned i = 0; i < io_threads(); ++i) {
+    workers_.push_back(std::make_unique<asio::io_context>(1));
+  }
   context_ = std::make_unique<connection_context>(
       connection_context{cfg_, bind_.get(), inner_bind_.get(), bind_mutex_, *policy_, *journal_,
                          *recorder_, upstream_key_.get()});
@@ -88,7 +93,8 @@ server::server(const config& cfg)
 server::~server() = default;
 
 void server::on_connection(asio::ip::tcp::socket socket) {
-  auto connection = std::make_shared<client_connection>(io_, std::move(socket), *context_);
+  auto& worker = *workers_[next_worker_++ % workers_.size()];  // only the main thread accepts
+  auto connection = std::make_shared<client_connection>(worker, std::move(socket), *context_);
   {
     const std::lock_guard lock(connections_mutex_);
     connections_.remove_if([](const auto& weak) { return weak.expired(); });
@@ -155,20 +161,24 @@ int server::run() {
   }
   // A handler that throws leaves its connection in an unknown state: name the error, then stop
   // the process (the crash recovery at the next start finalises the recordings).
-  const auto run_io = [this] {
+  const auto run_io = [](asio::io_context& io) {
     try {
-      io_.run();
+      io.run();
     } catch (const std::exception& e) {
       spdlog::critical("internal error on an io thread: {}", log_value(e.what()));
       spdlog::shutdown();
       std::abort();
     }
   };
+  // The workers run until the main context is done (drained), then finish what is left.
+  std::vector<asio::executor_work_guard<asio::io_context::executor_type>> guards;
   std::vector<std::jthread> threads;
-  for (unsigned i = 1; i < io_threads(); ++i) {
-    threads.emplace_back(run_io);
+  for (const auto& worker : workers_) {
+    guards.push_back(asio::make_work_guard(*worker));
+    threads.emplace_back([&run_io, &worker] { run_io(*worker); });
   }
-  run_io();
+  run_io(io_);
+  guards.clear();
   threads.clear();
   spdlog::info("stopped");
   return 0;

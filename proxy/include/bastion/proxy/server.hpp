@@ -39,7 +39,12 @@ class server {
   std::vector<std::shared_ptr<client_connection>> live_connections();
 
   const config& cfg_;
+  // Listeners, signals and the drain timers. Connections live on the workers: one io_context per
+  // io thread, so that every wake-up of a connection runs on the thread that ran the last one
+  // (no cross-thread hand-offs on the relay path).
   boost::asio::io_context io_;
+  std::vector<std::unique_ptr<boost::asio::io_context>> workers_;
+  std::size_t next_worker_ = 0;
   boost::asio::signal_set signals_;
   boost::asio::steady_timer drain_timer_;
   boost::asio::steady_timer drain_poll_;
