@@ -1,10 +1,30 @@
 // Chunk writing with torn-tail cleanup on failure.
+#include <zstd.h>
+
 #include <algorithm>
+#include <memory>
 
 #include <bastion/recorder/chunk_writer.hpp>
 #include <bastion/recorder/codec.hpp>
 
 namespace bastion::recorder {
+namespace {
+
+// What writing a chunk needs besides its events: a compression context and a buffer for the
+// chunk as written (header room, then the compressed body). One of each per writing thread, not
+// per recording: a fresh context per chunk costs more than compressing 64 KiB of random bytes,
+// and one per idle session would hold hundreds of KiB each.
+struct chunk_scratch {
+  std::unique_ptr<ZSTD_CCtx, std::size_t (*)(ZSTD_CCtx*)> cctx{ZSTD_createCCtx(), ZSTD_freeCCtx};
+  std::string out;
+};
+
+chunk_scratch& scratch() {
+  thread_local chunk_scratch s;
+  return s;
+}
+
+}  // namespace
 
 chunk_writer::chunk_writer(std::unique_ptr<file_sink> sink, const file_header& header,
                            int zstd_level)
@@ -58,19 +78,20 @@ result<void> chunk_writer::write_chunk() {
     return fail(
         make_error("a chunk over " + std::to_string(max_chunk_raw) + " bytes; flush more often"));
   }
-  if (!cctx_) {
+  auto& [cctx, out] = scratch();
+  if (!cctx) {
     return fail(make_error("zstd: cannot allocate a compression context"));
   }
   const std::size_t bound = ZSTD_compressBound(pending_.size());
-  if (out_.size() < chunk_header_size + bound) {
-    out_.resize(chunk_header_size + bound);  // grows only: no clearing per chunk
+  if (out.size() < chunk_header_size + bound) {
+    out.resize(chunk_header_size + bound);  // grows only: no clearing per chunk
   }
-  const std::size_t n = ZSTD_compressCCtx(cctx_.get(), out_.data() + chunk_header_size, bound,
+  const std::size_t n = ZSTD_compressCCtx(cctx.get(), out.data() + chunk_header_size, bound,
                                           pending_.data(), pending_.size(), level_);
   if (ZSTD_isError(n) != 0U) {
     return fail(make_error(std::string("zstd: ") + ZSTD_getErrorName(n)));
   }
-  const std::string_view stored(out_.data() + chunk_header_size, n);
+  const std::string_view stored(out.data() + chunk_header_size, n);
   chunk_header h;
   h.seq = written_.chunks;
   h.first_offset = first_offset_;
@@ -81,9 +102,9 @@ result<void> chunk_writer::write_chunk() {
   h.prev = written_.head;
   h.hash = chunk_hash(h, stored);
   const std::string head = encode_chunk_header(h);
-  std::copy(head.begin(), head.end(), out_.begin());
+  std::copy(head.begin(), head.end(), out.begin());
   // Header and body in one write.
-  if (auto r = sink_->write({out_.data(), chunk_header_size + n}); !r) {
+  if (auto r = sink_->write({out.data(), chunk_header_size + n}); !r) {
     return fail(r.error());
   }
   written_.head = h.hash;

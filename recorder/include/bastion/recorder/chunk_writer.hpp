@@ -2,8 +2,6 @@
 // Synchronous; the recorder's writer thread drives it, never an io thread.
 #pragma once
 
-#include <zstd.h>
-
 #include <memory>
 #include <string>
 
@@ -61,10 +59,6 @@ class chunk_writer {
   std::unique_ptr<file_sink> sink_;
   int level_;
   std::string pending_;
-  // A chunk as written: header room, then the compressed body. Reused, like the compression
-  // context: a fresh context per chunk costs more than compressing 64 KiB of random bytes.
-  std::string out_;
-  std::unique_ptr<ZSTD_CCtx, std::size_t (*)(ZSTD_CCtx*)> cctx_{ZSTD_createCCtx(), ZSTD_freeCCtx};
   std::uint32_t pending_events_ = 0;
   std::chrono::microseconds first_offset_{0};
   std::chrono::microseconds last_offset_{0};
