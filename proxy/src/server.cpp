@@ -1,13 +1,12 @@
 // bastiond's process-level wiring: threads, listeners, connections, signals.
 #include <unistd.h>
 
+#include <boost/asio/executor_work_guard.hpp>
 #include <cerrno>
 #include <csignal>
 #include <cstdlib>
 #include <filesystem>
 #include <thread>
-
-#include <boost/asio/executor_work_guard.hpp>
 
 #include <bastion/common/log.hpp>
 #include <bastion/proxy/server.hpp>
@@ -44,11 +43,7 @@ void prepare_recording_dir(const config& cfg) {
 }  // namespace
 
 server::server(const config& cfg)
-    : cfg_(cfg),
-      io_(1),
-      signals_(io_, SIGINT, SIGTERM),
-      drain_timer_(io_),
-      drain_poll_(io_) {
+    : cfg_(cfg), io_(1), signals_(io_, SIGINT, SIGTERM), drain_timer_(io_), drain_poll_(io_) {
   auto bind = make_server_bind(cfg_.host_keys);
   if (!bind) {
     throw std::runtime_error(bind.error().text);
