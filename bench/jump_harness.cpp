@@ -141,4 +141,21 @@ double cpu_seconds(pid_t pid, bool with_children) {
   return total / ticks;
 }
 
+std::string jump_harness::random_file(std::size_t bytes) const {
+  const std::string file = (dir_ / "random.bin").string();
+  const auto made =
+      test::run({"sh", "-c", "head -c " + std::to_string(bytes) + " /dev/urandom > " + file},
+                {.timeout = std::chrono::seconds(600)});
+  if (made.exit_code != 0) {
+    throw std::runtime_error("cannot write " + file + ": " + made.err);
+  }
+  return file;
+}
+
+int transfer_bench_main(int argc, char** argv, const char* name,
+                        const std::function<int(std::size_t bytes)>& body) {
+  return bench_main(argc, argv, name, "MiB per transfer", 1024, 65536,
+                    [&body](long n) { return body(static_cast<std::size_t>(n) << 20); });
+}
+
 }  // namespace bastion::bench

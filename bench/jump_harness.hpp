@@ -46,6 +46,8 @@ class jump_harness {
   pid_t bastiond_pid() const { return bastiond_->pid(); }
   pid_t openssh_jump_pid() const { return jump_->pid(); }
   const test::temp_dir& dir() const { return dir_; }
+  // Writes `bytes` random bytes to a file in dir() and returns its path.
+  std::string random_file(std::size_t bytes) const;
 
  private:
   std::string bastionctl(const std::vector<std::string>& args) const;
@@ -69,6 +71,16 @@ class jump_harness {
 // PostgreSQL. `name` and `what` make the usage line: "usage: NAME [WHAT 1..MAX, default N]".
 int bench_main(int argc, char** argv, const char* name, const char* what, long fallback, long max,
                const std::function<int(long)>& body);
+// The same for the transfer benchmarks: "MiB per transfer" (default 1024), given to `body` in
+// bytes.
+int transfer_bench_main(int argc, char** argv, const char* name,
+                        const std::function<int(std::size_t bytes)>& body);
+
+// What one transfer measured.
+struct transfer_figures {
+  double mb_per_s = 0;
+  double cpu_per_gib = 0;  // of the process being measured
+};
 
 // CPU seconds (user + system) that process `pid` has used, and that its reaped children used.
 double cpu_seconds(pid_t pid, bool with_children);

@@ -17,14 +17,10 @@ namespace {
 
 using bastion::bench::cpu_seconds;
 using bastion::bench::jump_harness;
-
-struct sample {
-  double cpu_per_gib = 0;
-  double mb_per_s = 0;
-};
+using bastion::bench::transfer_figures;
 
 // Random bytes: the worst case for the recorder (zstd cannot shrink them).
-sample upload(const jump_harness& h, const std::string& file, std::size_t bytes) {
+transfer_figures upload(const jump_harness& h, const std::string& file, std::size_t bytes) {
   const std::string command =
       "ssh -F " + h.ssh_config() + " " + h.via_bastion() + " 'cat > /dev/null' < " + file;
   const double before = cpu_seconds(h.bastiond_pid(), false);
@@ -38,8 +34,8 @@ sample upload(const jump_harness& h, const std::string& file, std::size_t bytes)
   // The recording's last chunk is written after the session ends: let the writer finish.
   std::this_thread::sleep_for(std::chrono::milliseconds(1500));
   const double gib = static_cast<double>(bytes) / (1024.0 * 1024 * 1024);
-  return {(cpu_seconds(h.bastiond_pid(), false) - before) / gib,
-          static_cast<double>(bytes) / 1e6 / seconds};
+  return {.mb_per_s = static_cast<double>(bytes) / 1e6 / seconds,
+          .cpu_per_gib = (cpu_seconds(h.bastiond_pid(), false) - before) / gib};
 }
 
 double median(std::vector<double> v) {
@@ -58,20 +54,14 @@ std::uintmax_t stored_bytes(const jump_harness& h) {
 int bench(std::size_t bytes) {
   const jump_harness on({});
   const jump_harness off({.record = false});
-  const std::string file = (off.dir().path() / "random.bin").string();
-  const auto made = bastion::test::run(
-      {"sh", "-c", "head -c " + std::to_string(bytes) + " /dev/urandom > " + file},
-      {.timeout = std::chrono::seconds(600)});
-  if (made.exit_code != 0) {
-    throw std::runtime_error("cannot write " + file + ": " + made.err);
-  }
+  const std::string file = off.random_file(bytes);
   std::vector<double> cpu_on;
   std::vector<double> cpu_off;
   std::vector<double> mbs_on;
   std::vector<double> mbs_off;
   for (int round = 0; round < 3; ++round) {
-    const sample a = upload(on, file, bytes);
-    const sample b = upload(off, file, bytes);
+    const transfer_figures a = upload(on, file, bytes);
+    const transfer_figures b = upload(off, file, bytes);
     std::printf(
         "round %d   recording %5.2f CPU s/GiB %7.1f MB/s | off %5.2f CPU s/GiB %7.1f MB/s\n",
         round + 1, a.cpu_per_gib, a.mb_per_s, b.cpu_per_gib, b.mb_per_s);
@@ -96,7 +86,5 @@ int bench(std::size_t bytes) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  return bastion::bench::bench_main(
-      argc, argv, "recording_cpu_bench", "MiB per transfer", 1024, 65536,
-      [](long n) { return bench(static_cast<std::size_t>(n) << 20); });
+  return bastion::bench::transfer_bench_main(argc, argv, "recording_cpu_bench", bench);
 }

@@ -17,15 +17,11 @@ namespace {
 
 using bastion::bench::cpu_seconds;
 using bastion::bench::jump_harness;
-
-struct measurement {
-  double mb_per_s = 0;
-  double cpu_per_gib = 0;
-};
+using bastion::bench::transfer_figures;
 
 // Runs `command` (a shell line) and charges the CPU that `cpu()` reports across it.
-measurement measure(const std::string& command, std::size_t bytes,
-                    const std::function<double()>& cpu) {
+transfer_figures measure(const std::string& command, std::size_t bytes,
+                         const std::function<double()>& cpu) {
   const double cpu_before = cpu();
   const auto start = std::chrono::steady_clock::now();
   const auto r = bastion::test::run({"sh", "-c", command}, {.timeout = std::chrono::seconds(1800)});
@@ -54,8 +50,8 @@ void compare(const jump_harness& h, const std::string& label, std::size_t bytes)
   for (const auto& [direction, make] :
        {std::pair<const char*, std::function<std::string(const std::string&)>>{"upload", upload},
         {"download", download}}) {
-    const measurement a = measure(make(h.via_bastion()), bytes, ours);
-    const measurement b = measure(make(h.via_openssh()), bytes, theirs);
+    const transfer_figures a = measure(make(h.via_bastion()), bytes, ours);
+    const transfer_figures b = measure(make(h.via_openssh()), bytes, theirs);
     std::printf(
         "%-8s %-8s  bastiond %7.1f MB/s %5.2f CPU s/GiB | OpenSSH %7.1f MB/s %5.2f CPU "
         "s/GiB | throughput x%.2f (goal >= 1.5), CPU x%.2f (goal <= 1.5)\n",
@@ -69,15 +65,12 @@ void compare(const jump_harness& h, const std::string& label, std::size_t bytes)
 // the target's checksum must equal the local one.
 void rekey_check(std::size_t bytes) {
   const jump_harness h({.client = "  RekeyLimit 256M"});
-  const std::string file = (h.dir() / "random.bin").string();
-  const auto made = bastion::test::run(
-      {"sh", "-c", "head -c " + std::to_string(bytes) + " /dev/urandom > " + file},
-      {.timeout = std::chrono::seconds(600)});
+  const std::string file = h.random_file(bytes);
   const auto local = bastion::test::run({"sha256sum", file});
   const auto remote = bastion::test::run(
       {"sh", "-c", "ssh -F " + h.ssh_config() + " " + h.via_bastion() + " sha256sum < " + file},
       {.timeout = std::chrono::seconds(1800)});
-  if (made.exit_code != 0 || local.exit_code != 0 || remote.exit_code != 0) {
+  if (local.exit_code != 0 || remote.exit_code != 0) {
     throw std::runtime_error("rekey transfer failed: " + remote.err);
   }
   const bool same = local.out.substr(0, 64) == remote.out.substr(0, 64);
@@ -106,7 +99,5 @@ int bench(std::size_t bytes) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  return bastion::bench::bench_main(
-      argc, argv, "throughput_bench", "MiB per transfer", 1024, 65536,
-      [](long n) { return bench(static_cast<std::size_t>(n) << 20); });
+  return bastion::bench::transfer_bench_main(argc, argv, "throughput_bench", bench);
 }

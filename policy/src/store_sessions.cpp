@@ -47,8 +47,9 @@ std::string time_or_now(int n) {
 
 void insert_session(pqxx::work& txn, const session_start& s) {
   require_session_id(s.id);
+  const session_identity& w = s.who;
   for (const auto* text :
-       {&s.user, &s.target, &s.login, &s.source_addr, &s.client_version, &s.recording_file}) {
+       {&w.user, &w.target, &w.login, &w.source_addr, &w.client_version, &s.recording_file}) {
     require_text("session field", *text);
   }
   txn.exec_params(
@@ -59,7 +60,7 @@ void insert_session(pqxx::work& txn, const session_start& s) {
           "(SELECT id FROM targets WHERE name = $4), $4, $5, $6, $7, $8, {}) "
           "ON CONFLICT (id) DO NOTHING",
           time_or_now(9)),
-      s.id, s.node, s.user, s.target, s.login, s.source_addr, s.client_version, s.access_form,
+      s.id, s.node, w.user, w.target, w.login, w.source_addr, w.client_version, w.access_form,
       s.started_unix_us);
   txn.exec_params(
       "INSERT INTO recordings (session_id, path, format_version) VALUES ($1::uuid, $2, $3) "

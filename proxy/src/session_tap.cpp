@@ -30,8 +30,7 @@ session_tap::session_tap(recorder::recording_service& recorder, policy::journal&
   header.started_unix_us = unix_us_now();
   recording_ = recorder.start(header);
   id_text_ = recorder::to_string(header.id);
-  journal_.record(policy::session_start{id_text_, node, who.user, who.target, who.login,
-                                        who.source_addr, who.client_version, who.access_form,
+  journal_.record(policy::session_start{id_text_, node, who,
                                         recorder::recording_file_name(header.id),
                                         recorder::format_version, header.started_unix_us});
   record({.type = event_type::session_start,

@@ -16,15 +16,7 @@
 
 namespace bastion::proxy {
 
-// Who runs the session, as its recording and its row say.
-struct session_identity {
-  std::string user;
-  std::string target;
-  std::string login;
-  std::string source_addr;
-  std::string client_version;
-  std::string access_form;  // "jump" or "username"
-};
+using policy::session_identity;
 
 class session_tap {
  public:

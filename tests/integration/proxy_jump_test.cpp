@@ -14,24 +14,10 @@
 namespace bastion::test {
 namespace {
 
-class proxy_jump : public proxy_session {
- protected:
-  // Fifty sessions at once on two loaded cores: the handshakes may take longer than the
-  // production defaults expect of an idle target; these tests check integrity, not latency.
-  std::string limits() const override {
-    return "login_grace_time: 60s, max_auth_tries: 6, connect_timeout: 60s";
-  }
-
-  void SetUp() override {
-    proxy_session::SetUp();
-    config_file_ = jump_config(alice_key_, alice_key_);
-  }
-
-  std::string config_file_;
-};
+using proxy_jump = jump_session;
 
 TEST_F(proxy_jump, exec_relays_stdout_stderr_and_the_exit_code) {
-  const auto r = jump(config_file_, login() + "@t1", "echo out-line; echo err-line >&2; exit 3");
+  const auto r = jump(jump_config_, login() + "@t1", "echo out-line; echo err-line >&2; exit 3");
   EXPECT_EQ(r.exit_code, 3) << r.err;
   EXPECT_EQ(r.out, "out-line\n");
   EXPECT_CONTAINS(r.err, "err-line");
@@ -47,7 +33,7 @@ TEST_F(proxy_jump, a_typed_pty_session_sees_the_size_and_its_change) {
   // ssh sends a window-change, which the target's second `stty size` must show.
   const std::string command =
       "stty cols 100 rows 30; (sleep 2; stty cols 120 rows 40 </dev/tty) & ssh -tt -F " +
-      config_file_ + " " + login() + "@t1";
+      jump_config_ + " " + login() + "@t1";
   const auto r = run({"script", "-qec", command, "/dev/null"},
                      {.stdin_data = "stty size\nsleep 4; stty size\nexit 5\n",
                       .timeout = std::chrono::seconds(60)});
@@ -95,7 +81,7 @@ TEST_F(proxy_jump, the_inner_key_must_be_the_same_users) {
 // client reads why on stderr and gets 255, and the audit trail has the loss and the ends.
 TEST_F(proxy_jump, a_target_that_goes_away_is_reported_and_audited) {
   const auto r =
-      jump(config_file_, login() + "@t1", "echo started; sleep 1; kill -9 $PPID; sleep 30");
+      jump(jump_config_, login() + "@t1", "echo started; sleep 1; kill -9 $PPID; sleep 30");
   EXPECT_EQ(r.exit_code, 255) << r.err;
   EXPECT_EQ(r.out, "started\n");
   EXPECT_CONTAINS(r.err, "bastion: the connection to t1 was lost");
@@ -138,7 +124,7 @@ TEST_F(proxy_jump, fifty_sessions_at_once_arrive_intact) {
   for (int i = 0; i < sessions; ++i) {
     threads.emplace_back([&, i] {
       results[static_cast<std::size_t>(i)] =
-          run({"ssh", "-F", config_file_, login() + "@t1", "sha256sum"},
+          run({"ssh", "-F", jump_config_, login() + "@t1", "sha256sum"},
               {.stdin_data = data, .timeout = std::chrono::seconds(180)});
     });
   }
@@ -163,12 +149,12 @@ TEST_F(proxy_jump, fifty_sessions_at_once_arrive_intact) {
 // its watermarks (windows and one carry per direction), not the stream.
 TEST_F(proxy_jump, a_slow_reader_does_not_grow_the_bastions_memory) {
   // Warm up the paths (threads, allocator arenas) before the baseline.
-  ASSERT_EQ(jump(config_file_, login() + "@t1", "head -c 1048576 /dev/zero").exit_code, 0);
+  ASSERT_EQ(jump(jump_config_, login() + "@t1", "head -c 1048576 /dev/zero").exit_code, 0);
   const long before = rss_kib(daemon_->pid());
   // The reader: a pipe into a process that never reads it (sleep), so ssh blocks on its stdout.
   child_process reader(
       {"sh", "-c",
-       "ssh -F " + config_file_ + " " + login() + "@t1 'head -c 1073741824 /dev/zero' | sleep 60"},
+       "ssh -F " + jump_config_ + " " + login() + "@t1 'head -c 1073741824 /dev/zero' | sleep 60"},
       (dir() / "reader.log").string());
   std::this_thread::sleep_for(std::chrono::seconds(4));
   const long during = rss_kib(daemon_->pid());

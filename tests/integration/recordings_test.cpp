@@ -63,8 +63,11 @@ class recordings : public bastionctl_test {
     header.id = random_session_id();
     header.started_unix_us = 1764064800000000;
     std::string id = to_string(header.id);
-    store_->start_session({id, "test-node", user, "web1", "deploy", "127.0.0.1:50000",
-                           "SSH-2.0-OpenSSH_9.2", "jump", recording_file_name(header.id)});
+    store_->start_session(
+        {id,
+         "test-node",
+         {user, "web1", "deploy", "127.0.0.1:50000", "SSH-2.0-OpenSSH_9.2", "jump"},
+         recording_file_name(header.id)});
     auto sink = posix_file_sink::create(dir() / "rec", recording_file_name(header.id));
     chunk_writer writer(std::move(*sink), header);
     for (std::size_t i = 0; i < events.size(); ++i) {

@@ -11,17 +11,8 @@
 namespace bastion::test {
 namespace {
 
-class session_recording : public proxy_session {
+class session_recording : public jump_session {
  protected:
-  std::string limits() const override {
-    return "login_grace_time: 60s, max_auth_tries: 6, connect_timeout: 60s";
-  }
-
-  void SetUp() override {
-    proxy_session::SetUp();
-    jump_config_ = jump_config(alice_key_, alice_key_);
-  }
-
   // The only session, once its row says it ended (rows are written off the io threads).
   nlohmann::json ended_session() const {
     nlohmann::json rows;
@@ -69,8 +60,6 @@ class session_recording : public proxy_session {
     }
     return out;
   }
-
-  std::string jump_config_;
 };
 
 TEST_F(session_recording, a_typed_jump_session_records_input_and_output) {

@@ -30,4 +30,21 @@ class proxy_session : public bastiond_fixture {
   std::unique_ptr<sshd_server> sshd_;
 };
 
+// The same, reached with `ssh -F jump_config_ LOGIN@t1`: through the bastion by ProxyJump.
+class jump_session : public proxy_session {
+ protected:
+  // Many sessions at once on two loaded cores: the handshakes may take longer than the
+  // production defaults expect of an idle target; these tests check integrity, not latency.
+  std::string limits() const override {
+    return "login_grace_time: 60s, max_auth_tries: 6, connect_timeout: 60s";
+  }
+
+  void SetUp() override {
+    proxy_session::SetUp();
+    jump_config_ = jump_config(alice_key_, alice_key_);
+  }
+
+  std::string jump_config_;
+};
+
 }  // namespace bastion::test

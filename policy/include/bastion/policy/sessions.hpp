@@ -9,15 +9,20 @@
 
 namespace bastion::policy {
 
-struct session_start {
-  std::string id;  // UUID text, server-generated
-  std::string node;
+// Who ran a session, where to, and how: what its row and its recording's first event say.
+struct session_identity {
   std::string user;
   std::string target;
   std::string login;
   std::string source_addr;
   std::string client_version;
-  std::string access_form;     // "jump" or "username"
+  std::string access_form;  // "jump" or "username"
+};
+
+struct session_start {
+  std::string id;  // UUID text, server-generated
+  std::string node;
+  session_identity who;
   std::string recording_file;  // file name inside recording.dir
   int format_version = 1;
   std::int64_t started_unix_us = 0;  // 0: the time the row is written
