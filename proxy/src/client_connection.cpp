@@ -121,15 +121,11 @@ void client_connection::step() {
       progress = pump_sessions() || progress;
     }
     const int status = ssh_get_status(session_.get());
-    // A socket error leaves ssh_is_connected at 1: the status bits are what tell. When a channel
-    // read inside a pump meets the error, libssh closes the socket (its fd becomes invalid)
-    // before the status says so, and a closed socket never wakes us again: that counts too.
+    // A socket error leaves ssh_is_connected at 1: the status bits are what tell.
     if (close_reason_.empty() && (status & (SSH_CLOSED | SSH_CLOSED_ERROR)) != 0) {
       close_reason_ = (status & SSH_CLOSED_ERROR) != 0
                           ? std::string("connection error: ") + ssh_get_error(session_.get())
                           : "client closed the connection";
-    } else if (close_reason_.empty() && ssh_get_fd(session_.get()) == SSH_INVALID_SOCKET) {
-      close_reason_ = "the client connection was lost";
     }
     if (!close_reason_.empty()) {
       return teardown(close_reason_);
