@@ -294,8 +294,17 @@ bool channel_bridge::relay(ssh_channel src, ssh_channel dst, recorder::stream wh
     return false;
   }
   const int src_stream = what == recorder::stream::error ? 1 : 0;
+  // Backpressure from the recorder: while it is behind, nothing is read, so the windows close
+  // and the peers slow down, instead of the queue filling up and ending the session.
+  const auto room = [this, dst]() -> uint32_t {
+    if (tap_.congested()) {
+      held_by_recorder_ = true;
+      return 0;
+    }
+    return ssh_channel_window_size(dst);
+  };
   return pump_bytes(
-      [dst] { return ssh_channel_window_size(dst); },
+      room,
       [src, src_stream, &waiting](char* buf, std::size_t n) -> long {
         const int r = ssh_channel_read_nonblocking(src, buf, static_cast<uint32_t>(n), src_stream);
         if (r <= 0) {
@@ -391,6 +400,7 @@ bool channel_bridge::pump() {
   }
   if (up_state_ == up_state::open) {
     using recorder::stream;
+    held_by_recorder_ = false;
     progress = relay(down_.get(), up_.get(), stream::input, carry_up_, down_waiting_) || progress;
     progress = relay(up_.get(), down_.get(), stream::output, carry_down_, up_waiting_) || progress;
     progress =

@@ -37,6 +37,9 @@ class channel_bridge {
   // Moves what it can; returns true if anything moved. Call after every event poll.
   bool pump();
   bool finished() const { return finished_; }
+  // Data waits that only the recorder's congestion holds back: nothing on a socket will say
+  // when to go on, so the owner must retry soon.
+  bool held_by_recorder() const { return held_by_recorder_; }
 
  private:
   struct request {
@@ -102,6 +105,7 @@ class channel_bridge {
   std::optional<std::string> exit_signal_;
   std::string failure_;
   bool finished_ = false;
+  bool held_by_recorder_ = false;
 };
 
 }  // namespace bastion::proxy

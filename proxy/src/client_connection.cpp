@@ -16,24 +16,17 @@ namespace {
 // How many passes one wake-up may take before yielding the thread to other connections.
 constexpr int max_passes = 64;
 
-std::string peer_of(const asio::ip::tcp::socket& socket) {
-  boost::system::error_code ec;
-  const auto ep = socket.remote_endpoint(ec);
-  return ec ? "?" : endpoint{ep.address().to_string(), ep.port()}.to_string();
-}
-
 }  // namespace
 
-client_connection::client_connection(asio::io_context& io, asio::ip::tcp::socket socket,
+client_connection::client_connection(asio::io_context& io, int fd, std::string peer,
                                      const connection_context& ctx)
     : strand_(asio::make_strand(io)),
       fd_(strand_),
       grace_(strand_),
       ctx_(ctx),
-      peer_(peer_of(socket)) {
+      peer_(std::move(peer)) {
   session_.reset(ssh_new());
   event_.reset(ssh_event_new());
-  const int fd = socket.release();
   {
     const std::lock_guard lock(ctx_.bind_mutex);
     if (ssh_bind_accept_fd(ctx_.bind, session_.get(), fd) != SSH_OK) {
@@ -44,6 +37,7 @@ client_connection::client_connection(asio::io_context& io, asio::ip::tcp::socket
     }
   }
   fd_.assign(fd);  // libssh owns the fd now; fd_ only waits on it and is released before ssh_free
+  spdlog::debug("src={} accepted", peer_);
 }
 
 client_connection::~client_connection() {
@@ -96,6 +90,7 @@ void client_connection::on_grace_expired(const boost::system::error_code& ec) {
 bool client_connection::key_exchange_step() {
   switch (proxy::key_exchange_step(session_.get())) {
     case key_exchange_progress::done:
+      spdlog::debug("src={} key exchange done", peer_);
       ssh_event_add_session(event_.get(), session_.get());
       in_event_ = true;
       phase_ = phase::authenticating;

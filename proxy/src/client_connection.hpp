@@ -32,7 +32,9 @@ namespace bastion::proxy {
 
 class client_connection : public std::enable_shared_from_this<client_connection> {
  public:
-  client_connection(boost::asio::io_context& io, boost::asio::ip::tcp::socket socket,
+  // Takes `fd`, an accepted socket from `peer` ("ip:port"). Construct it on a thread that runs
+  // `io`: every wait and timer of the connection is registered from there.
+  client_connection(boost::asio::io_context& io, int fd, std::string peer,
                     const connection_context& ctx);
   ~client_connection();
   client_connection(const client_connection&) = delete;

@@ -14,6 +14,7 @@ relay::relay(const strand_type& strand, const connection_context& ctx, ssh_event
       wake_(std::move(wake)),
       audit_(std::move(audit)),
       target_(std::move(target)),
+      recorder_retry_(strand),
       up_fd_(strand) {}
 
 relay::~relay() {
@@ -147,8 +148,10 @@ bool relay::pump() {
   bool progress = false;
   // By index: a pump reads the client session, and a channel open that it handles there appends
   // to bridges_ from inside the callback, which would invalidate an iterator.
+  held_by_recorder_ = false;
   for (std::size_t i = 0; i < bridges_.size(); ++i) {
     progress = bridges_[i]->pump() || progress;
+    held_by_recorder_ = held_by_recorder_ || bridges_[i]->held_by_recorder();
   }
   std::erase_if(bridges_, [](const auto& b) { return b->finished(); });
   return progress;
@@ -158,9 +161,18 @@ void relay::arm(const std::function<void()>& on_ready) {
   if (upstream_ && !upstream_lost()) {
     up_fd_.arm(upstream_.get(), on_ready);
   }
+  if (held_by_recorder_) {
+    recorder_retry_.expires_after(std::chrono::milliseconds(5));
+    recorder_retry_.async_wait([on_ready](const boost::system::error_code& ec) {
+      if (!ec) {
+        on_ready();
+      }
+    });
+  }
 }
 
 void relay::close(const std::string& reason) {
+  recorder_retry_.cancel();
   bridges_.clear();  // channels go before their sessions, and are recorded as closed first
   if (tap_) {
     tap_->end(error_.empty() ? reason : error_);

@@ -4,6 +4,7 @@
 // connection's strand. Internal to proxy/.
 #pragma once
 
+#include <boost/asio/steady_timer.hpp>
 #include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -73,6 +74,9 @@ class relay : public std::enable_shared_from_this<relay> {
   std::string error_;                 // why no session can be relayed, once known
   std::shared_ptr<session_tap> tap_;  // from the moment policy lets the session run
   std::shared_ptr<upstream_dialer> dialer_;
+  // Wakes the connection while a bridge holds data back for the recorder.
+  boost::asio::steady_timer recorder_retry_;
+  bool held_by_recorder_ = false;
   ssh_session_ptr upstream_;
   fd_watch up_fd_;
   // Declared after the upstream session that their channels belong to: destroyed first.

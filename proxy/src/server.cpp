@@ -87,15 +87,27 @@ server::server(const config& cfg)
 
 server::~server() = default;
 
+// The connection is built on its worker's thread, which then registers all its waits and timers
+// itself; only the accepted descriptor and the peer's address cross threads.
 void server::on_connection(asio::ip::tcp::socket socket) {
-  auto& worker = *workers_[next_worker_++ % workers_.size()];  // only the main thread accepts
-  auto connection = std::make_shared<client_connection>(worker, std::move(socket), *context_);
-  {
-    const std::lock_guard lock(connections_mutex_);
-    connections_.remove_if([](const auto& weak) { return weak.expired(); });
-    connections_.push_back(connection);
+  boost::system::error_code ec;
+  const auto ep = socket.remote_endpoint(ec);
+  std::string peer = ec ? "?" : endpoint{ep.address().to_string(), ep.port()}.to_string();
+  const int fd = socket.release(ec);
+  if (ec) {
+    spdlog::warn("src={} dropped: {}", peer, ec.message());
+    return;
   }
-  connection->start();
+  auto& worker = *workers_[next_worker_++ % workers_.size()];  // only the main thread accepts
+  asio::post(worker, [this, &worker, fd, peer = std::move(peer)]() mutable {
+    auto connection = std::make_shared<client_connection>(worker, fd, std::move(peer), *context_);
+    {
+      const std::lock_guard lock(connections_mutex_);
+      connections_.remove_if([](const auto& weak) { return weak.expired(); });
+      connections_.push_back(connection);
+    }
+    connection->start();
+  });
 }
 
 std::vector<std::shared_ptr<client_connection>> server::live_connections() {

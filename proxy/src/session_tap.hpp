@@ -31,6 +31,8 @@ class session_tap {
   const std::string& id() const { return id_text_; }
   // The recording cannot be persisted under fail_closed: the session must end.
   bool failed() const { return recording_->failed(); }
+  // The recorder is behind: hold data back until it catches up.
+  bool congested() const { return recording_->congested(); }
   // Records the end; the journal gets the row once the last chunk is durable.
   void end(const std::string& reason);
 
@@ -70,6 +72,7 @@ class channel_tap {
   void close();
   // Data may pass only while this is false (fail_closed).
   bool failed() const { return session_ && session_->failed(); }
+  bool congested() const { return session_ && session_->congested(); }
 
  private:
   void record(recorder::event ev);

@@ -65,9 +65,8 @@ std::shared_ptr<session_recording> recording_service::start(const file_header& h
   return s;
 }
 
-std::size_t recording_service::queued_bytes() const {
-  const std::lock_guard lock(mutex_);
-  return queued_bytes_;
+bool session_recording::congested() const {
+  return owner_.congested();
 }
 
 bool recording_service::enqueue(item it) {
@@ -76,7 +75,7 @@ bool recording_service::enqueue(item it) {
   {
     const std::lock_guard lock(mutex_);
     // A finish (bytes == 0) is always accepted so every recording gets closed.
-    if (bytes > 0 && queued_bytes_ + bytes > options_.queue_limit_bytes) {
+    if (bytes > 0 && queued_bytes() + bytes > options_.queue_limit_bytes) {
       return false;
     }
     queued_bytes_ += bytes;

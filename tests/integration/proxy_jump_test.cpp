@@ -135,6 +135,7 @@ TEST_F(proxy_jump, fifty_sessions_at_once_arrive_intact) {
   for (const auto& r : results) {
     intact += r.exit_code == 0 && r.out.substr(0, 64) == expected ? 1 : 0;
   }
+
   EXPECT_EQ(intact, sessions) << "first failure: " << [&] {
     for (const auto& r : results) {
       if (r.exit_code != 0) {

@@ -54,6 +54,9 @@ class session_recording : public std::enable_shared_from_this<session_recording>
  public:
   // Queues an event. False means the recording cannot be kept (fail_closed): end the session.
   bool record(event ev);
+  // The writer is behind: callers should hold back data until this clears (backpressure), so
+  // that the queue bound, which ends sessions under fail_closed, is reached only by a stuck disk.
+  bool congested() const;
   // Queues the end; `done` runs on the writer thread once the last chunk is durable (or failed).
   void finish(std::function<void(const recording_summary&)> done);
   // True once the recording failed under fail_closed.
@@ -85,7 +88,9 @@ class recording_service {
   recording_service& operator=(const recording_service&) = delete;
 
   std::shared_ptr<session_recording> start(const file_header& header);
-  std::size_t queued_bytes() const;
+  std::size_t queued_bytes() const { return queued_bytes_.load(std::memory_order_relaxed); }
+  // Over the high watermark: half the queue bound.
+  bool congested() const { return queued_bytes() > options_.queue_limit_bytes / 2; }
   const recorder_options& options() const { return options_; }
 
  private:
@@ -113,8 +118,8 @@ class recording_service {
   mutable std::mutex mutex_;
   std::condition_variable wake_;
   std::deque<item> queue_;
-  std::size_t queued_bytes_ = 0;
-  std::size_t unannounced_bytes_ = 0;  // queued since the writer was last woken
+  std::atomic<std::size_t> queued_bytes_{0};  // written under mutex_, read without it
+  std::size_t unannounced_bytes_ = 0;         // queued since the writer was last woken
   bool writer_waiting_ = false;
   bool stopping_ = false;
   std::vector<std::shared_ptr<session_recording>> active_;  // writer thread only
