@@ -142,7 +142,7 @@ double cpu_seconds(pid_t pid, bool with_children) {
 }
 
 std::string jump_harness::random_file(std::size_t bytes) const {
-  const std::string file = (dir_ / "random.bin").string();
+  std::string file = (dir_ / "random.bin").string();
   const auto made =
       test::run({"sh", "-c", "head -c " + std::to_string(bytes) + " /dev/urandom > " + file},
                 {.timeout = std::chrono::seconds(600)});

@@ -95,7 +95,7 @@ void channel_tap::record(event ev) {
   }
 }
 
-void channel_tap::request(nlohmann::json detail) {
+void channel_tap::request(const nlohmann::json& detail) {
   if (!session_) {
     return;
   }

@@ -61,7 +61,7 @@ class channel_tap {
 
   // A request the client made and policy let through: "pty-req", "env", "shell", "exec",
   // "subsystem", with its fields.
-  void request(nlohmann::json detail);
+  void request(const nlohmann::json& detail);
   void data(recorder::stream s, const char* bytes, std::size_t n);
   void window_change(int cols, int rows);
   void signal(const std::string& name);
