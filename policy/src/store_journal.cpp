@@ -11,10 +11,10 @@ std::string text(const std::string& s) {
 
 void insert_audit(pqxx::work& txn, const std::string& node, const audit_event& e) {
   txn.exec_params(
-      "INSERT INTO audit_events (node, kind, result, actor, source_addr, target_name, detail, "
-      "session_id) VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, nullif($8, '')::uuid)",
+      "INSERT INTO audit_events (node, kind, result, actor, source_addr, target_name, detail) "
+      "VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb)",
       node, e.kind, e.result, text(e.actor), text(e.source_addr), text(e.target_name),
-      e.detail_json, e.session_id);
+      e.detail_json);
 }
 
 }  // namespace

@@ -100,20 +100,18 @@ void channel_tap::request(const nlohmann::json& detail) {
     return;
   }
   // The row keeps what the channel ran: its PTY, command or subsystem (env stays in the file).
-  auto row = nlohmann::json::parse(row_.detail_json, nullptr, false);
   const std::string name = detail.value("request", "");
   if (name == "pty-req") {
-    row["pty"] = {{"term", detail.value("term", "")},
-                  {"cols", detail.value("cols", 0)},
-                  {"rows", detail.value("rows", 0)}};
+    detail_["pty"] = {{"term", detail.value("term", "")},
+                      {"cols", detail.value("cols", 0)},
+                      {"rows", detail.value("rows", 0)}};
   } else if (name == "exec") {
-    row["command"] = detail.value("command", "");
+    detail_["command"] = detail.value("command", "");
   } else if (name == "subsystem") {
-    row["subsystem"] = detail.value("subsystem", "");
+    detail_["subsystem"] = detail.value("subsystem", "");
   } else if (name == "shell") {
-    row["shell"] = true;
+    detail_["shell"] = true;
   }
-  row_.detail_json = dump(row);
   record({.type = event_type::channel_request, .data = dump(detail)});
 }
 
@@ -158,6 +156,7 @@ void channel_tap::close() {
   }
   record({.type = event_type::channel_close});
   row_.closed_unix_us = session_tap::unix_us_now();
+  row_.detail_json = dump(detail_);
   session_->journal(std::move(row_));
   session_.reset();
 }

@@ -79,6 +79,7 @@ class channel_tap {
 
   std::shared_ptr<session_tap> session_;
   policy::channel_row row_;
+  nlohmann::json detail_ = nlohmann::json::object();  // the row's detail, dumped at close
 };
 
 }  // namespace bastion::proxy

@@ -30,7 +30,6 @@ struct audit_event {
   std::string source_addr;
   std::string target_name;
   std::string detail_json = "{}";
-  std::string session_id;  // "" when the event belongs to no recorded session
 };
 
 // A session's end: its reason and what its recording holds.
