@@ -116,63 +116,79 @@ void channel_bridge::record(const request& r) {
   }
 }
 
+// The trampolines: each body runs guarded, so that nothing it throws unwinds through libssh.
 int channel_bridge::on_pty(ssh_session, ssh_channel, const char* term, int cols, int rows, int, int,
                            void* self) {
-  auto* b = self_of(self);
-  if (!policy::allows(b->access_, channel_kind::shell) &&
-      !policy::allows(b->access_, channel_kind::exec)) {
-    return 1;
-  }
-  return b->queue({request::kind::pty, term != nullptr ? term : "xterm", {}, cols, rows});
+  auto& b = *self_of(self);
+  return guarded(b, 1, [&] {
+    if (!policy::allows(b.access_, channel_kind::shell) &&
+        !policy::allows(b.access_, channel_kind::exec)) {
+      return 1;
+    }
+    return b.queue({request::kind::pty, term != nullptr ? term : "xterm", {}, cols, rows});
+  });
 }
 
 int channel_bridge::on_shell(ssh_session, ssh_channel, void* self) {
-  auto* b = self_of(self);
-  if (b->start_failed_channel()) {
-    return 0;
-  }
-  return policy::allows(b->access_, channel_kind::shell) ? b->queue({request::kind::shell}) : 1;
+  auto& b = *self_of(self);
+  return guarded(b, 1, [&] {
+    if (b.start_failed_channel()) {
+      return 0;
+    }
+    return policy::allows(b.access_, channel_kind::shell) ? b.queue({request::kind::shell}) : 1;
+  });
 }
 
 int channel_bridge::on_exec(ssh_session, ssh_channel, const char* command, void* self) {
-  auto* b = self_of(self);
-  if (b->start_failed_channel()) {
-    return 0;
-  }
-  return policy::allows(b->access_, channel_kind::exec) ? b->queue({request::kind::exec, command})
-                                                        : 1;
+  auto& b = *self_of(self);
+  return guarded(b, 1, [&] {
+    if (b.start_failed_channel()) {
+      return 0;
+    }
+    return policy::allows(b.access_, channel_kind::exec)
+               ? b.queue({request::kind::exec, command != nullptr ? command : ""})
+               : 1;
+  });
 }
 
 int channel_bridge::on_subsystem(ssh_session, ssh_channel, const char* subsystem, void* self) {
-  auto* b = self_of(self);
-  if (b->start_failed_channel()) {
-    return 0;
-  }
-  const std::string name = subsystem != nullptr ? subsystem : "";
-  return name == "sftp" && policy::allows(b->access_, channel_kind::sftp)
-             ? b->queue({request::kind::subsystem, name})
-             : 1;
+  auto& b = *self_of(self);
+  return guarded(b, 1, [&] {
+    if (b.start_failed_channel()) {
+      return 0;
+    }
+    const std::string name = subsystem != nullptr ? subsystem : "";
+    return name == "sftp" && policy::allows(b.access_, channel_kind::sftp)
+               ? b.queue({request::kind::subsystem, name})
+               : 1;
+  });
 }
 
 int channel_bridge::on_env(ssh_session, ssh_channel, const char* name, const char* value,
                            void* self) {
-  return self_of(self)->queue(
-      {request::kind::env, name != nullptr ? name : "", value != nullptr ? value : ""});
+  auto& b = *self_of(self);
+  return guarded(b, 1, [&] {
+    return b.queue(
+        {request::kind::env, name != nullptr ? name : "", value != nullptr ? value : ""});
+  });
 }
 
 int channel_bridge::on_window_change(ssh_session, ssh_channel, int cols, int rows, int, int,
                                      void* self) {
-  return self_of(self)->queue({request::kind::window_change, {}, {}, cols, rows});
+  auto& b = *self_of(self);
+  return guarded(b, 1, [&] { return b.queue({request::kind::window_change, {}, {}, cols, rows}); });
 }
 
 void channel_bridge::on_signal(ssh_session, ssh_channel, const char* signal, void* self) {
-  self_of(self)->queue({request::kind::signal, signal != nullptr ? signal : ""});
+  auto& b = *self_of(self);
+  guarded(b, [&] { b.queue({request::kind::signal, signal != nullptr ? signal : ""}); });
 }
 
 // Data stays in libssh's channel buffer (return 0: nothing consumed) until pump() moves it; the
 // unconsumed bytes also hold the window closed, which is the backpressure. libssh calls this for
 // every packet that adds data, so the flag it sets lets pump() skip the channels with nothing
-// waiting: reading an empty channel costs a poll of every socket of the connection.
+// waiting: reading an empty channel costs a poll of every socket of the connection. (Nothing here
+// can throw.)
 int channel_bridge::on_data(ssh_session, ssh_channel channel, void*, uint32_t, int is_stderr,
                             void* self) {
   auto* b = self_of(self);
@@ -187,37 +203,48 @@ int channel_bridge::on_data(ssh_session, ssh_channel channel, void*, uint32_t, i
 }
 
 void channel_bridge::on_down_eof(ssh_session, ssh_channel, void* self) {
-  auto* b = self_of(self);
-  if (!b->down_eof_) {
-    b->tap_.eof(recorder::stream::input);
-  }
-  b->down_eof_ = true;
+  auto& b = *self_of(self);
+  guarded(b, [&] {
+    if (!b.down_eof_) {
+      b.tap_.eof(recorder::stream::input);
+    }
+    b.down_eof_ = true;
+  });
 }
+
 void channel_bridge::on_down_close(ssh_session, ssh_channel, void* self) {
   self_of(self)->down_closed_ = true;
 }
+
 void channel_bridge::on_up_eof(ssh_session, ssh_channel, void* self) {
-  auto* b = self_of(self);
-  if (!b->up_eof_) {
-    b->tap_.eof(recorder::stream::output);
-  }
-  b->up_eof_ = true;
+  auto& b = *self_of(self);
+  guarded(b, [&] {
+    if (!b.up_eof_) {
+      b.tap_.eof(recorder::stream::output);
+    }
+    b.up_eof_ = true;
+  });
 }
+
 void channel_bridge::on_up_close(ssh_session, ssh_channel, void* self) {
   self_of(self)->up_closed_ = true;
 }
 
 void channel_bridge::on_exit_status(ssh_session, ssh_channel, int status, void* self) {
-  auto* b = self_of(self);
-  b->exit_status_ = status;
-  b->tap_.exit_status(status);
+  auto& b = *self_of(self);
+  guarded(b, [&] {
+    b.exit_status_ = status;
+    b.tap_.exit_status(status);
+  });
 }
 
 void channel_bridge::on_exit_signal(ssh_session, ssh_channel, const char* signal, int, const char*,
                                     const char*, void* self) {
-  auto* b = self_of(self);
-  b->exit_signal_ = signal != nullptr ? signal : "KILL";
-  b->tap_.exit_signal(*b->exit_signal_);
+  auto& b = *self_of(self);
+  guarded(b, [&] {
+    b.exit_signal_ = signal != nullptr ? signal : "KILL";
+    b.tap_.exit_signal(*b.exit_signal_);
+  });
 }
 
 bool channel_bridge::open_upstream() {
@@ -381,6 +408,10 @@ void channel_bridge::finish() {
 bool channel_bridge::pump() {
   if (finished_) {
     return false;
+  }
+  if (callback_failed_) {
+    callback_failed_ = false;
+    fail("the bastion failed to handle a request on this channel (see its log)");
   }
   // A failure is told once the client has asked for its shell, command or subsystem: told any
   // earlier, OpenSSH may still be waiting for that reply and drop the message.

@@ -14,11 +14,12 @@
 #include <bastion/common/ssh.hpp>
 #include <bastion/policy/evaluator.hpp>
 
+#include "callback_guard.hpp"
 #include "session_tap.hpp"
 
 namespace bastion::proxy {
 
-class channel_bridge {
+class channel_bridge final : public callback_owner {
  public:
   // Takes ownership of `down`, the accepted client channel; `access` decides which requests pass,
   // and `tap` records everything that crosses.
@@ -40,6 +41,8 @@ class channel_bridge {
   // Data waits that only the recorder's congestion holds back: nothing on a socket will say
   // when to go on, so the owner must retry soon.
   bool held_by_recorder() const { return held_by_recorder_; }
+
+  void on_callback_failure() noexcept override { callback_failed_ = true; }
 
  private:
   struct request {
@@ -106,6 +109,7 @@ class channel_bridge {
   std::string failure_;
   bool finished_ = false;
   bool held_by_recorder_ = false;
+  bool callback_failed_ = false;
 };
 
 }  // namespace bastion::proxy

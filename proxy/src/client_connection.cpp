@@ -20,23 +20,13 @@ constexpr int max_passes = 64;
 
 client_connection::client_connection(asio::io_context& io, int fd, std::string peer,
                                      const connection_context& ctx)
-    : strand_(asio::make_strand(io)),
-      fd_(strand_),
-      grace_(strand_),
-      ctx_(ctx),
-      peer_(std::move(peer)) {
-  session_.reset(ssh_new());
+    : server_endpoint(asio::make_strand(io), ctx), grace_(strand_), peer_(std::move(peer)) {
   event_.reset(ssh_event_new());
-  {
-    const std::lock_guard lock(ctx_.bind_mutex);
-    if (ssh_bind_accept_fd(ctx_.bind, session_.get(), fd) != SSH_OK) {
-      spdlog::warn("src={} refused: {}", peer_, log_value(ssh_get_error(ctx_.bind)));
-      ::close(fd);
-      phase_ = phase::closed;
-      return;
-    }
+  if (!accept(ctx_.bind, fd)) {
+    spdlog::warn("src={} refused: {}", peer_, log_value(close_reason_));
+    phase_ = phase::closed;
+    return;
   }
-  fd_.assign(fd);  // libssh owns the fd now; fd_ only waits on it and is released before ssh_free
   spdlog::debug("src={} accepted", peer_);
 }
 
@@ -51,18 +41,9 @@ void client_connection::start() {
     if (self->phase_ == phase::closed) {
       return;
     }
-    ssh_session s = self->session_.get();
-    // Callbacks before the key exchange: a service request that arrives with NEWKEYS would
-    // otherwise go unanswered (relay prototype pitfall 3).
-    self->callbacks_.userdata = self.get();
-    self->callbacks_.auth_pubkey_function = auth_pubkey_cb;
-    self->callbacks_.auth_password_function = auth_password_cb;
-    self->callbacks_.channel_open_request_session_function = channel_open_cb;
-    ssh_callbacks_init(&self->callbacks_);
-    ssh_set_server_callbacks(s, &self->callbacks_);
-    ssh_set_message_callback(s, message_cb, self.get());
-    ssh_set_auth_methods(s, SSH_AUTH_METHOD_PUBLICKEY);
-    ssh_set_blocking(s, 0);
+    self->install_callbacks();
+    ssh_set_message_callback(self->session_.get(), message_cb,
+                             static_cast<server_endpoint*>(self.get()));
     self->snapshot_ = self->ctx_.policy.current();
     self->grace_.expires_after(self->ctx_.cfg.limits.login_grace_time);
     self->grace_.async_wait(
@@ -87,34 +68,38 @@ void client_connection::on_grace_expired(const boost::system::error_code& ec) {
   }
 }
 
-bool client_connection::key_exchange_step() {
-  switch (proxy::key_exchange_step(session_.get())) {
-    case key_exchange_progress::done:
-      spdlog::debug("src={} key exchange done", peer_);
-      ssh_event_add_session(event_.get(), session_.get());
-      in_event_ = true;
-      phase_ = phase::authenticating;
-      return true;
-    case key_exchange_progress::failed:
-      close_reason_ = std::string("key exchange failed: ") + ssh_get_error(session_.get());
-      return false;
-    case key_exchange_progress::more:
-      return true;
-    case key_exchange_progress::wait:
-      break;
+void client_connection::step() {
+  if (stepping_) {
+    woken_ = true;
+    return;
   }
-  return false;
+  stepping_ = true;
+  const bool yield = run_passes();
+  stepping_ = false;
+  if (yield) {
+    asio::post(strand_, [self = shared_from_this()] { self->step(); });  // yield, then go on
+  }
 }
 
-void client_connection::step() {
-  for (int pass = 0; pass < max_passes && phase_ != phase::closed; ++pass) {
-    bool progress = false;
-    if (phase_ == phase::key_exchange) {
-      progress = key_exchange_step();
-    } else {
-      progress = ssh_event_dopoll(event_.get(), 0) == SSH_OK;
-      progress = pump_sessions() || progress;
+// One pass: the key exchange, or the event poll and every session's pump. True if it moved.
+bool client_connection::pass() {
+  if (phase_ == phase::key_exchange) {
+    const bool moved = key_exchange_step(event_.get());
+    if (key_exchanged()) {
+      spdlog::debug("src={} key exchange done", peer_);
+      phase_ = phase::authenticating;
     }
+    return moved;
+  }
+  const bool polled = ssh_event_dopoll(event_.get(), 0) == SSH_OK;
+  return pump_sessions() || polled;
+}
+
+// True if the connection must go on after yielding the thread to others.
+bool client_connection::run_passes() {
+  for (int i = 0; i < max_passes && phase_ != phase::closed; ++i) {
+    woken_ = false;
+    const bool progress = pass();
     const int status = ssh_get_status(session_.get());
     // A socket error leaves ssh_is_connected at 1: the status bits are what tell.
     if (close_reason_.empty() && (status & (SSH_CLOSED | SSH_CLOSED_ERROR)) != 0) {
@@ -122,17 +107,17 @@ void client_connection::step() {
                           ? std::string("connection error: ") + ssh_get_error(session_.get())
                           : "client closed the connection";
     }
-    if (!close_reason_.empty()) {
-      return teardown(close_reason_);
+    if (const std::string reason = end_reason(); !reason.empty()) {
+      teardown(reason);
+      return false;
     }
-    if (!progress) {
+    if (!progress && !woken_) {
       arm();
-      return arm_sessions();
+      arm_sessions();
+      return false;
     }
   }
-  if (phase_ != phase::closed) {
-    asio::post(strand_, [self = shared_from_this()] { self->step(); });  // yield, then go on
-  }
+  return phase_ != phase::closed;
 }
 
 void client_connection::arm() {
@@ -158,12 +143,7 @@ void client_connection::teardown(const std::string& reason) {
     relay_->close(reason);
     relay_.reset();
   }
-  fd_.release();  // libssh closes the fd
-  if (in_event_) {
-    ssh_event_remove_session(event_.get(), session_.get());
-  }
-  ssh_disconnect(session_.get());
-  session_.reset();
+  end_session(event_.get());
   event_.reset();
 }
 
@@ -178,21 +158,14 @@ void client_connection::audit(std::string kind, std::string result, std::string 
                           detail.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)});
 }
 
-int client_connection::refuse_auth(const std::string& user, const std::string& why) {
-  ++failed_auth_;
-  audit("auth", "denied", user,
-        {{"method", "publickey"}, {"reason", why}, {"attempt", failed_auth_}});
-  spdlog::info("src={} auth refused user={} attempt={}: {}", peer_, log_value(user), failed_auth_,
+void client_connection::report_refusal(const std::string& user, const std::string& why,
+                                       int attempt) {
+  audit("auth", "denied", user, {{"method", "publickey"}, {"reason", why}, {"attempt", attempt}});
+  spdlog::info("src={} auth refused user={} attempt={}: {}", peer_, log_value(user), attempt,
                log_value(why));
-  if (failed_auth_ >= ctx_.cfg.limits.max_auth_tries) {
-    close_reason_ = "too many authentication failures (max_auth_tries " +
-                    std::to_string(ctx_.cfg.limits.max_auth_tries) + ")";
-  }
-  return SSH_AUTH_DENIED;  // one reply for every refusal: no user enumeration
 }
 
-int client_connection::decide_pubkey(const char* user, ssh_key key, char state) {
-  const std::string name = user != nullptr ? user : "";
+int client_connection::decide_pubkey(const std::string& name, ssh_key key, char state) {
   if (phase_ != phase::authenticating || !close_reason_.empty()) {
     return SSH_AUTH_DENIED;
   }
@@ -215,21 +188,6 @@ int client_connection::decide_pubkey(const char* user, ssh_key key, char state) 
     on_authenticated(*parsed);
   }
   return SSH_AUTH_SUCCESS;  // for STATE_NONE this only tells the client to go on and sign
-}
-
-int client_connection::auth_pubkey_cb(ssh_session, const char* user, ssh_key key, char state,
-                                      void* self) {
-  return static_cast<client_connection*>(self)->decide_pubkey(user, key, state);
-}
-
-int client_connection::auth_password_cb(ssh_session, const char* user, const char* /*password*/,
-                                        void* self) {
-  auto* c = static_cast<client_connection*>(self);
-  return c->refuse_auth(user != nullptr ? user : "", "password authentication is disabled");
-}
-
-ssh_channel client_connection::channel_open_cb(ssh_session, void* self) {
-  return static_cast<client_connection*>(self)->open_session_channel();
 }
 
 }  // namespace bastion::proxy

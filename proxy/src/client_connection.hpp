@@ -27,10 +27,12 @@
 #include "connection_context.hpp"
 #include "inner_session.hpp"
 #include "relay.hpp"
+#include "server_endpoint.hpp"
 
 namespace bastion::proxy {
 
-class client_connection : public std::enable_shared_from_this<client_connection> {
+class client_connection : public server_endpoint,
+                          public std::enable_shared_from_this<client_connection> {
  public:
   // Takes `fd`, an accepted socket from `peer` ("ip:port"). Construct it on a thread that runs
   // `io`: every wait and timer of the connection is registered from there.
@@ -48,43 +50,37 @@ class client_connection : public std::enable_shared_from_this<client_connection>
  private:
   enum class phase { key_exchange, authenticating, authenticated, closed };
 
+  // Runs passes of the loop until nothing moves. A wake from inside a pass (a relay or an inner
+  // session reporting from a callback) is not nested: it makes the running step take one more.
   void step();
-  bool key_exchange_step();
+  bool run_passes();
+  bool pass();
   void arm();
   void teardown(const std::string& reason);
   void on_grace_expired(const boost::system::error_code& ec);
 
-  int decide_pubkey(const char* user, ssh_key key, char state);
+  int decide_pubkey(const std::string& user, ssh_key key, char state) override;
+  ssh_channel open_session_channel() override;
+  void report_refusal(const std::string& user, const std::string& why, int attempt) override;
   void on_authenticated(const policy::parsed_username& name);
   std::function<void()> waker();
   relay::audit_fn auditor();
   std::shared_ptr<relay> make_relay(const std::string& target);
-  ssh_channel open_session_channel();
   int on_message(ssh_message message);
   void open_tunnel(ssh_message message);
   bool pump_sessions();
   void arm_sessions();
-  int refuse_auth(const std::string& user, const std::string& why);
   void audit(std::string kind, std::string result, std::string actor, const nlohmann::json& detail);
 
-  static int auth_pubkey_cb(ssh_session, const char* user, ssh_key key, char state, void* self);
-  static int auth_password_cb(ssh_session, const char* user, const char* password, void* self);
-  static ssh_channel channel_open_cb(ssh_session, void* self);
   static int message_cb(ssh_session, ssh_message message, void* self);
 
-  boost::asio::strand<boost::asio::io_context::executor_type> strand_;
-  fd_watch fd_;
   boost::asio::steady_timer grace_;
-  const connection_context& ctx_;
   std::string peer_;  // "ip:port", from getpeername: what the audit trail calls the source
   ssh_event_ptr event_;
-  ssh_session_ptr session_;
-  ssh_server_callbacks_struct callbacks_{};
   std::shared_ptr<const policy::policy_snapshot> snapshot_;
   phase phase_ = phase::key_exchange;
-  bool in_event_ = false;
-  int failed_auth_ = 0;
-  std::string close_reason_;  // set inside libssh callbacks, acted on after them
+  bool stepping_ = false;
+  bool woken_ = false;  // woken during a step: take another pass
   std::string user_;
 
   // The username form relays the outer session's channels; a -J connection has one inner

@@ -19,6 +19,8 @@ std::string no_target_message(const std::string& user) {
 
 }  // namespace
 
+// Relays and inner sessions call this from inside a step (set_access runs in an auth callback):
+// step() then takes one more pass instead of nesting.
 std::function<void()> client_connection::waker() {
   return [weak = weak_from_this()] {
     if (auto self = weak.lock()) {
@@ -144,7 +146,8 @@ void client_connection::arm_sessions() {
 }
 
 int client_connection::message_cb(ssh_session, ssh_message message, void* self) {
-  return static_cast<client_connection*>(self)->on_message(message);
+  auto& c = static_cast<client_connection&>(*static_cast<server_endpoint*>(self));
+  return guarded(c, 1, [&] { return c.on_message(message); });
 }
 
 }  // namespace bastion::proxy

@@ -16,7 +16,8 @@ struct connection_context {
   const config& cfg;
   ssh_bind bind;        // outer host keys; never listened on, accept_fd only
   ssh_bind inner_bind;  // the inner host key that -J clients verify under the target names
-  // ssh_bind_accept_fd loads a bind's keys lazily and is not thread-safe: one lock for both.
+  // ssh_bind_accept_fd writes to its bind (the first call parses the global config, a bind without
+  // keys loads them): it is not thread-safe, so one lock serialises accepts on both binds.
   std::mutex& bind_mutex;
   policy::policy_cache& policy;
   policy::journal& journal;  // audit trail and session rows

@@ -15,8 +15,8 @@ namespace bastion::proxy {
 
 inner_session::inner_session(inner_scope scope, ssh_channel channel,
                              const policy::target_info* target, std::string refusal)
-    : scope_(std::move(scope)),
-      fd_(scope_.strand),
+    : server_endpoint(scope.strand, scope.ctx),
+      scope_(std::move(scope)),
       tunnel_fd_(scope_.strand),
       grace_(scope_.strand),
       pending_channel_(channel),
@@ -44,27 +44,10 @@ void inner_session::start() {
   }
   tunnel_ = std::make_unique<tunnel>(channel, sp[0]);
   tunnel_fd_.assign(sp[0]);
-  session_.reset(ssh_new());
-  {
-    const std::lock_guard lock(scope_.ctx.bind_mutex);
-    if (ssh_bind_accept_fd(scope_.ctx.inner_bind, session_.get(), sp[1]) != SSH_OK) {
-      close_reason_ =
-          std::string("cannot start the inner session: ") + ssh_get_error(scope_.ctx.inner_bind);
-      ::close(sp[1]);
-      session_.reset();
-      return;
-    }
+  if (!accept(scope_.ctx.inner_bind, sp[1])) {
+    return;  // the next pump ends the session with close_reason_
   }
-  fd_.assign(sp[1]);  // libssh owns it; released before the session is freed
-  // Callbacks before the key exchange (relay prototype pitfall 3).
-  callbacks_.userdata = this;
-  callbacks_.auth_pubkey_function = auth_pubkey_cb;
-  callbacks_.auth_password_function = auth_password_cb;
-  callbacks_.channel_open_request_session_function = channel_open_cb;
-  ssh_callbacks_init(&callbacks_);
-  ssh_set_server_callbacks(session_.get(), &callbacks_);
-  ssh_set_auth_methods(session_.get(), SSH_AUTH_METHOD_PUBLICKEY);
-  ssh_set_blocking(session_.get(), 0);
+  install_callbacks();
   grace_.expires_after(scope_.ctx.cfg.limits.login_grace_time);
   grace_.async_wait([weak = weak_from_this()](const boost::system::error_code& ec) {
     auto self = weak.lock();
@@ -77,24 +60,6 @@ void inner_session::start() {
   relay_ = std::make_shared<relay>(scope_.strand, scope_.ctx, scope_.event, scope_.log_prefix,
                                    target_->name, scope_.wake, scope_.audit);
   relay_->dial(*target_);
-}
-
-bool inner_session::key_exchange_step() {
-  switch (proxy::key_exchange_step(session_.get())) {
-    case key_exchange_progress::done:
-      ssh_event_add_session(scope_.event, session_.get());
-      in_event_ = true;
-      phase_ = phase::authenticating;
-      return true;
-    case key_exchange_progress::failed:
-      close_reason_ = std::string("inner key exchange failed: ") + ssh_get_error(session_.get());
-      return false;
-    case key_exchange_progress::more:
-      return true;
-    case key_exchange_progress::wait:
-      break;
-  }
-  return false;
 }
 
 bool inner_session::pump() {
@@ -113,7 +78,10 @@ bool inner_session::pump() {
   }
   if (session_) {
     if (phase_ == phase::key_exchange) {
-      progress = key_exchange_step() || progress;
+      progress = key_exchange_step(scope_.event) || progress;
+      if (key_exchanged()) {
+        phase_ = phase::authenticating;
+      }
     }
     progress = relay_->pump() || progress;
     if (close_reason_.empty() &&
@@ -121,8 +89,8 @@ bool inner_session::pump() {
       close_reason_ = "the client ended the session";
     }
   }
-  if (!close_reason_.empty() || tunnel_->finished()) {
-    end(close_reason_.empty() ? "the client closed the tunnel" : close_reason_);
+  if (const std::string reason = end_reason(); !reason.empty() || tunnel_->finished()) {
+    end(reason.empty() ? "the client closed the tunnel" : reason);
     return true;
   }
   return progress;
@@ -151,16 +119,7 @@ void inner_session::end(const std::string& reason) {
   if (relay_) {
     relay_->close(reason);
   }
-  if (session_) {
-    fd_.release();
-    if (in_event_) {
-      ssh_event_remove_session(scope_.event, session_.get());
-    }
-    // The reason goes into the inner DISCONNECT, which the client prints.
-    ssh_session_set_disconnect_message(session_.get(), reason.c_str());
-    ssh_disconnect(session_.get());
-    session_.reset();
-  }
+  end_session(scope_.event, reason);  // the client prints the reason of the inner DISCONNECT
   // The client reads the disconnect and closes the channel; one that does not is cut off.
   grace_.expires_after(std::chrono::seconds(5));
   grace_.async_wait([weak = weak_from_this()](const boost::system::error_code& ec) {
@@ -183,24 +142,17 @@ void inner_session::close(const std::string& reason) {
   }
 }
 
-int inner_session::refuse_auth(const std::string& login, const std::string& why) {
-  ++failed_auth_;
+void inner_session::report_refusal(const std::string& login, const std::string& why, int attempt) {
   scope_.audit(
       "auth.inner", "denied",
-      {{"target", target_->name}, {"login", login}, {"reason", why}, {"attempt", failed_auth_}});
-  spdlog::info("{} inner auth refused login={} attempt={}: {}", prefix_, log_value(login),
-               failed_auth_, log_value(why));
-  if (failed_auth_ >= scope_.ctx.cfg.limits.max_auth_tries) {
-    close_reason_ = "too many authentication failures (max_auth_tries " +
-                    std::to_string(scope_.ctx.cfg.limits.max_auth_tries) + ")";
-  }
-  return SSH_AUTH_DENIED;
+      {{"target", target_->name}, {"login", login}, {"reason", why}, {"attempt", attempt}});
+  spdlog::info("{} inner auth refused login={} attempt={}: {}", prefix_, log_value(login), attempt,
+               log_value(why));
 }
 
 // The inner user name is the login on the target; the key must belong to the bastion user who
 // authenticated the outer connection (a -J hop never changes who the user is).
-int inner_session::decide_pubkey(const char* user, ssh_key key, char state) {
-  const std::string login = user != nullptr ? user : "";
+int inner_session::decide_pubkey(const std::string& login, ssh_key key, char state) {
   if (phase_ != phase::authenticating || !close_reason_.empty()) {
     return SSH_AUTH_DENIED;
   }
@@ -228,21 +180,8 @@ int inner_session::decide_pubkey(const char* user, ssh_key key, char state) {
   return SSH_AUTH_SUCCESS;
 }
 
-int inner_session::auth_pubkey_cb(ssh_session, const char* user, ssh_key key, char state,
-                                  void* self) {
-  return static_cast<inner_session*>(self)->decide_pubkey(user, key, state);
-}
-
-int inner_session::auth_password_cb(ssh_session, const char* user, const char* /*password*/,
-                                    void* self) {
-  return static_cast<inner_session*>(self)->refuse_auth(user != nullptr ? user : "",
-                                                        "password authentication is disabled");
-}
-
-ssh_channel inner_session::channel_open_cb(ssh_session, void* self) {
-  auto* s = static_cast<inner_session*>(self);
-  return s->phase_ == phase::authenticated ? s->relay_->open_session_channel(s->session_.get())
-                                           : nullptr;
+ssh_channel inner_session::open_session_channel() {
+  return phase_ == phase::authenticated ? relay_->open_session_channel(session_.get()) : nullptr;
 }
 
 }  // namespace bastion::proxy

@@ -16,6 +16,7 @@
 #include <bastion/proxy/fd_watch.hpp>
 
 #include "relay.hpp"
+#include "server_endpoint.hpp"
 #include "tunnel.hpp"
 
 namespace bastion::proxy {
@@ -33,7 +34,7 @@ struct inner_scope {
   relay::audit_fn audit;
 };
 
-class inner_session : public std::enable_shared_from_this<inner_session> {
+class inner_session : public server_endpoint, public std::enable_shared_from_this<inner_session> {
  public:
   // Takes `channel`, the accepted direct-tcpip channel toward `target`; with a `refusal`, the
   // session only tells the client that reason and ends.
@@ -58,19 +59,12 @@ class inner_session : public std::enable_shared_from_this<inner_session> {
  private:
   enum class phase { key_exchange, authenticating, authenticated };
 
-  bool key_exchange_step();
-  int decide_pubkey(const char* user, ssh_key key, char state);
-  int refuse_auth(const std::string& login, const std::string& why);
-
-  static int auth_pubkey_cb(ssh_session, const char* user, ssh_key key, char state, void* self);
-  static int auth_password_cb(ssh_session, const char* user, const char* password, void* self);
-  static ssh_channel channel_open_cb(ssh_session, void* self);
+  int decide_pubkey(const std::string& login, ssh_key key, char state) override;
+  ssh_channel open_session_channel() override;
+  void report_refusal(const std::string& login, const std::string& why, int attempt) override;
 
   inner_scope scope_;
   std::unique_ptr<tunnel> tunnel_;
-  ssh_session_ptr session_;
-  ssh_server_callbacks_struct callbacks_{};
-  fd_watch fd_;  // the inner session's end of the socketpair
   fd_watch tunnel_fd_;
   boost::asio::steady_timer grace_;
   std::shared_ptr<relay> relay_;
@@ -79,9 +73,6 @@ class inner_session : public std::enable_shared_from_this<inner_session> {
   std::string refusal_;
   std::string prefix_;  // for log lines: the scope's prefix and the target
   phase phase_ = phase::key_exchange;
-  bool in_event_ = false;
-  int failed_auth_ = 0;
-  std::string close_reason_;
   bool ending_ = false;  // the session is over; the tunnel delivers its last bytes
   bool linger_over_ = false;
   bool finished_ = false;

@@ -99,7 +99,12 @@ void relay::on_upstream(upstream_result result) {
     ssh_event_add_session(event_, upstream_.get());
     up_fd_.assign(ssh_get_fd(upstream_.get()));
     spdlog::info("{} connected to {} as {} (host key {})", log_prefix_, log_value(target_),
-                 log_value(login_), result.host_key_fingerprint);
+                 log_value(result.login), result.host_key_fingerprint);
+    audit_("upstream", "ok",
+           {{"target", target_},
+            {"login", result.login},
+            {"host_key", result.host_key_fingerprint},
+            {"session", tap_ ? tap_->id() : "unrecorded"}});
     for (auto& b : bridges_) {
       b->attach(upstream_.get());
     }

@@ -1,6 +1,7 @@
 // Server-side libssh configuration, and the non-blocking key exchange of server sessions.
 #include <libssh/server.h>
 #include <sys/ioctl.h>
+#include <unistd.h>
 
 #include <bastion/common/escape.hpp>
 #include <bastion/proxy/ssh_server.hpp>
@@ -35,6 +36,16 @@ result<ssh_bind_ptr> make_server_bind(const std::vector<std::filesystem::path>& 
     return make_error(std::string("cannot set the SSH algorithms: ") + ssh_get_error(bind.get()));
   }
   return bind;
+}
+
+result<void> accept_fd(ssh_bind bind, ssh_session session, int fd) {
+  if (ssh_bind_accept_fd(bind, session, fd) == SSH_OK) {
+    return {};
+  }
+  if (ssh_get_fd(session) != fd) {
+    ::close(fd);
+  }
+  return make_error(std::string("cannot start an SSH session: ") + ssh_get_error(bind));
 }
 
 key_exchange_progress key_exchange_step(ssh_session session) {

@@ -51,7 +51,8 @@ void tunnel::install_callbacks() {
 }
 
 // Data stays in libssh until pump() takes it; the flag spares pump() a read of an empty channel,
-// which would poll every socket of the connection.
+// which would poll every socket of the connection. These callbacks only set flags: nothing in
+// them can throw through libssh.
 int tunnel::on_data(ssh_session, ssh_channel, void*, uint32_t, int, void* self) {
   self_of(self)->channel_waiting_ = true;
   return 0;

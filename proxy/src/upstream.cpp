@@ -49,16 +49,19 @@ void upstream_dialer::start() {
 }
 
 void upstream_dialer::cancel() {
-  asio::dispatch(strand_, [self = shared_from_this()] { self->finish("cancelled"); });
+  done_ = nullptr;
+  stop();
 }
 
+// The login is only stored here: the authentication request takes it from request_ (see
+// auth_step), whatever phase the dial is in when it arrives.
 void upstream_dialer::set_login(std::string login) {
   request_.login = std::move(login);
   if (phase_ == phase::awaiting_login) {
-    ssh_options_set(session_.get(), SSH_OPTIONS_USER, request_.login.c_str());
     phase_ = phase::authenticating;
     arm_deadline();  // authentication gets a timeout of its own
-    step();
+    // The caller is inside a libssh callback of the client's session: go on from the strand.
+    asio::post(strand_, [self = shared_from_this()] { self->step(); });
   }
 }
 
@@ -79,9 +82,6 @@ void upstream_dialer::on_resolved(const boost::system::error_code& ec,
   ssh_options_set(s, SSH_OPTIONS_PROCESS_CONFIG, &no);  // ~/.ssh/config could inject a ProxyCommand
   ssh_options_set(s, SSH_OPTIONS_HOST, address.c_str());
   ssh_options_set(s, SSH_OPTIONS_PORT, &port);
-  if (!request_.login.empty()) {
-    ssh_options_set(s, SSH_OPTIONS_USER, request_.login.c_str());
-  }
   ssh_options_set(s, SSH_OPTIONS_KNOWNHOSTS, "/dev/null");  // trust comes from the database only
   ssh_options_set(s, SSH_OPTIONS_GLOBAL_KNOWNHOSTS, "/dev/null");
   ssh_options_set(s, SSH_OPTIONS_KEY_EXCHANGE, key_exchange);
@@ -135,8 +135,16 @@ bool upstream_dialer::connect_step() {
   return true;
 }
 
+// The user name goes into the call itself. With nullptr, libssh takes SSH_OPTIONS_USER, which
+// defaults to the OS user running bastiond when nothing set it before the key exchange: a login
+// that arrives while the target's key exchange runs would then authenticate as that user.
 bool upstream_dialer::auth_step() {
-  const int rc = ssh_userauth_publickey(session_.get(), nullptr, request_.client_key);
+  if (request_.login.empty()) {
+    finish("no login to authenticate to " + request_.target + " as");
+    return false;
+  }
+  const int rc =
+      ssh_userauth_publickey(session_.get(), request_.login.c_str(), request_.client_key);
   if (rc == SSH_AUTH_AGAIN) {
     return false;
   }
@@ -164,25 +172,34 @@ void upstream_dialer::arm() {
   fd_.arm(session_.get(), [self = shared_from_this()] { self->step(); });
 }
 
-void upstream_dialer::finish(std::string error) {
-  if (phase_ == phase::done) {
-    return;
-  }
+void upstream_dialer::stop() {
   phase_ = phase::done;
   deadline_.cancel();
   resolver_.cancel();
   fd_.release();  // libssh owns the socket
-  upstream_result result;
-  result.error = std::move(error);
-  result.host_key_fingerprint = fingerprint_;
-  if (result.error.empty()) {
-    result.session = std::move(session_);
-  } else if (session_) {
+  if (session_) {
     ssh_disconnect(session_.get());
     session_.reset();
   }
-  auto done = std::move(done_);
-  done(std::move(result));
+}
+
+void upstream_dialer::finish(std::string error) {
+  if (phase_ == phase::done) {
+    return;
+  }
+  upstream_result result;
+  result.error = std::move(error);
+  result.host_key_fingerprint = fingerprint_;
+  result.login = request_.login;
+  if (result.error.empty()) {
+    result.session = std::move(session_);
+  }
+  stop();
+  if (done_) {
+    asio::post(strand_, [done = std::move(done_), result = std::move(result)]() mutable {
+      done(std::move(result));
+    });
+  }
 }
 
 }  // namespace bastion::proxy

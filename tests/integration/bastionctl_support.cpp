@@ -1,7 +1,10 @@
 // Fixture for tests that drive bastionctl.
 #include "bastionctl_support.hpp"
 
+#include <unistd.h>
+
 #include <cstdlib>
+#include <stdexcept>
 
 #include "sshd.hpp"
 
@@ -37,11 +40,36 @@ nlohmann::json bastionctl_test::json(std::vector<std::string> args) const {
   return doc;
 }
 
+namespace {
+
+// A key that bastiond reads as the service user.
+std::string service_key(const temp_dir& dir, const std::string& name) {
+  const std::string path = make_ssh_key(dir, name, "ed25519");
+  if (const auto uid = unprivileged_uid();
+      uid && chown(path.c_str(), *uid, static_cast<gid_t>(-1)) != 0) {
+    throw std::runtime_error("cannot chown " + path);
+  }
+  return path;
+}
+
+}  // namespace
+
+std::unique_ptr<child_process> bastionctl_test::start_bastiond(const std::string& config,
+                                                               const std::string& log) const {
+  auto daemon = std::make_unique<child_process>(
+      std::vector<std::string>{BASTIOND_PATH, "--config", config}, log, unprivileged_uid());
+  const bool listening =
+      eventually([&] { return read_file(log).find("listening on") != std::string::npos; },
+                 std::chrono::seconds(30));
+  EXPECT_TRUE(listening) << read_file(log);
+  return listening ? std::move(daemon) : nullptr;
+}
+
 std::string bastionctl_test::write_config(int listen_port, const std::string& limits,
                                           const std::string& recording) const {
-  const std::string outer = make_ssh_key(dir_, "outer", "ed25519");
-  const std::string inner = make_ssh_key(dir_, "inner", "ed25519");
-  const std::string upstream = make_ssh_key(dir_, "upstream", "ed25519");
+  const std::string outer = service_key(dir_, "outer");
+  const std::string inner = service_key(dir_, "inner");
+  const std::string upstream = service_key(dir_, "upstream");
   // BASTION_TEST_LOG_LEVEL=debug makes the daemons of a failing test tell more.
   const char* level = std::getenv(  // NOLINT(concurrency-mt-unsafe): no thread sets the environment
       "BASTION_TEST_LOG_LEVEL");

@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -30,13 +31,18 @@ class bastionctl_test : public ::testing::Test {
   std::string write_config(int listen_port, const std::string& limits = "",
                            const std::string& recording = "") const;
   std::filesystem::path recording_dir() const { return dir_.path() / "rec"; }
+  // Starts bastiond with `config` as the service user (as scripts/run does: when the tests run as
+  // root, an OS user whose name is none of the logins upstream), logging to `log`, and waits
+  // until it listens; null (with a failed expectation) if it does not.
+  std::unique_ptr<child_process> start_bastiond(const std::string& config,
+                                                const std::string& log) const;
 
   const temp_dir& dir() const { return dir_; }
   std::string conninfo_;
   std::string dbname_;
 
  private:
-  temp_dir dir_;
+  temp_dir dir_{"bastion-test", unprivileged_uid()};  // bastiond writes its recordings here
 };
 
 // Fails the test unless `text` contains `part`.

@@ -28,6 +28,12 @@ TEST_F(proxy_auth, a_registered_key_authenticates) {
 TEST_F(proxy_auth, the_username_form_takes_the_user_from_the_key) {
   const auto r = ssh("deploy@web1", {alice_key_});
   EXPECT_CONTAINS(r.err, "Authenticated to 127.0.0.1");
+  EXPECT_CONTAINS(read_file(log_), "user=\"alice\" authenticated with SHA256:");
+  // The audit row's actor is the key's owner; what the client sent is kept beside it.
+  EXPECT_CONTAINS(audit_rows("kind = 'auth' AND result = 'ok' AND detail->>'sent_user' = "
+                             "'deploy@web1'",
+                             1),
+                  "ok alice 127.0.0.1:");
 }
 
 TEST_F(proxy_auth, every_refusal_gets_the_same_reply) {
@@ -42,11 +48,12 @@ TEST_F(proxy_auth, every_refusal_gets_the_same_reply) {
                             {"bob", bob_key_, "user bob is disabled"},
                             {"root", alice_key_, "user name \\\"root\\\" is refused"},
                             {"alice", make_ssh_key(dir(), "stranger", "ed25519"), "unknown key"}}) {
+    const std::size_t log_before = read_file(log_).size();  // each case checks its own lines
     const auto r = ssh(c.user, {c.key});
     EXPECT_EQ(r.exit_code, 255) << c.user;
     EXPECT_CONTAINS(r.err, "Permission denied (publickey).");
     EXPECT_EQ(r.err.find("Authenticated to"), std::string::npos) << c.user;
-    EXPECT_CONTAINS(read_file(log_), c.logged);
+    EXPECT_CONTAINS(read_file(log_).substr(log_before), c.logged);
   }
   const std::string rows = audit_rows("kind = 'auth'", 5);
   EXPECT_EQ(std::count(rows.begin(), rows.end(), ','), 4) << rows;

@@ -4,6 +4,7 @@
 // a PTY with typed input and a window change, and each refusal with its reason.
 #include <openssl/sha.h>
 
+#include <map>
 #include <random>
 #include <thread>
 
@@ -107,6 +108,34 @@ TEST_F(proxy_jump, paramiko_and_asyncssh_jump_through_the_bastion) {
             std::string::npos);
 }
 
+// Hops abandoned during the inner handshake (EOF and CLOSE on the tunnel before the inner
+// authentication ends) while the dial to the target waits for the login: the teardown must not
+// re-enter the connection's loop (it freed the inner session under its own frames, which an
+// ASan build reports), must not audit a cancelled dial as a target error, and the connection
+// must go on serving.
+TEST_F(proxy_jump, hops_abandoned_during_the_inner_handshake_leave_the_connection_serving) {
+  const std::string known = dir() / "jump_known_hosts";
+  const auto r = run({"/usr/bin/python3", std::string(CLIENTS_DIR) + "/paramiko_abandon.py",
+                      std::to_string(port_), known, alice_key_, login(), "t1", "5"},
+                     {.timeout = std::chrono::seconds(120)});
+  EXPECT_EQ(r.exit_code, 0) << r.err << read_file(log_);
+  EXPECT_EQ(r.out, "still-serving\n");
+  EXPECT_FALSE(daemon_->wait_exit(std::chrono::milliseconds(0))) << read_file(log_);
+  // Every hop's end is audited (the journal keeps the order): after the 11th, nothing of these
+  // hops is still to come.
+  const std::string ends = audit_rows("kind = 'session.end'", 11);
+  EXPECT_EQ(std::count(ends.begin(), ends.end(), ','), 10) << ends;
+  const std::string log = read_file(log_);
+  std::size_t ended = 0;
+  const std::string mark = "inner session closed: ";
+  for (auto at = log.find(mark); at != std::string::npos; at = log.find(mark, at + 1)) {
+    ++ended;
+  }
+  EXPECT_EQ(ended, 11U) << log;
+  EXPECT_EQ(log.find("cancelled"), std::string::npos) << log;
+  EXPECT_EQ(audit_rows("kind = 'upstream' AND result = 'error'", 0), "\n");
+}
+
 // 50 `ssh -J` sessions at once, each sending 5 MiB that the target checksums.
 TEST_F(proxy_jump, fifty_sessions_at_once_arrive_intact) {
   std::mt19937_64 rng(50);
@@ -144,6 +173,65 @@ TEST_F(proxy_jump, fifty_sessions_at_once_arrive_intact) {
     }
     return std::string();
   }();
+}
+
+// 50 `ssh -J` logins at once against a target that, as a production one does, lets in only the
+// granted login, while bastiond runs as an OS user whose name is not that login (when the tests
+// run as root). The inner authentication and the target's key exchange end in either order; in
+// every order the target must see the granted login, and the rows must say so.
+TEST_F(proxy_jump, fifty_logins_at_once_all_reach_the_target_as_the_granted_login) {
+  constexpr int sessions = 50;
+  std::vector<run_result> results(sessions);
+  std::vector<std::thread> threads;
+  threads.reserve(sessions);
+  for (int i = 0; i < sessions; ++i) {
+    threads.emplace_back([&, i] {
+      results[static_cast<std::size_t>(i)] =
+          run({"ssh", "-F", jump_config_, login() + "@t1", "id -un"},
+              {.timeout = std::chrono::seconds(120)});
+    });
+  }
+  for (auto& t : threads) {
+    t.join();
+  }
+  int right = 0;
+  std::map<std::string, int> failures;  // the last stderr line of each failure, counted
+  for (const auto& r : results) {
+    if (r.exit_code == 0 && r.out == login() + "\n") {
+      ++right;
+    } else {
+      std::string err = r.err.substr(0, r.err.find_last_not_of("\r\n") + 1);
+      ++failures[err.substr(err.find_last_of('\n') + 1) + " (exit " + std::to_string(r.exit_code) +
+                 ")"];
+    }
+  }
+  std::string summary;
+  for (const auto& [line, count] : failures) {
+    summary += std::to_string(count) + " x " + line + "\n";
+  }
+  EXPECT_EQ(right, sessions) << summary;
+  const auto accepted = sshd_->accepted_logins();
+  EXPECT_EQ(accepted.size(), static_cast<std::size_t>(sessions)) << sshd_->log();
+  EXPECT_EQ(std::count(accepted.begin(), accepted.end(), login()), sessions) << sshd_->log();
+  EXPECT_EQ(sshd_->log().find("not allowed"), std::string::npos) << sshd_->log();
+  // The rows carry the login used upstream: the session rows, the session.start audit detail and
+  // the upstream connection's audit row.
+  const auto count_of = [&](const std::string& sql) {
+    std::string out = postgres_cluster::instance().psql(dbname_, sql);
+    return std::stoi(out.empty() ? "0" : out);
+  };
+  EXPECT_TRUE(eventually([&] {
+    return count_of(
+               "SELECT count(*) FROM audit_events WHERE kind = 'upstream' AND result = 'ok' "
+               "AND detail->>'login' = '" +
+               login() + "'") == sessions;
+  })) << read_file(log_);
+  EXPECT_EQ(count_of("SELECT count(*) FROM sessions WHERE login = '" + login() + "'"), sessions);
+  EXPECT_EQ(count_of("SELECT count(*) FROM sessions"), sessions);
+  EXPECT_EQ(count_of("SELECT count(*) FROM audit_events WHERE kind = 'session.start' AND "
+                     "detail->>'login' = '" +
+                     login() + "'"),
+            sessions);
 }
 
 // A client that stops reading: the target keeps writing, and the bastion must hold no more than

@@ -87,9 +87,15 @@ TEST_F(proxy_session, refusals_say_why_on_stderr) {
 
 TEST_F(proxy_session, only_granted_kinds_pass) {
   change_policy([&] { ok({"grant", "alice", "t1", "--login", login(), "--allow", "shell"}); });
-  const auto r = exec(login() + "@t1", "echo should-not-run");
-  EXPECT_NE(r.exit_code, 0);
-  EXPECT_EQ(r.out.find("should-not-run"), std::string::npos);
+  const auto refused = ssh(login() + "@t1", {alice_key_}, {}, "echo should-not-run");
+  EXPECT_EQ(refused.exit_code, 255) << refused.err;
+  EXPECT_CONTAINS(refused.err, "exec request failed on channel 0");
+  EXPECT_EQ(refused.out.find("should-not-run"), std::string::npos);
+  // The granted kind passes on the same grant: a shell, reading its commands from stdin.
+  const auto shell =
+      ssh(login() + "@t1", {alice_key_}, {"-q", "-T"}, "", "echo in-shell; exit 4\n");
+  EXPECT_EQ(shell.exit_code, 4) << shell.err;
+  EXPECT_EQ(shell.out, "in-shell\n");
 }
 
 }  // namespace

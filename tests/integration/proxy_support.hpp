@@ -27,14 +27,8 @@ class bastiond_fixture : public bastionctl_test {
         dir().write("known_hosts", "[127.0.0.1]:" + std::to_string(port_) + " " + outer).string();
 
     log_ = (dir() / "bastiond.log").string();
-    daemon_ = std::make_unique<child_process>(
-        std::vector<std::string>{BASTIOND_PATH, "--config", config_}, log_);
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-    while (read_file(log_).find("listening on") == std::string::npos &&
-           std::chrono::steady_clock::now() < deadline) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    ASSERT_NE(read_file(log_).find("listening on"), std::string::npos) << read_file(log_);
+    daemon_ = start_bastiond(config_, log_);
+    ASSERT_TRUE(daemon_);
   }
 
   // The `limits:` entries of the bastion's config.
@@ -72,7 +66,8 @@ class bastiond_fixture : public bastionctl_test {
     ASSERT_GE(loaded(), wanted) << "bastiond did not load policy version " << wanted;
   }
 
-  // Runs `ssh [-v] ... user@127.0.0.1 command` through the bastion with only `keys`.
+  // Runs `ssh [-v] ... user@127.0.0.1 command` through the bastion with only `keys`; with an
+  // empty `command`, the login shell.
   run_result ssh(const std::string& user, const std::vector<std::string>& keys,
                  const std::vector<std::string>& extra = {}, const std::string& command = "true",
                  const std::string& stdin_data = "") const {
@@ -89,7 +84,10 @@ class bastiond_fixture : public bastionctl_test {
       argv.insert(argv.end(), {"-i", k});
     }
     argv.insert(argv.end(), extra.begin(), extra.end());
-    argv.insert(argv.end(), {user + "@127.0.0.1", command});
+    argv.push_back(user + "@127.0.0.1");
+    if (!command.empty()) {
+      argv.push_back(command);
+    }
     return run(argv, {.stdin_data = stdin_data, .timeout = std::chrono::seconds(60)});
   }
 

@@ -166,11 +166,8 @@ TEST_F(session_recording, a_sigkilled_bastiond_leaves_a_verifiable_recording_end
   client.stop(SIGTERM);
 
   const std::string log = (dir() / "restarted.log").string();
-  daemon_ = std::make_unique<child_process>(
-      std::vector<std::string>{BASTIOND_PATH, "--config", config_}, log);
-  ASSERT_TRUE(eventually([&] { return read_file(log).find("listening on") != std::string::npos; },
-                         std::chrono::seconds(30)))
-      << read_file(log);
+  daemon_ = start_bastiond(config_, log);
+  ASSERT_TRUE(daemon_);
   EXPECT_CONTAINS(read_file(log), "finalised 1 session(s) left open by a crash");
   const auto rows = json({"sessions"});
   ASSERT_EQ(rows.size(), 1U);

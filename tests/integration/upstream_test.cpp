@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <boost/asio/steady_timer.hpp>
 #include <future>
 
 #include <bastion/proxy/upstream.hpp>
@@ -51,7 +52,12 @@ class upstream : public ::testing::Test {
         [&](upstream_result r) { promise.set_value(std::move(r)); });
     dialer->start();
     io.run_for(std::chrono::seconds(30));
-    EXPECT_EQ(future.wait_for(std::chrono::seconds(0)), std::future_status::ready);
+    if (future.wait_for(std::chrono::seconds(0)) != std::future_status::ready) {
+      ADD_FAILURE() << "the dial did not report within 30 s";
+      upstream_result none;
+      none.error = "no report";
+      return none;
+    }
     return future.get();
   }
 
@@ -82,6 +88,27 @@ TEST_F(upstream, a_trusted_target_gives_an_authenticated_session) {
   const int n = ssh_channel_read(channel.get(), buf, sizeof buf - 1, 0);
   EXPECT_EQ(std::string(buf, static_cast<std::size_t>(std::max(n, 0))), "upstream-ok\n");
   ssh_channel_close(channel.get());
+}
+
+// The owner cancels from inside its own teardown: an answer then would call back into an object
+// that is half destroyed.
+TEST_F(upstream, a_cancelled_dial_never_reports) {
+  sshd_server sshd;
+  sshd.authorize(pub_line_);
+  for (const auto delay : {std::chrono::milliseconds(0), std::chrono::milliseconds(30)}) {
+    boost::asio::io_context io;
+    const auto strand = boost::asio::make_strand(io);
+    int reports = 0;
+    auto request = request_for(sshd.port(), {trusted(sshd)});
+    request.login.clear();  // the dial then waits for the login after the host key check
+    auto dialer = std::make_shared<proxy::upstream_dialer>(
+        strand, std::move(request), [&](const upstream_result&) { ++reports; });
+    dialer->start();
+    boost::asio::steady_timer timer(strand, delay);
+    timer.async_wait([&](const boost::system::error_code&) { dialer->cancel(); });
+    io.run_for(std::chrono::seconds(2));
+    EXPECT_EQ(reports, 0) << "cancelled after " << delay.count() << " ms";
+  }
 }
 
 TEST_F(upstream, an_unknown_host_key_is_never_trusted) {

@@ -15,6 +15,13 @@ namespace bastion::proxy {
 // ssh_bind_accept_fd with this bind's keys and options.
 result<ssh_bind_ptr> make_server_bind(const std::vector<std::filesystem::path>& host_keys);
 
+// ssh_bind_accept_fd, with the descriptor closed exactly once whatever happens. libssh 0.10.6 takes
+// `fd` into the session part way through (before it checks the bind's host keys, and before some
+// allocations): on a failure before that point the fd is closed here; after it, the session owns
+// it and ssh_free closes it. Closing it here as well would close a descriptor that another thread
+// may have been given in between. The caller holds the lock that serialises use of the bind.
+result<void> accept_fd(ssh_bind bind, ssh_session session, int fd);
+
 enum class key_exchange_progress { done, failed, more, wait };
 
 // One pass of a non-blocking server key exchange (outer or inner session). libssh reads at most

@@ -34,6 +34,7 @@ struct upstream_result {
   ssh_session_ptr session;  // connected, authenticated, non-blocking; null on failure
   std::string error;        // one line for the client and the audit trail
   std::string host_key_fingerprint;
+  std::string login;  // the user name that the authentication request carried
 };
 
 using strand_type = boost::asio::strand<boost::asio::io_context::executor_type>;
@@ -46,8 +47,10 @@ class upstream_dialer : public std::enable_shared_from_this<upstream_dialer> {
   upstream_dialer(const upstream_dialer&) = delete;
   upstream_dialer& operator=(const upstream_dialer&) = delete;
 
-  // Runs on the strand; `done` is called exactly once, on the strand.
+  // Runs on the strand. `done` is called at most once, on the strand, and never from inside a
+  // call of the owner's (always posted): the owner may be in the middle of a libssh callback.
   void start();
+  // Stops the dial without calling `done`: the owner asked, so it needs no answer. On the strand.
   void cancel();
   // The login to authenticate as, when the request had none (a -J inner session learns it only
   // from its own authentication, while the target's key exchange already runs). On the strand.
@@ -64,6 +67,7 @@ class upstream_dialer : public std::enable_shared_from_this<upstream_dialer> {
   void arm();
   void arm_deadline();
   void finish(std::string error);
+  void stop();
 
   strand_type strand_;
   upstream_request request_;

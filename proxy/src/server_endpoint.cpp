@@ -1,0 +1,113 @@
+// The shared server half of outer and inner sessions.
+#include "server_endpoint.hpp"
+
+#include <unistd.h>
+
+#include <bastion/proxy/ssh_server.hpp>
+
+namespace bastion::proxy {
+
+server_endpoint::server_endpoint(const strand_type& strand, const connection_context& ctx)
+    : strand_(strand), ctx_(ctx), fd_(strand_) {}
+
+server_endpoint::~server_endpoint() = default;
+
+bool server_endpoint::accept(ssh_bind bind, int fd) {
+  session_.reset(ssh_new());
+  if (!session_) {
+    ::close(fd);
+    close_reason_ = "out of memory for a new session";
+    return false;
+  }
+  const std::lock_guard lock(ctx_.bind_mutex);
+  if (auto accepted = accept_fd(bind, session_.get(), fd); !accepted) {
+    close_reason_ = accepted.error().text;
+    session_.reset();  // closes the fd if the session had taken it
+    return false;
+  }
+  fd_.assign(fd);  // released before the session is freed
+  return true;
+}
+
+void server_endpoint::install_callbacks() {
+  callbacks_.userdata = static_cast<server_endpoint*>(this);
+  callbacks_.auth_pubkey_function = auth_pubkey_cb;
+  callbacks_.auth_password_function = auth_password_cb;
+  callbacks_.channel_open_request_session_function = channel_open_cb;
+  ssh_callbacks_init(&callbacks_);
+  ssh_set_server_callbacks(session_.get(), &callbacks_);
+  ssh_set_auth_methods(session_.get(), SSH_AUTH_METHOD_PUBLICKEY);
+  ssh_set_blocking(session_.get(), 0);
+}
+
+bool server_endpoint::key_exchange_step(ssh_event event) {
+  switch (proxy::key_exchange_step(session_.get())) {
+    case key_exchange_progress::done:
+      ssh_event_add_session(event, session_.get());
+      in_event_ = true;
+      return true;
+    case key_exchange_progress::failed:
+      close_reason_ = std::string("key exchange failed: ") + ssh_get_error(session_.get());
+      return false;
+    case key_exchange_progress::more:
+      return true;
+    case key_exchange_progress::wait:
+      break;
+  }
+  return false;
+}
+
+int server_endpoint::refuse_auth(const std::string& user, const std::string& why) {
+  ++failed_auth_;
+  report_refusal(user, why, failed_auth_);
+  if (failed_auth_ >= ctx_.cfg.limits.max_auth_tries) {
+    close_reason_ = "too many authentication failures (max_auth_tries " +
+                    std::to_string(ctx_.cfg.limits.max_auth_tries) + ")";
+  }
+  return SSH_AUTH_DENIED;  // one reply for every refusal: no user enumeration
+}
+
+std::string server_endpoint::end_reason() const {
+  if (callback_failed_) {
+    return "the bastion failed to handle a request (see its log)";
+  }
+  return close_reason_;
+}
+
+void server_endpoint::end_session(ssh_event event, const std::string& message) {
+  if (!session_) {
+    return;
+  }
+  fd_.release();  // libssh closes the fd
+  if (in_event_) {
+    ssh_event_remove_session(event, session_.get());
+    in_event_ = false;
+  }
+  if (!message.empty()) {
+    ssh_session_set_disconnect_message(session_.get(), message.c_str());
+  }
+  ssh_disconnect(session_.get());
+  session_.reset();
+}
+
+int server_endpoint::auth_pubkey_cb(ssh_session, const char* user, ssh_key key, char state,
+                                    void* self) {
+  auto& e = *static_cast<server_endpoint*>(self);
+  return guarded(e, static_cast<int>(SSH_AUTH_DENIED),
+                 [&] { return e.decide_pubkey(user != nullptr ? user : "", key, state); });
+}
+
+int server_endpoint::auth_password_cb(ssh_session, const char* user, const char* /*password*/,
+                                      void* self) {
+  auto& e = *static_cast<server_endpoint*>(self);
+  return guarded(e, static_cast<int>(SSH_AUTH_DENIED), [&] {
+    return e.refuse_auth(user != nullptr ? user : "", "password authentication is disabled");
+  });
+}
+
+ssh_channel server_endpoint::channel_open_cb(ssh_session, void* self) {
+  auto& e = *static_cast<server_endpoint*>(self);
+  return guarded(e, ssh_channel{nullptr}, [&] { return e.open_session_channel(); });
+}
+
+}  // namespace bastion::proxy
