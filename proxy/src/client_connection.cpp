@@ -20,7 +20,10 @@ constexpr int max_passes = 64;
 
 client_connection::client_connection(asio::io_context& io, int fd, std::string peer,
                                      const connection_context& ctx)
-    : server_endpoint(asio::make_strand(io), ctx), grace_(strand_), peer_(std::move(peer)) {
+    : server_endpoint(asio::make_strand(io), ctx),
+      grace_(strand_),
+      peer_(std::move(peer)),
+      channels_(std::make_shared<channel_budget>(ctx.cfg.limits.max_sessions)) {
   event_.reset(ssh_event_new());
   if (!accept(ctx_.bind, fd)) {
     spdlog::warn("src={} refused: {}", peer_, log_value(close_reason_));

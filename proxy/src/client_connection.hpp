@@ -86,6 +86,7 @@ class client_connection : public server_endpoint,
   // The username form relays the outer session's channels; a -J connection has one inner
   // session per direct-tcpip channel, each with its own relay.
   policy::parsed_username name_;
+  std::shared_ptr<channel_budget> channels_;
   std::shared_ptr<relay> relay_;
   std::vector<std::shared_ptr<inner_session>> inner_;
 };

@@ -39,7 +39,7 @@ relay::audit_fn client_connection::auditor() {
 }
 
 std::shared_ptr<relay> client_connection::make_relay(const std::string& target) {
-  return std::make_shared<relay>(strand_, ctx_, event_.get(),
+  return std::make_shared<relay>(strand_, ctx_, event_.get(), channels_,
                                  "src=" + peer_ + " user=" + log_value(user_), target, waker(),
                                  auditor());
 }
@@ -54,10 +54,14 @@ void client_connection::on_authenticated(const policy::parsed_username& name) {
   if (target == nullptr) {
     return relay_->refuse(name.target + " is not a registered target");
   }
-  // Dial at once: the key exchange with the target overlaps the client's channel setup.
-  relay_->dial(*target);
+  // Policy first: a target this user may not reach as that login is never connected to.
   relay_->set_access(policy::decide_access(*snapshot_, user_, *target, name.login),
                      {user_, {}, name.login, peer_, client_version(session_.get()), "username"});
+  if (relay_->refused()) {
+    return;
+  }
+  // Dial at once: the key exchange with the target overlaps the client's channel setup.
+  relay_->dial(*target);
 }
 
 ssh_channel client_connection::open_session_channel() {
@@ -118,7 +122,7 @@ void client_connection::open_tunnel(ssh_message message) {
     target = nullptr;
   }
   auto inner = std::make_shared<inner_session>(
-      inner_scope{strand_, ctx_, event_.get(), snapshot, user_, peer_,
+      inner_scope{strand_, ctx_, event_.get(), channels_, snapshot, user_, peer_,
                   "src=" + peer_ + " user=" + log_value(user_), waker(), auditor()},
       channel, target, refusal);
   inner->start();

@@ -57,8 +57,8 @@ void inner_session::start() {
       self->scope_.wake();
     }
   });
-  relay_ = std::make_shared<relay>(scope_.strand, scope_.ctx, scope_.event, scope_.log_prefix,
-                                   target_->name, scope_.wake, scope_.audit);
+  relay_ = std::make_shared<relay>(scope_.strand, scope_.ctx, scope_.event, scope_.channels,
+                                   scope_.log_prefix, target_->name, scope_.wake, scope_.audit);
   relay_->dial(*target_);
 }
 

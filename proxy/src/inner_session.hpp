@@ -26,6 +26,7 @@ struct inner_scope {
   strand_type strand;
   const connection_context& ctx;
   ssh_event event;
+  std::shared_ptr<channel_budget> channels;  // the connection's, over all its sessions
   std::shared_ptr<const policy::policy_snapshot> snapshot;
   std::string user;        // the bastion user of the outer connection
   std::string source;      // the client's address, "ip:port"

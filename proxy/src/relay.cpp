@@ -6,10 +6,12 @@
 namespace bastion::proxy {
 
 relay::relay(const strand_type& strand, const connection_context& ctx, ssh_event event,
-             std::string log_prefix, std::string target, std::function<void()> wake, audit_fn audit)
+             std::shared_ptr<channel_budget> channels, std::string log_prefix, std::string target,
+             std::function<void()> wake, audit_fn audit)
     : strand_(strand),
       ctx_(ctx),
       event_(event),
+      channels_(std::move(channels)),
       log_prefix_(std::move(log_prefix)),
       wake_(std::move(wake)),
       audit_(std::move(audit)),
@@ -31,13 +33,9 @@ constexpr std::string_view recording_lost =
 
 void relay::dial(const policy::target_info& target) {
   target_ = target.name;
-  upstream_request request{target.name,
-                           target.host,
-                           target.port,
-                           {},
-                           target.host_keys,
-                           ctx_.upstream_key,
-                           ctx_.cfg.limits.connect_timeout};
+  upstream_request request{target.name,      target.host,       target.port,
+                           login_,  // empty until set_access, which then passes it on
+                           target.host_keys, ctx_.upstream_key, ctx_.cfg.limits.connect_timeout};
   // The dialer reports to a relay that may be gone by then (its inner session ended).
   dialer_ = std::make_shared<upstream_dialer>(strand_, std::move(request),
                                               [weak = weak_from_this()](upstream_result r) {
@@ -113,13 +111,13 @@ void relay::on_upstream(upstream_result result) {
 }
 
 ssh_channel relay::open_session_channel(ssh_session server_session) {
-  if (bridges_.size() >= static_cast<std::size_t>(ctx_.cfg.limits.max_sessions)) {
-    spdlog::info("{} channel refused: max_sessions {} reached", log_prefix_,
-                 ctx_.cfg.limits.max_sessions);
+  if (!channels_->take()) {
+    spdlog::info("{} channel refused: max_sessions {} reached", log_prefix_, channels_->max());
     return nullptr;  // the client sees the open fail (administratively prohibited)
   }
   ssh_channel channel = ssh_channel_new(server_session);
   if (channel == nullptr) {
+    channels_->give_back(1);
     return nullptr;
   }
   auto bridge = std::make_unique<channel_bridge>(
@@ -158,7 +156,7 @@ bool relay::pump() {
     progress = bridges_[i]->pump() || progress;
     held_by_recorder_ = held_by_recorder_ || bridges_[i]->held_by_recorder();
   }
-  std::erase_if(bridges_, [](const auto& b) { return b->finished(); });
+  channels_->give_back(std::erase_if(bridges_, [](const auto& b) { return b->finished(); }));
   return progress;
 }
 
@@ -178,6 +176,7 @@ void relay::arm(const std::function<void()>& on_ready) {
 
 void relay::close(const std::string& reason) {
   recorder_retry_.cancel();
+  channels_->give_back(bridges_.size());
   bridges_.clear();  // channels go before their sessions, and are recorded as closed first
   if (tap_) {
     tap_->end(error_.empty() ? reason : error_);

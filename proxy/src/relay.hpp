@@ -21,6 +21,27 @@
 
 namespace bastion::proxy {
 
+// The session channels that one client connection has open, over its outer session and every
+// inner session it carries: limits.max_sessions holds for the whole connection, as sshd's
+// MaxSessions does. Shared by the connection's relays, which may outlive it by a handler.
+class channel_budget {
+ public:
+  explicit channel_budget(int max) : max_(max) {}
+  bool take() {
+    if (open_ >= max_) {
+      return false;
+    }
+    ++open_;
+    return true;
+  }
+  void give_back(std::size_t n) { open_ -= static_cast<int>(n); }
+  int max() const { return max_; }
+
+ private:
+  int max_;
+  int open_ = 0;
+};
+
 class relay : public std::enable_shared_from_this<relay> {
  public:
   // Writes an audit row as the connection's user, from its source address.
@@ -31,13 +52,14 @@ class relay : public std::enable_shared_from_this<relay> {
   // alive); `log_prefix` starts every log line ("src=... user=...").
   // `target` is the name the client asked for, until dial() resolves it.
   relay(const strand_type& strand, const connection_context& ctx, ssh_event event,
-        std::string log_prefix, std::string target, std::function<void()> wake, audit_fn audit);
+        std::shared_ptr<channel_budget> channels, std::string log_prefix, std::string target,
+        std::function<void()> wake, audit_fn audit);
   ~relay();
   relay(const relay&) = delete;
   relay& operator=(const relay&) = delete;
 
-  // Starts the connection to `target` at once, before the login is known: the dial stops after
-  // the target's host key check until set_access() gives it.
+  // Starts the connection to `target`. Before the login is known (a -J hop), the dial stops
+  // after the target's host key check until set_access() gives it.
   void dial(const policy::target_info& target);
   // The access decided for `who.login`: lets the dial authenticate and starts the recording, or
   // refuses with its reason.
@@ -45,8 +67,8 @@ class relay : public std::enable_shared_from_this<relay> {
   // No session can run: every channel, present or future, is told `reason` on stderr.
   void refuse(std::string reason);
 
-  // Accepts a session channel on `server_session` (outer or inner), or returns null when
-  // max_sessions channels are open.
+  // Accepts a session channel on `server_session` (outer or inner), or returns null when the
+  // connection has max_sessions channels open.
   ssh_channel open_session_channel(ssh_session server_session);
   // Moves what it can through every bridge; true if anything moved.
   bool pump();
@@ -56,6 +78,8 @@ class relay : public std::enable_shared_from_this<relay> {
   void close(const std::string& reason = "the bastion ended the session");
 
   bool upstream_lost() const;
+  // No session can run here (refused by policy, or the target could not be reached).
+  bool refused() const { return !error_.empty(); }
   const std::string& target_name() const { return target_; }
 
  private:
@@ -65,6 +89,7 @@ class relay : public std::enable_shared_from_this<relay> {
   strand_type strand_;
   const connection_context& ctx_;
   ssh_event event_;
+  std::shared_ptr<channel_budget> channels_;
   std::string log_prefix_;
   std::function<void()> wake_;
   audit_fn audit_;

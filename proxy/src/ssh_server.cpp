@@ -6,16 +6,9 @@
 #include <bastion/common/escape.hpp>
 #include <bastion/proxy/ssh_server.hpp>
 
+#include "crypto_policy.hpp"
+
 namespace bastion::proxy {
-namespace {
-
-// Strict KEX (Terrapin) is always on in libssh 0.10.6; these lists drop what ssh-audit flags:
-// NIST ECDH, and MACs that authenticate before encrypting.
-constexpr const char* key_exchange =
-    "curve25519-sha256,curve25519-sha256@libssh.org,diffie-hellman-group16-sha512";
-constexpr const char* macs = "hmac-sha2-256-etm@openssh.com,hmac-sha2-512-etm@openssh.com";
-
-}  // namespace
 
 result<ssh_bind_ptr> make_server_bind(const std::vector<std::filesystem::path>& host_keys) {
   ssh_bind_ptr bind(ssh_bind_new());
@@ -30,9 +23,10 @@ result<ssh_bind_ptr> make_server_bind(const std::vector<std::filesystem::path>& 
       return make_error("cannot load host key " + key.string() + ": " + ssh_get_error(bind.get()));
     }
   }
-  if (ssh_bind_options_set(bind.get(), SSH_BIND_OPTIONS_KEY_EXCHANGE, key_exchange) != SSH_OK ||
-      ssh_bind_options_set(bind.get(), SSH_BIND_OPTIONS_HMAC_C_S, macs) != SSH_OK ||
-      ssh_bind_options_set(bind.get(), SSH_BIND_OPTIONS_HMAC_S_C, macs) != SSH_OK) {
+  if (ssh_bind_options_set(bind.get(), SSH_BIND_OPTIONS_KEY_EXCHANGE,
+                           crypto_policy::key_exchange) != SSH_OK ||
+      ssh_bind_options_set(bind.get(), SSH_BIND_OPTIONS_HMAC_C_S, crypto_policy::macs) != SSH_OK ||
+      ssh_bind_options_set(bind.get(), SSH_BIND_OPTIONS_HMAC_S_C, crypto_policy::macs) != SSH_OK) {
     return make_error(std::string("cannot set the SSH algorithms: ") + ssh_get_error(bind.get()));
   }
   return bind;
@@ -40,6 +34,9 @@ result<ssh_bind_ptr> make_server_bind(const std::vector<std::filesystem::path>& 
 
 result<void> accept_fd(ssh_bind bind, ssh_session session, int fd) {
   if (ssh_bind_accept_fd(bind, session, fd) == SSH_OK) {
+    // The bind has no compression option: the session takes it, before its key exchange.
+    ssh_options_set(session, SSH_OPTIONS_COMPRESSION_C_S, crypto_policy::compression);
+    ssh_options_set(session, SSH_OPTIONS_COMPRESSION_S_C, crypto_policy::compression);
     return {};
   }
   if (ssh_get_fd(session) != fd) {

@@ -2,18 +2,11 @@
 #include <bastion/common/escape.hpp>
 #include <bastion/proxy/upstream.hpp>
 
+#include "crypto_policy.hpp"
+
 namespace bastion::proxy {
 
 namespace asio = boost::asio;
-
-namespace {
-
-// The same algorithm policy as the server side: no NIST ECDH, encrypt-then-MAC only, no zlib.
-constexpr const char* key_exchange =
-    "curve25519-sha256,curve25519-sha256@libssh.org,diffie-hellman-group16-sha512";
-constexpr const char* macs = "hmac-sha2-256-etm@openssh.com,hmac-sha2-512-etm@openssh.com";
-
-}  // namespace
 
 upstream_dialer::upstream_dialer(const strand_type& strand, upstream_request request,
                                  std::function<void(upstream_result)> done)
@@ -84,11 +77,11 @@ void upstream_dialer::on_resolved(const boost::system::error_code& ec,
   ssh_options_set(s, SSH_OPTIONS_PORT, &port);
   ssh_options_set(s, SSH_OPTIONS_KNOWNHOSTS, "/dev/null");  // trust comes from the database only
   ssh_options_set(s, SSH_OPTIONS_GLOBAL_KNOWNHOSTS, "/dev/null");
-  ssh_options_set(s, SSH_OPTIONS_KEY_EXCHANGE, key_exchange);
-  ssh_options_set(s, SSH_OPTIONS_HMAC_C_S, macs);
-  ssh_options_set(s, SSH_OPTIONS_HMAC_S_C, macs);
-  ssh_options_set(s, SSH_OPTIONS_COMPRESSION_C_S, "none");
-  ssh_options_set(s, SSH_OPTIONS_COMPRESSION_S_C, "none");
+  ssh_options_set(s, SSH_OPTIONS_KEY_EXCHANGE, crypto_policy::key_exchange);
+  ssh_options_set(s, SSH_OPTIONS_HMAC_C_S, crypto_policy::macs);
+  ssh_options_set(s, SSH_OPTIONS_HMAC_S_C, crypto_policy::macs);
+  ssh_options_set(s, SSH_OPTIONS_COMPRESSION_C_S, crypto_policy::compression);
+  ssh_options_set(s, SSH_OPTIONS_COMPRESSION_S_C, crypto_policy::compression);
   ssh_set_blocking(s, 0);
   phase_ = phase::connecting;
   step();

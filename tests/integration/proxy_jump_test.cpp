@@ -4,6 +4,7 @@
 // a PTY with typed input and a window change, and each refusal with its reason.
 #include <openssl/sha.h>
 
+#include <filesystem>
 #include <map>
 #include <random>
 #include <thread>
@@ -27,6 +28,30 @@ TEST_F(proxy_jump, exec_relays_stdout_stderr_and_the_exit_code) {
   EXPECT_CONTAINS(log, "connected to \"t1\"");
   EXPECT_NE(audit_rows("kind = 'auth.inner' AND result = 'ok'", 1).find("ok alice 127.0.0.1:"),
             std::string::npos);
+}
+
+// The outer and the inner session offer the same algorithms, as ssh -vv reads them from each
+// server's KEXINIT: no NIST ECDH, encrypt-then-MAC only, no compression.
+TEST_F(proxy_jump, both_legs_offer_only_the_hardened_algorithms) {
+  const auto r = jump(jump_config_, login() + "@t1", "true", "", {"-vv"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::string mark = "peer server KEXINIT proposal";
+  std::vector<std::string> proposals;
+  for (auto at = r.err.find(mark); at != std::string::npos; at = r.err.find(mark, at + 1)) {
+    proposals.push_back(r.err.substr(at, r.err.find("first_kex_follows", at) - at));
+  }
+  ASSERT_EQ(proposals.size(), 2U) << "the outer and the inner server: " << r.err;
+  for (const auto& p : proposals) {
+    EXPECT_CONTAINS(p,
+                    "KEX algorithms: curve25519-sha256,curve25519-sha256@libssh.org,"
+                    "diffie-hellman-group16-sha512,kex-strict-s-v00@openssh.com\r\n");
+    EXPECT_CONTAINS(p,
+                    "MACs ctos: hmac-sha2-256-etm@openssh.com,hmac-sha2-512-etm@openssh.com\r\n");
+    EXPECT_CONTAINS(p,
+                    "MACs stoc: hmac-sha2-256-etm@openssh.com,hmac-sha2-512-etm@openssh.com\r\n");
+    EXPECT_CONTAINS(p, "compression ctos: none\r\n");
+    EXPECT_CONTAINS(p, "compression stoc: none\r\n");
+  }
 }
 
 TEST_F(proxy_jump, a_typed_pty_session_sees_the_size_and_its_change) {
@@ -232,6 +257,70 @@ TEST_F(proxy_jump, fifty_logins_at_once_all_reach_the_target_as_the_granted_logi
                      "detail->>'login' = '" +
                      login() + "'"),
             sessions);
+}
+
+// max_sessions counts the session channels of one client connection over every inner session it
+// carries, as sshd's MaxSessions does for its connection: two inner sessions on one outer
+// connection (OpenSSH multiplexing on both hops) get 10 channels in all, not 10 each.
+TEST_F(proxy_jump, max_sessions_holds_for_the_connection_across_its_inner_sessions) {
+  std::string config = read_file(jump_config_);
+  const std::string outer_host = "Host bastion\n";
+  config.insert(config.find(outer_host) + outer_host.size(),
+                "  ControlMaster auto\n  ControlPath " + (dir() / "o-%C").string() +
+                    "\n  ControlPersist 60\n");
+  const std::string cfg = dir().write("mux_config", config).string();
+  const auto socket_count = [&] {
+    int n = 0;
+    for (const auto& e : std::filesystem::directory_iterator(dir().path())) {
+      n += e.is_socket() ? 1 : 0;
+    }
+    return n;
+  };
+  child_process outer({"ssh", "-F", cfg, "-N", "-o", "ControlMaster=yes", "bastion"},
+                      (dir() / "outer.log").string());
+  ASSERT_TRUE(eventually([&] { return socket_count() == 1; }, std::chrono::seconds(30)))
+      << read_file((dir() / "outer.log").string());
+  std::vector<std::unique_ptr<child_process>> masters;
+  for (const std::string name : {"i1", "i2"}) {
+    masters.push_back(std::make_unique<child_process>(
+        std::vector<std::string>{"ssh", "-F", cfg, "-N", "-o", "ControlMaster=yes", "-o",
+                                 "ControlPath=" + (dir() / name).string(), login() + "@t1"},
+        (dir() / (name + ".log")).string()));
+  }
+  ASSERT_TRUE(eventually([&] { return socket_count() == 3; }, std::chrono::seconds(30)))
+      << read_file(log_);
+  std::vector<std::unique_ptr<child_process>> sessions;
+  for (int i = 0; i < 12; ++i) {
+    const std::string socket = (dir() / (i % 2 == 0 ? "i1" : "i2")).string();
+    sessions.push_back(std::make_unique<child_process>(
+        std::vector<std::string>{"ssh", "-F", cfg, "-o", "ControlMaster=no", "-S", socket,
+                                 login() + "@t1", "echo started; sleep 30"},
+        (dir() / ("s" + std::to_string(i))).string()));
+  }
+  const auto started = [&] {
+    int n = 0;
+    for (int i = 0; i < 12; ++i) {
+      n += read_file((dir() / ("s" + std::to_string(i))).string()).find("started") !=
+                   std::string::npos
+               ? 1
+               : 0;
+    }
+    return n;
+  };
+  EXPECT_TRUE(eventually([&] { return started() >= 10; }, std::chrono::seconds(30)))
+      << started() << " sessions started\n"
+      << read_file(log_);
+  // The last two are refused; give them the time that the first ten took to start.
+  std::this_thread::sleep_for(std::chrono::seconds(3));
+  EXPECT_EQ(started(), 10) << read_file(log_);
+  const std::string log = read_file(log_);
+  EXPECT_CONTAINS(log, "channel refused: max_sessions 10 reached");
+  std::size_t outer_logins = 0;
+  for (auto at = log.find("authenticated with"); at != std::string::npos;
+       at = log.find("authenticated with", at + 1)) {
+    ++outer_logins;
+  }
+  EXPECT_EQ(outer_logins, 1U) << "one outer connection carries both inner sessions:\n" << log;
 }
 
 // A client that stops reading: the target keeps writing, and the bastion must hold no more than

@@ -1,0 +1,16 @@
+// The algorithms the bastion offers on every leg: as the server of the outer and inner sessions,
+// and as the client of the upstream one. One list, so that no leg drifts from the others. Strict
+// KEX (Terrapin) is always on in libssh 0.10.6; these lists drop what ssh-audit flags: NIST ECDH,
+// MACs that authenticate before encrypting, and compression (zlib is on in libssh by default; a
+// server session needs "none" set on the session itself, there is no bind option for it).
+// Internal to proxy/.
+#pragma once
+
+namespace bastion::proxy::crypto_policy {
+
+inline constexpr const char* key_exchange =
+    "curve25519-sha256,curve25519-sha256@libssh.org,diffie-hellman-group16-sha512";
+inline constexpr const char* macs = "hmac-sha2-256-etm@openssh.com,hmac-sha2-512-etm@openssh.com";
+inline constexpr const char* compression = "none";
+
+}  // namespace bastion::proxy::crypto_policy
