@@ -152,6 +152,17 @@ config parse_config(const std::string& yaml, const std::filesystem::path& source
   auto limits = top.child("limits");
   read_limits(limits, c.limits);
   top.finish();
+  if (limits.has("max_startups")) {
+    c.not_enforced_yet.emplace_back(
+        "limits.max_startups (early drop of unauthenticated connections; until then only "
+        "login_grace_time bounds them)");
+  }
+  if (admin.has("listen")) {
+    c.not_enforced_yet.emplace_back("admin.listen (the admin HTTP API; use bastionctl)");
+  }
+  if (metrics.has("listen")) {
+    c.not_enforced_yet.emplace_back("metrics.listen (the Prometheus metrics)");
+  }
   validate(c, top);
   if (c.node_name.empty()) {
     c.node_name = host_name();

@@ -29,6 +29,8 @@ class config_section {
 
   // The value of `key` as a scalar string for callers that parse it themselves, if present.
   std::optional<std::string> scalar(std::string_view key);
+  // Whether `key` is present (it then counts as known).
+  bool has(std::string_view key) { return lookup(key).IsDefined(); }
   config_section child(std::string_view key);
 
   // Reports keys that no read() asked for, and keys given twice.

@@ -40,6 +40,9 @@ void raise_open_files_limit() {
 
 int serve(const bastion::config& cfg) {
   bastion::init_logging(cfg.log_level);
+  for (const auto& key : cfg.not_enforced_yet) {
+    spdlog::warn("config {}: accepted but not enforced yet: {}", cfg.source.string(), key);
+  }
   // A peer that closes its socket must be an error return on that connection, never a signal
   // that ends the process.
   std::signal(SIGPIPE, SIG_IGN);
@@ -75,6 +78,9 @@ int main(int argc, char** argv) {
     const auto cfg = bastion::load_config(config_path);
     bastion::check_key_files(cfg);
     if (check_only) {
+      for (const auto& key : cfg.not_enforced_yet) {
+        std::cout << config_path << ": note: accepted but not enforced yet: " << key << "\n";
+      }
       std::cout << config_path << ": ok\n";
       return 0;
     }

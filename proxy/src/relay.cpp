@@ -17,6 +17,8 @@ relay::relay(const strand_type& strand, const connection_context& ctx, ssh_event
       audit_(std::move(audit)),
       target_(std::move(target)),
       recorder_retry_(strand),
+      duration_limit_(strand),
+      idle_check_(strand),
       up_fd_(strand) {}
 
 relay::~relay() {
@@ -59,9 +61,57 @@ void relay::set_access(policy::access_decision access, session_identity who) {
   }
   audit_("session.start", "ok",
          {{"target", target_}, {"login", login_}, {"session", tap_ ? tap_->id() : "unrecorded"}});
+  start_limits();
   if (dialer_) {
     dialer_->set_login(login_);
   }
+}
+
+void relay::start_limits() {
+  const auto& limits = ctx_.cfg.limits;
+  last_activity_ = std::chrono::steady_clock::now();
+  if (limits.max_session_duration.count() > 0) {
+    duration_limit_.expires_after(limits.max_session_duration);
+    duration_limit_.async_wait(
+        [weak = weak_from_this(), &limits](const boost::system::error_code& ec) {
+          if (auto self = weak.lock(); self && !ec) {
+            self->end_by_limit("the session reached limits.max_session_duration " +
+                               format_duration(limits.max_session_duration));
+          }
+        });
+  }
+  if (limits.idle_timeout.count() > 0) {
+    arm_idle_check(limits.idle_timeout);
+  }
+}
+
+// Activity is data moving either way (pump() notes it); the check sleeps until the earliest
+// moment the session could have been idle for idle_timeout.
+void relay::arm_idle_check(duration after) {
+  idle_check_.expires_after(after);
+  idle_check_.async_wait([weak = weak_from_this()](const boost::system::error_code& ec) {
+    auto self = weak.lock();
+    if (!self || ec) {
+      return;
+    }
+    const duration idle = self->ctx_.cfg.limits.idle_timeout;
+    const auto quiet = std::chrono::steady_clock::now() - self->last_activity_;
+    if (quiet >= idle) {
+      self->end_by_limit("the session was idle for limits.idle_timeout " + format_duration(idle));
+    } else {
+      self->arm_idle_check(std::chrono::duration_cast<duration>(idle - quiet));
+    }
+  });
+}
+
+void relay::end_by_limit(const std::string& reason) {
+  if (!error_.empty()) {
+    return;
+  }
+  spdlog::info("{} {}", log_prefix_, reason);
+  audit_("session.limit", "ended", {{"target", target_}, {"reason", reason}});
+  fail_all(reason);
+  wake_();  // from a timer: never inside a step
 }
 
 void relay::refuse(std::string reason) {
@@ -157,6 +207,9 @@ bool relay::pump() {
     held_by_recorder_ = held_by_recorder_ || bridges_[i]->held_by_recorder();
   }
   channels_->give_back(std::erase_if(bridges_, [](const auto& b) { return b->finished(); }));
+  if (progress) {
+    last_activity_ = std::chrono::steady_clock::now();
+  }
   return progress;
 }
 
@@ -176,6 +229,8 @@ void relay::arm(const std::function<void()>& on_ready) {
 
 void relay::close(const std::string& reason) {
   recorder_retry_.cancel();
+  duration_limit_.cancel();
+  idle_check_.cancel();
   channels_->give_back(bridges_.size());
   bridges_.clear();  // channels go before their sessions, and are recorded as closed first
   if (tap_) {

@@ -85,6 +85,10 @@ class relay : public std::enable_shared_from_this<relay> {
  private:
   void on_upstream(upstream_result result);
   void fail_all(const std::string& reason);
+  // limits.max_session_duration and limits.idle_timeout, from the moment the session may run.
+  void start_limits();
+  void arm_idle_check(duration after);
+  void end_by_limit(const std::string& reason);
 
   strand_type strand_;
   const connection_context& ctx_;
@@ -101,6 +105,9 @@ class relay : public std::enable_shared_from_this<relay> {
   std::shared_ptr<upstream_dialer> dialer_;
   // Wakes the connection while a bridge holds data back for the recorder.
   boost::asio::steady_timer recorder_retry_;
+  boost::asio::steady_timer duration_limit_;
+  boost::asio::steady_timer idle_check_;
+  std::chrono::steady_clock::time_point last_activity_;
   bool held_by_recorder_ = false;
   ssh_session_ptr upstream_;
   fd_watch up_fd_;

@@ -11,8 +11,21 @@ as_service() {
   "${as_service_cmd[@]}" "$@"
 }
 
+# Lets the service user enter DIR and every directory above it (setfacl where it could not).
+let_service_enter() {
+  local dir=$1
+  while [ "$dir" != "/" ]; do
+    if ! setpriv --reuid="$service_user" --regid="$service_user" --init-groups -- test -x "$dir" 2>/dev/null; then
+      echo "run: letting user $service_user enter $dir (setfacl -m u:$service_user:x)" >&2
+      setfacl -m "u:$service_user:x" "$dir"
+    fi
+    dir=$(dirname "$dir")
+  done
+}
+
 # As root: a system user for PostgreSQL (which refuses to run as root) and bastiond, and search
-# permission for it on every directory above var/, so a checkout under /root works too.
+# permission for it on every directory above var/ and on the binaries' directory, so a checkout
+# under /root works too.
 ensure_service_user() {
   if [ "$(id -u)" -ne 0 ]; then
     service_user=$(id -un)
@@ -23,20 +36,8 @@ ensure_service_user() {
   if ! id -u "$service_user" >/dev/null 2>&1; then
     useradd --system --home-dir /nonexistent --no-create-home --shell /usr/sbin/nologin "$service_user"
   fi
-  local dir
-  dir=$(dirname "$var")
-  while [ "$dir" != "/" ]; do
-    if ! setpriv --reuid="$service_user" --regid="$service_user" --init-groups -- test -x "$dir" 2>/dev/null; then
-      echo "run: letting user $service_user enter $dir (setfacl -m u:$service_user:x)" >&2
-      setfacl -m "u:$service_user:x" "$dir"
-    fi
-    dir=$(dirname "$dir")
-  done
-  # The build tree holds the binaries the service user runs.
-  if ! setpriv --reuid="$service_user" --regid="$service_user" --init-groups -- test -x "$(dirname "$var")/build/bin"; then
-    echo "run: $service_user cannot reach build/bin; check its permissions" >&2
-    exit 1
-  fi
+  let_service_enter "$(dirname "$var")"
+  let_service_enter "$bin_dir"
 }
 
 make_key() {
@@ -64,8 +65,10 @@ YAML
   chmod 0644 "$config"
 }
 
+# state_prepare VAR_DIR BIN_DIR
 state_prepare() {
   var=$1
+  bin_dir=$2
   config=$var/bastion.yaml
   pg_data=$var/pg
   pg_sock=$var/run

@@ -205,3 +205,39 @@ TEST_F(proxy_session, the_eleventh_channel_on_one_connection_is_refused) {
 
 }  // namespace
 }  // namespace bastion::test
+
+namespace bastion::test {
+namespace {
+
+// limits.max_session_duration and limits.idle_timeout end a session with the reason on stderr.
+class limited_session : public proxy_session {
+ protected:
+  std::string limits() const override {
+    return "login_grace_time: 10s, max_auth_tries: 6, max_session_duration: 4s, idle_timeout: 2s";
+  }
+};
+
+TEST_F(limited_session, a_busy_session_ends_at_max_session_duration) {
+  const auto start = std::chrono::steady_clock::now();
+  const auto r = exec(login() + "@t1", "while true; do echo tick; sleep 0.3; done");
+  const auto took = std::chrono::steady_clock::now() - start;
+  EXPECT_EQ(r.exit_code, 255) << r.err;
+  EXPECT_CONTAINS(r.err, "bastion: the session reached limits.max_session_duration 4s");
+  EXPECT_CONTAINS(r.out, "tick");
+  // Output every 0.3 s kept it from the 2 s idle timeout; the 4 s limit ended it.
+  EXPECT_GE(took, std::chrono::milliseconds(3500));
+  EXPECT_CONTAINS(audit_rows("kind = 'session.limit'", 1), "ended alice");
+}
+
+TEST_F(limited_session, a_quiet_session_ends_at_idle_timeout) {
+  const auto start = std::chrono::steady_clock::now();
+  const auto r = exec(login() + "@t1", "echo before; sleep 30");
+  const auto took = std::chrono::steady_clock::now() - start;
+  EXPECT_EQ(r.exit_code, 255) << r.err;
+  EXPECT_EQ(r.out, "before\n");
+  EXPECT_CONTAINS(r.err, "bastion: the session was idle for limits.idle_timeout 2s");
+  EXPECT_GE(took, std::chrono::milliseconds(1500));
+}
+
+}  // namespace
+}  // namespace bastion::test

@@ -73,6 +73,12 @@ node_name: node-a
   EXPECT_EQ(c.limits.connect_timeout, std::chrono::seconds(2));
   EXPECT_EQ(c.log_level, "debug");
   EXPECT_EQ(c.node_name, "node-a");
+  // Accepted, and named as not enforced yet, never silently ignored.
+  ASSERT_EQ(c.not_enforced_yet.size(), 3U);
+  EXPECT_EQ(c.not_enforced_yet[0].rfind("limits.max_startups ", 0), 0U);
+  EXPECT_EQ(c.not_enforced_yet[1].rfind("admin.listen ", 0), 0U);
+  EXPECT_EQ(c.not_enforced_yet[2].rfind("metrics.listen ", 0), 0U);
+  EXPECT_TRUE(parse_config("database: x\n", "t.yaml").not_enforced_yet.empty());
 }
 
 struct bad_case {

@@ -60,6 +60,9 @@ struct config {
   limits_config limits;
   std::string log_level = "info";
   std::string node_name;  // defaults to the host name; identifies this node in sessions and audit
+  // Keys present in the file for features that this build does not have yet, each with what it
+  // would do: bastiond names them at startup rather than ignore them silently.
+  std::vector<std::string> not_enforced_yet;
 };
 
 // Reads and validates FILE. Throws config_error naming the file, line, key and fix.
