@@ -16,7 +16,8 @@ struct target_add_opts {
   int port = 22;
   std::vector<std::string> host_keys;
   bool scan = false;
-  bool yes = false;
+  std::string expect;  // with --scan: the fingerprint the admin checked
+  bool yes = false;    // refused: it stored a second scan that nobody saw
 };
 
 std::vector<policy::host_key> host_keys_from_args(const std::vector<std::string>& args) {
@@ -31,26 +32,49 @@ std::vector<policy::host_key> host_keys_from_args(const std::vector<std::string>
   return keys;
 }
 
+std::string host_key_file(const std::string& type) {
+  return "/etc/ssh/ssh_host_" +
+         std::string(type == "ssh-rsa" ? "rsa" : type == "ssh-ed25519" ? "ed25519" : "ecdsa") +
+         "_key.pub";
+}
+
+// --scan fetches the key and prints its fingerprint. It stores the key only with --expect and only
+// if the fingerprint is the one the admin checked: a key scanned again later, unseen, could be a
+// different one (an address taken over in between).
+policy::host_key scanned_key(cli_context& ctx, const target_add_opts& o) {
+  if (o.yes) {
+    throw command_error(
+        "--yes is refused: it would store a key fetched again now, not the one you checked; run "
+        "with --scan to see the fingerprint, then with --scan --expect SHA256:... to store the "
+        "key only if it still has that fingerprint");
+  }
+  const auto timeout = ctx.db.empty() ? ctx.cfg().limits.connect_timeout : std::chrono::seconds(10);
+  auto key = scan_host_key(o.host, o.port, timeout);
+  if (!key) {
+    throw command_error(key.error().text);
+  }
+  ctx.out << escape(o.host, 100) << ":" << o.port << " " << key->fingerprint << " (" << key->type
+          << ")\n";
+  if (o.expect.empty()) {
+    throw command_error("not stored: compare this fingerprint with `ssh-keygen -lf " +
+                        host_key_file(key->type) +
+                        "` run on the target, then store it with: bastionctl target add " + o.name +
+                        " --host " + escape(o.host, 100) + " --port " + std::to_string(o.port) +
+                        " --scan --expect " + key->fingerprint);
+  }
+  if (key->fingerprint != o.expect) {
+    throw command_error("not stored: the target now presents " + key->fingerprint +
+                        ", not the expected " + escape(o.expect, 100) +
+                        "; check the target's host key (ssh-keygen -lf " +
+                        host_key_file(key->type) + " on it) before you trust any key");
+  }
+  return std::move(*key);
+}
+
 void run_target_add(cli_context& ctx, const target_add_opts& o) {
   policy::target_info target{o.name, o.host, o.port, {}, {}};
   if (o.scan) {
-    const auto timeout =
-        ctx.db.empty() ? ctx.cfg().limits.connect_timeout : std::chrono::seconds(10);
-    auto key = scan_host_key(o.host, o.port, timeout);
-    if (!key) {
-      throw command_error(key.error().text);
-    }
-    ctx.out << escape(o.host, 100) << ":" << o.port << " " << key->fingerprint << " (" << key->type
-            << ")\n";
-    if (!o.yes) {
-      throw command_error(
-          "not stored: compare this fingerprint with `ssh-keygen -lf /etc/ssh/ssh_host_" +
-          std::string(key->type == "ssh-rsa"       ? "rsa"
-                      : key->type == "ssh-ed25519" ? "ed25519"
-                                                   : "ecdsa") +
-          "_key.pub` run on the target, then run the same command again with --yes");
-    }
-    target.host_keys.push_back(*key);
+    target.host_keys.push_back(scanned_key(ctx, o));
   } else {
     target.host_keys = host_keys_from_args(o.host_keys);
   }
@@ -102,8 +126,12 @@ void add_target_subcommands(CLI::App& app, cli_context& ctx) {
                                       "target's /etc/ssh/ssh_host_ed25519_key.pub");
   auto* scan_opt = add_cmd->add_flag(
       "--scan", add->scan, "Fetch the host key from the target and print its fingerprint");
-  add_cmd->add_flag("--yes", add->yes,
-                    "With --scan: store the fetched key (after you checked the fingerprint)");
+  auto* expect_opt = add_cmd->add_option(
+      "--expect", add->expect,
+      "With --scan: store the fetched key only if its fingerprint is this SHA256:... (the one "
+      "--scan printed and you checked on the target)");
+  expect_opt->needs(scan_opt);
+  add_cmd->add_flag("--yes", add->yes, "Refused: use --expect SHA256:... instead");
   key_opt->excludes(scan_opt);
   add_cmd->callback([&ctx, add] {
     if (!add->scan && add->host_keys.empty()) {

@@ -146,19 +146,34 @@ TEST_F(bastionctl, targets_need_a_trusted_host_key) {
   EXPECT_EQ(ctl({"target", "remove", "db1"}).exit_code, 1);
 }
 
-TEST_F(bastionctl, target_scan_shows_the_fingerprint_and_stores_only_with_yes) {
+// --scan prints; only --expect with the fingerprint the admin checked stores, and only a key that
+// has it. The old --yes stored a second scan that nobody saw.
+TEST_F(bastionctl, target_scan_stores_only_the_key_the_admin_checked) {
   sshd_server sshd;
   const std::string port = std::to_string(sshd.port());
-  const auto unconfirmed =
-      ctl({"target", "add", "t1", "--host", "127.0.0.1", "--port", port, "--scan"});
+  const std::vector<std::string> add{"target", "add", "t1", "--host", "127.0.0.1", "--port", port,
+                                     "--scan"};
+  const auto unconfirmed = ctl(add);
   EXPECT_EQ(unconfirmed.exit_code, 1);
   EXPECT_CONTAINS(unconfirmed.out, sshd.host_key_fingerprint());
   EXPECT_CONTAINS(unconfirmed.err, "not stored");
+  EXPECT_CONTAINS(unconfirmed.err, "--scan --expect " + sshd.host_key_fingerprint());
   EXPECT_TRUE(json({"target", "list"}).empty());
 
-  EXPECT_CONTAINS(
-      ok({"target", "add", "t1", "--host", "127.0.0.1", "--port", port, "--scan", "--yes"}),
-      sshd.host_key_fingerprint());
+  auto with = [&](std::vector<std::string> extra) {
+    auto argv = add;
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    return argv;
+  };
+  const auto yes = ctl(with({"--yes"}));
+  EXPECT_EQ(yes.exit_code, 1);
+  EXPECT_CONTAINS(yes.err, "--yes is refused");
+  const auto other = ctl(with({"--expect", "SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}));
+  EXPECT_EQ(other.exit_code, 1);
+  EXPECT_CONTAINS(other.err, "not stored: the target now presents " + sshd.host_key_fingerprint());
+  EXPECT_TRUE(json({"target", "list"}).empty());
+
+  EXPECT_CONTAINS(ok(with({"--expect", sshd.host_key_fingerprint()})), "added target t1");
   const auto targets = json({"target", "list"});
   ASSERT_EQ(targets.size(), 1U);
   EXPECT_EQ(targets[0]["host_keys"][0]["fingerprint"], sshd.host_key_fingerprint());
