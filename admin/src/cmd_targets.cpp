@@ -34,7 +34,9 @@ std::vector<policy::host_key> host_keys_from_args(const std::vector<std::string>
 
 std::string host_key_file(const std::string& type) {
   return "/etc/ssh/ssh_host_" +
-         std::string(type == "ssh-rsa" ? "rsa" : type == "ssh-ed25519" ? "ed25519" : "ecdsa") +
+         std::string(type == "ssh-rsa"       ? "rsa"
+                     : type == "ssh-ed25519" ? "ed25519"
+                                             : "ecdsa") +
          "_key.pub";
 }
 

@@ -5,6 +5,7 @@
 #include <bastion/common/escape.hpp>
 #include <bastion/common/ssh.hpp>
 #include <bastion/policy/authorized_key.hpp>
+#include <bastion/policy/key_options.hpp>
 
 namespace bastion::policy {
 namespace {
@@ -207,6 +208,9 @@ result<public_key> parse_public_key(std::string_view line, bool allow_options) {
   }
   if (!is_valid_utf8(key.options)) {
     return make_error("the key options are not valid UTF-8; edit or remove them");
+  }
+  if (auto options = parse_key_options(key.options); !options) {
+    return make_error("key options: " + options.error().text);
   }
   return key;
 }

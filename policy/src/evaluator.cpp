@@ -30,7 +30,7 @@ result<parsed_username> parse_username(std::string_view name) {
 }
 
 key_decision decide_key(const policy_snapshot& snap, const parsed_username& name,
-                        std::string_view fingerprint) {
+                        std::string_view fingerprint, const key_context& where) {
   const snapshot_key* key = snap.find_key(fingerprint);
   if (key == nullptr) {
     return {false, {}, "unknown key " + std::string(fingerprint)};
@@ -42,7 +42,17 @@ key_decision decide_key(const policy_snapshot& snap, const parsed_username& name
   if (user == nullptr || user->disabled) {
     return {false, {}, "user " + key->user + " is disabled"};
   }
-  return {true, key->user, {}};
+  if (!source_allowed(key->options, where.source_ip)) {
+    return {false,
+            {},
+            "key " + std::string(fingerprint) + " is not allowed from " +
+                escape(where.source_ip, 64) + " (its from= option)"};
+  }
+  if (key->options.expires_unix && where.now_unix >= *key->options.expires_unix) {
+    return {
+        false, {}, "key " + std::string(fingerprint) + " has expired (its expiry-time= option)"};
+  }
+  return {true, key->user, {}, key->options};
 }
 
 const target_info* resolve_destination(const policy_snapshot& snap, std::string_view host,
@@ -65,6 +75,38 @@ access_decision decide_access(const policy_snapshot& snap, std::string_view user
                 escape(login, 64)};
   }
   return {true, &target, grant->kinds, {}};
+}
+
+void restrict_access(access_decision& access, const key_options& options) {
+  const auto drop = [&](channel_kind kind) { std::erase(access.kinds, kind); };
+  if (!options.port_forwarding) {
+    drop(channel_kind::forward);
+    drop(channel_kind::remote_forward);
+  }
+  if (!options.agent_forwarding) {
+    drop(channel_kind::agent);
+  }
+  if (!options.x11_forwarding) {
+    drop(channel_kind::x11);
+  }
+  access.pty = access.pty && options.pty;
+  if (options.command) {
+    if (access.forced_command && *access.forced_command != *options.command) {
+      access.allowed = false;
+      access.reason = "the keys that authenticated this session force different commands";
+    }
+    access.forced_command = options.command;
+  }
+  if (!options.permitopen.empty()) {
+    if (!access.permitopen) {
+      access.permitopen = options.permitopen;
+    } else {  // both keys restrict: only what both permit
+      std::erase_if(*access.permitopen, [&](const std::string& p) {
+        return std::find(options.permitopen.begin(), options.permitopen.end(), p) ==
+               options.permitopen.end();
+      });
+    }
+  }
 }
 
 bool allows(const access_decision& d, channel_kind kind) {

@@ -15,10 +15,18 @@ snapshot_rows store::load_snapshot_rows() {
     for (const auto& r : txn.exec("SELECT name, is_admin, disabled_at IS NOT NULL FROM users")) {
       rows.users.push_back({r[0].as<std::string>(), r[1].as<bool>(), r[2].as<bool>()});
     }
-    for (const auto& r : txn.exec("SELECT k.fingerprint, u.name, k.key_type, k.public_key FROM "
-                                  "user_keys k JOIN users u ON u.id = k.user_id")) {
+    for (const auto& r :
+         txn.exec("SELECT k.fingerprint, u.name, k.key_type, k.public_key, k.options FROM "
+                  "user_keys k JOIN users u ON u.id = k.user_id")) {
+      auto options = parse_key_options(r[4].as<std::string>());
+      if (!options) {
+        // A key whose restrictions cannot be read must not log in without them.
+        spdlog::error("key {} of {} skipped: {}", log_value(r[0].as<std::string>()),
+                      log_value(r[1].as<std::string>()), log_value(options.error().text));
+        continue;
+      }
       rows.keys.push_back({r[0].as<std::string>(), r[1].as<std::string>(), r[2].as<std::string>(),
-                           r[3].as<std::string>()});
+                           r[3].as<std::string>(), std::move(*options)});
     }
     for (const auto& r :
          txn.exec("SELECT t.name, t.host, t.port, h.key_type, h.public_key, h.fingerprint "

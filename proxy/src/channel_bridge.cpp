@@ -95,6 +95,18 @@ int channel_bridge::queue(request r) {
   return 0;
 }
 
+// A shell, exec or subsystem request. A key's command= runs instead, as sshd runs it; the
+// recording keeps what the client asked for beside it.
+int channel_bridge::start(request r) {
+  if (access_.forced_command) {
+    std::string asked = r.type == request::kind::exec        ? r.a
+                        : r.type == request::kind::subsystem ? "subsystem " + r.a
+                                                             : "shell";
+    r = {request::kind::exec, *access_.forced_command, asked.empty() ? "exec" : asked};
+  }
+  return queue(std::move(r));
+}
+
 // What the client asked for is recorded when it is accepted, at the time the client asked.
 void channel_bridge::record(const request& r) {
   switch (r.type) {
@@ -106,6 +118,9 @@ void channel_bridge::record(const request& r) {
     case request::kind::shell:
       return tap_.request({{"request", "shell"}});
     case request::kind::exec:
+      if (!r.b.empty()) {  // a key's command= replaced what the client asked for
+        return tap_.request({{"request", "exec"}, {"command", r.a}, {"client_asked", r.b}});
+      }
       return tap_.request({{"request", "exec"}, {"command", r.a}});
     case request::kind::subsystem:
       return tap_.request({{"request", "subsystem"}, {"subsystem", r.a}});
@@ -121,9 +136,9 @@ int channel_bridge::on_pty(ssh_session, ssh_channel, const char* term, int cols,
                            void* self) {
   auto& b = *self_of(self);
   return guarded(b, 1, [&] {
-    if (!policy::allows(b.access_, channel_kind::shell) &&
-        !policy::allows(b.access_, channel_kind::exec)) {
-      return 1;
+    if (!b.access_.pty || (!policy::allows(b.access_, channel_kind::shell) &&
+                           !policy::allows(b.access_, channel_kind::exec))) {
+      return 1;  // no-pty (or restrict) on the key, or nothing that could use a terminal
     }
     return b.queue({request::kind::pty, term != nullptr ? term : "xterm", {}, cols, rows});
   });
@@ -135,7 +150,7 @@ int channel_bridge::on_shell(ssh_session, ssh_channel, void* self) {
     if (b.start_failed_channel()) {
       return 0;
     }
-    return policy::allows(b.access_, channel_kind::shell) ? b.queue({request::kind::shell}) : 1;
+    return policy::allows(b.access_, channel_kind::shell) ? b.start({request::kind::shell}) : 1;
   });
 }
 
@@ -146,7 +161,7 @@ int channel_bridge::on_exec(ssh_session, ssh_channel, const char* command, void*
       return 0;
     }
     return policy::allows(b.access_, channel_kind::exec)
-               ? b.queue({request::kind::exec, command != nullptr ? command : ""})
+               ? b.start({request::kind::exec, command != nullptr ? command : ""})
                : 1;
   });
 }
@@ -159,7 +174,7 @@ int channel_bridge::on_subsystem(ssh_session, ssh_channel, const char* subsystem
     }
     const std::string name = subsystem != nullptr ? subsystem : "";
     return name == "sftp" && policy::allows(b.access_, channel_kind::sftp)
-               ? b.queue({request::kind::subsystem, name})
+               ? b.start({request::kind::subsystem, name})
                : 1;
   });
 }

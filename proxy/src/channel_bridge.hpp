@@ -48,7 +48,7 @@ class channel_bridge final : public callback_owner {
   struct request {
     enum class kind { pty, env, shell, exec, subsystem, window_change, signal } type;
     std::string a;  // term, env name, command, subsystem, signal
-    std::string b;  // env value
+    std::string b;  // env value; for an exec forced by the key, what the client asked for
     int cols = 0;
     int rows = 0;
   };
@@ -78,6 +78,7 @@ class channel_bridge final : public callback_owner {
   static void on_exit_status(ssh_session, ssh_channel, int status, void* self);
   static void on_exit_signal(ssh_session, ssh_channel, const char* signal, int core,
                              const char* errmsg, const char* lang, void* self);
+  int start(request r);
   int queue(request r);
   void record(const request& r);
   bool start_failed_channel();

@@ -176,12 +176,14 @@ int client_connection::decide_pubkey(const std::string& name, ssh_key key, char 
   if (!parsed) {
     return refuse_auth(name, parsed.error().text);
   }
-  const auto decision = policy::decide_key(*snapshot_, *parsed, sha256_fingerprint(key));
+  const auto decision =
+      policy::decide_key(*snapshot_, *parsed, sha256_fingerprint(key), key_context_of(peer_));
   if (!decision.accepted) {
     return refuse_auth(name, decision.reason);
   }
   if (state == SSH_PUBLICKEY_STATE_VALID) {  // libssh checked the signature
     user_ = decision.user;
+    key_options_ = decision.options;
     phase_ = phase::authenticated;
     grace_.cancel();
     const std::string fingerprint = sha256_fingerprint(key);

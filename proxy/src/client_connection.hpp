@@ -82,6 +82,7 @@ class client_connection : public server_endpoint,
   bool stepping_ = false;
   bool woken_ = false;  // woken during a step: take another pass
   std::string user_;
+  policy::key_options key_options_;  // of the key that authenticated the connection
 
   // The username form relays the outer session's channels; a -J connection has one inner
   // session per direct-tcpip channel, each with its own relay.

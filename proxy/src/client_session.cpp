@@ -55,7 +55,9 @@ void client_connection::on_authenticated(const policy::parsed_username& name) {
     return relay_->refuse(name.target + " is not a registered target");
   }
   // Policy first: a target this user may not reach as that login is never connected to.
-  relay_->set_access(policy::decide_access(*snapshot_, user_, *target, name.login),
+  auto access = policy::decide_access(*snapshot_, user_, *target, name.login);
+  policy::restrict_access(access, key_options_);
+  relay_->set_access(std::move(access),
                      {user_, {}, name.login, peer_, client_version(session_.get()), "username"});
   if (relay_->refused()) {
     return;
@@ -122,7 +124,7 @@ void client_connection::open_tunnel(ssh_message message) {
     target = nullptr;
   }
   auto inner = std::make_shared<inner_session>(
-      inner_scope{strand_, ctx_, event_.get(), channels_, snapshot, user_, peer_,
+      inner_scope{strand_, ctx_, event_.get(), channels_, snapshot, user_, key_options_, peer_,
                   "src=" + peer_ + " user=" + log_value(user_), waker(), auditor()},
       channel, target, refusal);
   inner->start();

@@ -162,7 +162,8 @@ int inner_session::decide_pubkey(const std::string& login, ssh_key key, char sta
   const std::string fingerprint = sha256_fingerprint(key);
   policy::parsed_username owner;
   owner.bastion_user = scope_.user;
-  const auto decision = policy::decide_key(*scope_.snapshot, owner, fingerprint);
+  const auto decision =
+      policy::decide_key(*scope_.snapshot, owner, fingerprint, key_context_of(scope_.source));
   if (!decision.accepted) {
     return refuse_auth(login, decision.reason);
   }
@@ -173,8 +174,12 @@ int inner_session::decide_pubkey(const std::string& login, ssh_key key, char sta
                  fingerprint);
     scope_.audit("auth.inner", "ok",
                  {{"target", target_->name}, {"login", login}, {"fingerprint", fingerprint}});
+    // Both keys' options hold: the outer connection's and this hop's.
+    auto access = policy::decide_access(*scope_.snapshot, scope_.user, *target_, login);
+    policy::restrict_access(access, scope_.user_key_options);
+    policy::restrict_access(access, decision.options);
     relay_->set_access(
-        policy::decide_access(*scope_.snapshot, scope_.user, *target_, login),
+        std::move(access),
         {scope_.user, {}, login, scope_.source, client_version(session_.get()), "jump"});
   }
   return SSH_AUTH_SUCCESS;

@@ -28,9 +28,10 @@ struct inner_scope {
   ssh_event event;
   std::shared_ptr<channel_budget> channels;  // the connection's, over all its sessions
   std::shared_ptr<const policy::policy_snapshot> snapshot;
-  std::string user;        // the bastion user of the outer connection
-  std::string source;      // the client's address, "ip:port"
-  std::string log_prefix;  // "src=... user=..."
+  std::string user;                      // the bastion user of the outer connection
+  policy::key_options user_key_options;  // of the key that authenticated it
+  std::string source;                    // the client's address, "ip:port"
+  std::string log_prefix;                // "src=... user=..."
   std::function<void()> wake;
   relay::audit_fn audit;
 };

@@ -90,6 +90,18 @@ void server_endpoint::end_session(ssh_event event, const std::string& message) {
   session_.reset();
 }
 
+policy::key_context server_endpoint::key_context_of(std::string_view peer) {
+  std::string_view ip = peer;
+  if (ip.starts_with('[')) {
+    ip = ip.substr(1, ip.find(']') - 1);
+  } else if (const auto colon = ip.rfind(':'); colon != std::string_view::npos) {
+    ip = ip.substr(0, colon);
+  }
+  return {ip, std::chrono::duration_cast<std::chrono::seconds>(
+                  std::chrono::system_clock::now().time_since_epoch())
+                  .count()};
+}
+
 int server_endpoint::auth_pubkey_cb(ssh_session, const char* user, ssh_key key, char state,
                                     void* self) {
   auto& e = *static_cast<server_endpoint*>(self);

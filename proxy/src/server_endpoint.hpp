@@ -11,6 +11,7 @@
 #include <string>
 
 #include <bastion/common/ssh.hpp>
+#include <bastion/policy/evaluator.hpp>
 #include <bastion/proxy/fd_watch.hpp>
 #include <bastion/proxy/upstream.hpp>
 
@@ -48,6 +49,10 @@ class server_endpoint : public callback_owner {
   // Leaves `event`, sends DISCONNECT (with `message`, which the client prints, if any) and frees
   // the session.
   void end_session(ssh_event event, const std::string& message = {});
+
+  // Where and when a key is offered, for its from= and expiry-time= options: `peer` is the
+  // client's "ip:port" (or "[ip6]:port"), which must outlive the result.
+  static policy::key_context key_context_of(std::string_view peer);
 
   // The public key `key` offered for `user`; for SSH_PUBLICKEY_STATE_VALID libssh has checked the
   // signature. Returns SSH_AUTH_SUCCESS or a refusal (through refuse_auth).

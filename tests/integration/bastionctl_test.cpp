@@ -83,6 +83,15 @@ TEST_F(bastionctl, keys_add_list_remove) {
   EXPECT_EQ(keys[2]["bits"], 3072);
   EXPECT_TRUE(json({"key", "list", "bob"}).empty());
 
+  // Options the bastion cannot honour are refused by name, and nothing is stored.
+  const auto unhonoured = ctl({"key", "add", "bob", "-"}, "environment=\"A=1\" " + pub_line(ed));
+  EXPECT_EQ(unhonoured.exit_code, 1);
+  EXPECT_CONTAINS(unhonoured.err, "option environment= cannot be honoured by the bastion");
+  const auto by_name = ctl({"key", "add", "bob", "-"}, "from=\"*.example.com\" " + pub_line(ed));
+  EXPECT_EQ(by_name.exit_code, 1);
+  EXPECT_CONTAINS(by_name.err, "does not look up client host names");
+  EXPECT_TRUE(json({"key", "list", "bob"}).empty());
+
   const auto dup = ctl({"key", "add", "bob", ed + ".pub"});
   EXPECT_EQ(dup.exit_code, 1);
   EXPECT_CONTAINS(dup.err, "already registered to user \"alice\"");
@@ -151,8 +160,8 @@ TEST_F(bastionctl, targets_need_a_trusted_host_key) {
 TEST_F(bastionctl, target_scan_stores_only_the_key_the_admin_checked) {
   sshd_server sshd;
   const std::string port = std::to_string(sshd.port());
-  const std::vector<std::string> add{"target", "add", "t1", "--host", "127.0.0.1", "--port", port,
-                                     "--scan"};
+  const std::vector<std::string> add{"target",    "add",    "t1", "--host",
+                                     "127.0.0.1", "--port", port, "--scan"};
   const auto unconfirmed = ctl(add);
   EXPECT_EQ(unconfirmed.exit_code, 1);
   EXPECT_CONTAINS(unconfirmed.out, sshd.host_key_fingerprint());

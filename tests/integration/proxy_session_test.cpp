@@ -126,12 +126,6 @@ TEST_F(proxy_session, only_granted_kinds_pass) {
   EXPECT_EQ(shell.out, "in-shell\n");
 }
 
-}  // namespace
-}  // namespace bastion::test
-
-namespace bastion::test {
-namespace {
-
 TEST_F(proxy_session, the_eleventh_channel_on_one_connection_is_refused) {
   // One connection (an OpenSSH control master, kept as our child), then sessions multiplexed on it.
   const std::string control = (dir() / "ctl").string();
@@ -203,11 +197,45 @@ TEST_F(proxy_session, the_eleventh_channel_on_one_connection_is_refused) {
   EXPECT_EQ(r.out, "eleventh\n");
 }
 
-}  // namespace
-}  // namespace bastion::test
+// A key's authorized_keys options hold through the bastion as sshd holds them.
+class key_options_session : public proxy_session {
+ protected:
+  // Replaces alice's key by the same key with `options`.
+  void set_options(const std::string& options) {
+    const std::string pub = read_file(alice_key_ + ".pub");
+    const std::string line = ssh_keygen_fingerprint_line(alice_key_ + ".pub");
+    const std::string fp =
+        line.substr(line.find(' ') + 1, line.find(' ', line.find(' ') + 1) - line.find(' ') - 1);
+    change_policy([&] {
+      ctl({"key", "remove", fp});
+      ok({"key", "add", "alice", "-"}, options + " " + pub);
+    });
+  }
+};
 
-namespace bastion::test {
-namespace {
+TEST_F(key_options_session, command_runs_instead_of_what_the_client_asks) {
+  set_options(R"opt(command="echo forced-$((6*7))",no-pty)opt");
+  const auto r = exec(login() + "@t1", "echo asked");
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "forced-42\n");
+  // no-pty: the terminal is refused, and OpenSSH ends a session whose -tt it cannot have.
+  const auto pty = ssh(login() + "@t1", {alice_key_}, {"-tt"}, "echo asked");
+  EXPECT_EQ(pty.exit_code, 255);
+  EXPECT_CONTAINS(pty.err, "PTY allocation request failed on channel 0");
+}
+
+TEST_F(key_options_session, from_and_expiry_time_refuse_the_login) {
+  set_options(R"(from="10.0.0.0/8")");
+  EXPECT_EQ(exec(login() + "@t1", "true").exit_code, 255);
+  EXPECT_CONTAINS(read_file(log_), "is not allowed from 127.0.0.1 (its from= option)");
+  set_options(R"(expiry-time="20200101Z")");
+  EXPECT_EQ(exec(login() + "@t1", "true").exit_code, 255);
+  EXPECT_CONTAINS(read_file(log_), "has expired (its expiry-time= option)");
+  set_options(R"(from="192.0.2.0/24,127.0.0.1",expiry-time="20990101Z")");
+  const auto r = exec(login() + "@t1", "echo in");
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "in\n");
+}
 
 // limits.max_session_duration and limits.idle_timeout end a session with the reason on stderr.
 class limited_session : public proxy_session {

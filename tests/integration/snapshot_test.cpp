@@ -27,8 +27,8 @@ TEST_F(snapshot, reflects_what_admins_wrote) {
   EXPECT_EQ(snap.user_count(), 2U);
   EXPECT_TRUE(snap.find_user("bob")->disabled);
   const std::string fp = ssh_keygen_fingerprint_line(key + ".pub");
-  const auto decision =
-      policy::decide_key(snap, *policy::parse_username("alice"), fp.substr(4, fp.find(' ', 4) - 4));
+  const auto decision = policy::decide_key(snap, *policy::parse_username("alice"),
+                                           fp.substr(4, fp.find(' ', 4) - 4), {});
   EXPECT_TRUE(decision.accepted) << decision.reason;
   const auto* web1 = policy::resolve_destination(snap, "web1", 22);
   ASSERT_NE(web1, nullptr);
@@ -55,7 +55,7 @@ TEST_F(snapshot, the_cache_follows_admin_changes_through_notify) {
   const std::string line = ssh_keygen_fingerprint_line(key + ".pub");
   const std::string fp = line.substr(4, line.find(' ', 4) - 4);
   const auto accepted = [&](const policy::policy_cache& cache) {
-    return policy::decide_key(*cache.current(), *policy::parse_username("alice"), fp).accepted;
+    return policy::decide_key(*cache.current(), *policy::parse_username("alice"), fp, {}).accepted;
   };
   // A long resync interval: only NOTIFY can explain a prompt reload.
   policy::policy_cache cache(conninfo_, "test-node", std::chrono::hours(1));
@@ -63,7 +63,7 @@ TEST_F(snapshot, the_cache_follows_admin_changes_through_notify) {
   const auto before = cache.current();
   ok({"user", "disable", "alice"});
   EXPECT_TRUE(eventually([&] { return !accepted(cache); })) << "the disable must reach the cache";
-  EXPECT_TRUE(policy::decide_key(*before, *policy::parse_username("alice"), fp).accepted)
+  EXPECT_TRUE(policy::decide_key(*before, *policy::parse_username("alice"), fp, {}).accepted)
       << "a snapshot already handed out does not change under its holder";
   EXPECT_GE(cache.reloads(), 2U);
 }

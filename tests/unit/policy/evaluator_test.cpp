@@ -25,6 +25,25 @@ class evaluator : public ::testing::Test {
   policy_snapshot snap_;
 };
 
+TEST(key_decisions, from_and_expiry_time_apply_at_login) {
+  const policy_snapshot snap(snapshot_rows{
+      {{"alice", false, false}},
+      {{"SHA256:office", "alice", "ssh-ed25519", "A", *parse_key_options(R"(from="10.0.0.0/8")")},
+       {"SHA256:old", "alice", "ssh-ed25519", "B",
+        *parse_key_options(R"(expiry-time="20300101Z")")}},
+      {},
+      {}});
+  const auto alice = *parse_username("alice");
+  EXPECT_TRUE(decide_key(snap, alice, "SHA256:office", {"10.9.8.7", 0}).accepted);
+  const auto away = decide_key(snap, alice, "SHA256:office", {"192.0.2.1", 0});
+  EXPECT_FALSE(away.accepted);
+  EXPECT_EQ(away.reason, "key SHA256:office is not allowed from 192.0.2.1 (its from= option)");
+  EXPECT_TRUE(decide_key(snap, alice, "SHA256:old", {"192.0.2.1", 1893455999}).accepted);
+  const auto late = decide_key(snap, alice, "SHA256:old", {"192.0.2.1", 1893456000});
+  EXPECT_FALSE(late.accepted);
+  EXPECT_EQ(late.reason, "key SHA256:old has expired (its expiry-time= option)");
+}
+
 TEST_F(evaluator, usernames_read_in_both_forms) {
   const auto plain = parse_username("alice");
   ASSERT_TRUE(plain);
@@ -41,20 +60,20 @@ TEST_F(evaluator, usernames_read_in_both_forms) {
 }
 
 TEST_F(evaluator, keys_are_accepted_only_for_their_enabled_owner) {
-  EXPECT_TRUE(decide_key(snap_, *parse_username("alice"), "SHA256:alice1").accepted);
-  const auto wrong = decide_key(snap_, *parse_username("alice"), "SHA256:bob1");
+  EXPECT_TRUE(decide_key(snap_, *parse_username("alice"), "SHA256:alice1", {}).accepted);
+  const auto wrong = decide_key(snap_, *parse_username("alice"), "SHA256:bob1", {});
   EXPECT_FALSE(wrong.accepted);
   EXPECT_NE(wrong.reason.find("another user"), std::string::npos);
-  EXPECT_FALSE(decide_key(snap_, *parse_username("alice"), "SHA256:nobody").accepted);
-  EXPECT_FALSE(decide_key(snap_, *parse_username("carol"), "SHA256:alice1").accepted);
-  const auto disabled = decide_key(snap_, *parse_username("mallory"), "SHA256:mal1");
+  EXPECT_FALSE(decide_key(snap_, *parse_username("alice"), "SHA256:nobody", {}).accepted);
+  EXPECT_FALSE(decide_key(snap_, *parse_username("carol"), "SHA256:alice1", {}).accepted);
+  const auto disabled = decide_key(snap_, *parse_username("mallory"), "SHA256:mal1", {});
   EXPECT_FALSE(disabled.accepted);
   EXPECT_NE(disabled.reason.find("disabled"), std::string::npos);
   // Username form: the key names the user.
-  const auto form = decide_key(snap_, *parse_username("deploy@web1"), "SHA256:bob1");
+  const auto form = decide_key(snap_, *parse_username("deploy@web1"), "SHA256:bob1", {});
   EXPECT_TRUE(form.accepted);
   EXPECT_EQ(form.user, "bob");
-  EXPECT_FALSE(decide_key(snap_, *parse_username("deploy@web1"), "SHA256:mal1").accepted);
+  EXPECT_FALSE(decide_key(snap_, *parse_username("deploy@web1"), "SHA256:mal1", {}).accepted);
 }
 
 TEST_F(evaluator, any_grant_on_a_target_is_found_whatever_the_login) {

@@ -2,6 +2,8 @@
 // is refused, and every refusal carries a reason for the audit trail.
 #pragma once
 
+#include <optional>
+
 #include <bastion/policy/snapshot.hpp>
 
 namespace bastion::policy {
@@ -19,14 +21,22 @@ result<parsed_username> parse_username(std::string_view name);
 
 struct key_decision {
   bool accepted = false;
-  std::string user;    // the bastion user the key belongs to
-  std::string reason;  // why it was refused (audit only: clients get one reply for every refusal)
+  std::string user;     // the bastion user the key belongs to
+  std::string reason;   // why it was refused (audit only: clients get one reply for every refusal)
+  key_options options;  // what the key's sessions may do
+};
+
+// Where and when a key is offered: the client's address (from the accepted socket) and the time.
+struct key_context {
+  std::string_view source_ip;
+  std::int64_t now_unix = 0;
 };
 
 // Decides a public key (by fingerprint) offered for `name`. In the plain form the key must belong
-// to that user; in the username form the key's owner is the user.
+// to that user; in the username form the key's owner is the user. The key's from= and
+// expiry-time= options apply.
 key_decision decide_key(const policy_snapshot& snap, const parsed_username& name,
-                        std::string_view fingerprint);
+                        std::string_view fingerprint, const key_context& where);
 
 // The target a destination names: a registered name (on port 22 or the target's own port), else
 // a registered host:port. nullptr when neither matches.
@@ -38,10 +48,20 @@ struct access_decision {
   const target_info* target = nullptr;
   std::vector<channel_kind> kinds;
   std::string reason;  // for the client and the audit trail when refused
+  // From the key's options: whether a PTY may be requested, the command that runs instead of what
+  // the client asks (shell, exec or subsystem), and where -L may go (nullopt: anywhere).
+  bool pty = true;
+  std::optional<std::string> forced_command;
+  std::optional<std::vector<std::string>> permitopen;
 };
 
 access_decision decide_access(const policy_snapshot& snap, std::string_view user,
                               const target_info& target, std::string_view login);
+
+// Narrows `access` by a key's options (no-pty, no-*-forwarding, restrict, command=, permitopen=).
+// Applied for each key that authenticated the session; two keys forcing different commands refuse
+// it.
+void restrict_access(access_decision& access, const key_options& options);
 
 bool allows(const access_decision& d, channel_kind kind);
 

@@ -10,6 +10,7 @@
 #include <string_view>
 #include <vector>
 
+#include <bastion/policy/key_options.hpp>
 #include <bastion/policy/names.hpp>
 #include <bastion/policy/store.hpp>
 
@@ -26,6 +27,7 @@ struct snapshot_key {
   std::string user;
   std::string type;
   std::string base64;
+  key_options options;  // its authorized_keys options, as the bastion honours them
 };
 
 struct snapshot_grant {
