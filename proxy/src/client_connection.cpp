@@ -189,7 +189,9 @@ int client_connection::decide_pubkey(const std::string& name, ssh_key key, char 
     const std::string fingerprint = sha256_fingerprint(key);
     spdlog::info("src={} user={} authenticated with {}", peer_, log_value(user_), fingerprint);
     audit("auth", "ok", user_,
-          {{"method", "publickey"}, {"fingerprint", fingerprint}, {"sent_user", name}});
+          {{"method", "publickey"},
+           {"fingerprint", fingerprint},
+           {"sent_user", escape(name, max_client_name)}});
     on_authenticated(*parsed);
   }
   return SSH_AUTH_SUCCESS;  // for STATE_NONE this only tells the client to go on and sign

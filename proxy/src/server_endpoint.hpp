@@ -20,6 +20,9 @@
 
 namespace bastion::proxy {
 
+// How much of a user name that a client sent is kept in audit rows and logs.
+inline constexpr std::size_t max_client_name = 100;
+
 class server_endpoint : public callback_owner {
  public:
   server_endpoint(const server_endpoint&) = delete;

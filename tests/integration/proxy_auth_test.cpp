@@ -62,6 +62,15 @@ TEST_F(proxy_auth, every_refusal_gets_the_same_reply) {
   EXPECT_CONTAINS(rows, "denied root 127.0.0.1:");
 }
 
+// The name a client sends is stored bounded: a refused 300-byte name is cut in the audit row.
+TEST_F(proxy_auth, a_long_user_name_is_stored_bounded) {
+  const std::string name(300, 'x');
+  EXPECT_EQ(ssh(name, {alice_key_}).exit_code, 255);
+  const std::string rows = audit_rows("kind = 'auth'", 1);
+  EXPECT_CONTAINS(rows, "denied " + std::string(100, 'x') + "...(+200 bytes)");
+  EXPECT_EQ(rows.find(name), std::string::npos) << rows;
+}
+
 TEST_F(proxy_auth, passwords_are_never_offered) {
   const auto r = ssh("alice", {}, {"-o", "PreferredAuthentications=password,keyboard-interactive"});
   EXPECT_EQ(r.exit_code, 255);
