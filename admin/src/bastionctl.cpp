@@ -101,7 +101,7 @@ int run_bastionctl(int argc, const char* const* argv, std::istream& in, std::ost
     return 2;
   } catch (const command_error& e) {
     err << "bastionctl: " << e.what() << "\n";
-    return 1;
+    return e.exit_code();
   } catch (const policy::store_error& e) {
     err << "bastionctl: " << e.what() << "\n";
     return 1;

@@ -14,11 +14,21 @@
 
 namespace bastion::admin {
 
-// A failure the user can fix; exit code 1, the message on stderr.
+// A failure the user can fix; the message goes to stderr, and the exit code is 1 unless a
+// command documents its own (verify: 3 for a recording that is intact but incomplete).
 class command_error : public std::runtime_error {
  public:
-  using std::runtime_error::runtime_error;
+  explicit command_error(const std::string& what, int exit_code = 1)
+      : std::runtime_error(what), exit_code_(exit_code) {}
+  int exit_code() const { return exit_code_; }
+
+ private:
+  int exit_code_;
 };
+
+// verify's exit code for a recording whose chunks are intact but which misses bytes that the
+// session moved (fail_open, or a failure that ended it).
+inline constexpr int exit_incomplete = 3;
 
 class cli_context {
  public:

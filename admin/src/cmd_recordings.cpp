@@ -195,13 +195,22 @@ void add_recording_commands(CLI::App& app, cli_context& ctx) {
 
   auto id = std::make_shared<std::string>();
   auto* verify = app.add_subcommand(
-      "verify", "Check a session's recording: exit 0 intact, 1 with the first bad chunk");
+      "verify",
+      "Check a session's recording: exit 0 intact, 1 with the first bad chunk, 3 intact but "
+      "incomplete (bytes the session moved were not recorded)");
   verify->add_option("ID", *id, "Session id")->required();
   verify->callback([&ctx, id] {
     const auto rec = open_recording(ctx, *id);
     if (!rec.report.ok) {
       throw command_error("session " + *id + ": chunk " + std::to_string(*rec.report.bad_chunk) +
                           " is bad: " + rec.report.problem);
+    }
+    if (rec.session.lost_bytes > 0) {
+      throw command_error(
+          "session " + *id + ": incomplete: " + std::to_string(rec.session.lost_bytes) +
+              " bytes were not recorded; the " + std::to_string(rec.report.good.size()) +
+              " chunks kept are intact, head " + to_hex(rec.report.head),
+          exit_incomplete);
     }
     ctx.out << "session " << *id << ": intact, " << rec.report.good.size() << " chunks, head "
             << to_hex(rec.report.head)

@@ -27,14 +27,26 @@ result<std::unique_ptr<posix_file_sink>> posix_file_sink::create(const std::file
   if (dir_fd < 0) {
     return errno_error("cannot open recording directory " + dir.string());
   }
-  const int fd = ::openat(dir_fd, std::string(name).c_str(),
+  const std::string file(name);
+  const int fd = ::openat(dir_fd, file.c_str(),
                           O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_APPEND | O_CLOEXEC, 0640);
-  const int open_errno = errno;
-  ::close(dir_fd);
   if (fd < 0) {
+    const int open_errno = errno;
+    ::close(dir_fd);
     errno = open_errno;
-    return errno_error("cannot create recording " + std::string(name));
+    return errno_error("cannot create recording " + file);
   }
+  // The directory entry is durable before any of the session's data flows: a crash right after
+  // must leave a file that recovery finds, not a session whose recording never existed.
+  if (::fsync(dir_fd) != 0) {
+    const int sync_errno = errno;
+    ::close(fd);
+    ::unlinkat(dir_fd, file.c_str(), 0);
+    ::close(dir_fd);
+    errno = sync_errno;
+    return errno_error("cannot sync recording directory " + dir.string());
+  }
+  ::close(dir_fd);
   return std::unique_ptr<posix_file_sink>(new posix_file_sink(fd));
 }
 

@@ -28,7 +28,8 @@ bool session_recording::record(event ev) {
   }
   const std::size_t bytes = ev.data.size() + event_overhead;
   const std::size_t data = ev.data.size();
-  if (owner_.enqueue({shared_from_this(), std::move(ev), {}, bytes})) {
+  if (owner_.enqueue(
+          {recording_service::item::kind::event, shared_from_this(), std::move(ev), {}, bytes})) {
     return true;
   }
   // Over the bound: the writer cannot keep up.
@@ -41,7 +42,8 @@ bool session_recording::record(event ev) {
 }
 
 void session_recording::finish(std::function<void(const recording_summary&)> done) {
-  owner_.enqueue({shared_from_this(), std::nullopt, std::move(done), 0});
+  owner_.enqueue({recording_service::item::kind::finish, shared_from_this(), std::nullopt,
+                  std::move(done), 0});
 }
 
 recording_service::recording_service(recorder_options options, sink_factory factory)
@@ -62,11 +64,12 @@ recording_service::~recording_service() {
 std::shared_ptr<session_recording> recording_service::start(const file_header& header) {
   // The handle's constructor is private to this service; make_shared cannot reach it.
   std::shared_ptr<session_recording> s(new session_recording(*this, header));
+  enqueue({item::kind::open, s, std::nullopt, {}, 0});  // wakes the writer at once
   return s;
 }
 
 bool session_recording::congested() const {
-  return owner_.congested();
+  return !settled_.load(std::memory_order_acquire) || owner_.congested();
 }
 
 bool recording_service::enqueue(item it) {
@@ -74,7 +77,8 @@ bool recording_service::enqueue(item it) {
   bool wake = false;
   {
     const std::lock_guard lock(mutex_);
-    // A finish (bytes == 0) is always accepted so every recording gets closed.
+    // An open or a finish (bytes == 0) is always accepted, and wakes the writer: the session
+    // waits for its file, and every recording gets closed.
     if (bytes > 0 && queued_bytes() + bytes > options_.queue_limit_bytes) {
       return false;
     }
@@ -150,6 +154,14 @@ bool recording_service::open(session_recording& s) {
 void recording_service::handle(item& it) {
   session_recording& s = *it.session;
   const bool writable = open(s) && s.writer_->ok();
+  if (!s.settled_.load(std::memory_order_relaxed)) {
+    // Open, or failed: under fail_closed failed() ends the session; under fail_open it goes on
+    // and its data is counted as lost.
+    s.settled_.store(true, std::memory_order_release);
+  }
+  if (it.what == item::kind::open) {
+    return;
+  }
   if (it.ev) {
     if (!writable) {
       s.dropped_bytes_.fetch_add(it.ev->data.size(), std::memory_order_relaxed);

@@ -121,6 +121,18 @@ TEST_F(recordings, sessions_are_listed_and_filtered) {
   EXPECT_CONTAINS(ctl_cfg({"sessions"}).out, "live");
 }
 
+// Intact chunks are not a whole recording: bytes the session moved that were not recorded make
+// verify say so, with its own exit code.
+TEST_F(recordings, verify_calls_a_recording_with_lost_bytes_incomplete) {
+  const std::string id = record(pty_session());
+  postgres_cluster::instance().psql(
+      dbname_, "UPDATE recordings SET lost_bytes = 1234 WHERE session_id = '" + id + "'");
+  const auto r = ctl_cfg({"verify", id});
+  EXPECT_EQ(r.exit_code, 3) << r.err;
+  EXPECT_CONTAINS(r.err, "incomplete: 1234 bytes were not recorded; the 3 chunks kept are intact");
+  EXPECT_EQ(r.out.find("intact,"), std::string::npos);
+}
+
 TEST_F(recordings, verify_passes_then_names_the_tampered_chunk) {
   const std::string id = record(pty_session());
   const auto good = ctl_cfg({"verify", id});

@@ -250,7 +250,8 @@ TEST_F(session_recording, a_client_that_vanishes_mid_transfer_frees_everything) 
 // says why; nothing of the command's output reaches the client.
 TEST_F(session_recording, fail_closed_ends_a_session_that_cannot_be_recorded) {
   std::filesystem::remove_all(recording_dir());
-  const auto r = exec(login() + "@t1", "sleep 1; echo must-not-pass");
+  // No sleep: the command prints at once, and nothing may pass before its recording exists.
+  const auto r = exec(login() + "@t1", "echo must-not-pass");
   EXPECT_EQ(r.exit_code, 255) << r.out << r.err;
   EXPECT_CONTAINS(r.err, "bastion: the session recording cannot be persisted");
   EXPECT_EQ(r.out.find("must-not-pass"), std::string::npos);

@@ -139,6 +139,36 @@ struct slow_disk {
   }
 };
 
+// Until the writer has created the recording file, the session is held back (congested): no byte
+// may pass that has no file to go to. A file that cannot be created ends it under fail_closed.
+TEST(recording_service, a_session_waits_for_its_file_to_exist) {
+  temp_dir dir;
+  std::promise<void> release;
+  std::shared_future<void> gate = release.get_future().share();
+  recording_service service({.dir = dir.path()},
+                            [gate](const std::filesystem::path& d,
+                                   const std::string& name) -> result<std::unique_ptr<file_sink>> {
+                              gate.wait();  // a slow disk: the file is created only when released
+                              auto real = posix_file_sink::create(d, name);
+                              if (!real) {
+                                return real.error();
+                              }
+                              return std::unique_ptr<file_sink>(std::move(*real));
+                            });
+  const auto session = service.start(test::header_for_test());
+  std::this_thread::sleep_for(50ms);
+  EXPECT_TRUE(session->congested()) << "no file yet";
+  release.set_value();
+  EXPECT_TRUE(eventually([&] { return !session->congested(); }));
+  EXPECT_TRUE(std::filesystem::exists(dir.path() / recording_file_name(session->id())));
+  finish_and_wait(*session);
+
+  recording_service unwritable({.dir = dir.path() / "missing"});
+  const auto doomed = unwritable.start(test::header_for_test());
+  EXPECT_TRUE(eventually([&] { return doomed->failed(); }));
+  finish_and_wait(*doomed);
+}
+
 TEST(recording_service, fail_closed_ends_the_session_when_the_queue_is_full) {
   temp_dir dir;
   slow_disk disk;

@@ -54,8 +54,9 @@ class session_recording : public std::enable_shared_from_this<session_recording>
  public:
   // Queues an event. False means the recording cannot be kept (fail_closed): end the session.
   bool record(event ev);
-  // The writer is behind: callers should hold back data until this clears (backpressure), so
-  // that the queue bound, which ends sessions under fail_closed, is reached only by a stuck disk.
+  // The writer is behind, or has not created the file yet: callers hold back data until this
+  // clears (backpressure), so that no byte passes before its recording exists, and the queue
+  // bound, which ends sessions under fail_closed, is reached only by a stuck disk.
   bool congested() const;
   // Queues the end; `done` runs on the writer thread once the last chunk is durable (or failed).
   void finish(std::function<void(const recording_summary&)> done);
@@ -72,6 +73,8 @@ class session_recording : public std::enable_shared_from_this<session_recording>
   file_header header_;
   session_id id_;
   std::atomic<bool> failed_{false};
+  // The writer has created the file (directory entry synced), or given up on it under fail_open.
+  std::atomic<bool> settled_{false};
   std::atomic<std::uint64_t> dropped_bytes_{0};  // lost before reaching the writer (fail_open)
   // Owned by the writer thread only:
   std::unique_ptr<chunk_writer> writer_;
@@ -96,8 +99,10 @@ class recording_service {
  private:
   friend class session_recording;
   struct item {
+    enum class kind { open, event, finish };
+    kind what = kind::event;
     std::shared_ptr<session_recording> session;
-    std::optional<event> ev;  // empty for a finish request
+    std::optional<event> ev;  // for kind::event
     std::function<void(const recording_summary&)> done;
     std::size_t bytes = 0;  // charged to the queue bound
   };
