@@ -172,19 +172,9 @@ TEST_F(proxy_jump, fifty_sessions_at_once_arrive_intact) {
   SHA256(reinterpret_cast<const unsigned char*>(data.data()), data.size(), digest);
   const std::string expected = to_hex({reinterpret_cast<const char*>(digest), sizeof digest});
   constexpr int sessions = 50;
-  std::vector<run_result> results(sessions);
-  std::vector<std::thread> threads;
-  threads.reserve(sessions);
-  for (int i = 0; i < sessions; ++i) {
-    threads.emplace_back([&, i] {
-      results[static_cast<std::size_t>(i)] =
-          run({"ssh", "-F", jump_config_, login() + "@t1", "sha256sum"},
-              {.stdin_data = data, .timeout = std::chrono::seconds(180)});
-    });
-  }
-  for (auto& t : threads) {
-    t.join();
-  }
+  const auto results =
+      run_concurrently(sessions, {"ssh", "-F", jump_config_, login() + "@t1", "sha256sum"},
+                       {.stdin_data = data, .timeout = std::chrono::seconds(180)});
   int intact = 0;
   for (const auto& r : results) {
     intact += r.exit_code == 0 && r.out.substr(0, 64) == expected ? 1 : 0;
@@ -206,19 +196,9 @@ TEST_F(proxy_jump, fifty_sessions_at_once_arrive_intact) {
 // every order the target must see the granted login, and the rows must say so.
 TEST_F(proxy_jump, fifty_logins_at_once_all_reach_the_target_as_the_granted_login) {
   constexpr int sessions = 50;
-  std::vector<run_result> results(sessions);
-  std::vector<std::thread> threads;
-  threads.reserve(sessions);
-  for (int i = 0; i < sessions; ++i) {
-    threads.emplace_back([&, i] {
-      results[static_cast<std::size_t>(i)] =
-          run({"ssh", "-F", jump_config_, login() + "@t1", "id -un"},
-              {.timeout = std::chrono::seconds(120)});
-    });
-  }
-  for (auto& t : threads) {
-    t.join();
-  }
+  const auto results =
+      run_concurrently(sessions, {"ssh", "-F", jump_config_, login() + "@t1", "id -un"},
+                       {.timeout = std::chrono::seconds(120)});
   int right = 0;
   std::map<std::string, int> failures;  // the last stderr line of each failure, counted
   for (const auto& r : results) {

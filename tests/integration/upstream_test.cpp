@@ -1,10 +1,5 @@
 // The upstream dial against a real OpenSSH sshd: a trusted host key and an authorised bastion key
 // give a working session; every other case ends with a reason that names the target.
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <boost/asio/steady_timer.hpp>
 #include <future>
 
@@ -136,20 +131,11 @@ TEST_F(upstream, a_target_that_is_down_is_reported) {
 }
 
 TEST_F(upstream, a_silent_target_times_out) {
-  // Listening but never answering: the TCP connect completes from the backlog, no banner comes.
-  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof addr;
-  ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-  ASSERT_EQ(listen(fd, 8), 0);
-  ASSERT_EQ(getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len), 0);
-  auto request = request_for(ntohs(addr.sin_port), {});
+  const silent_listener silent;
+  auto request = request_for(silent.port(), {});
   request.timeout = std::chrono::seconds(1);
   const auto start = std::chrono::steady_clock::now();
   const auto result = dial(std::move(request));
-  close(fd);
   EXPECT_FALSE(result.session);
   EXPECT_CONTAINS(result.error, "connecting to web1 timed out after 1s");
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(10));
