@@ -107,7 +107,7 @@ bool client_connection::run_passes() {
     // A socket error leaves ssh_is_connected at 1: the status bits are what tell.
     if (close_reason_.empty() && (status & (SSH_CLOSED | SSH_CLOSED_ERROR)) != 0) {
       close_reason_ = (status & SSH_CLOSED_ERROR) != 0
-                          ? std::string("connection error: ") + ssh_get_error(session_.get())
+                          ? "connection error: " + failure_reason(session_.get())
                           : "client closed the connection";
     }
     if (const std::string reason = end_reason(); !reason.empty()) {

@@ -34,7 +34,7 @@ void listener::stop() {
 
 void listener::accept_next() {
   acceptor_.async_accept(
-      [self = shared_from_this()](const boost::system::error_code& ec, tcp::socket socket) {
+      peer_, [self = shared_from_this()](const boost::system::error_code& ec, tcp::socket socket) {
         self->on_accepted(ec, std::move(socket));
       });
 }
@@ -55,7 +55,7 @@ void listener::on_accepted(const boost::system::error_code& ec, tcp::socket sock
     });
     return;
   }
-  on_accept_(std::move(socket));
+  on_accept_(std::move(socket), peer_);
   accept_next();
 }
 

@@ -77,7 +77,9 @@ server::server(const config& cfg)
   for (const auto& where : cfg_.listen) {
     try {
       listeners_.push_back(std::make_shared<listener>(
-          io_, where, [this](asio::ip::tcp::socket s) { on_connection(std::move(s)); }));
+          io_, where, [this](asio::ip::tcp::socket s, const asio::ip::tcp::endpoint& from) {
+            on_connection(std::move(s), from);
+          }));
     } catch (const boost::system::system_error& e) {
       throw std::runtime_error("cannot listen on " + where.to_string() + ": " + e.code().message() +
                                "; free the port or change `listen:` in " + cfg_.source.string());
@@ -89,10 +91,9 @@ server::~server() = default;
 
 // The connection is built on its worker's thread, which then registers all its waits and timers
 // itself; only the accepted descriptor and the peer's address cross threads.
-void server::on_connection(asio::ip::tcp::socket socket) {
+void server::on_connection(asio::ip::tcp::socket socket, const asio::ip::tcp::endpoint& from) {
+  std::string peer = endpoint{from.address().to_string(), from.port()}.to_string();
   boost::system::error_code ec;
-  const auto ep = socket.remote_endpoint(ec);
-  std::string peer = ec ? "?" : endpoint{ep.address().to_string(), ep.port()}.to_string();
   const int fd = socket.release(ec);
   if (ec) {
     spdlog::warn("src={} dropped: {}", peer, ec.message());

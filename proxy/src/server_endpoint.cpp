@@ -48,7 +48,7 @@ bool server_endpoint::key_exchange_step(ssh_event event) {
       in_event_ = true;
       return true;
     case key_exchange_progress::failed:
-      close_reason_ = std::string("key exchange failed: ") + ssh_get_error(session_.get());
+      close_reason_ = "key exchange failed: " + failure_reason(session_.get());
       return false;
     case key_exchange_progress::more:
       return true;

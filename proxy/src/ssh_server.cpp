@@ -59,6 +59,20 @@ key_exchange_progress key_exchange_step(ssh_session session) {
              : key_exchange_progress::wait;
 }
 
+std::string failure_reason(ssh_session session) {
+  const char* error = ssh_get_error(session);
+  const std::string text = error != nullptr ? error : "";
+  if (ssh_get_clientbanner(session) == nullptr &&
+      (text.empty() || text == "Socket error: disconnected")) {
+    return "the client closed the connection before it sent its SSH version line";
+  }
+  if (text.empty()) {
+    return "the client sent a packet that libssh refused without a reason (malformed, such as a "
+           "zero length)";
+  }
+  return escape(text, 200);
+}
+
 std::string client_version(ssh_session session) {
   const char* banner = ssh_get_clientbanner(session);
   return escape(banner != nullptr ? banner : "", 255);

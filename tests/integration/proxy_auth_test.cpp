@@ -98,6 +98,86 @@ TEST_F(proxy_auth, the_seventh_attempt_is_never_heard) {
       << "the 8th key must not be reached";
 }
 
+// Connections reset by their client at once (a scanner, a churn of aborted handshakes): each row
+// and log line names the client's address, which accept() gave, even once the socket is gone.
+TEST_F(proxy_auth, connections_reset_at_once_are_audited_with_their_address) {
+  constexpr int resets = 200;
+  for (int i = 0; i < resets; ++i) {
+    const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = htons(static_cast<uint16_t>(port_));
+    ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    const linger reset{1, 0};  // close() sends RST
+    setsockopt(fd, SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
+    ::close(fd);
+  }
+  const auto count = [&](const std::string& where) {
+    const std::string n = postgres_cluster::instance().psql(
+        dbname_, "SELECT count(*) FROM audit_events WHERE kind = 'connection' AND " + where);
+    return std::stoi(n.empty() ? "0" : n);
+  };
+  EXPECT_TRUE(eventually([&] { return count("true") >= resets; }, std::chrono::seconds(30)))
+      << count("true") << " connection rows";
+  EXPECT_EQ(count("source_addr LIKE '127.0.0.1:%'"), count("true"));
+  EXPECT_EQ(read_file(log_).find("src=?"), std::string::npos);
+}
+
+// A client that sends `bytes` after reading the banner, then closes its side; returns once the
+// bastion has closed too (or after 5 s).
+void raw_client(int port, const std::string& bytes) {
+  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  char buf[4096];
+  pollfd p{fd, POLLIN, 0};
+  ASSERT_GT(poll(&p, 1, 5000), 0);
+  ASSERT_GT(read(fd, buf, sizeof buf), 0);  // the bastion's version line
+  if (!bytes.empty()) {
+    ASSERT_EQ(write(fd, bytes.data(), bytes.size()), static_cast<ssize_t>(bytes.size()));
+  }
+  shutdown(fd, SHUT_WR);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (std::chrono::steady_clock::now() < deadline && poll(&p, 1, 100) >= 0) {
+    if ((p.revents & POLLIN) != 0 && read(fd, buf, sizeof buf) <= 0) {
+      break;
+    }
+  }
+  ::close(fd);
+}
+
+// Each way a client can fail before the key exchange is logged and audited with its own reason,
+// never a stale or an empty one.
+TEST_F(proxy_auth, early_failures_say_what_the_client_did) {
+  struct early {
+    std::string bytes;
+    std::string reason;
+  };
+  for (const auto& c : std::vector<early>{
+           {"", "the client closed the connection before it sent its SSH version line"},
+           {"GET / HTTP/1.0\r\n\r\n", "No version of SSH protocol usable (banner: GET / HTTP/1.0)"},
+           {std::string("SSH-2.0-probe\r\n") + std::string(16, '\0'),
+            "the client sent a packet that libssh refused without a reason"},
+           {"SSH-2.0-probe\r\n\x7f\xff\xff\xff" + std::string(12, '\0'), "Packet len too high"},
+       }) {
+    const std::size_t before = read_file(log_).size();
+    raw_client(port_, c.bytes);
+    EXPECT_TRUE(eventually([&] {
+      const std::string added = read_file(log_).substr(before);
+      return added.find("closed: ") != std::string::npos;
+    })) << c.reason;
+    const std::string added = read_file(log_).substr(before);
+    EXPECT_CONTAINS(added, c.reason);
+    EXPECT_EQ(added.find("closed: \"key exchange failed: \""), std::string::npos) << added;
+  }
+  const std::string rows = audit_rows("kind = 'connection'", 4);
+  EXPECT_EQ(std::count(rows.begin(), rows.end(), ','), 3) << rows;
+}
+
 TEST_F(proxy_auth, an_idle_connection_is_closed_after_the_login_grace_time) {
   const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   sockaddr_in addr{};

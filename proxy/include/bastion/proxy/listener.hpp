@@ -13,7 +13,10 @@ namespace bastion::proxy {
 
 class listener : public std::enable_shared_from_this<listener> {
  public:
-  using handler = std::function<void(boost::asio::ip::tcp::socket)>;
+  // The socket, and the peer's address as accept() returned it: the one that the audit trail
+  // names, known even when the peer has reset the connection by the time anyone asks.
+  using handler =
+      std::function<void(boost::asio::ip::tcp::socket, const boost::asio::ip::tcp::endpoint&)>;
 
   // Binds and listens at once; throws boost::system::system_error naming the address on failure.
   listener(boost::asio::io_context& io, const endpoint& where, handler on_accept);
@@ -31,6 +34,7 @@ class listener : public std::enable_shared_from_this<listener> {
   boost::asio::steady_timer backoff_;
   endpoint where_;
   handler on_accept_;
+  boost::asio::ip::tcp::endpoint peer_;  // filled by the accept in flight (one at a time)
 };
 
 }  // namespace bastion::proxy

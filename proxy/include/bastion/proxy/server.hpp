@@ -34,7 +34,8 @@ class server {
 
  private:
   void on_signal(int signo);
-  void on_connection(boost::asio::ip::tcp::socket socket);
+  void on_connection(boost::asio::ip::tcp::socket socket,
+                     const boost::asio::ip::tcp::endpoint& from);
   void check_drained();
   std::vector<std::shared_ptr<client_connection>> live_connections();
 

@@ -29,6 +29,12 @@ enum class key_exchange_progress { done, failed, more, wait };
 // edge-triggered wait will not wake for them; `wait` means wait for readiness.
 key_exchange_progress key_exchange_step(ssh_session session);
 
+// Why a server session failed, for logs and the audit trail: libssh's error, escaped and bounded
+// (it may quote the client's bytes), or what happened when libssh leaves none or a stale one: a
+// client that closed before its version line, or a packet that libssh refused without a word (a
+// zero packet length makes it give up on an allocation, with no message).
+std::string failure_reason(ssh_session session);
+
 // The identification line the client sent ("SSH-2.0-OpenSSH_9.2p1 ..."), escaped: it is the
 // client's text, kept in recordings and rows.
 std::string client_version(ssh_session session);
