@@ -63,6 +63,7 @@ void read_limits(config_section& s, limits_config& l) {
   s.read("max_session_duration", l.max_session_duration);
   s.read("drain_timeout", l.drain_timeout);
   s.read("connect_timeout", l.connect_timeout);
+  s.read("journal_backlog", l.journal_backlog, 10, 1000000);
   s.finish();
 }
 

@@ -13,8 +13,8 @@ constexpr std::size_t max_batch = 500;
 
 }  // namespace
 
-journal::journal(std::string conninfo, std::string node, std::size_t capacity)
-    : conninfo_(std::move(conninfo)), node_(std::move(node)), capacity_(capacity) {
+journal::journal(std::string conninfo, std::string node, std::size_t backlog)
+    : conninfo_(std::move(conninfo)), node_(std::move(node)), backlog_(backlog) {
   thread_ = std::thread([this] { run(); });
 }
 
@@ -30,16 +30,17 @@ journal::~journal() {
 void journal::record(journal_entry entry) {
   {
     const std::lock_guard lock(mutex_);
-    if (queue_.size() >= capacity_) {
+    if (queue_.size() >= backlog_ * hard_cap_factor) {
       if (dropped_.fetch_add(1, std::memory_order_relaxed) % 1000 == 0) {
         spdlog::error(
-            "journal queue full ({} entries): dropping audit and session rows until the database "
-            "catches up",
-            capacity_);
+            "journal over its hard cap ({} entries, {} dropped so far): the database has not taken "
+            "rows for long; audit and session rows are being lost",
+            queue_.size(), dropped_.load(std::memory_order_relaxed));
       }
       return;
     }
     queue_.push_back(std::move(entry));
+    size_.store(queue_.size(), std::memory_order_relaxed);
   }
   wake_.notify_one();
 }
@@ -94,6 +95,7 @@ void journal::run() {
     lock.lock();
     if (done) {
       queue_.erase(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(n));
+      size_.store(queue_.size(), std::memory_order_relaxed);
       written_.fetch_add(n, std::memory_order_relaxed);
       backoff = std::chrono::milliseconds(200);
       continue;

@@ -1,7 +1,10 @@
 // bastiond's process-level wiring: threads, listeners, connections, signals.
+#include <sys/socket.h>
 #include <unistd.h>
 
+#include <array>
 #include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/write.hpp>
 #include <cerrno>
 #include <csignal>
 #include <cstdlib>
@@ -65,7 +68,8 @@ server::server(const config& cfg)
   } else {
     spdlog::warn("recording.enabled is false: sessions are neither recorded nor listed");
   }
-  journal_ = std::make_unique<policy::journal>(cfg_.database, cfg_.node_name);
+  journal_ = std::make_unique<policy::journal>(
+      cfg_.database, cfg_.node_name, static_cast<std::size_t>(cfg_.limits.journal_backlog));
   recorder_ = std::make_unique<recorder::recording_service>(
       recorder::recorder_options{cfg_.recording.dir, cfg_.recording.failure_mode});
   for (unsigned i = 0; i < io_threads(); ++i) {
@@ -93,6 +97,9 @@ server::~server() = default;
 // itself; only the accepted descriptor and the peer's address cross threads.
 void server::on_connection(asio::ip::tcp::socket socket, const asio::ip::tcp::endpoint& from) {
   std::string peer = endpoint{from.address().to_string(), from.port()}.to_string();
+  if (!journal_->accepting_connections()) {
+    return refuse_while_journal_behind(std::move(socket), peer);
+  }
   boost::system::error_code ec;
   const int fd = socket.release(ec);
   if (ec) {
@@ -109,6 +116,70 @@ void server::on_connection(asio::ip::tcp::socket socket, const asio::ip::tcp::en
     }
     connection->start();
   });
+}
+
+namespace {
+
+// Tells a client why before any key exchange, then closes once it has read that: the reason is
+// sent with FIN, and the client's own version line is read and dropped, so that the close does
+// not become a reset that loses the reason. Bounded by a short timer.
+void refuse(asio::ip::tcp::socket socket, const std::string& reason) {
+  struct refusal {
+    asio::ip::tcp::socket socket;
+    asio::steady_timer timer;
+    std::string bytes;
+    std::array<char, 512> sink{};
+  };
+  const auto executor = socket.get_executor();
+  auto r = std::make_shared<refusal>(
+      refusal{std::move(socket), asio::steady_timer(executor), plaintext_disconnect(reason)});
+  r->timer.expires_after(std::chrono::seconds(2));
+  r->timer.async_wait([r](const boost::system::error_code&) {
+    boost::system::error_code ignored;
+    r->socket.close(ignored);
+  });
+  asio::async_write(r->socket, asio::buffer(r->bytes),
+                    [r](const boost::system::error_code& ec, std::size_t) {
+                      boost::system::error_code ignored;
+                      r->socket.shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
+                      if (ec) {
+                        r->timer.cancel();
+                        return;
+                      }
+                      // Read until the client closes (or the timer does); a read error ends it too.
+                      auto drain = std::make_shared<std::function<void()>>();
+                      *drain = [r, drain] {
+                        r->socket.async_read_some(
+                            asio::buffer(r->sink),
+                            [r, drain](const boost::system::error_code& read_ec, std::size_t) {
+                              if (read_ec) {
+                                r->timer.cancel();
+                                *drain = nullptr;  // breaks the cycle
+                                return;
+                              }
+                              (*drain)();
+                            });
+                      };
+                      (*drain)();
+                    });
+}
+
+}  // namespace
+
+// A connection that cannot be audited is not served: its rows would have to wait behind a
+// backlog that the database is not taking, or be dropped.
+void server::refuse_while_journal_behind(asio::ip::tcp::socket socket, const std::string& peer) {
+  refuse(std::move(socket),
+         "the bastion's audit trail is behind (its database is slow or away); try again shortly");
+  ++refused_behind_journal_;
+  const auto now = std::chrono::steady_clock::now();
+  if (now - refusal_logged_ >= std::chrono::seconds(10)) {
+    refusal_logged_ = now;
+    spdlog::error(
+        "src={} refused: the journal holds {} rows (limits.journal_backlog {}) that PostgreSQL has "
+        "not taken; {} connection(s) refused so far",
+        peer, journal_->backlog(), cfg_.limits.journal_backlog, refused_behind_journal_);
+  }
 }
 
 std::vector<std::shared_ptr<client_connection>> server::live_connections() {

@@ -1,5 +1,6 @@
 // Server-side libssh configuration, and the non-blocking key exchange of server sessions.
 #include <libssh/server.h>
+#include <libssh/ssh2.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
 
@@ -9,6 +10,15 @@
 #include "crypto_policy.hpp"
 
 namespace bastion::proxy {
+namespace {
+
+void put_u32(std::string& out, std::uint32_t v) {
+  for (int shift = 24; shift >= 0; shift -= 8) {
+    out += static_cast<char>((v >> shift) & 0xffU);
+  }
+}
+
+}  // namespace
 
 result<ssh_bind_ptr> make_server_bind(const std::vector<std::filesystem::path>& host_keys) {
   ssh_bind_ptr bind(ssh_bind_new());
@@ -71,6 +81,27 @@ std::string failure_reason(ssh_session session) {
            "zero length)";
   }
   return escape(text, 200);
+}
+
+std::string plaintext_disconnect(std::string_view reason) {
+  const std::string text = escape(reason, 200);
+  std::string payload;
+  payload += static_cast<char>(SSH2_MSG_DISCONNECT);
+  put_u32(payload, SSH2_DISCONNECT_BY_APPLICATION);
+  put_u32(payload, static_cast<std::uint32_t>(text.size()));
+  payload += text;
+  put_u32(payload, 0);  // language tag
+  // packet_length, padding_length, payload, padding: a multiple of 8, with 4 to 11 padding bytes.
+  std::size_t padding = 8 - ((5 + payload.size()) % 8);
+  if (padding < 4) {
+    padding += 8;
+  }
+  std::string out = "SSH-2.0-bastion\r\n";
+  put_u32(out, static_cast<std::uint32_t>(1 + payload.size() + padding));
+  out += static_cast<char>(padding);
+  out += payload;
+  out.append(padding, '\0');
+  return out;
 }
 
 std::string client_version(ssh_session session) {

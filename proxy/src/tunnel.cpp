@@ -1,14 +1,11 @@
 // Pumping a -J hop between its channel and its socket.
 #include "tunnel.hpp"
 
-#include <libssh/ssh2.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <array>
 #include <cerrno>
-
-#include <bastion/common/escape.hpp>
 
 #include "byte_pump.hpp"
 
@@ -18,12 +15,6 @@ namespace {
 
 tunnel* self_of(void* p) {
   return static_cast<tunnel*>(p);
-}
-
-void put_u32(std::string& out, std::uint32_t v) {
-  for (int shift = 24; shift >= 0; shift -= 8) {
-    out += static_cast<char>((v >> shift) & 0xffU);
-  }
 }
 
 }  // namespace
@@ -187,27 +178,6 @@ void tunnel::close() {
     ::close(fd_);
     fd_ = -1;
   }
-}
-
-std::string plaintext_disconnect(std::string_view reason) {
-  const std::string text = escape(reason, 200);
-  std::string payload;
-  payload += static_cast<char>(SSH2_MSG_DISCONNECT);
-  put_u32(payload, SSH2_DISCONNECT_BY_APPLICATION);
-  put_u32(payload, static_cast<std::uint32_t>(text.size()));
-  payload += text;
-  put_u32(payload, 0);  // language tag
-  // packet_length, padding_length, payload, padding: a multiple of 8, with 4 to 11 padding bytes.
-  std::size_t padding = 8 - ((5 + payload.size()) % 8);
-  if (padding < 4) {
-    padding += 8;
-  }
-  std::string out = "SSH-2.0-bastion\r\n";
-  put_u32(out, static_cast<std::uint32_t>(1 + payload.size() + padding));
-  out += static_cast<char>(padding);
-  out += payload;
-  out.append(padding, '\0');
-  return out;
 }
 
 }  // namespace bastion::proxy

@@ -61,9 +61,4 @@ class tunnel {
   bool closed_ = false;
 };
 
-// An SSH identification line and an unencrypted SSH_MSG_DISCONNECT carrying `reason`: what a
-// refused `-J` destination receives, so that the client prints the reason (RFC 4253 4.2 and 11.1;
-// a disconnect may come before the key exchange).
-std::string plaintext_disconnect(std::string_view reason);
-
 }  // namespace bastion::proxy

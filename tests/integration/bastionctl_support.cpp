@@ -65,6 +65,31 @@ std::unique_ptr<child_process> bastionctl_test::start_bastiond(const std::string
   return listening ? std::move(daemon) : nullptr;
 }
 
+std::unique_ptr<child_process> bastionctl_test::lock_audit_table() const {
+  auto holder = std::make_unique<child_process>(
+      std::vector<std::string>{"psql", "-X", "-q", postgres_cluster::instance().conninfo(dbname_),
+                               "-c",
+                               "BEGIN; LOCK TABLE audit_events IN SHARE MODE; "
+                               "SELECT pg_sleep(60); COMMIT;"},
+      (dir() / "lock.log").string());
+  const bool locked = eventually([&] {
+    return postgres_cluster::instance().psql(
+               dbname_,
+               "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation WHERE "
+               "c.relname = 'audit_events' AND l.mode = 'ShareLock' AND l.granted") == "1\n";
+  });
+  EXPECT_TRUE(locked) << read_file((dir() / "lock.log").string());
+  return holder;
+}
+
+// Ends the session that holds the lock (its backend sleeps on, whatever happens to psql).
+void bastionctl_test::unlock_audit_table() const {
+  postgres_cluster::instance().psql(
+      dbname_,
+      "SELECT pg_terminate_backend(l.pid) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation "
+      "WHERE c.relname = 'audit_events' AND l.mode = 'ShareLock' AND l.granted");
+}
+
 std::string bastionctl_test::write_config(int listen_port, const std::string& limits,
                                           const std::string& recording) const {
   const std::string outer = service_key(dir_, "outer");

@@ -37,6 +37,12 @@ class bastionctl_test : public ::testing::Test {
   std::unique_ptr<child_process> start_bastiond(const std::string& config,
                                                 const std::string& log) const;
 
+  // A database session that holds audit_events locked against writes (a database that takes no
+  // audit rows; reads go on) until
+  // unlock_audit_table().
+  std::unique_ptr<child_process> lock_audit_table() const;
+  void unlock_audit_table() const;
+
   const temp_dir& dir() const { return dir_; }
   std::string conninfo_;
   std::string dbname_;

@@ -201,3 +201,48 @@ TEST_F(proxy_auth, an_idle_connection_is_closed_after_the_login_grace_time) {
 
 }  // namespace
 }  // namespace bastion::test
+
+namespace bastion::test {
+namespace {
+
+// A database that takes no audit rows: the rows of admitted connections wait (none is dropped),
+// and once limits.journal_backlog of them wait, new connections are told why and closed.
+class proxy_auth_journal_behind : public bastiond_fixture {
+ protected:
+  std::string limits() const override {
+    return "login_grace_time: 10s, max_auth_tries: 6, journal_backlog: 10";
+  }
+};
+
+TEST_F(proxy_auth_journal_behind, new_connections_wait_for_the_audit_trail) {
+  const auto lock = lock_audit_table();
+  const std::string stranger = make_ssh_key(dir(), "stranger", "ed25519");
+  int admitted = 0;
+  run_result refused;
+  for (int i = 0; i < 20 && refused.err.empty(); ++i) {
+    const auto r = ssh("alice", {stranger});
+    EXPECT_EQ(r.exit_code, 255);
+    if (r.err.find("the bastion's audit trail is behind") != std::string::npos) {
+      refused = r;
+    } else {
+      ++admitted;
+    }
+  }
+  ASSERT_FALSE(refused.err.empty()) << "no connection was refused while the journal was behind";
+  EXPECT_CONTAINS(read_file(log_), "limits.journal_backlog 10");
+  unlock_audit_table();
+  // Every admitted connection's rows land: its refused attempt and its end.
+  const auto count = [&](const std::string& kind) {
+    const std::string n = postgres_cluster::instance().psql(
+        dbname_, "SELECT count(*) FROM audit_events WHERE kind = '" + kind + "'");
+    return std::stoi(n.empty() ? "0" : n);
+  };
+  EXPECT_TRUE(eventually([&] { return count("connection") == admitted; }))
+      << count("connection") << " connection rows for " << admitted << " admitted";
+  EXPECT_EQ(count("auth"), admitted);
+  // And new connections are served again.
+  EXPECT_CONTAINS(ssh("alice", {alice_key_}).err, "Authenticated to 127.0.0.1");
+}
+
+}  // namespace
+}  // namespace bastion::test

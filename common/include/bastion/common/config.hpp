@@ -37,6 +37,9 @@ struct limits_config {
   duration max_session_duration{0};  // 0: unlimited
   duration drain_timeout = std::chrono::seconds(30);
   duration connect_timeout = std::chrono::seconds(10);  // to a target
+  // Audit and session rows waiting for the database past which new connections are refused
+  // until it catches up (rows are never dropped to make room).
+  int journal_backlog = 10000;
 };
 
 struct recording_config {

@@ -1,8 +1,14 @@
 // What the proxy writes to PostgreSQL while it serves: the audit trail (audit_events) and the
 // session index (sessions, channels, recordings rows). Written off the io threads: entries wait in
-// one bounded FIFO queue for a writer thread that applies them in order, in batches of one
-// transaction, and keeps them through a database outage until the queue bound forces drops
-// (counted, and logged). Order matters: a session's end row follows its start row.
+// one FIFO queue for a writer thread that applies them in order, in batches of one transaction,
+// and keeps them through a database outage. Order matters: a session's end row follows its start.
+//
+// Rows are not dropped to make room. Past `backlog` waiting entries the bastion stops admitting new
+// connections (accepting_connections() turns false; they are refused with the reason and counted)
+// until the database catches up, so what is queued comes only from connections already admitted,
+// each of which writes a bounded number of rows. A hard cap of hard_cap_factor x backlog guards
+// memory against a database that never comes back; only past it are entries dropped, counted and
+// logged.
 #pragma once
 
 #include <atomic>
@@ -58,7 +64,9 @@ using journal_entry = std::variant<audit_event, session_start, session_end, chan
 
 class journal {
  public:
-  journal(std::string conninfo, std::string node, std::size_t capacity = 10000);
+  static constexpr std::size_t hard_cap_factor = 8;
+
+  journal(std::string conninfo, std::string node, std::size_t backlog = 10000);
   // Writes what is queued (for at most a few seconds if the database is away), then stops.
   ~journal();
   journal(const journal&) = delete;
@@ -68,6 +76,10 @@ class journal {
   void record(journal_entry entry);
   std::uint64_t written() const { return written_.load(std::memory_order_relaxed); }
   std::uint64_t dropped() const { return dropped_.load(std::memory_order_relaxed); }
+  // Entries waiting for the database.
+  std::size_t backlog() const { return size_.load(std::memory_order_relaxed); }
+  // False while the backlog is at its bound: new connections must wait for the database.
+  bool accepting_connections() const { return backlog() < backlog_; }
 
  private:
   void run();
@@ -76,7 +88,8 @@ class journal {
 
   std::string conninfo_;
   std::string node_;
-  std::size_t capacity_;
+  std::size_t backlog_;
+  std::atomic<std::size_t> size_{0};  // queue_.size(), readable without the lock
   std::mutex mutex_;
   std::condition_variable wake_;
   std::deque<journal_entry> queue_;

@@ -37,6 +37,9 @@ class server {
   void on_connection(boost::asio::ip::tcp::socket socket,
                      const boost::asio::ip::tcp::endpoint& from);
   void check_drained();
+  // While the journal is at limits.journal_backlog, a new connection is told why and closed
+  // before its key exchange; counted, and logged at most every 10 s.
+  void refuse_while_journal_behind(boost::asio::ip::tcp::socket socket, const std::string& peer);
   std::vector<std::shared_ptr<client_connection>> live_connections();
 
   const config& cfg_;
@@ -61,6 +64,10 @@ class server {
   std::mutex connections_mutex_;
   std::list<std::weak_ptr<client_connection>> connections_;
   std::vector<std::shared_ptr<listener>> listeners_;
+  // Connections refused while the journal was behind, and when that was last logged (the main
+  // thread's: only it accepts).
+  std::uint64_t refused_behind_journal_ = 0;
+  std::chrono::steady_clock::time_point refusal_logged_{};
 };
 
 }  // namespace bastion::proxy

@@ -35,6 +35,11 @@ key_exchange_progress key_exchange_step(ssh_session session);
 // zero packet length makes it give up on an allocation, with no message).
 std::string failure_reason(ssh_session session);
 
+// An SSH identification line and an unencrypted SSH_MSG_DISCONNECT carrying `reason`: what a
+// client refused before any key exchange receives, so that it prints the reason (RFC 4253 4.2 and
+// 11.1; a disconnect may come before the key exchange).
+std::string plaintext_disconnect(std::string_view reason);
+
 // The identification line the client sent ("SSH-2.0-OpenSSH_9.2p1 ..."), escaped: it is the
 // client's text, kept in recordings and rows.
 std::string client_version(ssh_session session);
