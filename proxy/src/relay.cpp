@@ -144,6 +144,7 @@ void relay::on_upstream(upstream_result result) {
     fail_all(result.error);
   } else {
     upstream_ = std::move(result.session);
+    last_activity_ = std::chrono::steady_clock::now();  // connecting is not idling
     ssh_event_add_session(event_, upstream_.get());
     up_fd_.assign(ssh_get_fd(upstream_.get()));
     spdlog::info("{} connected to {} as {} (host key {})", log_prefix_, log_value(target_),

@@ -228,7 +228,7 @@ TEST_F(key_options_session, from_and_expiry_time_refuse_the_login) {
 class limited_session : public proxy_session {
  protected:
   std::string limits() const override {
-    return "login_grace_time: 10s, max_auth_tries: 6, max_session_duration: 4s, idle_timeout: 2s";
+    return "login_grace_time: 10s, max_auth_tries: 6, max_session_duration: 6s, idle_timeout: 3s";
   }
 };
 
@@ -237,10 +237,10 @@ TEST_F(limited_session, a_busy_session_ends_at_max_session_duration) {
   const auto r = exec(login() + "@t1", "while true; do echo tick; sleep 0.3; done");
   const auto took = std::chrono::steady_clock::now() - start;
   EXPECT_EQ(r.exit_code, 255) << r.err;
-  EXPECT_CONTAINS(r.err, "bastion: the session reached limits.max_session_duration 4s");
+  EXPECT_CONTAINS(r.err, "bastion: the session reached limits.max_session_duration 6s");
   EXPECT_CONTAINS(r.out, "tick");
-  // Output every 0.3 s kept it from the 2 s idle timeout; the 4 s limit ended it.
-  EXPECT_GE(took, std::chrono::milliseconds(3500));
+  // Output every 0.3 s kept it from the 3 s idle timeout; the 6 s limit ended it.
+  EXPECT_GE(took, std::chrono::milliseconds(5500));
   EXPECT_CONTAINS(audit_rows("kind = 'session.limit'", 1), "ended alice");
 }
 
@@ -250,8 +250,8 @@ TEST_F(limited_session, a_quiet_session_ends_at_idle_timeout) {
   const auto took = std::chrono::steady_clock::now() - start;
   EXPECT_EQ(r.exit_code, 255) << r.err;
   EXPECT_EQ(r.out, "before\n");
-  EXPECT_CONTAINS(r.err, "bastion: the session was idle for limits.idle_timeout 2s");
-  EXPECT_GE(took, std::chrono::milliseconds(1500));
+  EXPECT_CONTAINS(r.err, "bastion: the session was idle for limits.idle_timeout 3s");
+  EXPECT_GE(took, std::chrono::milliseconds(2500));
 }
 
 }  // namespace
