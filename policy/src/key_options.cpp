@@ -171,7 +171,11 @@ result<std::vector<std::string>> parse_from(const std::string& value) {
           "\" is not an address, a CIDR block or an address pattern; the bastion does not look "
           "up client host names (as sshd with UseDNS no), so write addresses");
     }
-    patterns.emplace_back(p);
+    // Addresses print in lower case: so are the patterns kept, or "!2001:DB8:*" never matches.
+    std::string lower(p);
+    std::transform(lower.begin(), lower.end(), lower.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    patterns.push_back(std::move(lower));
   }
   if (patterns.empty()) {
     return make_error("from=\"\" allows no source; remove the option or list addresses");
@@ -201,9 +205,24 @@ bool apply_flag(key_options& o, std::string_view name) {
 }
 
 result<void> apply_valued(key_options& o, std::string_view name, const std::string& value) {
+  // A second command= or from= would replace the first and could widen what the key may do
+  // (sshd refuses them too); of two expiry-times the earlier holds.
+  const auto once = [&](bool set) -> result<void> {
+    if (set) {
+      return make_error("option " + escape(name, 64) +
+                        "= is given twice; keep one (a second would override the first)");
+    }
+    return {};
+  };
   if (iequals(name, "command")) {
+    if (auto ok = once(o.command.has_value()); !ok) {
+      return ok;
+    }
     o.command = value;
   } else if (iequals(name, "from")) {
+    if (auto ok = once(!o.from.empty()); !ok) {
+      return ok;
+    }
     auto patterns = parse_from(value);
     if (!patterns) {
       return patterns.error();
@@ -215,7 +234,7 @@ result<void> apply_valued(key_options& o, std::string_view name, const std::stri
       return make_error("expiry-time=\"" + escape(value, 64) +
                         "\" must be YYYYMMDD, YYYYMMDDHHMM or YYYYMMDDHHMMSS (Z for UTC)");
     }
-    o.expires_unix = t;
+    o.expires_unix = o.expires_unix ? std::min(*o.expires_unix, *t) : *t;
   } else if (iequals(name, "permitopen")) {
     if (value.rfind(':') == std::string::npos) {
       return make_error("permitopen=\"" + escape(value, 100) + "\" must be HOST:PORT");

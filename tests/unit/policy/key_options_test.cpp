@@ -90,6 +90,17 @@ TEST(key_options, from_matches_addresses_blocks_patterns_and_negations) {
   EXPECT_FALSE(source_allowed(parsed(R"(from="10.0.0.1/31")"), "10.0.0.2"));
 }
 
+// Nothing in one key line may widen what an earlier option of it allowed.
+TEST(key_options, repeats_never_widen) {
+  EXPECT_FALSE(parse_key_options(R"(from="10.0.0.0/8",from="*")"));
+  EXPECT_FALSE(parse_key_options(R"(command="true",command="bash")"));
+  EXPECT_EQ(parsed(R"(expiry-time="20300101Z",expiry-time="20990101Z")").expires_unix, 1893456000);
+  EXPECT_EQ(parsed(R"(expiry-time="20990101Z",expiry-time="20300101Z")").expires_unix, 1893456000);
+  const auto o = parsed(R"(from="2001:DB8::/32,!2001:DB8:0:BAD:*")");
+  EXPECT_TRUE(source_allowed(o, "2001:db8::1"));
+  EXPECT_FALSE(source_allowed(o, "2001:db8:0:bad::1")) << "the negation holds in any case";
+}
+
 TEST(key_options, restrict_access_narrows_the_grant) {
   access_decision a{true,
                     nullptr,
