@@ -44,7 +44,7 @@ namespace {
 
 // A key that bastiond reads as the service user.
 std::string service_key(const temp_dir& dir, const std::string& name) {
-  const std::string path = make_ssh_key(dir, name, "ed25519");
+  std::string path = make_ssh_key(dir, name, "ed25519");
   if (const auto uid = unprivileged_uid();
       uid && chown(path.c_str(), *uid, static_cast<gid_t>(-1)) != 0) {
     throw std::runtime_error("cannot chown " + path);
@@ -66,11 +66,11 @@ std::unique_ptr<child_process> bastionctl_test::start_bastiond(const std::string
 }
 
 std::unique_ptr<child_process> bastionctl_test::lock_audit_table() const {
+  const std::string hold =
+      "BEGIN; LOCK TABLE audit_events IN SHARE MODE; SELECT pg_sleep(60); COMMIT;";
   auto holder = std::make_unique<child_process>(
       std::vector<std::string>{"psql", "-X", "-q", postgres_cluster::instance().conninfo(dbname_),
-                               "-c",
-                               "BEGIN; LOCK TABLE audit_events IN SHARE MODE; "
-                               "SELECT pg_sleep(60); COMMIT;"},
+                               "-c", hold},
       (dir() / "lock.log").string());
   const bool locked = eventually([&] {
     return postgres_cluster::instance().psql(
