@@ -1,7 +1,5 @@
 // Outer authentication with a stock OpenSSH client against a real bastiond: public keys only,
 // default deny, one reply for every refusal, max_auth_tries and login_grace_time enforced.
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -103,12 +101,8 @@ TEST_F(proxy_auth, the_seventh_attempt_is_never_heard) {
 TEST_F(proxy_auth, connections_reset_at_once_are_audited_with_their_address) {
   constexpr int resets = 200;
   for (int i = 0; i < resets; ++i) {
-    const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    addr.sin_port = htons(static_cast<uint16_t>(port_));
-    ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    const int fd = connect_loopback(port_);
+    ASSERT_GE(fd, 0);
     const linger reset{1, 0};  // close() sends RST
     setsockopt(fd, SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
     ::close(fd);
@@ -127,12 +121,8 @@ TEST_F(proxy_auth, connections_reset_at_once_are_audited_with_their_address) {
 // A client that sends `bytes` after reading the banner, then closes its side; returns once the
 // bastion has closed too (or after 5 s).
 void raw_client(int port, const std::string& bytes) {
-  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  const int fd = connect_loopback(port);
+  ASSERT_GE(fd, 0);
   char buf[4096];
   pollfd p{fd, POLLIN, 0};
   ASSERT_GT(poll(&p, 1, 5000), 0);
@@ -179,12 +169,8 @@ TEST_F(proxy_auth, early_failures_say_what_the_client_did) {
 }
 
 TEST_F(proxy_auth, an_idle_connection_is_closed_after_the_login_grace_time) {
-  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = htons(static_cast<uint16_t>(port_));
-  ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  const int fd = connect_loopback(port_);
+  ASSERT_GE(fd, 0);
   const auto start = std::chrono::steady_clock::now();
   char buf[4096];
   bool closed = false;
