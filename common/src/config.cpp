@@ -70,6 +70,7 @@ void read_limits(config_section& s, limits_config& l) {
 void read_recording(config_section& s, recording_config& r) {
   s.read("enabled", r.enabled);
   s.read("dir", r.dir);
+  s.read("max_unpersisted_kib", r.max_unpersisted_kib, 16, 65536);
   if (const auto mode = s.scalar("failure_mode")) {
     if (*mode == "fail_closed") {
       r.failure_mode = failure_mode::fail_closed;

@@ -336,14 +336,12 @@ bool channel_bridge::relay(ssh_channel src, ssh_channel dst, recorder::stream wh
     return false;
   }
   const int src_stream = what == recorder::stream::error ? 1 : 0;
-  // Backpressure from the recorder: while it is behind, nothing is read, so the windows close
-  // and the peers slow down, instead of the queue filling up and ending the session.
+  // Backpressure from the recorder: while it is behind (or, under fail_closed, while this
+  // session's bytes are not yet in its file) nothing is read, so the windows close and the peers
+  // slow down; the recorder wakes the relay when there is room again.
   const auto room = [this, dst]() -> uint32_t {
-    if (tap_.congested()) {
-      held_by_recorder_ = true;
-      return 0;
-    }
-    return ssh_channel_window_size(dst);
+    const uint32_t window = ssh_channel_window_size(dst);
+    return window == 0 ? 0 : static_cast<uint32_t>(std::min<std::size_t>(window, tap_.room()));
   };
   return pump_bytes(
       room,
@@ -446,7 +444,6 @@ bool channel_bridge::pump() {
   }
   if (up_state_ == up_state::open) {
     using recorder::stream;
-    held_by_recorder_ = false;
     progress = relay(down_.get(), up_.get(), stream::input, carry_up_, down_waiting_) || progress;
     progress = relay(up_.get(), down_.get(), stream::output, carry_down_, up_waiting_) || progress;
     progress =

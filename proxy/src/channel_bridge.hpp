@@ -38,9 +38,6 @@ class channel_bridge final : public callback_owner {
   // Moves what it can; returns true if anything moved. Call after every event poll.
   bool pump();
   bool finished() const { return finished_; }
-  // Data waits that only the recorder's congestion holds back: nothing on a socket will say
-  // when to go on, so the owner must retry soon.
-  bool held_by_recorder() const { return held_by_recorder_; }
 
   void on_callback_failure() noexcept override { callback_failed_ = true; }
 
@@ -109,7 +106,6 @@ class channel_bridge final : public callback_owner {
   std::optional<std::string> exit_signal_;
   std::string failure_;
   bool finished_ = false;
-  bool held_by_recorder_ = false;
   bool callback_failed_ = false;
 };
 

@@ -1,6 +1,8 @@
 // Dialing the target, then bridging each session channel to it.
 #include "relay.hpp"
 
+#include <boost/asio/post.hpp>
+
 #include <bastion/common/log.hpp>
 
 namespace bastion::proxy {
@@ -16,7 +18,6 @@ relay::relay(const strand_type& strand, const connection_context& ctx, ssh_event
       wake_(std::move(wake)),
       audit_(std::move(audit)),
       target_(std::move(target)),
-      recorder_retry_(strand),
       duration_limit_(strand),
       idle_check_(strand),
       up_fd_(strand) {}
@@ -58,6 +59,15 @@ void relay::set_access(policy::access_decision access, session_identity who) {
   if (ctx_.cfg.recording.enabled) {
     tap_ = std::make_shared<session_tap>(ctx_.recorder, ctx_.journal, ctx_.cfg.node_name, who);
     log_prefix_ += " session=" + tap_->id();
+    // From the writer thread, when a bridge held back for the recorder may go on, or the
+    // recording failed: a step of the connection, on its strand.
+    tap_->on_room([strand = strand_, weak = weak_from_this()] {
+      boost::asio::post(strand, [weak] {
+        if (auto self = weak.lock()) {
+          self->wake_();
+        }
+      });
+    });
   }
   audit_("session.start", "ok",
          {{"target", target_}, {"login", login_}, {"session", tap_ ? tap_->id() : "unrecorded"}});
@@ -187,12 +197,18 @@ bool relay::upstream_lost() const {
   return upstream_ && (ssh_get_status(upstream_.get()) & (SSH_CLOSED | SSH_CLOSED_ERROR)) != 0;
 }
 
-bool relay::pump() {
-  if (error_.empty() && tap_ && tap_->failed()) {
-    spdlog::error("{} {}", log_prefix_, recording_lost);
-    audit_("recording", "error", {{"target", target_}, {"reason", recording_lost}});
-    fail_all(std::string(recording_lost));
+bool relay::check_recording() {
+  if (!error_.empty() || !tap_ || !tap_->failed()) {
+    return false;
   }
+  spdlog::error("{} {}", log_prefix_, recording_lost);
+  audit_("recording", "error", {{"target", target_}, {"reason", recording_lost}});
+  fail_all(std::string(recording_lost));
+  return true;
+}
+
+bool relay::pump() {
+  check_recording();
   if (error_.empty() && upstream_lost()) {
     const std::string reason = "the connection to " + target_ + " was lost";
     spdlog::warn("{} {}", log_prefix_, reason);
@@ -202,11 +218,11 @@ bool relay::pump() {
   bool progress = false;
   // By index: a pump reads the client session, and a channel open that it handles there appends
   // to bridges_ from inside the callback, which would invalidate an iterator.
-  held_by_recorder_ = false;
   for (std::size_t i = 0; i < bridges_.size(); ++i) {
     progress = bridges_[i]->pump() || progress;
-    held_by_recorder_ = held_by_recorder_ || bridges_[i]->held_by_recorder();
   }
+  // A bridge that found the recording failed during this pass stopped; tell its client now.
+  progress = check_recording() || progress;
   channels_->give_back(std::erase_if(bridges_, [](const auto& b) { return b->finished(); }));
   if (progress) {
     last_activity_ = std::chrono::steady_clock::now();
@@ -218,18 +234,9 @@ void relay::arm(const std::function<void()>& on_ready) {
   if (upstream_ && !upstream_lost()) {
     up_fd_.arm(upstream_.get(), on_ready);
   }
-  if (held_by_recorder_) {
-    recorder_retry_.expires_after(std::chrono::milliseconds(5));
-    recorder_retry_.async_wait([on_ready](const boost::system::error_code& ec) {
-      if (!ec) {
-        on_ready();
-      }
-    });
-  }
 }
 
 void relay::close(const std::string& reason) {
-  recorder_retry_.cancel();
   duration_limit_.cancel();
   idle_check_.cancel();
   channels_->give_back(bridges_.size());

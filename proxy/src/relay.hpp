@@ -85,6 +85,8 @@ class relay : public std::enable_shared_from_this<relay> {
  private:
   void on_upstream(upstream_result result);
   void fail_all(const std::string& reason);
+  // Ends every channel once the recording has failed under fail_closed; true if it just did.
+  bool check_recording();
   // limits.max_session_duration and limits.idle_timeout, from the moment the session may run.
   void start_limits();
   void arm_idle_check(duration after);
@@ -103,12 +105,9 @@ class relay : public std::enable_shared_from_this<relay> {
   std::string error_;                 // why no session can be relayed, once known
   std::shared_ptr<session_tap> tap_;  // from the moment policy lets the session run
   std::shared_ptr<upstream_dialer> dialer_;
-  // Wakes the connection while a bridge holds data back for the recorder.
-  boost::asio::steady_timer recorder_retry_;
   boost::asio::steady_timer duration_limit_;
   boost::asio::steady_timer idle_check_;
   std::chrono::steady_clock::time_point last_activity_;
-  bool held_by_recorder_ = false;
   ssh_session_ptr upstream_;
   fd_watch up_fd_;
   // Declared after the upstream session that their channels belong to: destroyed first.

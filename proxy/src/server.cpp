@@ -70,8 +70,11 @@ server::server(const config& cfg)
   }
   journal_ = std::make_unique<policy::journal>(
       cfg_.database, cfg_.node_name, static_cast<std::size_t>(cfg_.limits.journal_backlog));
-  recorder_ = std::make_unique<recorder::recording_service>(
-      recorder::recorder_options{cfg_.recording.dir, cfg_.recording.failure_mode});
+  recorder_ = std::make_unique<recorder::recording_service>(recorder::recorder_options{
+      .dir = cfg_.recording.dir,
+      .failure_mode = cfg_.recording.failure_mode,
+      .max_unpersisted_bytes =
+          static_cast<std::size_t>(cfg_.recording.max_unpersisted_kib) * 1024});
   for (unsigned i = 0; i < io_threads(); ++i) {
     workers_.push_back(std::make_unique<asio::io_context>(1));
   }

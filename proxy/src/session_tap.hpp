@@ -6,6 +6,8 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
+#include <limits>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -31,8 +33,10 @@ class session_tap {
   const std::string& id() const { return id_text_; }
   // The recording cannot be persisted under fail_closed: the session must end.
   bool failed() const { return recording_->failed(); }
-  // The recorder is behind: hold data back until it catches up.
-  bool congested() const { return recording_->congested(); }
+  // How many bytes may pass now (recorder::session_recording::room): 0 holds data back, and
+  // `wake` (set by on_room) runs on the writer thread once there may be room again.
+  std::size_t room() { return recording_->room(); }
+  void on_room(std::function<void()> wake) { recording_->on_room(std::move(wake)); }
   // Records the end; the journal gets the row once the last chunk is durable.
   void end(const std::string& reason);
 
@@ -72,7 +76,9 @@ class channel_tap {
   void close();
   // Data may pass only while this is false (fail_closed).
   bool failed() const { return session_ && session_->failed(); }
-  bool congested() const { return session_ && session_->congested(); }
+  std::size_t room() {
+    return session_ ? session_->room() : std::numeric_limits<std::size_t>::max();
+  }
 
  private:
   void record(recorder::event ev);

@@ -51,6 +51,14 @@ void chunk_writer::add(const event& ev) {
   ++pending_events_;
 }
 
+// A write failed (a full disk, say): the chunks written before it are whole and the kernel has
+// them, so they are kept if a sync gets them to disk; only the torn tail of this one goes.
+void chunk_writer::keep_written() {
+  if (sink_->truncate(written_.size) && sink_->sync()) {
+    durable_ = written_;
+  }
+}
+
 result<void> chunk_writer::fail(error_message why) {
   failed_ = true;
   error_ = why.text;
@@ -105,6 +113,7 @@ result<void> chunk_writer::write_chunk() {
   std::copy(head.begin(), head.end(), out.begin());
   // Header and body in one write.
   if (auto r = sink_->write({out.data(), chunk_header_size + n}); !r) {
+    keep_written();
     return fail(r.error());
   }
   written_.head = h.hash;

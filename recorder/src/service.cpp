@@ -1,5 +1,6 @@
 // The writer thread and its bounded queue.
 #include <algorithm>
+#include <limits>
 
 #include <bastion/recorder/service.hpp>
 
@@ -28,8 +29,11 @@ bool session_recording::record(event ev) {
   }
   const std::size_t bytes = ev.data.size() + event_overhead;
   const std::size_t data = ev.data.size();
+  const std::uint64_t backlog = recorded_bytes_.fetch_add(data) + data - written_bytes_.load();
+  const bool urgent = backlog >= owner_.options().max_unpersisted_bytes / 2;
   if (owner_.enqueue(
-          {recording_service::item::kind::event, shared_from_this(), std::move(ev), {}, bytes})) {
+          {recording_service::item::kind::event, shared_from_this(), std::move(ev), {}, bytes},
+          urgent)) {
     return true;
   }
   // Over the bound: the writer cannot keep up.
@@ -41,7 +45,48 @@ bool session_recording::record(event ev) {
   return false;
 }
 
+std::size_t session_recording::free_room() const {
+  if (failed() || !settled_.load() || owner_.congested()) {
+    return 0;
+  }
+  if (owner_.options().failure_mode == failure_mode::fail_open) {
+    return std::numeric_limits<std::size_t>::max();
+  }
+  const std::uint64_t backlog = recorded_bytes_.load() - written_bytes_.load();
+  const std::uint64_t limit = owner_.options().max_unpersisted_bytes;
+  return backlog >= limit ? 0 : static_cast<std::size_t>(limit - backlog);
+}
+
+std::size_t session_recording::room() {
+  if (const std::size_t free = free_room(); free > 0) {
+    return free;
+  }
+  starved_.store(true);
+  // A second look after starved_ is set: the writer may have made room in between, and then it
+  // may not have seen starved_ (the wake it then sends later is harmless).
+  const std::size_t free = free_room();
+  if (free == 0 && !failed()) {
+    owner_.hurry();
+  }
+  return free;
+}
+
+void session_recording::on_room(std::function<void()> wake) {
+  const std::lock_guard lock(wake_mutex_);
+  wake_ = std::move(wake);
+}
+
+void session_recording::release(bool always) {
+  if (starved_.exchange(false) || always) {
+    const std::lock_guard lock(wake_mutex_);
+    if (wake_) {
+      wake_();
+    }
+  }
+}
+
 void session_recording::finish(std::function<void(const recording_summary&)> done) {
+  on_room({});
   owner_.enqueue({recording_service::item::kind::finish, shared_from_this(), std::nullopt,
                   std::move(done), 0});
 }
@@ -68,11 +113,7 @@ std::shared_ptr<session_recording> recording_service::start(const file_header& h
   return s;
 }
 
-bool session_recording::congested() const {
-  return !settled_.load(std::memory_order_acquire) || owner_.congested();
-}
-
-bool recording_service::enqueue(item it) {
+bool recording_service::enqueue(item it, bool urgent) {
   const std::size_t bytes = it.bytes;
   bool wake = false;
   {
@@ -85,7 +126,7 @@ bool recording_service::enqueue(item it) {
     queued_bytes_ += bytes;
     unannounced_bytes_ += bytes;
     queue_.push_back(std::move(it));
-    wake = writer_waiting_ && (bytes == 0 || unannounced_bytes_ >= options_.wake_bytes);
+    wake = writer_waiting_ && (bytes == 0 || urgent || unannounced_bytes_ >= options_.wake_bytes);
     if (wake) {
       writer_waiting_ = false;
       unannounced_bytes_ = 0;
@@ -95,6 +136,18 @@ bool recording_service::enqueue(item it) {
     wake_.notify_one();
   }
   return true;
+}
+
+void recording_service::hurry() {
+  {
+    const std::lock_guard lock(mutex_);
+    if (!writer_waiting_) {
+      return;  // awake: it releases starved sessions after its batch
+    }
+    writer_waiting_ = false;
+    unannounced_bytes_ = 0;
+  }
+  wake_.notify_one();
 }
 
 void recording_service::run() {
@@ -127,8 +180,21 @@ void recording_service::run() {
     lock.lock();
     // Charged until written, so the bound covers what the thread holds too.
     queued_bytes_ -= batch_bytes;
-    if (stop && queue_.empty()) {
+    const bool done = stop && queue_.empty();
+    lock.unlock();
+    release_starved();  // after the queue bound moved: sessions held by it may go on
+    if (done) {
       return;
+    }
+    lock.lock();
+  }
+}
+
+void recording_service::release_starved() {
+  for (const auto& s : active_) {
+    if (s->starved_.load()) {
+      flush_session(*s);  // waiting on a partial chunk: cut it now rather than at its age
+      s->release();
     }
   }
 }
@@ -157,14 +223,17 @@ void recording_service::handle(item& it) {
   if (!s.settled_.load(std::memory_order_relaxed)) {
     // Open, or failed: under fail_closed failed() ends the session; under fail_open it goes on
     // and its data is counted as lost.
-    s.settled_.store(true, std::memory_order_release);
+    s.settled_.store(true);
+    s.release();
   }
   if (it.what == item::kind::open) {
     return;
   }
   if (it.ev) {
+    s.accepted_bytes_ += it.ev->data.size();
     if (!writable) {
       s.dropped_bytes_.fetch_add(it.ev->data.size(), std::memory_order_relaxed);
+      s.written_bytes_.store(s.accepted_bytes_);  // given up (fail_open), not waited for
       return;
     }
     if (s.writer_->pending_events() == 0) {
@@ -203,7 +272,10 @@ void recording_service::flush_session(session_recording& s) {
   }
   if (auto r = s.writer_->write_chunk(); !r) {
     fail_session(s, r.error().text);
+    return;
   }
+  s.written_bytes_.store(s.accepted_bytes_);
+  s.release();
 }
 
 void recording_service::sync_session(session_recording& s) {
@@ -236,6 +308,10 @@ void recording_service::fail_session(session_recording& s, const std::string& wh
   }
   if (options_.failure_mode == failure_mode::fail_closed) {
     s.failed_.store(true, std::memory_order_release);
+    s.release(true);  // the session must stop now, and tell its client why
+  } else {
+    s.written_bytes_.store(s.accepted_bytes_);  // lost, counted, not waited for
+    s.release();
   }
 }
 

@@ -32,6 +32,7 @@ TEST(config, fills_sshd_like_defaults) {
   EXPECT_EQ(c.limits.connect_timeout, std::chrono::seconds(10));
   EXPECT_EQ(c.recording.failure_mode, failure_mode::fail_closed);
   EXPECT_TRUE(c.recording.enabled);
+  EXPECT_EQ(c.recording.max_unpersisted_kib, 256);
   EXPECT_EQ(c.admin_listen, (endpoint{"127.0.0.1", 8022}));
   EXPECT_EQ(c.metrics_listen, (endpoint{"127.0.0.1", 9122}));
   EXPECT_FALSE(c.node_name.empty());
@@ -44,7 +45,7 @@ host_keys: ["/k/outer"]
 inner_host_key: "/k/inner"
 upstream_key: "/k/up"
 database: "host=/run/pg dbname=b"
-recording: { enabled: false, dir: "/rec", failure_mode: fail_open }
+recording: { enabled: false, dir: "/rec", failure_mode: fail_open, max_unpersisted_kib: 1024 }
 admin:   { listen: "127.0.0.1:9000" }
 metrics: { listen: "127.0.0.1:9001" }
 limits:  { login_grace_time: 30s, max_auth_tries: 3, max_startups: "5:50:20", max_sessions: 4,
@@ -61,6 +62,7 @@ node_name: node-a
   EXPECT_EQ(c.recording.dir, "/rec");
   EXPECT_EQ(c.recording.failure_mode, failure_mode::fail_open);
   EXPECT_FALSE(c.recording.enabled);
+  EXPECT_EQ(c.recording.max_unpersisted_kib, 1024);
   EXPECT_EQ(c.admin_listen.port, 9000);
   EXPECT_EQ(c.metrics_listen.port, 9001);
   EXPECT_EQ(c.limits.login_grace_time, std::chrono::seconds(30));
@@ -128,6 +130,8 @@ INSTANTIATE_TEST_SUITE_P(
                  "fail_open"},
         bad_case{"database: x\nrecording: { enabled: maybe }\n",
                  "recording.enabled: \"maybe\" is not a boolean; write true or false"},
+        bad_case{"database: x\nrecording: { max_unpersisted_kib: 8 }\n",
+                 "recording.max_unpersisted_kib: \"8\" is not a whole number from 16 to 65536"},
         bad_case{"database: x\nrecording: [1]\n", "test.yaml:2: recording: must be a mapping"},
         bad_case{"listen: [\"127.0.0.1:22\"]\n", "database: missing; set a libpq conninfo"},
         bad_case{"database: x\nlog_level: loud\n", "log_level: \"loud\" is not a level"},

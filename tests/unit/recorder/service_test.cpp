@@ -112,13 +112,38 @@ sink_factory wrap_real_files(Wrap wrap) {
   };
 }
 
-// A sink that holds every write until released: a disk slower than the sessions.
+// A disk that fills up: the first `good_writes` writes pass, every later one fails.
+class failing_write_sink final : public file_sink {
+ public:
+  failing_write_sink(std::unique_ptr<file_sink> real, int good_writes)
+      : real_(std::move(real)), good_writes_(good_writes) {}
+  result<void> write(std::string_view bytes) override {
+    if (good_writes_ <= 0) {
+      return make_error("write: No space left on device");
+    }
+    --good_writes_;
+    return real_->write(bytes);
+  }
+  result<void> sync() override { return real_->sync(); }
+  result<void> truncate(std::uint64_t size) override { return real_->truncate(size); }
+
+ private:
+  std::unique_ptr<file_sink> real_;
+  int good_writes_;
+};
+
+// A sink that holds every write after the first `free_writes` until released: a disk slower
+// than the sessions.
 class gated_sink final : public file_sink {
  public:
-  gated_sink(std::unique_ptr<file_sink> real, std::shared_future<void> gate)
-      : real_(std::move(real)), gate_(std::move(gate)) {}
+  gated_sink(std::unique_ptr<file_sink> real, std::shared_future<void> gate, int free_writes)
+      : real_(std::move(real)), gate_(std::move(gate)), free_writes_(free_writes) {}
   result<void> write(std::string_view bytes) override {
-    gate_.wait();
+    if (free_writes_ > 0) {
+      --free_writes_;
+    } else {
+      gate_.wait();
+    }
     return real_->write(bytes);
   }
   result<void> sync() override { return real_->sync(); }
@@ -127,17 +152,114 @@ class gated_sink final : public file_sink {
  private:
   std::unique_ptr<file_sink> real_;
   std::shared_future<void> gate_;
+  int free_writes_;
 };
 
 struct slow_disk {
   std::promise<void> release;
   std::shared_future<void> gate = release.get_future().share();
-  sink_factory factory() {
-    return wrap_real_files([this](std::unique_ptr<file_sink> real) {
-      return std::make_unique<gated_sink>(std::move(real), gate);
+  // `free_writes` 1: the file and its header are created at once, the chunks wait.
+  sink_factory factory(int free_writes = 0) {
+    return wrap_real_files([this, free_writes](std::unique_ptr<file_sink> real) {
+      return std::make_unique<gated_sink>(std::move(real), gate, free_writes);
     });
   }
 };
+
+// Records 4 KiB blocks while room() allows, as a bridge would; returns the bytes recorded.
+std::size_t record_while_room(session_recording& s) {
+  const std::string block(4096, 'r');
+  std::size_t recorded = 0;
+  for (int i = 0; i < 100000; ++i) {
+    const std::size_t room = s.room();
+    if (room == 0) {
+      break;
+    }
+    const std::size_t n = std::min(room, block.size());
+    EXPECT_TRUE(s.record({.type = event_type::data, .data = block.substr(0, n)}));
+    recorded += n;
+  }
+  return recorded;
+}
+
+// Counts the recorder's wake-ups, as a relay's strand would receive them.
+struct wake_counter {
+  std::atomic<int> wakes{0};
+  std::function<void()> callback() {
+    return [this] { wakes.fetch_add(1); };
+  }
+};
+
+// Under fail_closed a session may run only max_unpersisted_bytes ahead of its file. A disk that
+// stops taking writes stops the session there; once the writer gets through, it wakes the session.
+TEST(recording_service, fail_closed_holds_a_session_to_its_unpersisted_bound) {
+  temp_dir dir;
+  slow_disk disk;
+  constexpr std::size_t bound = std::size_t{128} * 1024;
+  recording_service service({.dir = dir.path(), .max_unpersisted_bytes = bound}, disk.factory(1));
+  auto session = service.start(test::header_for_test());
+  ASSERT_TRUE(eventually([&] { return session->room() > 0; })) << "the file must be created";
+  wake_counter woken;
+  session->on_room(woken.callback());
+  const std::size_t first = record_while_room(*session);
+  // The session start is not counted: it is the same bound, less a few hundred bytes.
+  EXPECT_LE(first, bound);
+  EXPECT_GE(first, bound - 4096);
+  std::this_thread::sleep_for(50ms);
+  EXPECT_EQ(session->room(), 0U) << "nothing is written while the disk is stuck";
+  EXPECT_EQ(woken.wakes.load(), 0);
+  disk.release.set_value();
+  EXPECT_TRUE(eventually([&] { return woken.wakes.load() > 0; })) << "the writer must wake it";
+  EXPECT_GT(session->room(), 0U);
+  const std::size_t second = record_while_room(*session);
+  EXPECT_GT(second, 0U);
+  const auto summary = finish_and_wait(*session);
+  EXPECT_TRUE(summary.error.empty()) << summary.error;
+  EXPECT_GE(summary.raw_bytes, first + second);
+}
+
+// A session held at its bound is woken when the disk fails, so that it ends at once and says why;
+// after finish() the wake never runs again.
+TEST(recording_service, a_held_session_is_woken_by_a_disk_failure_and_not_after_its_end) {
+  temp_dir dir;
+  recording_service service({.dir = dir.path(), .max_unpersisted_bytes = std::size_t{64} * 1024},
+                            wrap_real_files([](std::unique_ptr<file_sink> real) {
+                              // The header is written, then the disk is full.
+                              return std::make_unique<failing_write_sink>(std::move(real), 1);
+                            }));
+  auto session = service.start(test::header_for_test());
+  ASSERT_TRUE(eventually([&] { return session->room() > 0; }));
+  wake_counter woken;
+  session->on_room(woken.callback());
+  record_while_room(*session);
+  EXPECT_TRUE(eventually([&] { return session->failed(); }));
+  EXPECT_TRUE(eventually([&] { return woken.wakes.load() > 0; }));
+  EXPECT_EQ(session->room(), 0U);
+  const auto summary = finish_and_wait(*session);
+  EXPECT_NE(summary.error.find("No space left"), std::string::npos) << summary.error;
+  const int after_end = woken.wakes.load();
+  std::this_thread::sleep_for(50ms);
+  EXPECT_EQ(woken.wakes.load(), after_end);
+}
+
+// fail_open never holds a session for its file, only for the writer's queue.
+TEST(recording_service, fail_open_is_not_held_to_the_unpersisted_bound) {
+  temp_dir dir;
+  slow_disk disk;
+  recording_service service({.dir = dir.path(),
+                             .failure_mode = failure_mode::fail_open,
+                             .max_unpersisted_bytes = std::size_t{16} * 1024},
+                            disk.factory(1));
+  auto session = service.start(test::header_for_test());
+  ASSERT_TRUE(eventually([&] { return session->room() > 0; }));
+  const std::string block(4096, 'o');
+  for (int i = 0; i < 64; ++i) {
+    ASSERT_GT(session->room(), 0U) << "after " << i << " blocks";
+    ASSERT_TRUE(session->record({.type = event_type::data, .data = block}));
+  }
+  disk.release.set_value();
+  EXPECT_EQ(finish_and_wait(*session).lost_bytes, 0U);
+}
 
 // Until the writer has created the recording file, the session is held back (congested): no byte
 // may pass that has no file to go to. A file that cannot be created ends it under fail_closed.
@@ -157,9 +279,9 @@ TEST(recording_service, a_session_waits_for_its_file_to_exist) {
                             });
   const auto session = service.start(test::header_for_test());
   std::this_thread::sleep_for(50ms);
-  EXPECT_TRUE(session->congested()) << "no file yet";
+  EXPECT_EQ(session->room(), 0U) << "no file yet";
   release.set_value();
-  EXPECT_TRUE(eventually([&] { return !session->congested(); }));
+  EXPECT_TRUE(eventually([&] { return session->room() > 0; }));
   EXPECT_TRUE(std::filesystem::exists(dir.path() / recording_file_name(session->id())));
   finish_and_wait(*session);
 

@@ -48,6 +48,9 @@ struct recording_config {
   bool enabled = true;
   std::filesystem::path dir = "var/recordings";
   bastion::failure_mode failure_mode = failure_mode::fail_closed;
+  // fail_closed: what a session may relay before it is written to its recording file; so at most
+  // this much reaches a client unrecorded when the disk fills or fails.
+  int max_unpersisted_kib = 256;
 };
 
 struct config {

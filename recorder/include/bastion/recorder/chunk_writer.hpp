@@ -23,8 +23,9 @@ class chunk_writer {
   std::uint32_t pending_events() const { return pending_events_; }
 
   // Writes the buffered events as one chunk, without syncing. On failure the file is cut back to
-  // its last complete chunk, the buffered events are dropped (and counted as lost), and every later
-  // call fails too: what was persisted stays a valid recording.
+  // its last complete chunk (synced then; if that fails too, to the last durable one), the
+  // buffered events are dropped (and counted as lost), and every later call fails too: what was
+  // persisted stays a valid recording.
   result<void> write_chunk();
   // Makes every chunk written so far durable (fdatasync). One sync may cover many chunks: the
   // writer thread syncs once per batch (group commit), not once per chunk.
@@ -45,6 +46,7 @@ class chunk_writer {
   void add_lost(std::uint64_t bytes) { lost_bytes_ += bytes; }
 
  private:
+  void keep_written();
   result<void> fail(error_message why);
 
   // What the file holds: everything written, and the part of it known to be on disk.

@@ -2,6 +2,12 @@
 // I/O; the thread batches each session's events into chunks (cut by size or age), compresses,
 // writes and fdatasyncs them. When the queue is over its bound or the disk fails, the failure mode
 // decides: fail_closed tells the session to end, fail_open counts the lost bytes and goes on.
+//
+// Under fail_closed a session also may not run ahead of its file: room() bounds the bytes it has
+// recorded that are not written to the file yet (max_unpersisted_bytes), so that a disk that
+// fills or fails lets at most that much reach a client unrecorded. "Written" means accepted by
+// write(2): a full disk is refused there (tmpfs, ext4 and xfs reserve space at write time); the
+// group commit's fdatasync follows within sync_interval.
 #pragma once
 
 #include <atomic>
@@ -29,6 +35,9 @@ struct recorder_options {
   // The writer thread is woken once this much waits (or by its own tick, for slow sessions):
   // waking it per event would cost a context switch per packet.
   std::size_t wake_bytes = std::size_t{256} * 1024;
+  // fail_closed: what one session may have recorded and not yet written to its file. A few chunks,
+  // so that the relay and the writer overlap instead of taking turns.
+  std::size_t max_unpersisted_bytes = std::size_t{256} * 1024;
   int zstd_level = 3;
 };
 
@@ -54,10 +63,16 @@ class session_recording : public std::enable_shared_from_this<session_recording>
  public:
   // Queues an event. False means the recording cannot be kept (fail_closed): end the session.
   bool record(event ev);
-  // The writer is behind, or has not created the file yet: callers hold back data until this
-  // clears (backpressure), so that no byte passes before its recording exists, and the queue
-  // bound, which ends sessions under fail_closed, is reached only by a stuck disk.
-  bool congested() const;
+  // How many more bytes may be recorded now; callers hold data back while it is 0 (backpressure).
+  // 0 until the writer has created the file, so that no byte passes before its recording exists;
+  // while the writer is behind, so that the queue bound (which ends sessions under fail_closed) is
+  // reached only by a stuck disk; under fail_closed, once max_unpersisted_bytes are not yet
+  // written; and once failed(). After a 0, the on_room() callback runs when room may have opened.
+  std::size_t room();
+  // `wake` runs on the writer thread after room() returned 0, once there may be room again, and
+  // when the recording fails. It must be quick and must not block (post to the caller's strand).
+  // finish() drops it; it never runs after finish() returned.
+  void on_room(std::function<void()> wake);
   // Queues the end; `done` runs on the writer thread once the last chunk is durable (or failed).
   void finish(std::function<void(const recording_summary&)> done);
   // True once the recording failed under fail_closed.
@@ -68,6 +83,9 @@ class session_recording : public std::enable_shared_from_this<session_recording>
   friend class recording_service;
   session_recording(recording_service& owner, const file_header& header)
       : owner_(owner), header_(header), id_(header.id) {}
+  std::size_t free_room() const;
+  // Writer thread: runs the on_room callback if a caller is waiting for room (or `always`).
+  void release(bool always = false);
 
   recording_service& owner_;
   file_header header_;
@@ -76,7 +94,17 @@ class session_recording : public std::enable_shared_from_this<session_recording>
   // The writer has created the file (directory entry synced), or given up on it under fail_open.
   std::atomic<bool> settled_{false};
   std::atomic<std::uint64_t> dropped_bytes_{0};  // lost before reaching the writer (fail_open)
+  // Bytes recorded, and the part of them written to the file (or given up under fail_open). A
+  // caller that saw no room sets starved_ before it looks again, and the writer reads starved_
+  // after it moved written_bytes_ on (both sequentially consistent): either the caller sees the
+  // room, or the writer sees the caller waiting and wakes it. No wake-up is lost.
+  std::atomic<std::uint64_t> recorded_bytes_{0};
+  std::atomic<std::uint64_t> written_bytes_{0};
+  std::atomic<bool> starved_{false};
+  std::mutex wake_mutex_;  // guards wake_ against finish() clearing it while the writer calls it
+  std::function<void()> wake_;
   // Owned by the writer thread only:
+  std::uint64_t accepted_bytes_ = 0;  // bytes of the events handed to writer_ (or dropped)
   std::unique_ptr<chunk_writer> writer_;
   std::chrono::steady_clock::time_point oldest_pending_{};
   std::string error_;
@@ -91,7 +119,7 @@ class recording_service {
   recording_service& operator=(const recording_service&) = delete;
 
   std::shared_ptr<session_recording> start(const file_header& header);
-  std::size_t queued_bytes() const { return queued_bytes_.load(std::memory_order_relaxed); }
+  std::size_t queued_bytes() const { return queued_bytes_.load(); }
   // Over the high watermark: half the queue bound.
   bool congested() const { return queued_bytes() > options_.queue_limit_bytes / 2; }
   const recorder_options& options() const { return options_; }
@@ -107,12 +135,17 @@ class recording_service {
     std::size_t bytes = 0;  // charged to the queue bound
   };
 
-  bool enqueue(item it);
+  // `urgent`: a session nears its max_unpersisted_bytes; wake the writer now.
+  bool enqueue(item it, bool urgent = false);
+  // Wakes the writer if it sleeps: a session waits for room.
+  void hurry();
   void run();
   void handle(item& it);
   bool open(session_recording& s);
   void flush_due(bool all);
   void flush_session(session_recording& s);
+  // After a batch: cuts the chunk of every session that waits for room, and wakes them all.
+  void release_starved();
   // Group commit: one fdatasync per session per batch covers all the chunks the batch wrote.
   void sync_session(session_recording& s);
   void sync_written();
