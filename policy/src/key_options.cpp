@@ -272,6 +272,23 @@ result<key_options> parse_key_options(std::string_view text) {
   return o;
 }
 
+bool open_permitted(const key_options& options, std::string_view host, int port) {
+  if (options.permitopen.empty()) {
+    return true;
+  }
+  const std::string port_text = std::to_string(port);
+  return std::any_of(options.permitopen.begin(), options.permitopen.end(), [&](const auto& p) {
+    const std::string_view entry(p);
+    const auto colon = entry.rfind(':');
+    std::string_view h = entry.substr(0, colon);
+    const std::string_view entry_port = entry.substr(colon + 1);
+    if (h.size() >= 2 && h.front() == '[' && h.back() == ']') {
+      h = h.substr(1, h.size() - 2);
+    }
+    return iequals(h, host) && (entry_port == "*" || entry_port == port_text);
+  });
+}
+
 bool source_allowed(const key_options& options, std::string_view ip) {
   if (options.from.empty()) {
     return true;

@@ -95,16 +95,25 @@ int channel_bridge::queue(request r) {
   return 0;
 }
 
-// A shell, exec or subsystem request. A key's command= runs instead, as sshd runs it; the
-// recording keeps what the client asked for beside it.
-int channel_bridge::start(request r) {
-  if (access_.forced_command) {
-    std::string asked = r.type == request::kind::exec        ? r.a
-                        : r.type == request::kind::subsystem ? "subsystem " + r.a
-                                                             : "shell";
-    r = {request::kind::exec, *access_.forced_command, asked.empty() ? "exec" : asked};
+// A shell, exec or subsystem request that policy let through (`allowed`). A key's command= runs
+// instead, whatever the client asked for, as sshd runs it: that is an exec on the target, so it
+// needs exec in the grant. The client's command goes along as SSH_ORIGINAL_COMMAND, an env
+// request that the target takes if its sshd has `AcceptEnv SSH_ORIGINAL_COMMAND`; the recording
+// keeps what the client asked for beside the command that ran.
+int channel_bridge::start(request r, bool allowed) {
+  if (!access_.forced_command) {
+    return allowed ? queue(std::move(r)) : 1;
   }
-  return queue(std::move(r));
+  if (!policy::allows(access_, channel_kind::exec)) {
+    return 1;
+  }
+  if (r.type == request::kind::exec && !r.a.empty()) {
+    queue({request::kind::env, "SSH_ORIGINAL_COMMAND", r.a});
+  }
+  std::string asked = r.type == request::kind::exec        ? r.a
+                      : r.type == request::kind::subsystem ? "subsystem " + r.a
+                                                           : "shell";
+  return queue({request::kind::exec, *access_.forced_command, asked.empty() ? "exec" : asked});
 }
 
 // What the client asked for is recorded when it is accepted, at the time the client asked.
@@ -150,7 +159,7 @@ int channel_bridge::on_shell(ssh_session, ssh_channel, void* self) {
     if (b.start_failed_channel()) {
       return 0;
     }
-    return policy::allows(b.access_, channel_kind::shell) ? b.start({request::kind::shell}) : 1;
+    return b.start({request::kind::shell}, policy::allows(b.access_, channel_kind::shell));
   });
 }
 
@@ -160,9 +169,8 @@ int channel_bridge::on_exec(ssh_session, ssh_channel, const char* command, void*
     if (b.start_failed_channel()) {
       return 0;
     }
-    return policy::allows(b.access_, channel_kind::exec)
-               ? b.start({request::kind::exec, command != nullptr ? command : ""})
-               : 1;
+    return b.start({request::kind::exec, command != nullptr ? command : ""},
+                   policy::allows(b.access_, channel_kind::exec));
   });
 }
 
@@ -173,9 +181,8 @@ int channel_bridge::on_subsystem(ssh_session, ssh_channel, const char* subsystem
       return 0;
     }
     const std::string name = subsystem != nullptr ? subsystem : "";
-    return name == "sftp" && policy::allows(b.access_, channel_kind::sftp)
-               ? b.start({request::kind::subsystem, name})
-               : 1;
+    return b.start({request::kind::subsystem, name},
+                   name == "sftp" && policy::allows(b.access_, channel_kind::sftp));
   });
 }
 
@@ -257,7 +264,8 @@ void channel_bridge::on_exit_signal(ssh_session, ssh_channel, const char* signal
                                     const char*, void* self) {
   auto& b = *self_of(self);
   guarded(b, [&] {
-    b.exit_signal_ = signal != nullptr ? signal : "KILL";
+    // The target's string, passed to the client: signal names are short ("TERM", "KILL").
+    b.exit_signal_ = std::string(signal != nullptr ? signal : "KILL").substr(0, 32);
     b.tap_.exit_signal(*b.exit_signal_);
   });
 }

@@ -75,7 +75,7 @@ class channel_bridge final : public callback_owner {
   static void on_exit_status(ssh_session, ssh_channel, int status, void* self);
   static void on_exit_signal(ssh_session, ssh_channel, const char* signal, int core,
                              const char* errmsg, const char* lang, void* self);
-  int start(request r);
+  int start(request r, bool allowed);
   int queue(request r);
   void record(const request& r);
   bool start_failed_channel();

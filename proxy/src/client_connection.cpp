@@ -146,7 +146,7 @@ void client_connection::teardown(const std::string& reason) {
     relay_->close(reason);
     relay_.reset();
   }
-  end_session(event_.get());
+  end_session(event_.get(), reason);  // the client prints it ("Received disconnect ...")
   event_.reset();
 }
 

@@ -75,7 +75,7 @@ class client_connection : public server_endpoint,
   static int message_cb(ssh_session, ssh_message message, void* self);
 
   boost::asio::steady_timer grace_;
-  std::string peer_;  // "ip:port", from getpeername: what the audit trail calls the source
+  std::string peer_;  // "ip:port", of the accepted socket: what the audit trail calls the source
   ssh_event_ptr event_;
   std::shared_ptr<const policy::policy_snapshot> snapshot_;
   phase phase_ = phase::key_exchange;
@@ -90,6 +90,9 @@ class client_connection : public server_endpoint,
   std::shared_ptr<channel_budget> channels_;
   std::shared_ptr<relay> relay_;
   std::vector<std::shared_ptr<inner_session>> inner_;
+  // -J destinations refused on this connection: each counts as a failed attempt, and
+  // limits.max_auth_tries of them end it, which bounds its log lines and audit rows.
+  int refused_tunnels_ = 0;
 };
 
 }  // namespace bastion::proxy

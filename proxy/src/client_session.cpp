@@ -1,5 +1,7 @@
 // The part of a client connection that relays sessions: in the username form, one relay for the
 // outer session's channels; with -J, one inner session per direct-tcpip channel.
+#include <algorithm>
+
 #include <bastion/common/escape.hpp>
 #include <bastion/common/log.hpp>
 #include <bastion/proxy/ssh_server.hpp>
@@ -86,7 +88,9 @@ int client_connection::on_message(ssh_message message) {
       name_.username_form()) {
     return 1;
   }
-  if (inner_.size() >= static_cast<std::size_t>(ctx_.cfg.limits.max_sessions)) {
+  const auto open =
+      std::count_if(inner_.begin(), inner_.end(), [](const auto& s) { return !s->ending(); });
+  if (open >= ctx_.cfg.limits.max_sessions) {
     spdlog::info("src={} user={} tunnel refused: max_sessions {} reached", peer_, log_value(user_),
                  ctx_.cfg.limits.max_sessions);
     return 1;  // administratively prohibited
@@ -100,28 +104,34 @@ int client_connection::on_message(ssh_message message) {
 void client_connection::open_tunnel(ssh_message message) {
   const char* host = ssh_message_channel_request_open_destination(message);
   const int port = ssh_message_channel_request_open_destination_port(message);
+  // Untrusted and up to a packet long: escaped and cut wherever it is shown or stored.
   const std::string destination =
-      std::string(host != nullptr ? host : "") + ":" +
-      std::to_string(port);  // bounded by libssh's packet size  // bounded by libssh's packet
+      escape(std::string(host != nullptr ? host : "") + ":" + std::to_string(port), 300);
   const auto snapshot = ctx_.policy.current();  // policy as of now, not of the outer login
   const policy::target_info* target =
       policy::resolve_destination(*snapshot, host != nullptr ? host : "", port);
   std::string refusal;
   if (target == nullptr) {
-    refusal = escape(destination, 300) +
+    refusal = destination +
               " is not a registered target; `bastionctl target list` on the bastion shows them";
   } else if (!snapshot->has_grant_on(user_, target->name)) {
     refusal = "user " + user_ + " may not reach " + target->name;
+  } else if (!policy::open_permitted(key_options_, host != nullptr ? host : "", port)) {
+    refusal = "the key's permitopen= option does not let it open " + destination;
   }
   ssh_channel channel = ssh_message_channel_request_open_reply_accept(message);
   if (channel == nullptr) {
     return;
   }
   if (!refusal.empty()) {
-    spdlog::info("src={} user={} tunnel to {} refused: {}", peer_, log_value(user_),
-                 log_value(destination), log_value(refusal));
+    spdlog::info("src={} user={} tunnel to {} refused: {}", peer_, log_value(user_), destination,
+                 log_value(refusal));
     audit("session.refused", "denied", user_, {{"destination", destination}, {"reason", refusal}});
     target = nullptr;
+    if (++refused_tunnels_ >= ctx_.cfg.limits.max_auth_tries) {
+      close_reason_ = "too many refused destinations (limits.max_auth_tries " +
+                      std::to_string(ctx_.cfg.limits.max_auth_tries) + ")";
+    }
   }
   auto inner = std::make_shared<inner_session>(
       inner_scope{strand_, ctx_, event_.get(), channels_, snapshot, user_, key_options_, peer_,
@@ -133,6 +143,9 @@ void client_connection::open_tunnel(ssh_message message) {
 
 bool client_connection::pump_sessions() {
   bool progress = relay_ && relay_->pump();
+  if (const auto over = relay_ ? relay_->over() : std::nullopt; over && close_reason_.empty()) {
+    close_reason_ = *over;  // the username form: its one target's sessions ended for good
+  }
   // By index: a pump reads the outer session, where a new direct-tcpip open appends to inner_.
   for (std::size_t i = 0; i < inner_.size(); ++i) {
     progress = inner_[i]->pump() || progress;

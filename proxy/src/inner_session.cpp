@@ -88,6 +88,9 @@ bool inner_session::pump() {
         (ssh_get_status(session_.get()) & (SSH_CLOSED | SSH_CLOSED_ERROR)) != 0) {
       close_reason_ = "the client ended the session";
     }
+    if (const auto over = relay_->over(); over && close_reason_.empty()) {
+      close_reason_ = *over;
+    }
   }
   if (const std::string reason = end_reason(); !reason.empty() || tunnel_->finished()) {
     end(reason.empty() ? "the client closed the tunnel" : reason);

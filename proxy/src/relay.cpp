@@ -20,6 +20,7 @@ relay::relay(const strand_type& strand, const connection_context& ctx, ssh_event
       target_(std::move(target)),
       duration_limit_(strand),
       idle_check_(strand),
+      linger_(strand),
       up_fd_(strand) {}
 
 relay::~relay() {
@@ -120,7 +121,7 @@ void relay::end_by_limit(const std::string& reason) {
   }
   spdlog::info("{} {}", log_prefix_, reason);
   audit_("session.limit", "ended", {{"target", target_}, {"reason", reason}});
-  fail_all(reason);
+  end_all(reason);
   wake_();  // from a timer: never inside a step
 }
 
@@ -142,8 +143,30 @@ void relay::fail_all(const std::string& reason) {
   }
 }
 
+void relay::end_all(const std::string& reason) {
+  fail_all(reason);
+  linger();
+}
+
+void relay::linger() {
+  if (lingering_) {
+    return;
+  }
+  lingering_ = true;
+  linger_.expires_after(std::chrono::seconds(5));
+  linger_.async_wait([weak = weak_from_this()](const boost::system::error_code& ec) {
+    if (auto self = weak.lock(); self && !ec) {
+      self->lingered_ = true;
+      self->wake_();  // from a timer: never inside a step
+    }
+  });
+}
+
 void relay::on_upstream(upstream_result result) {
   dialer_.reset();
+  if (closed_) {
+    return;  // the result's session, if any, is disconnected and freed with it
+  }
   if (!error_.empty()) {
     return;  // refused meanwhile; the session (if any) closes as it goes
   }
@@ -203,7 +226,7 @@ bool relay::check_recording() {
   }
   spdlog::error("{} {}", log_prefix_, recording_lost);
   audit_("recording", "error", {{"target", target_}, {"reason", recording_lost}});
-  fail_all(std::string(recording_lost));
+  end_all(std::string(recording_lost));
   return true;
 }
 
@@ -213,7 +236,7 @@ bool relay::pump() {
     const std::string reason = "the connection to " + target_ + " was lost";
     spdlog::warn("{} {}", log_prefix_, reason);
     audit_("upstream", "error", {{"target", target_}, {"reason", reason}});
-    fail_all(reason);
+    end_all(reason);
   }
   bool progress = false;
   // By index: a pump reads the client session, and a channel open that it handles there appends
@@ -237,8 +260,10 @@ void relay::arm(const std::function<void()>& on_ready) {
 }
 
 void relay::close(const std::string& reason) {
+  closed_ = true;
   duration_limit_.cancel();
   idle_check_.cancel();
+  linger_.cancel();
   channels_->give_back(bridges_.size());
   bridges_.clear();  // channels go before their sessions, and are recorded as closed first
   if (tap_) {

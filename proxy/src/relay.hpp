@@ -8,6 +8,7 @@
 #include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -80,11 +81,23 @@ class relay : public std::enable_shared_from_this<relay> {
   bool upstream_lost() const;
   // No session can run here (refused by policy, or the target could not be reached).
   bool refused() const { return !error_.empty(); }
+  // Why the sessions here ended for good (a limit, a lost recording, a lost target), once every
+  // channel has told its client: the owner then ends the connection or -J hop with it. A policy
+  // refusal never ends it: each new channel is told why.
+  std::optional<std::string> over() const {
+    return lingered_ && bridges_.empty() ? std::optional(error_) : std::nullopt;
+  }
   const std::string& target_name() const { return target_; }
 
  private:
   void on_upstream(upstream_result result);
   void fail_all(const std::string& reason);
+  // fail_all, and the sessions here end for good (over()).
+  void end_all(const std::string& reason);
+  // After end_all, over() waits a linger: a client reads its channels' last words and closes
+  // first (OpenSSH drops output that it has not printed yet when the server disconnects), and a
+  // channel that it opens meanwhile is told why it cannot run.
+  void linger();
   // Ends every channel once the recording has failed under fail_closed; true if it just did.
   bool check_recording();
   // limits.max_session_duration and limits.idle_timeout, from the moment the session may run.
@@ -102,11 +115,17 @@ class relay : public std::enable_shared_from_this<relay> {
   std::string target_;
   std::string login_;
   policy::access_decision access_;
-  std::string error_;                 // why no session can be relayed, once known
+  std::string error_;       // why no session can be relayed, once known
+  bool lingering_ = false;  // end_all ran: the sessions here are over for good (see linger())
+  bool lingered_ = false;
+  // After close(), a dial result already posted to the strand is dropped: it must not add an
+  // upstream session to the connection's event once the relay has left it.
+  bool closed_ = false;
   std::shared_ptr<session_tap> tap_;  // from the moment policy lets the session run
   std::shared_ptr<upstream_dialer> dialer_;
   boost::asio::steady_timer duration_limit_;
   boost::asio::steady_timer idle_check_;
+  boost::asio::steady_timer linger_;
   std::chrono::steady_clock::time_point last_activity_;
   ssh_session_ptr upstream_;
   fd_watch up_fd_;

@@ -14,6 +14,18 @@ std::string dump(const nlohmann::json& j) {
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
+// What a channel row stores of a client's or a target's string: the recording keeps it whole,
+// the row a bounded prefix (dump() replaces a UTF-8 sequence that the cut splits).
+constexpr std::size_t row_command_bytes = 4096;
+constexpr std::size_t row_name_bytes = 64;
+
+std::string cut(std::string s, std::size_t max) {
+  if (s.size() > max) {
+    s.resize(max);
+  }
+  return s;
+}
+
 }  // namespace
 
 std::int64_t session_tap::unix_us_now() {
@@ -102,13 +114,17 @@ void channel_tap::request(const nlohmann::json& detail) {
   // The row keeps what the channel ran: its PTY, command or subsystem (env stays in the file).
   const std::string name = detail.value("request", "");
   if (name == "pty-req") {
-    detail_["pty"] = {{"term", detail.value("term", "")},
+    detail_["pty"] = {{"term", cut(detail.value("term", ""), row_name_bytes)},
                       {"cols", detail.value("cols", 0)},
                       {"rows", detail.value("rows", 0)}};
   } else if (name == "exec") {
-    detail_["command"] = detail.value("command", "");
+    const std::string command = detail.value("command", "");
+    detail_["command"] = cut(command, row_command_bytes);
+    if (command.size() > row_command_bytes) {
+      detail_["command_bytes"] = command.size();  // the recording has all of it
+    }
   } else if (name == "subsystem") {
-    detail_["subsystem"] = detail.value("subsystem", "");
+    detail_["subsystem"] = cut(detail.value("subsystem", ""), row_name_bytes);
   } else if (name == "shell") {
     detail_["shell"] = true;
   }
@@ -146,7 +162,7 @@ void channel_tap::exit_status(int code) {
 }
 
 void channel_tap::exit_signal(const std::string& name) {
-  row_.exit_signal = name;
+  row_.exit_signal = cut(name, row_name_bytes);
   record({.type = event_type::exit_signal, .data = name});
 }
 

@@ -60,21 +60,31 @@ key_exchange_progress key_exchange_step(ssh_session session) {
   if (rc == SSH_OK) {
     return key_exchange_progress::done;
   }
-  if (rc == SSH_ERROR) {
+  // SSH_AGAIN with the socket gone (libssh closes it on a socket error, and the session's status
+  // says closed) would wait for a descriptor that never becomes ready.
+  const int fd = ssh_get_fd(session);
+  if (rc == SSH_ERROR || fd < 0 ||
+      (ssh_get_status(session) & (SSH_CLOSED | SSH_CLOSED_ERROR)) != 0) {
     return key_exchange_progress::failed;
   }
   int pending = 0;
-  return ioctl(ssh_get_fd(session), FIONREAD, &pending) == 0 && pending > 0
-             ? key_exchange_progress::more
-             : key_exchange_progress::wait;
+  return ioctl(fd, FIONREAD, &pending) == 0 && pending > 0 ? key_exchange_progress::more
+                                                           : key_exchange_progress::wait;
 }
 
 std::string failure_reason(ssh_session session) {
   const char* error = ssh_get_error(session);
   const std::string text = error != nullptr ? error : "";
-  if (ssh_get_clientbanner(session) == nullptr &&
-      (text.empty() || text == "Socket error: disconnected")) {
+  // libssh makes socket errors from errno, which can be 0 by then ("Socket error: Success") or
+  // be about the descriptor that it closed itself on the first error ("Bad file descriptor"):
+  // such a text says only that the connection is gone.
+  const bool gone = text == "Socket error: disconnected" || text.ends_with(": Success") ||
+                    text.find("Bad file descriptor") != std::string::npos;
+  if (ssh_get_clientbanner(session) == nullptr && (text.empty() || gone)) {
     return "the client closed the connection before it sent its SSH version line";
+  }
+  if (gone) {
+    return "the client closed the connection";
   }
   if (text.empty()) {
     return "the client sent a packet that libssh refused without a reason (malformed, such as a "

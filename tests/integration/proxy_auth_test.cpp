@@ -149,6 +149,7 @@ TEST_F(proxy_auth, early_failures_say_what_the_client_did) {
   };
   for (const auto& c : std::vector<early>{
            {"", "the client closed the connection before it sent its SSH version line"},
+           {"SSH-2.0-probe\r\n", "key exchange failed: the client closed the connection\""},
            {"GET / HTTP/1.0\r\n\r\n", "No version of SSH protocol usable (banner: GET / HTTP/1.0)"},
            {std::string("SSH-2.0-probe\r\n") + std::string(16, '\0'),
             "the client sent a packet that libssh refused without a reason"},
@@ -164,8 +165,8 @@ TEST_F(proxy_auth, early_failures_say_what_the_client_did) {
     EXPECT_CONTAINS(added, c.reason);
     EXPECT_EQ(added.find("closed: \"key exchange failed: \""), std::string::npos) << added;
   }
-  const std::string rows = audit_rows("kind = 'connection'", 4);
-  EXPECT_EQ(std::count(rows.begin(), rows.end(), ','), 3) << rows;
+  const std::string rows = audit_rows("kind = 'connection'", 5);
+  EXPECT_EQ(std::count(rows.begin(), rows.end(), ','), 4) << rows;
 }
 
 TEST_F(proxy_auth, an_idle_connection_is_closed_after_the_login_grace_time) {

@@ -91,6 +91,24 @@ TEST_F(proxy_jump, refusals_say_why) {
   }
 }
 
+// permitopen= on the key holds for the -J destination as sshd holds it for a jump host; the
+// destination is the name and port that the client asked for.
+TEST_F(proxy_jump, the_keys_permitopen_limits_the_destinations) {
+  change_policy([&] {
+    ok({"target", "add", "t2", "--host", "127.0.0.1", "--port", std::to_string(sshd_->port()),
+        "--host-key", sshd_->host_key()});
+    ok({"grant", "alice", "t2", "--login", login()});
+  });
+  set_alice_key_options(R"(permitopen="t1:22")");
+  const auto allowed = jump(jump_config_, login() + "@t1", "echo in");
+  EXPECT_EQ(allowed.exit_code, 0) << allowed.err;
+  EXPECT_EQ(allowed.out, "in\n");
+  const auto refused = jump(jump_config_, login() + "@t2", "echo should-not-run");
+  EXPECT_EQ(refused.exit_code, 255);
+  EXPECT_CONTAINS(refused.err, "the key's permitopen= option does not let it open t2:22");
+  EXPECT_EQ(refused.out.find("should-not-run"), std::string::npos);
+}
+
 TEST_F(proxy_jump, the_inner_key_must_be_the_same_users) {
   // bob is enabled here so that his key is a valid key, only of another user.
   change_policy([&] {
@@ -131,6 +149,21 @@ TEST_F(proxy_jump, paramiko_and_asyncssh_jump_through_the_bastion) {
   }
   EXPECT_NE(audit_rows("kind = 'auth.inner' AND result = 'ok'", 2).find("ok alice"),
             std::string::npos);
+}
+
+// Each refused destination counts as a failed attempt: limits.max_auth_tries (6 here) of them end
+// the connection, so that one connection cannot write refusal rows without end.
+TEST_F(proxy_jump, refused_destinations_end_the_connection_at_max_auth_tries) {
+  const std::string known = dir() / "jump_known_hosts";
+  const auto r = run({"/usr/bin/python3", std::string(CLIENTS_DIR) + "/paramiko_refused.py",
+                      std::to_string(port_), known, alice_key_, "20"},
+                     {.timeout = std::chrono::seconds(120)});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  // The sixth open may be confirmed or lost with the connection that it ends.
+  ASSERT_TRUE(r.out == "opened 5\n" || r.out == "opened 6\n") << r.out << read_file(log_);
+  EXPECT_CONTAINS(read_file(log_), "too many refused destinations (limits.max_auth_tries 6)");
+  const std::string rows = audit_rows("kind = 'session.refused'", 6);
+  EXPECT_EQ(std::count(rows.begin(), rows.end(), ','), 5) << "six rows: " << rows;
 }
 
 // Hops abandoned during the inner handshake (EOF and CLOSE on the tunnel before the inner
@@ -290,11 +323,20 @@ TEST_F(proxy_jump, max_sessions_holds_for_the_connection_across_its_inner_sessio
   EXPECT_TRUE(eventually([&] { return started() >= 10; }, std::chrono::seconds(30)))
       << started() << " sessions started\n"
       << read_file(log_);
-  // The last two are refused; give them the time that the first ten took to start.
-  std::this_thread::sleep_for(std::chrono::seconds(3));
+  // The last two are refused: the log says so for each.
+  const auto refusals = [&] {
+    const std::string log = read_file(log_);
+    const std::string line = "channel refused: max_sessions 10 reached";
+    int n = 0;
+    for (auto at = log.find(line); at != std::string::npos; at = log.find(line, at + 1)) {
+      ++n;
+    }
+    return n;
+  };
+  EXPECT_TRUE(eventually([&] { return refusals() >= 2; }, std::chrono::seconds(30)))
+      << read_file(log_);
   EXPECT_EQ(started(), 10) << read_file(log_);
   const std::string log = read_file(log_);
-  EXPECT_CONTAINS(log, "channel refused: max_sessions 10 reached");
   std::size_t outer_logins = 0;
   for (auto at = log.find("authenticated with"); at != std::string::npos;
        at = log.find("authenticated with", at + 1)) {

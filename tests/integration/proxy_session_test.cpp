@@ -187,17 +187,7 @@ TEST_F(proxy_session, the_eleventh_channel_on_one_connection_is_refused) {
 // A key's authorized_keys options hold through the bastion as sshd holds them.
 class key_options_session : public proxy_session {
  protected:
-  // Replaces alice's key by the same key with `options`.
-  void set_options(const std::string& options) {
-    const std::string pub = read_file(alice_key_ + ".pub");
-    const std::string line = ssh_keygen_fingerprint_line(alice_key_ + ".pub");
-    const std::string fp =
-        line.substr(line.find(' ') + 1, line.find(' ', line.find(' ') + 1) - line.find(' ') - 1);
-    change_policy([&] {
-      ctl({"key", "remove", fp});
-      ok({"key", "add", "alice", "-"}, options + " " + pub);
-    });
-  }
+  void set_options(const std::string& options) { set_alice_key_options(options); }
 };
 
 TEST_F(key_options_session, command_runs_instead_of_what_the_client_asks) {
@@ -209,6 +199,20 @@ TEST_F(key_options_session, command_runs_instead_of_what_the_client_asks) {
   const auto pty = ssh(login() + "@t1", {alice_key_}, {"-tt"}, "echo asked");
   EXPECT_EQ(pty.exit_code, 255);
   EXPECT_CONTAINS(pty.err, "PTY allocation request failed on channel 0");
+}
+
+// A forced command is an exec on the target whatever the client asked for: it sees the client's
+// command as sshd shows it, and a grant without exec runs nothing, not even for a shell request.
+TEST_F(key_options_session, a_forced_command_sees_the_command_asked_and_needs_exec) {
+  set_options(R"(command="echo ran:$SSH_ORIGINAL_COMMAND")");
+  const auto r = exec(login() + "@t1", "ls /");
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "ran:ls /\n");
+  change_policy([&] { ok({"grant", "alice", "t1", "--login", login(), "--allow", "shell"}); });
+  const auto shell = ssh(login() + "@t1", {alice_key_}, {"-T"}, "");
+  EXPECT_EQ(shell.exit_code, 255) << shell.out << shell.err;
+  EXPECT_EQ(shell.out.find("ran:"), std::string::npos) << shell.out;
+  EXPECT_CONTAINS(shell.err, "shell request failed");
 }
 
 TEST_F(key_options_session, from_and_expiry_time_refuse_the_login) {
@@ -248,6 +252,17 @@ TEST_F(duration_limited_session, a_busy_session_ends_at_max_session_duration) {
   EXPECT_CONTAINS(r.err, "bastion: the session reached limits.max_session_duration 4s");
   EXPECT_GE(took, std::chrono::milliseconds(3500));
   EXPECT_CONTAINS(audit_rows("kind = 'session.limit'", 1), "ended alice");
+}
+
+// With no channel to tell (ssh -N), the limit ends the connection, and its upstream, itself.
+TEST_F(duration_limited_session, a_connection_without_channels_ends_at_max_session_duration) {
+  const auto start = std::chrono::steady_clock::now();
+  const auto r = ssh(login() + "@t1", {alice_key_}, {"-N"}, "");
+  const auto took = std::chrono::steady_clock::now() - start;
+  EXPECT_EQ(r.exit_code, 255) << r.err;
+  EXPECT_CONTAINS(r.err, "the session reached limits.max_session_duration 4s");
+  EXPECT_GE(took, std::chrono::milliseconds(3500));
+  EXPECT_LT(took, std::chrono::seconds(30)) << "the client's timeout must not be what ended it";
 }
 
 TEST_F(idle_limited_session, a_quiet_session_ends_at_idle_timeout) {

@@ -66,6 +66,18 @@ class bastiond_fixture : public bastionctl_test {
     ASSERT_GE(loaded(), wanted) << "bastiond did not load policy version " << wanted;
   }
 
+  // Replaces alice's key by the same key with authorized_keys `options`.
+  void set_alice_key_options(const std::string& options) {
+    const std::string pub = read_file(alice_key_ + ".pub");
+    const std::string line = ssh_keygen_fingerprint_line(alice_key_ + ".pub");
+    const std::string fp =
+        line.substr(line.find(' ') + 1, line.find(' ', line.find(' ') + 1) - line.find(' ') - 1);
+    change_policy([&] {
+      ctl({"key", "remove", fp});
+      ok({"key", "add", "alice", "-"}, options + " " + pub);
+    });
+  }
+
   // Runs `ssh [-v] ... user@127.0.0.1 command` through the bastion with only `keys`; with an
   // empty `command`, the login shell.
   run_result ssh(const std::string& user, const std::vector<std::string>& keys,

@@ -101,6 +101,19 @@ TEST(key_options, repeats_never_widen) {
   EXPECT_FALSE(source_allowed(o, "2001:db8:0:bad::1")) << "the negation holds in any case";
 }
 
+TEST(key_options, permitopen_allows_only_the_destinations_it_names) {
+  EXPECT_TRUE(open_permitted(parsed(""), "anything", 22));
+  const auto o = parsed(R"(permitopen="t1:22",permitopen="DB:*",permitopen="[2001:db8::1]:2222")");
+  EXPECT_TRUE(open_permitted(o, "t1", 22));
+  EXPECT_FALSE(open_permitted(o, "t1", 2222));
+  EXPECT_FALSE(open_permitted(o, "t2", 22));
+  EXPECT_FALSE(open_permitted(o, "t", 22)) << "no prefixes";
+  EXPECT_TRUE(open_permitted(o, "db", 5432)) << "any port, any case";
+  EXPECT_TRUE(open_permitted(o, "2001:db8::1", 2222));
+  EXPECT_FALSE(open_permitted(o, "2001:db8::1", 22));
+  EXPECT_FALSE(open_permitted(parsed(R"(permitopen="t*:22")"), "t1", 22)) << "no patterns";
+}
+
 TEST(key_options, restrict_access_narrows_the_grant) {
   access_decision a{true,
                     nullptr,

@@ -25,8 +25,11 @@ struct key_options {
   bool port_forwarding = true;
   bool agent_forwarding = true;
   bool x11_forwarding = true;
-  std::optional<std::string> command;   // command="...": runs instead of what the client asks
-  std::vector<std::string> permitopen;  // permitopen="host:port", for -L once forwarding exists
+  std::optional<std::string> command;  // command="...": runs instead of what the client asks
+  // permitopen="host:port": the destinations this key may open, a `-J` hop's included. The -J hop
+  // is a session that the bastion ends and records, not a raw forward, so no-port-forwarding (and
+  // restrict) leave it alone: they hold for -L, -D and -R.
+  std::vector<std::string> permitopen;
 };
 
 // Parses the options field of an authorized_keys line ("" gives the defaults).
@@ -36,5 +39,10 @@ result<key_options> parse_key_options(std::string_view text);
 // pattern and no negated one. Host names are refused by parse_key_options, since they would
 // never match.
 bool source_allowed(const key_options& options, std::string_view ip);
+
+// The permitopen= check as sshd makes it: no entry, or one whose host is `host` literally (no
+// patterns, no lookups; an IPv6 address in brackets; case does not matter) and whose port is
+// `port` or *.
+bool open_permitted(const key_options& options, std::string_view host, int port);
 
 }  // namespace bastion::policy
