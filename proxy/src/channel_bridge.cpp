@@ -97,9 +97,10 @@ int channel_bridge::queue(request r) {
 
 // A shell, exec or subsystem request that policy let through (`allowed`). A key's command= runs
 // instead, whatever the client asked for, as sshd runs it: that is an exec on the target, so it
-// needs exec in the grant. The client's command goes along as SSH_ORIGINAL_COMMAND, an env
-// request that the target takes if its sshd has `AcceptEnv SSH_ORIGINAL_COMMAND`; the recording
-// keeps what the client asked for beside the command that ran.
+// needs exec in the grant. A client's command goes along as SSH_ORIGINAL_COMMAND, an env request
+// that the target takes if its sshd has `AcceptEnv SSH_ORIGINAL_COMMAND` (for a subsystem sshd
+// would pass the program it runs for it, which only the target knows: none is passed). The
+// recording keeps what the client asked for beside the command that ran.
 int channel_bridge::start(request r, bool allowed) {
   if (!access_.forced_command) {
     return allowed ? queue(std::move(r)) : 1;
@@ -107,8 +108,9 @@ int channel_bridge::start(request r, bool allowed) {
   if (!policy::allows(access_, channel_kind::exec)) {
     return 1;
   }
-  if (r.type == request::kind::exec && !r.a.empty()) {
-    queue({request::kind::env, "SSH_ORIGINAL_COMMAND", r.a});
+  if (r.type == request::kind::exec && !r.a.empty() &&
+      queue({request::kind::env, "SSH_ORIGINAL_COMMAND", r.a}) != 0) {
+    return 1;  // no room for the requests: refused as a whole
   }
   std::string asked = r.type == request::kind::exec        ? r.a
                       : r.type == request::kind::subsystem ? "subsystem " + r.a
@@ -190,8 +192,11 @@ int channel_bridge::on_env(ssh_session, ssh_channel, const char* name, const cha
                            void* self) {
   auto& b = *self_of(self);
   return guarded(b, 1, [&] {
-    return b.queue(
-        {request::kind::env, name != nullptr ? name : "", value != nullptr ? value : ""});
+    const std::string n = name != nullptr ? name : "";
+    if (b.access_.forced_command && n == "SSH_ORIGINAL_COMMAND") {
+      return 1;  // the bastion sets it, from the command the client really asked for
+    }
+    return b.queue({request::kind::env, n, value != nullptr ? value : ""});
   });
 }
 
@@ -447,7 +452,10 @@ bool channel_bridge::pump() {
   if (up_state_ == up_state::opening) {
     progress = open_upstream();
   }
-  if (up_state_ == up_state::replaying || (up_state_ == up_state::open && !requests_.empty())) {
+  // Requests wait for the recorder like data does: no command reaches the target before its
+  // recording file exists, or while the recording is behind its bound.
+  if ((up_state_ == up_state::replaying || (up_state_ == up_state::open && !requests_.empty())) &&
+      tap_.room() > 0) {
     progress = replay_requests() || progress;
   }
   if (up_state_ == up_state::open) {

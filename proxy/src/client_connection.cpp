@@ -66,8 +66,7 @@ bool client_connection::closed() const {
 
 void client_connection::on_grace_expired(const boost::system::error_code& ec) {
   if (!ec && phase_ != phase::authenticated && phase_ != phase::closed) {
-    teardown("not authenticated within login_grace_time " +
-             format_duration(ctx_.cfg.limits.login_grace_time));
+    teardown(grace_expired());
   }
 }
 
@@ -103,10 +102,8 @@ bool client_connection::run_passes() {
   for (int i = 0; i < max_passes && phase_ != phase::closed; ++i) {
     woken_ = false;
     const bool progress = pass();
-    const int status = ssh_get_status(session_.get());
-    // A socket error leaves ssh_is_connected at 1: the status bits are what tell.
-    if (close_reason_.empty() && (status & (SSH_CLOSED | SSH_CLOSED_ERROR)) != 0) {
-      close_reason_ = (status & SSH_CLOSED_ERROR) != 0
+    if (close_reason_.empty() && session_closed(session_.get())) {
+      close_reason_ = (ssh_get_status(session_.get()) & SSH_CLOSED_ERROR) != 0
                           ? "connection error: " + failure_reason(session_.get())
                           : "client closed the connection";
     }

@@ -90,8 +90,9 @@ class client_connection : public server_endpoint,
   std::shared_ptr<channel_budget> channels_;
   std::shared_ptr<relay> relay_;
   std::vector<std::shared_ptr<inner_session>> inner_;
-  // -J destinations refused on this connection: each counts as a failed attempt, and
-  // limits.max_auth_tries of them end it, which bounds its log lines and audit rows.
+  // -J destinations refused on this connection. After limits.max_auth_tries of them, each with
+  // its log line and audit row, later tunnel opens are refused outright (no row, no line), so
+  // that one connection cannot write rows without end; its live sessions go on.
   int refused_tunnels_ = 0;
 };
 

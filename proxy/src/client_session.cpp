@@ -1,7 +1,5 @@
 // The part of a client connection that relays sessions: in the username form, one relay for the
 // outer session's channels; with -J, one inner session per direct-tcpip channel.
-#include <algorithm>
-
 #include <bastion/common/escape.hpp>
 #include <bastion/common/log.hpp>
 #include <bastion/proxy/ssh_server.hpp>
@@ -88,12 +86,15 @@ int client_connection::on_message(ssh_message message) {
       name_.username_form()) {
     return 1;
   }
-  const auto open =
-      std::count_if(inner_.begin(), inner_.end(), [](const auto& s) { return !s->ending(); });
-  if (open >= ctx_.cfg.limits.max_sessions) {
+  // Ending hops count until their client has closed the tunnel (at most a 5 s linger): each
+  // still holds a channel and descriptors.
+  if (inner_.size() >= static_cast<std::size_t>(ctx_.cfg.limits.max_sessions)) {
     spdlog::info("src={} user={} tunnel refused: max_sessions {} reached", peer_, log_value(user_),
                  ctx_.cfg.limits.max_sessions);
     return 1;  // administratively prohibited
+  }
+  if (refused_tunnels_ >= ctx_.cfg.limits.max_auth_tries) {
+    return 1;  // said once, with the refusal that reached the bound
   }
   open_tunnel(message);
   return 0;
@@ -128,9 +129,11 @@ void client_connection::open_tunnel(ssh_message message) {
                  log_value(refusal));
     audit("session.refused", "denied", user_, {{"destination", destination}, {"reason", refusal}});
     target = nullptr;
-    if (++refused_tunnels_ >= ctx_.cfg.limits.max_auth_tries) {
-      close_reason_ = "too many refused destinations (limits.max_auth_tries " +
-                      std::to_string(ctx_.cfg.limits.max_auth_tries) + ")";
+    if (++refused_tunnels_ == ctx_.cfg.limits.max_auth_tries) {
+      spdlog::warn(
+          "src={} user={} {} destinations refused (limits.max_auth_tries): further ones "
+          "on this connection are refused without a row",
+          peer_, log_value(user_), refused_tunnels_);
     }
   }
   auto inner = std::make_shared<inner_session>(

@@ -52,8 +52,7 @@ void inner_session::start() {
   grace_.async_wait([weak = weak_from_this()](const boost::system::error_code& ec) {
     auto self = weak.lock();
     if (!ec && self && self->phase_ != phase::authenticated) {
-      self->close_reason_ = "not authenticated within login_grace_time " +
-                            format_duration(self->scope_.ctx.cfg.limits.login_grace_time);
+      self->close_reason_ = self->grace_expired();
       self->scope_.wake();
     }
   });
@@ -84,8 +83,7 @@ bool inner_session::pump() {
       }
     }
     progress = relay_->pump() || progress;
-    if (close_reason_.empty() &&
-        (ssh_get_status(session_.get()) & (SSH_CLOSED | SSH_CLOSED_ERROR)) != 0) {
+    if (close_reason_.empty() && session_closed(session_.get())) {
       close_reason_ = "the client ended the session";
     }
     if (const auto over = relay_->over(); over && close_reason_.empty()) {

@@ -52,8 +52,6 @@ class inner_session : public server_endpoint, public std::enable_shared_from_thi
   bool pump();
   void arm(const std::function<void()>& on_ready);
   bool finished() const { return finished_; }
-  // Over, and only delivering its last bytes to the client: no longer counted as open.
-  bool ending() const { return ending_; }
   // Ends the session, telling the client `reason` in the disconnect message; the tunnel stays
   // until the client has read it and closed the channel, for at most a short linger.
   void end(const std::string& reason);

@@ -3,7 +3,9 @@
 
 #include <boost/asio/post.hpp>
 
+#include <bastion/common/escape.hpp>
 #include <bastion/common/log.hpp>
+#include <bastion/proxy/ssh_server.hpp>
 
 namespace bastion::proxy {
 
@@ -29,9 +31,15 @@ relay::~relay() {
 
 namespace {
 
-constexpr std::string_view recording_lost =
-    "the session recording cannot be persisted, so the session ends (recording.failure_mode "
-    "fail_closed)";
+// What the client reads when its recording fails under fail_closed: the cause as the failed call
+// gave it, without the bastion's paths ("write: No space left on device" says "No space left on
+// device"); the log and the audit row have all of it.
+std::string recording_lost(const std::string& failure) {
+  const auto colon = failure.rfind(": ");
+  const std::string cause = colon == std::string::npos ? failure : failure.substr(colon + 2);
+  return "the session recording cannot be persisted (" + escape(cause, 100) +
+         "), so the session ends (recording.failure_mode fail_closed)";
+}
 
 }  // namespace
 
@@ -116,7 +124,11 @@ void relay::arm_idle_check(duration after) {
 }
 
 void relay::end_by_limit(const std::string& reason) {
-  if (!error_.empty()) {
+  if (closed_) {
+    return;
+  }
+  if (!error_.empty()) {  // already failed (its channels told why): the limit still ends it
+    linger();
     return;
   }
   spdlog::info("{} {}", log_prefix_, reason);
@@ -155,7 +167,7 @@ void relay::linger() {
   lingering_ = true;
   linger_.expires_after(std::chrono::seconds(5));
   linger_.async_wait([weak = weak_from_this()](const boost::system::error_code& ec) {
-    if (auto self = weak.lock(); self && !ec) {
+    if (auto self = weak.lock(); self && !ec && !self->closed_) {
       self->lingered_ = true;
       self->wake_();  // from a timer: never inside a step
     }
@@ -174,7 +186,7 @@ void relay::on_upstream(upstream_result result) {
     spdlog::warn("{} target={} unreachable: {}", log_prefix_, log_value(target_),
                  log_value(result.error));
     audit_("upstream", "error", {{"target", target_}, {"reason", result.error}});
-    fail_all(result.error);
+    end_all(result.error);
   } else {
     upstream_ = std::move(result.session);
     last_activity_ = std::chrono::steady_clock::now();  // connecting is not idling
@@ -217,16 +229,17 @@ ssh_channel relay::open_session_channel(ssh_session server_session) {
 }
 
 bool relay::upstream_lost() const {
-  return upstream_ && (ssh_get_status(upstream_.get()) & (SSH_CLOSED | SSH_CLOSED_ERROR)) != 0;
+  return upstream_ && session_closed(upstream_.get());
 }
 
 bool relay::check_recording() {
   if (!error_.empty() || !tap_ || !tap_->failed()) {
     return false;
   }
-  spdlog::error("{} {}", log_prefix_, recording_lost);
-  audit_("recording", "error", {{"target", target_}, {"reason", recording_lost}});
-  end_all(std::string(recording_lost));
+  const std::string failure = tap_->failure();
+  spdlog::error("{} recording failed: {}", log_prefix_, log_value(failure));
+  audit_("recording", "error", {{"target", target_}, {"reason", failure}});
+  end_all(recording_lost(failure));
   return true;
 }
 

@@ -81,11 +81,12 @@ class relay : public std::enable_shared_from_this<relay> {
   bool upstream_lost() const;
   // No session can run here (refused by policy, or the target could not be reached).
   bool refused() const { return !error_.empty(); }
-  // Why the sessions here ended for good (a limit, a lost recording, a lost target), once every
-  // channel has told its client: the owner then ends the connection or -J hop with it. A policy
-  // refusal never ends it: each new channel is told why.
+  // Why the sessions here ended for good (a limit, a lost recording, a target lost or never
+  // reached), once the clients had a linger to read it on their channels: the owner then ends the
+  // connection or -J hop with it, channels left or not. A policy refusal never ends it: each new
+  // channel is told why.
   std::optional<std::string> over() const {
-    return lingered_ && bridges_.empty() ? std::optional(error_) : std::nullopt;
+    return lingered_ ? std::optional(error_) : std::nullopt;
   }
   const std::string& target_name() const { return target_; }
 

@@ -69,6 +69,11 @@ int server_endpoint::refuse_auth(const std::string& user, const std::string& why
   return SSH_AUTH_DENIED;  // one reply for every refusal: no user enumeration
 }
 
+std::string server_endpoint::grace_expired() const {
+  return "not authenticated within login_grace_time " +
+         format_duration(ctx_.cfg.limits.login_grace_time);
+}
+
 std::string server_endpoint::end_reason() const {
   if (callback_failed_) {
     return "the bastion failed to handle a request (see its log)";

@@ -49,6 +49,8 @@ class server_endpoint : public callback_owner {
   // Why the session must end now, or "" while it may go on: a reason a callback noted, a
   // callback that failed, or a closed socket.
   std::string end_reason() const;
+  // The reason for a session not authenticated within limits.login_grace_time.
+  std::string grace_expired() const;
   // Leaves `event`, sends DISCONNECT (with `message`, which the client prints, if any) and frees
   // the session.
   void end_session(ssh_event event, const std::string& message = {});

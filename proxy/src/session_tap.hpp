@@ -33,6 +33,7 @@ class session_tap {
   const std::string& id() const { return id_text_; }
   // The recording cannot be persisted under fail_closed: the session must end.
   bool failed() const { return recording_->failed(); }
+  std::string failure() const { return recording_->failure(); }
   // How many bytes may pass now (recorder::session_recording::room): 0 holds data back, and
   // `wake` (set by on_room) runs on the writer thread once there may be room again.
   std::size_t room() { return recording_->room(); }

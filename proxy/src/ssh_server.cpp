@@ -63,8 +63,7 @@ key_exchange_progress key_exchange_step(ssh_session session) {
   // SSH_AGAIN with the socket gone (libssh closes it on a socket error, and the session's status
   // says closed) would wait for a descriptor that never becomes ready.
   const int fd = ssh_get_fd(session);
-  if (rc == SSH_ERROR || fd < 0 ||
-      (ssh_get_status(session) & (SSH_CLOSED | SSH_CLOSED_ERROR)) != 0) {
+  if (rc == SSH_ERROR || fd < 0 || session_closed(session)) {
     return key_exchange_progress::failed;
   }
   int pending = 0;

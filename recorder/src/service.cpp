@@ -29,7 +29,7 @@ bool session_recording::record(event ev) {
   }
   const std::size_t bytes = ev.data.size() + event_overhead;
   const std::size_t data = ev.data.size();
-  const std::uint64_t backlog = recorded_bytes_.fetch_add(data) + data - written_bytes_.load();
+  const std::uint64_t backlog = recorded_bytes_.fetch_add(data) + data - persisted_bytes_.load();
   const bool urgent = backlog >= owner_.options().max_unpersisted_bytes / 2;
   if (owner_.enqueue(
           {recording_service::item::kind::event, shared_from_this(), std::move(ev), {}, bytes},
@@ -40,6 +40,10 @@ bool session_recording::record(event ev) {
   if (owner_.options().failure_mode == failure_mode::fail_open) {
     dropped_bytes_.fetch_add(data, std::memory_order_relaxed);
     return true;
+  }
+  {
+    const std::lock_guard lock(mutex_);
+    reason_ = "recorder: the writer's queue is full: the disk is slower than the sessions";
   }
   failed_.store(true, std::memory_order_release);
   return false;
@@ -52,7 +56,7 @@ std::size_t session_recording::free_room() const {
   if (owner_.options().failure_mode == failure_mode::fail_open) {
     return std::numeric_limits<std::size_t>::max();
   }
-  const std::uint64_t backlog = recorded_bytes_.load() - written_bytes_.load();
+  const std::uint64_t backlog = recorded_bytes_.load() - persisted_bytes_.load();
   const std::uint64_t limit = owner_.options().max_unpersisted_bytes;
   return backlog >= limit ? 0 : static_cast<std::size_t>(limit - backlog);
 }
@@ -72,16 +76,26 @@ std::size_t session_recording::room() {
 }
 
 void session_recording::on_room(std::function<void()> wake) {
-  const std::lock_guard lock(wake_mutex_);
+  const std::lock_guard lock(mutex_);
   wake_ = std::move(wake);
 }
 
+std::string session_recording::failure() const {
+  const std::lock_guard lock(mutex_);
+  return reason_;
+}
+
+// Only a session that has room now is woken: one still held (a stuck disk, a full queue) stays
+// starved until a later batch makes room, rather than waking to find none and asking again.
 void session_recording::release(bool always) {
-  if (starved_.exchange(false) || always) {
-    const std::lock_guard lock(wake_mutex_);
-    if (wake_) {
-      wake_();
-    }
+  if (always) {
+    starved_.store(false);
+  } else if (free_room() == 0 || !starved_.exchange(false)) {
+    return;
+  }
+  const std::lock_guard lock(mutex_);
+  if (wake_) {
+    wake_();
   }
 }
 
@@ -142,7 +156,8 @@ void recording_service::hurry() {
   {
     const std::lock_guard lock(mutex_);
     if (!writer_waiting_) {
-      return;  // awake: it releases starved sessions after its batch
+      hurried_ = true;  // awake: it serves waiting sessions after this batch, and looks again
+      return;
     }
     writer_waiting_ = false;
     unannounced_bytes_ = 0;
@@ -156,11 +171,12 @@ void recording_service::run() {
   auto last_sync = std::chrono::steady_clock::now();
   std::unique_lock lock(mutex_);
   while (true) {
-    if (queue_.empty() && !stopping_) {
+    if (queue_.empty() && !stopping_ && !hurried_) {
       writer_waiting_ = true;
       wake_.wait_for(lock, tick, [this] { return stopping_ || !writer_waiting_; });
       writer_waiting_ = false;
     }
+    hurried_ = false;
     unannounced_bytes_ = 0;
     std::deque<item> batch;
     batch.swap(queue_);
@@ -182,7 +198,7 @@ void recording_service::run() {
     queued_bytes_ -= batch_bytes;
     const bool done = stop && queue_.empty();
     lock.unlock();
-    release_starved();  // after the queue bound moved: sessions held by it may go on
+    serve_waiting();  // after the queue bound moved: sessions held by it may go on
     if (done) {
       return;
     }
@@ -190,12 +206,15 @@ void recording_service::run() {
   }
 }
 
-void recording_service::release_starved() {
+void recording_service::serve_waiting() {
+  const bool bounded = options_.failure_mode == failure_mode::fail_closed;
   for (const auto& s : active_) {
-    if (s->starved_.load()) {
-      flush_session(*s);  // waiting on a partial chunk: cut it now rather than at its age
-      s->release();
+    const std::uint64_t backlog = s->recorded_bytes_.load() - s->persisted_bytes_.load();
+    if (bounded && (s->starved_.load() || backlog >= options_.max_unpersisted_bytes / 2)) {
+      flush_session(*s);  // a partial chunk too: cut it now rather than at its age
+      sync_session(*s);
     }
+    s->release();
   }
 }
 
@@ -203,13 +222,15 @@ bool recording_service::open(session_recording& s) {
   if (s.writer_ || !s.error_.empty()) {
     return s.writer_ != nullptr;
   }
+  // Served after every batch from now on, even if the file cannot be created: under fail_open
+  // such a session goes on, and is held by the queue bound like any other.
+  active_.push_back(s.shared_from_this());
   auto sink = factory_(options_.dir, recording_file_name(s.id_));
   if (!sink) {
     fail_session(s, sink.error().text);
     return false;
   }
   s.writer_ = std::make_unique<chunk_writer>(std::move(*sink), s.header_, options_.zstd_level);
-  active_.push_back(s.shared_from_this());
   if (!s.writer_->ok()) {
     fail_session(s, "cannot write the recording header");
     return false;
@@ -233,7 +254,7 @@ void recording_service::handle(item& it) {
     s.accepted_bytes_ += it.ev->data.size();
     if (!writable) {
       s.dropped_bytes_.fetch_add(it.ev->data.size(), std::memory_order_relaxed);
-      s.written_bytes_.store(s.accepted_bytes_);  // given up (fail_open), not waited for
+      s.persisted_bytes_.store(s.accepted_bytes_);  // given up (fail_open), not waited for
       return;
     }
     if (s.writer_->pending_events() == 0) {
@@ -274,15 +295,19 @@ void recording_service::flush_session(session_recording& s) {
     fail_session(s, r.error().text);
     return;
   }
-  s.written_bytes_.store(s.accepted_bytes_);
-  s.release();
+  s.chunked_bytes_ = s.accepted_bytes_;
 }
 
 void recording_service::sync_session(session_recording& s) {
   if (s.writer_ && s.writer_->unsynced()) {
     if (auto r = s.writer_->sync(); !r) {
       fail_session(s, r.error().text);
+      return;
     }
+  }
+  if (s.writer_ && s.writer_->ok() && s.persisted_bytes_.load() != s.chunked_bytes_) {
+    s.persisted_bytes_.store(s.chunked_bytes_);
+    s.release();
   }
 }
 
@@ -305,12 +330,14 @@ void recording_service::flush_due(bool all) {
 void recording_service::fail_session(session_recording& s, const std::string& why) {
   if (s.error_.empty()) {
     s.error_ = why;
+    const std::lock_guard lock(s.mutex_);
+    s.reason_ = why;
   }
   if (options_.failure_mode == failure_mode::fail_closed) {
     s.failed_.store(true, std::memory_order_release);
     s.release(true);  // the session must stop now, and tell its client why
   } else {
-    s.written_bytes_.store(s.accepted_bytes_);  // lost, counted, not waited for
+    s.persisted_bytes_.store(s.accepted_bytes_);  // lost, counted, not waited for
     s.release();
   }
 }

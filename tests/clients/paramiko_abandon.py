@@ -12,6 +12,8 @@ import time
 
 import paramiko
 
+import bastion_login
+
 
 def abandon_after_banner(bastion, target):
     tunnel = bastion.open_channel("direct-tcpip", (target, 22), ("127.0.0.1", 0))
@@ -35,11 +37,7 @@ def main() -> int:
     port, known_hosts_path, key_path, login, target, rounds = sys.argv[1:7]
     key = paramiko.Ed25519Key.from_private_key_file(key_path)
     known_hosts = paramiko.HostKeys(known_hosts_path)
-    bastion = paramiko.SSHClient()
-    bastion.load_host_keys(known_hosts_path)
-    bastion.set_missing_host_key_policy(paramiko.RejectPolicy())
-    bastion.connect("127.0.0.1", port=int(port), username="alice", pkey=key,
-                    allow_agent=False, look_for_keys=False, timeout=10)
+    bastion = bastion_login.connect(port, known_hosts_path, key)
     transport = bastion.get_transport()
     for _ in range(int(rounds)):
         abandon_after_banner(transport, target)

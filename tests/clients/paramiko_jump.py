@@ -9,15 +9,13 @@ import sys
 
 import paramiko
 
+import bastion_login
+
 
 def main() -> int:
     port, known_hosts, key_path, login, target, command = sys.argv[1:7]
     key = paramiko.Ed25519Key.from_private_key_file(key_path)
-    bastion = paramiko.SSHClient()
-    bastion.load_host_keys(known_hosts)
-    bastion.set_missing_host_key_policy(paramiko.RejectPolicy())
-    bastion.connect("127.0.0.1", port=int(port), username="alice", pkey=key,
-                    allow_agent=False, look_for_keys=False, timeout=10)
+    bastion = bastion_login.connect(port, known_hosts, key)
     tunnel = bastion.get_transport().open_channel("direct-tcpip", (target, 22), ("127.0.0.1", 0))
     inner = paramiko.SSHClient()
     inner.load_host_keys(known_hosts)  # the inner host key, listed under the target's name

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Asks one bastion connection for destinations it refuses, one direct-tcpip channel after the
-other, up to TRIES times, reading each refusal to its end. Prints how many channels were opened
-before the bastion closed the connection, and exits 0.
+other, up to TRIES times, reading each refusal to its end. Prints how many channels the bastion
+opened (each carries its refusal) and whether the connection is still up, and exits 0.
 
 usage: paramiko_refused.py BASTION_PORT KNOWN_HOSTS KEY TRIES
 """
@@ -9,21 +9,21 @@ import sys
 
 import paramiko
 
+import bastion_login
+
 
 def main() -> int:
     port, known_hosts_path, key_path, tries = sys.argv[1:5]
     key = paramiko.Ed25519Key.from_private_key_file(key_path)
-    bastion = paramiko.SSHClient()
-    bastion.load_host_keys(known_hosts_path)
-    bastion.set_missing_host_key_policy(paramiko.RejectPolicy())
-    bastion.connect("127.0.0.1", port=int(port), username="alice", pkey=key,
-                    allow_agent=False, look_for_keys=False, timeout=10)
+    bastion = bastion_login.connect(port, known_hosts_path, key)
     transport = bastion.get_transport()
     opened = 0
     for i in range(int(tries)):
         try:
             tunnel = transport.open_channel("direct-tcpip", ("nowhere-%d" % i, 22),
                                             ("127.0.0.1", 0), timeout=10)
+        except paramiko.ChannelException:
+            continue  # refused at the open: no channel
         except (paramiko.SSHException, EOFError, OSError):
             break
         opened += 1
@@ -34,7 +34,7 @@ def main() -> int:
             tunnel.close()
         except (OSError, EOFError):
             break  # the bastion closed the connection under this channel
-    print("opened %d" % opened)
+    print("opened %d, connection %s" % (opened, "up" if transport.is_active() else "down"))
     bastion.close()
     return 0
 

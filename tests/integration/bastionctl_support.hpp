@@ -25,6 +25,12 @@ class bastionctl_test : public ::testing::Test {
   std::string ok(const std::vector<std::string>& args, const std::string& stdin_data = "") const;
   // Runs a listing with --json and parses the array.
   nlohmann::json json(std::vector<std::string> args) const;
+  // SELECT count(*) FROM `rows` ("audit_events WHERE kind = 'connection'"), in this database.
+  int count_rows(const std::string& rows) const {
+    const std::string n =
+        postgres_cluster::instance().psql(dbname_, "SELECT count(*) FROM " + rows);
+    return std::stoi(n.empty() ? "0" : n);
+  }
   // Writes a bastion.yaml in dir() for this database, with freshly generated keys and recordings
   // in recording_dir(). `limits` adds entries to the limits mapping ("login_grace_time: 2s"),
   // `recording` to the recording mapping ("failure_mode: fail_open").

@@ -16,9 +16,7 @@ class journal_behind : public bastionctl_test {
     return {"test", "ok", "actor-" + std::to_string(i), "127.0.0.1:1", "", "{}"};
   }
   int rows_of(const std::string& kind) const {
-    const std::string n = postgres_cluster::instance().psql(
-        dbname_, "SELECT count(*) FROM audit_events WHERE kind = '" + kind + "'");
-    return std::stoi(n.empty() ? "0" : n);
+    return count_rows("audit_events WHERE kind = '" + kind + "'");
   }
 };
 

@@ -108,9 +108,7 @@ TEST_F(proxy_auth, connections_reset_at_once_are_audited_with_their_address) {
     ::close(fd);
   }
   const auto count = [&](const std::string& where) {
-    const std::string n = postgres_cluster::instance().psql(
-        dbname_, "SELECT count(*) FROM audit_events WHERE kind = 'connection' AND " + where);
-    return std::stoi(n.empty() ? "0" : n);
+    return count_rows("audit_events WHERE kind = 'connection' AND " + where);
   };
   EXPECT_TRUE(eventually([&] { return count("true") >= resets; }, std::chrono::seconds(30)))
       << count("true") << " connection rows";
@@ -220,9 +218,7 @@ TEST_F(proxy_auth_journal_behind, new_connections_wait_for_the_audit_trail) {
   unlock_audit_table();
   // Every admitted connection's rows land: its refused attempt and its end.
   const auto count = [&](const std::string& kind) {
-    const std::string n = postgres_cluster::instance().psql(
-        dbname_, "SELECT count(*) FROM audit_events WHERE kind = '" + kind + "'");
-    return std::stoi(n.empty() ? "0" : n);
+    return count_rows("audit_events WHERE kind = '" + kind + "'");
   };
   EXPECT_TRUE(eventually([&] { return count("connection") == admitted; }))
       << count("connection") << " connection rows for " << admitted << " admitted";

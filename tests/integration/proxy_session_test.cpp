@@ -152,18 +152,8 @@ TEST_F(proxy_session, the_eleventh_channel_on_one_connection_is_refused) {
         std::make_unique<child_process>(with({destination, "echo started; sleep 20"}),
                                         (dir() / ("s" + std::to_string(i))).string()));
   }
-  ASSERT_TRUE(eventually(
-      [&] {
-        int started = 0;
-        for (int i = 0; i < 10; ++i) {
-          started += read_file((dir() / ("s" + std::to_string(i))).string()).find("started") !=
-                             std::string::npos
-                         ? 1
-                         : 0;
-        }
-        return started == 10;
-      },
-      std::chrono::seconds(30)))
+  ASSERT_TRUE(eventually([&] { return outputs_containing("s", 10, "started") == 10; },
+                         std::chrono::seconds(30)))
       << "ten sessions must run at once; the first one printed: "
       << read_file((dir() / "s0").string()) << "\nbastiond:\n"
       << read_file(log_);

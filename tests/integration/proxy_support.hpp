@@ -133,6 +133,26 @@ class bastiond_fixture : public bastionctl_test {
     return run(argv, {.stdin_data = stdin_data, .timeout = std::chrono::seconds(60)});
   }
 
+  // How many times bastiond's log holds `text`.
+  int count_in_log(const std::string& text) const {
+    const std::string log = read_file(log_);
+    int n = 0;
+    for (auto at = log.find(text); at != std::string::npos; at = log.find(text, at + 1)) {
+      ++n;
+    }
+    return n;
+  }
+
+  // How many of the files dir()/PREFIX0 .. PREFIX(n-1) hold `text` (the outputs of n clients).
+  int outputs_containing(const std::string& prefix, int n, const std::string& text) const {
+    int found = 0;
+    for (int i = 0; i < n; ++i) {
+      const std::string out = read_file((dir() / (prefix + std::to_string(i))).string());
+      found += out.find(text) != std::string::npos ? 1 : 0;
+    }
+    return found;
+  }
+
   // Audit rows are written off the io threads: wait for them to land.
   std::string audit_rows(const std::string& where, int expected) const {
     std::string out;

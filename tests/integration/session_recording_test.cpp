@@ -255,11 +255,16 @@ TEST_F(session_recording, a_client_that_vanishes_mid_transfer_frees_everything) 
 // says why; nothing of the command's output reaches the client.
 TEST_F(session_recording, fail_closed_ends_a_session_that_cannot_be_recorded) {
   std::filesystem::remove_all(recording_dir());
-  // No sleep: the command prints at once, and nothing may pass before its recording exists.
-  const auto r = exec(login() + "@t1", "echo must-not-pass");
+  // No sleep: the command prints at once, and nothing may pass before its recording exists, not
+  // even the command itself, which would leave its mark on the target.
+  const auto mark = dir().path() / "ran";
+  const auto r = exec(login() + "@t1", "touch " + mark.string() + "; echo must-not-pass");
   EXPECT_EQ(r.exit_code, 255) << r.out << r.err;
-  EXPECT_CONTAINS(r.err, "bastion: the session recording cannot be persisted");
+  EXPECT_CONTAINS(r.err,
+                  "bastion: the session recording cannot be persisted (No such file or "
+                  "directory)");
   EXPECT_EQ(r.out.find("must-not-pass"), std::string::npos);
+  EXPECT_FALSE(std::filesystem::exists(mark)) << "the command reached the target unrecorded";
   // Rows are written off the io threads: the session's may land after the client has gone.
   EXPECT_TRUE(eventually([&] {
     const auto now = json({"sessions"});
@@ -336,9 +341,11 @@ TEST_F(session_recording_small_bound,
   EXPECT_GT(recorded, 1000000U) << "the recording keeps what fitted: " << s.dump();
   EXPECT_LE(r.out.size(), recorded + bound) << s.dump();
   EXPECT_GT(s["lost_bytes"].get<std::uint64_t>(), 0U) << s.dump();
+  EXPECT_CONTAINS(r.err, "(No space left on device)");
   const auto verified = run({BASTIONCTL_PATH, "--config", config_, "verify", s["id"]});
   EXPECT_EQ(verified.exit_code, 3) << verified.out << verified.err;
-  EXPECT_CONTAINS(verified.out + verified.err, "incomplete");
+  EXPECT_CONTAINS(verified.out + verified.err,
+                  "incomplete: " + std::to_string(s["lost_bytes"].get<std::uint64_t>()));
 }
 
 class session_recording_fail_open : public session_recording {

@@ -242,6 +242,45 @@ TEST(recording_service, a_held_session_is_woken_by_a_disk_failure_and_not_after_
   EXPECT_EQ(woken.wakes.load(), after_end);
 }
 
+// A disk that takes every write and fails the fdatasync: nothing ever becomes durable, so a
+// fail_closed session gets no more than its bound through before it ends.
+class failing_sync_only_sink final : public file_sink {
+ public:
+  explicit failing_sync_only_sink(std::unique_ptr<file_sink> real) : real_(std::move(real)) {}
+  result<void> write(std::string_view bytes) override { return real_->write(bytes); }
+  result<void> sync() override {
+    if (++syncs_ > 1) {  // the header's sync passes
+      return make_error("fdatasync: Input/output error");
+    }
+    return real_->sync();
+  }
+  result<void> truncate(std::uint64_t size) override { return real_->truncate(size); }
+
+ private:
+  std::unique_ptr<file_sink> real_;
+  int syncs_ = 0;
+};
+
+TEST(recording_service, a_failing_fdatasync_lets_no_more_than_the_bound_through) {
+  temp_dir dir;
+  constexpr std::size_t bound = std::size_t{64} * 1024;
+  recording_service service({.dir = dir.path(), .max_unpersisted_bytes = bound},
+                            wrap_real_files([](std::unique_ptr<file_sink> real) {
+                              return std::make_unique<failing_sync_only_sink>(std::move(real));
+                            }));
+  auto session = service.start(test::header_for_test());
+  ASSERT_TRUE(eventually([&] { return session->room() > 0; }));
+  std::size_t recorded = 0;
+  for (int round = 0; round < 200 && !session->failed(); ++round) {
+    recorded += record_while_room(*session);
+    std::this_thread::sleep_for(5ms);  // the writer writes, syncs, fails
+  }
+  EXPECT_TRUE(session->failed());
+  EXPECT_LE(recorded, bound) << "bytes released before anything was durable";
+  EXPECT_NE(session->failure().find("Input/output error"), std::string::npos) << session->failure();
+  finish_and_wait(*session);
+}
+
 // fail_open never holds a session for its file, only for the writer's queue.
 TEST(recording_service, fail_open_is_not_held_to_the_unpersisted_bound) {
   temp_dir dir;

@@ -48,7 +48,7 @@ struct recording_config {
   bool enabled = true;
   std::filesystem::path dir = "var/recordings";
   bastion::failure_mode failure_mode = failure_mode::fail_closed;
-  // fail_closed: what a session may relay before it is written to its recording file; so at most
+  // fail_closed: what a session may relay before it is durable in its recording file; so at most
   // this much reaches a client unrecorded when the disk fills or fails.
   int max_unpersisted_kib = 256;
 };

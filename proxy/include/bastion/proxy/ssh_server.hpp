@@ -29,6 +29,12 @@ enum class key_exchange_progress { done, failed, more, wait };
 // edge-triggered wait will not wake for them; `wait` means wait for readiness.
 key_exchange_progress key_exchange_step(ssh_session session);
 
+// Whether libssh has closed `session` (a server's or the upstream's). A socket error leaves
+// ssh_is_connected at 1: the status bits are what tell.
+inline bool session_closed(ssh_session session) {
+  return (ssh_get_status(session) & (SSH_CLOSED | SSH_CLOSED_ERROR)) != 0;
+}
+
 // Why a server session failed, for logs and the audit trail: libssh's error, escaped and bounded
 // (it may quote the client's bytes), or what happened when libssh leaves none or a stale one: a
 // client that closed before its version line, or a packet that libssh refused without a word (a

@@ -4,10 +4,9 @@
 // decides: fail_closed tells the session to end, fail_open counts the lost bytes and goes on.
 //
 // Under fail_closed a session also may not run ahead of its file: room() bounds the bytes it has
-// recorded that are not written to the file yet (max_unpersisted_bytes), so that a disk that
-// fills or fails lets at most that much reach a client unrecorded. "Written" means accepted by
-// write(2): a full disk is refused there (tmpfs, ext4 and xfs reserve space at write time); the
-// group commit's fdatasync follows within sync_interval.
+// recorded that are not durable yet (written and fdatasynced: max_unpersisted_bytes), so that a
+// disk that fills or fails, at write(2) or at fdatasync, lets at most that much reach a client
+// unrecorded. A session near its bound is synced at once rather than at the group commit.
 #pragma once
 
 #include <atomic>
@@ -35,8 +34,8 @@ struct recorder_options {
   // The writer thread is woken once this much waits (or by its own tick, for slow sessions):
   // waking it per event would cost a context switch per packet.
   std::size_t wake_bytes = std::size_t{256} * 1024;
-  // fail_closed: what one session may have recorded and not yet written to its file. A few chunks,
-  // so that the relay and the writer overlap instead of taking turns.
+  // fail_closed: what one session may have recorded and not yet made durable in its file. A few
+  // chunks, so that the relay and the writer overlap instead of taking turns.
   std::size_t max_unpersisted_bytes = std::size_t{256} * 1024;
   int zstd_level = 3;
 };
@@ -77,6 +76,8 @@ class session_recording : public std::enable_shared_from_this<session_recording>
   void finish(std::function<void(const recording_summary&)> done);
   // True once the recording failed under fail_closed.
   bool failed() const { return failed_.load(std::memory_order_acquire); }
+  // Why it failed ("write: No space left on device"), once it has; for the client and the audit.
+  std::string failure() const;
   const session_id& id() const { return id_; }
 
  private:
@@ -84,7 +85,8 @@ class session_recording : public std::enable_shared_from_this<session_recording>
   session_recording(recording_service& owner, const file_header& header)
       : owner_(owner), header_(header), id_(header.id) {}
   std::size_t free_room() const;
-  // Writer thread: runs the on_room callback if a caller is waiting for room (or `always`).
+  // Writer thread: runs the on_room callback if a caller waits for room and has some now, or
+  // `always` (the recording failed).
   void release(bool always = false);
 
   recording_service& owner_;
@@ -94,17 +96,20 @@ class session_recording : public std::enable_shared_from_this<session_recording>
   // The writer has created the file (directory entry synced), or given up on it under fail_open.
   std::atomic<bool> settled_{false};
   std::atomic<std::uint64_t> dropped_bytes_{0};  // lost before reaching the writer (fail_open)
-  // Bytes recorded, and the part of them written to the file (or given up under fail_open). A
+  // Bytes recorded, and the part of them durable in the file (or given up under fail_open). A
   // caller that saw no room sets starved_ before it looks again, and the writer reads starved_
-  // after it moved written_bytes_ on (both sequentially consistent): either the caller sees the
-  // room, or the writer sees the caller waiting and wakes it. No wake-up is lost.
+  // after it made room (persisted_bytes_, settled_, the queue; all sequentially consistent):
+  // either the caller sees the room, or the writer sees the caller waiting and wakes it.
   std::atomic<std::uint64_t> recorded_bytes_{0};
-  std::atomic<std::uint64_t> written_bytes_{0};
+  std::atomic<std::uint64_t> persisted_bytes_{0};
   std::atomic<bool> starved_{false};
-  std::mutex wake_mutex_;  // guards wake_ against finish() clearing it while the writer calls it
+  // Guards wake_ (finish() clears it while the writer may call it) and reason_.
+  mutable std::mutex mutex_;
   std::function<void()> wake_;
+  std::string reason_;
   // Owned by the writer thread only:
   std::uint64_t accepted_bytes_ = 0;  // bytes of the events handed to writer_ (or dropped)
+  std::uint64_t chunked_bytes_ = 0;   // the part of them in chunks written to the file
   std::unique_ptr<chunk_writer> writer_;
   std::chrono::steady_clock::time_point oldest_pending_{};
   std::string error_;
@@ -137,15 +142,16 @@ class recording_service {
 
   // `urgent`: a session nears its max_unpersisted_bytes; wake the writer now.
   bool enqueue(item it, bool urgent = false);
-  // Wakes the writer if it sleeps: a session waits for room.
+  // A session waits for room: wakes the writer, or keeps it from sleeping after its batch.
   void hurry();
   void run();
   void handle(item& it);
   bool open(session_recording& s);
   void flush_due(bool all);
   void flush_session(session_recording& s);
-  // After a batch: cuts the chunk of every session that waits for room, and wakes them all.
-  void release_starved();
+  // After a batch: makes durable now what sessions near their bound (or waiting) have pending,
+  // then wakes every session that waits and has room again.
+  void serve_waiting();
   // Group commit: one fdatasync per session per batch covers all the chunks the batch wrote.
   void sync_session(session_recording& s);
   void sync_written();
@@ -159,6 +165,7 @@ class recording_service {
   std::atomic<std::size_t> queued_bytes_{0};  // written under mutex_, read without it
   std::size_t unannounced_bytes_ = 0;         // queued since the writer was last woken
   bool writer_waiting_ = false;
+  bool hurried_ = false;  // a session waits for room: no sleep after this batch
   bool stopping_ = false;
   std::vector<std::shared_ptr<session_recording>> active_;  // writer thread only
   std::thread thread_;
