@@ -14,6 +14,11 @@
 
 namespace bastion::bench {
 
+std::string jump_harness::env_recording() {
+  const char* env = std::getenv("BASTION_BENCH_RECORDING");  // NOLINT(concurrency-mt-unsafe)
+  return env != nullptr ? env : "";
+}
+
 jump_harness::jump_harness(const options& opts)
     : dir_("bastion-bench"), login_(test::current_login()) {
   conninfo_ = test::postgres_cluster::instance().fresh_database();
@@ -62,7 +67,8 @@ void jump_harness::start_bastiond(const options& opts) {
                   "\"]\ninner_host_key: \"" + inner + "\"\nupstream_key: \"" + upstream +
                   "\"\ndatabase: \"" + conninfo_ + "\"\nnode_name: bench\nlog_level: warn\n" +
                   "recording: { enabled: " + (opts.record ? "true" : "false") + ", dir: \"" +
-                  (dir_ / "rec").string() + "\" }\n" +
+                  (dir_ / "rec").string() + "\"" +
+                  (opts.recording.empty() ? "" : ", " + opts.recording) + " }\n" +
                   (opts.bastion_limits.empty() ? "" : "limits: { " + opts.bastion_limits + " }\n"))
           .string();
   bastiond_ = std::make_unique<test::child_process>(

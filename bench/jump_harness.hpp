@@ -25,7 +25,11 @@ class jump_harness {
     std::string target;          // sshd_config lines of the target ("Ciphers aes128-gcm@...")
     std::string bastion_limits;  // entries of bastiond's `limits:` mapping
     bool record = true;          // bastiond's recording.enabled
+    // More entries of bastiond's `recording:` mapping; by default those in the environment's
+    // BASTION_BENCH_RECORDING ("max_unpersisted_kib: 1024"), to compare settings in one build.
+    std::string recording = env_recording();
   };
+  static std::string env_recording();
   explicit jump_harness(const options& opts);
   ~jump_harness();
   jump_harness(const jump_harness&) = delete;

@@ -31,8 +31,11 @@ class scripts_run : public ::testing::Test {
                                    "/recordings\" }\nlimits: { drain_timeout: 5s }\n");
     log_ = (dir_ / "run.log").string();
     script_ = std::make_unique<child_process>(
-        std::vector<std::string>{"env", "BASTION_VAR=" + v, "bash",
-                                 std::string(REPO_ROOT) + "/scripts/run"},
+        // The binaries of the build under test; scripts/test has installed and built already.
+        std::vector<std::string>{
+            "env", "BASTION_VAR=" + v,
+            "BASTION_PREBUILT=" + std::filesystem::path(BASTIOND_PATH).parent_path().string(),
+            "bash", std::string(REPO_ROOT) + "/scripts/run"},
         log_);
     ASSERT_TRUE(eventually(
         [&] {

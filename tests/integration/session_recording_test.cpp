@@ -7,9 +7,9 @@
 #include <cerrno>
 #include <csignal>
 #include <cstdio>
-#include <cstring>
 #include <filesystem>
 #include <random>
+#include <system_error>
 #include <thread>
 
 #include "target_support.hpp"
@@ -283,13 +283,13 @@ class tmpfs_mount {
   tmpfs_mount(std::filesystem::path at, const std::string& size) : at_(std::move(at)) {
     struct stat st {};
     if (::stat(at_.c_str(), &st) != 0) {
-      error_ = "stat " + at_.string() + ": " + std::strerror(errno);
+      error_ = "stat " + at_.string() + ": " + std::system_category().message(errno);
       return;
     }
     const std::string options = "size=" + size + ",mode=0700,uid=" + std::to_string(st.st_uid) +
                                 ",gid=" + std::to_string(st.st_gid);
     if (::mount("tmpfs", at_.c_str(), "tmpfs", MS_NOSUID | MS_NODEV, options.c_str()) != 0) {
-      error_ = "mount tmpfs on " + at_.string() + ": " + std::strerror(errno) +
+      error_ = "mount tmpfs on " + at_.string() + ": " + std::system_category().message(errno) +
                " (the recording tests run as root)";
       return;
     }
@@ -315,7 +315,7 @@ class tmpfs_mount {
 // the recording when it was 64 MiB), so that the test tells the two apart.
 class session_recording_small_bound : public session_recording {
  protected:
-  static constexpr std::uint64_t bound = 64 * 1024;
+  static constexpr std::uint64_t bound = std::uint64_t{64} * 1024;
   std::string recording() const override { return "max_unpersisted_kib: 64"; }
 };
 

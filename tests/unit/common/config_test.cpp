@@ -32,7 +32,7 @@ TEST(config, fills_sshd_like_defaults) {
   EXPECT_EQ(c.limits.connect_timeout, std::chrono::seconds(10));
   EXPECT_EQ(c.recording.failure_mode, failure_mode::fail_closed);
   EXPECT_TRUE(c.recording.enabled);
-  EXPECT_EQ(c.recording.max_unpersisted_kib, 256);
+  EXPECT_EQ(c.recording.max_unpersisted_kib, 1024);
   EXPECT_EQ(c.admin_listen, (endpoint{"127.0.0.1", 8022}));
   EXPECT_EQ(c.metrics_listen, (endpoint{"127.0.0.1", 9122}));
   EXPECT_FALSE(c.node_name.empty());
@@ -45,7 +45,7 @@ host_keys: ["/k/outer"]
 inner_host_key: "/k/inner"
 upstream_key: "/k/up"
 database: "host=/run/pg dbname=b"
-recording: { enabled: false, dir: "/rec", failure_mode: fail_open, max_unpersisted_kib: 1024 }
+recording: { enabled: false, dir: "/rec", failure_mode: fail_open, max_unpersisted_kib: 64 }
 admin:   { listen: "127.0.0.1:9000" }
 metrics: { listen: "127.0.0.1:9001" }
 limits:  { login_grace_time: 30s, max_auth_tries: 3, max_startups: "5:50:20", max_sessions: 4,
@@ -62,7 +62,7 @@ node_name: node-a
   EXPECT_EQ(c.recording.dir, "/rec");
   EXPECT_EQ(c.recording.failure_mode, failure_mode::fail_open);
   EXPECT_FALSE(c.recording.enabled);
-  EXPECT_EQ(c.recording.max_unpersisted_kib, 1024);
+  EXPECT_EQ(c.recording.max_unpersisted_kib, 64);
   EXPECT_EQ(c.admin_listen.port, 9000);
   EXPECT_EQ(c.metrics_listen.port, 9001);
   EXPECT_EQ(c.limits.login_grace_time, std::chrono::seconds(30));

@@ -50,7 +50,7 @@ struct recording_config {
   bastion::failure_mode failure_mode = failure_mode::fail_closed;
   // fail_closed: what a session may relay before it is durable in its recording file; so at most
   // this much reaches a client unrecorded when the disk fills or fails.
-  int max_unpersisted_kib = 256;
+  int max_unpersisted_kib = 1024;
 };
 
 struct config {
