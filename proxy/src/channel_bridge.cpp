@@ -108,9 +108,11 @@ int channel_bridge::start(request r, bool allowed) {
   if (!policy::allows(access_, channel_kind::exec)) {
     return 1;
   }
-  if (r.type == request::kind::exec && !r.a.empty() &&
-      queue({request::kind::env, "SSH_ORIGINAL_COMMAND", r.a}) != 0) {
-    return 1;  // no room for the requests: refused as a whole
+  if (r.type == request::kind::exec && !r.a.empty()) {
+    if (started_ || requests_.size() + 2 > max_requests) {
+      return 1;  // the env and the exec go together, or neither does
+    }
+    queue({request::kind::env, "SSH_ORIGINAL_COMMAND", r.a});
   }
   std::string asked = r.type == request::kind::exec        ? r.a
                       : r.type == request::kind::subsystem ? "subsystem " + r.a

@@ -67,7 +67,7 @@ class client_connection : public server_endpoint,
   relay::audit_fn auditor();
   std::shared_ptr<relay> make_relay(const std::string& target);
   int on_message(ssh_message message);
-  void open_tunnel(ssh_message message);
+  bool open_tunnel(ssh_message message);
   bool pump_sessions();
   void arm_sessions();
   void audit(std::string kind, std::string result, std::string actor, const nlohmann::json& detail);
@@ -91,8 +91,9 @@ class client_connection : public server_endpoint,
   std::shared_ptr<relay> relay_;
   std::vector<std::shared_ptr<inner_session>> inner_;
   // -J destinations refused on this connection. After limits.max_auth_tries of them, each with
-  // its log line and audit row, later tunnel opens are refused outright (no row, no line), so
-  // that one connection cannot write rows without end; its live sessions go on.
+  // its log line and audit row, later refused destinations are refused at the open (no row, no
+  // line), so that one connection cannot write rows without end; its live sessions and the
+  // destinations it may reach go on.
   int refused_tunnels_ = 0;
 };
 

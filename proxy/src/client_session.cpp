@@ -93,16 +93,13 @@ int client_connection::on_message(ssh_message message) {
                  ctx_.cfg.limits.max_sessions);
     return 1;  // administratively prohibited
   }
-  if (refused_tunnels_ >= ctx_.cfg.limits.max_auth_tries) {
-    return 1;  // said once, with the refusal that reached the bound
-  }
-  open_tunnel(message);
-  return 0;
+  return open_tunnel(message) ? 0 : 1;
 }
 
 // Accepts the direct-tcpip channel and runs an inner session on it; a destination that is not
-// a target this user may reach gets the reason in a disconnect message, which ssh prints.
-void client_connection::open_tunnel(ssh_message message) {
+// a target this user may reach gets the reason in a disconnect message, which ssh prints. False
+// if the open is refused as it is (administratively prohibited).
+bool client_connection::open_tunnel(ssh_message message) {
   const char* host = ssh_message_channel_request_open_destination(message);
   const int port = ssh_message_channel_request_open_destination_port(message);
   // Untrusted and up to a packet long: escaped and cut wherever it is shown or stored.
@@ -120,9 +117,12 @@ void client_connection::open_tunnel(ssh_message message) {
   } else if (!policy::open_permitted(key_options_, host != nullptr ? host : "", port)) {
     refusal = "the key's permitopen= option does not let it open " + destination;
   }
+  if (!refusal.empty() && refused_tunnels_ >= ctx_.cfg.limits.max_auth_tries) {
+    return false;  // said once, with the refusal that reached the bound
+  }
   ssh_channel channel = ssh_message_channel_request_open_reply_accept(message);
   if (channel == nullptr) {
-    return;
+    return true;  // libssh could not reply: nothing more to do with this open
   }
   if (!refusal.empty()) {
     spdlog::info("src={} user={} tunnel to {} refused: {}", peer_, log_value(user_), destination,
@@ -142,6 +142,7 @@ void client_connection::open_tunnel(ssh_message message) {
       channel, target, refusal);
   inner->start();
   inner_.push_back(std::move(inner));
+  return true;
 }
 
 bool client_connection::pump_sessions() {

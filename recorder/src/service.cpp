@@ -30,7 +30,9 @@ bool session_recording::record(event ev) {
   const std::size_t bytes = ev.data.size() + event_overhead;
   const std::size_t data = ev.data.size();
   const std::uint64_t backlog = recorded_bytes_.fetch_add(data) + data - persisted_bytes_.load();
-  const bool urgent = backlog >= owner_.options().max_unpersisted_bytes / 2;
+  // Only fail_closed waits for its bytes to be durable; fail_open keeps the group commit.
+  const bool urgent = owner_.options().failure_mode == failure_mode::fail_closed &&
+                      backlog >= owner_.options().max_unpersisted_bytes / 2;
   if (owner_.enqueue(
           {recording_service::item::kind::event, shared_from_this(), std::move(ev), {}, bytes},
           urgent)) {

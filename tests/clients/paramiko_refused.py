@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """Asks one bastion connection for destinations it refuses, one direct-tcpip channel after the
-other, up to TRIES times, reading each refusal to its end. Prints how many channels the bastion
-opened (each carries its refusal) and whether the connection is still up, and exits 0.
+other, up to TRIES times, reading each refusal to its end; then opens one to TARGET, which it may
+reach. Prints how many refusals the bastion opened a channel for (each carries its reason),
+whether the connection is still up, and what TARGET's channel starts with; exits 0.
 
-usage: paramiko_refused.py BASTION_PORT KNOWN_HOSTS KEY TRIES
+usage: paramiko_refused.py BASTION_PORT KNOWN_HOSTS KEY TRIES TARGET
 """
 import sys
 
@@ -13,7 +14,7 @@ import bastion_login
 
 
 def main() -> int:
-    port, known_hosts_path, key_path, tries = sys.argv[1:5]
+    port, known_hosts_path, key_path, tries, target = sys.argv[1:6]
     key = paramiko.Ed25519Key.from_private_key_file(key_path)
     bastion = bastion_login.connect(port, known_hosts_path, key)
     transport = bastion.get_transport()
@@ -35,6 +36,13 @@ def main() -> int:
         except (OSError, EOFError):
             break  # the bastion closed the connection under this channel
     print("opened %d, connection %s" % (opened, "up" if transport.is_active() else "down"))
+    try:
+        tunnel = transport.open_channel("direct-tcpip", (target, 22), ("127.0.0.1", 0), timeout=10)
+        tunnel.settimeout(10)
+        first = tunnel.recv(8)
+        print("then %s: %s" % (target, "SSH banner" if first == b"SSH-2.0-" else repr(first)))
+    except (paramiko.SSHException, EOFError, OSError) as e:
+        print("then %s: %s" % (target, type(e).__name__))
     bastion.close()
     return 0
 

@@ -152,15 +152,15 @@ TEST_F(proxy_jump, paramiko_and_asyncssh_jump_through_the_bastion) {
 }
 
 // Past limits.max_auth_tries (6 here) refused destinations, each with its row, a connection's
-// tunnel opens are refused outright, so that it cannot write refusal rows without end; the
-// connection itself (and any session it carries) goes on.
+// refused destinations are refused at the open, so that it cannot write refusal rows without end;
+// the connection, its sessions and the destinations it may reach go on.
 TEST_F(proxy_jump, refused_destinations_stop_making_rows_at_max_auth_tries) {
   const std::string known = dir() / "jump_known_hosts";
   const auto r = run({"/usr/bin/python3", std::string(CLIENTS_DIR) + "/paramiko_refused.py",
-                      std::to_string(port_), known, alice_key_, "20"},
+                      std::to_string(port_), known, alice_key_, "20", "t1"},
                      {.timeout = std::chrono::seconds(120)});
   EXPECT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_EQ(r.out, "opened 6, connection up\n") << read_file(log_);
+  EXPECT_EQ(r.out, "opened 6, connection up\nthen t1: SSH banner\n") << read_file(log_);
   EXPECT_CONTAINS(read_file(log_),
                   "6 destinations refused (limits.max_auth_tries): further ones on this connection "
                   "are refused without a row");
