@@ -19,6 +19,11 @@ std::string jump_harness::env_recording() {
   return env != nullptr ? env : "";
 }
 
+std::string jump_harness::env_bastiond() {
+  const char* env = std::getenv("BASTION_BENCH_BASTIOND");  // NOLINT(concurrency-mt-unsafe)
+  return env != nullptr && *env != '\0' ? env : BASTIOND_PATH;
+}
+
 jump_harness::jump_harness(const options& opts)
     : dir_("bastion-bench"), login_(test::current_login()) {
   conninfo_ = test::postgres_cluster::instance().fresh_database();
@@ -66,13 +71,14 @@ void jump_harness::start_bastiond(const options& opts) {
               "listen: [\"127.0.0.1:" + std::to_string(port_) + "\"]\nhost_keys: [\"" + outer +
                   "\"]\ninner_host_key: \"" + inner + "\"\nupstream_key: \"" + upstream +
                   "\"\ndatabase: \"" + conninfo_ + "\"\nnode_name: bench\nlog_level: warn\n" +
+                  "metrics: { listen: \"127.0.0.1:" + std::to_string(test::free_port()) + "\" }\n" +
                   "recording: { enabled: " + (opts.record ? "true" : "false") + ", dir: \"" +
                   (dir_ / "rec").string() + "\"" +
                   (opts.recording.empty() ? "" : ", " + opts.recording) + " }\n" +
                   (opts.bastion_limits.empty() ? "" : "limits: { " + opts.bastion_limits + " }\n"))
           .string();
   bastiond_ = std::make_unique<test::child_process>(
-      std::vector<std::string>{BASTIOND_PATH, "--config", bastion_config_},
+      std::vector<std::string>{opts.bastiond, "--config", bastion_config_},
       (dir_ / "bastiond.log").string());
   if (!test::wait_for_port(port_, std::chrono::seconds(30))) {
     throw std::runtime_error("bastiond did not start: " +

@@ -28,8 +28,12 @@ class jump_harness {
     // More entries of bastiond's `recording:` mapping; by default those in the environment's
     // BASTION_BENCH_RECORDING ("max_unpersisted_kib: 1024"), to compare settings in one build.
     std::string recording = env_recording();
+    // The bastiond binary: this build's, or the environment's BASTION_BENCH_BASTIOND, to
+    // compare two builds (before and after a change) on the same machine.
+    std::string bastiond = env_bastiond();
   };
   static std::string env_recording();
+  static std::string env_bastiond();
   explicit jump_harness(const options& opts);
   ~jump_harness();
   jump_harness(const jump_harness&) = delete;

@@ -150,6 +150,7 @@ config parse_config(const std::string& yaml, const std::filesystem::path& source
   auto admin = top.child("admin");
   read_listener(admin, c.admin_listen);
   auto metrics = top.child("metrics");
+  metrics.read("enabled", c.metrics_enabled);
   read_listener(metrics, c.metrics_listen);
   auto limits = top.child("limits");
   read_limits(limits, c.limits);
@@ -161,9 +162,6 @@ config parse_config(const std::string& yaml, const std::filesystem::path& source
   }
   if (admin.has("listen")) {
     c.not_enforced_yet.emplace_back("admin.listen (the admin HTTP API; use bastionctl)");
-  }
-  if (metrics.has("listen")) {
-    c.not_enforced_yet.emplace_back("metrics.listen (the Prometheus metrics)");
   }
   validate(c, top);
   if (c.node_name.empty()) {

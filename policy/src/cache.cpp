@@ -4,6 +4,7 @@
 #include <bastion/common/log.hpp>
 #include <bastion/policy/cache.hpp>
 
+#include "policy_metrics.hpp"
 #include "store_impl.hpp"
 
 namespace bastion::policy {
@@ -52,6 +53,7 @@ void policy_cache::reload(store& db) {
     current_ = std::move(next);
   }
   const auto n = reloads_.fetch_add(1, std::memory_order_relaxed) + 1;
+  policy_metrics::get().reloads_ok.Increment();
   const auto now = current();
   spdlog::info("policy reloaded (#{}, version {}, {} users)", n, now->version(), now->user_count());
 }
@@ -84,6 +86,9 @@ void policy_cache::run() {
       }
       return;
     } catch (const std::exception& e) {
+      const auto& m = policy_metrics::get();
+      m.reloads_failed.Increment();
+      m.db_errors.Increment();
       spdlog::warn("policy reload failed: {}; keeping the last good policy, retrying in {}ms",
                    log_value(e.what()), backoff.count());
     }

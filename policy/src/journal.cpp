@@ -6,6 +6,8 @@
 #include <bastion/policy/journal.hpp>
 #include <bastion/policy/store.hpp>
 
+#include "policy_metrics.hpp"
+
 namespace bastion::policy {
 namespace {
 
@@ -15,6 +17,7 @@ constexpr std::size_t max_batch = 500;
 
 journal::journal(std::string conninfo, std::string node, std::size_t backlog)
     : conninfo_(std::move(conninfo)), node_(std::move(node)), backlog_(backlog) {
+  policy_metrics::get();  // every series is scraped from the start, at zero
   thread_ = std::thread([this] { run(); });
 }
 
@@ -31,6 +34,7 @@ void journal::record(journal_entry entry) {
   {
     const std::lock_guard lock(mutex_);
     if (queue_.size() >= backlog_ * hard_cap_factor) {
+      policy_metrics::get().journal_dropped_rows.Increment();
       if (dropped_.fetch_add(1, std::memory_order_relaxed) % 1000 == 0) {
         spdlog::error(
             "journal over its hard cap ({} entries, {} dropped so far): the database has not taken "
@@ -40,7 +44,7 @@ void journal::record(journal_entry entry) {
       return;
     }
     queue_.push_back(std::move(entry));
-    size_.store(queue_.size(), std::memory_order_relaxed);
+    set_size();
   }
   wake_.notify_one();
 }
@@ -55,6 +59,7 @@ bool journal::write(const std::vector<journal_entry>& batch) {
     db_->write_journal(batch);
     return true;
   } catch (const store_error& e) {
+    policy_metrics::get().db_errors.Increment();
     if (e.code() == store_error::kind::unavailable) {
       db_.reset();
       spdlog::warn("journal write failed ({} entries kept): {}", batch.size(), log_value(e.what()));
@@ -67,15 +72,23 @@ bool journal::write(const std::vector<journal_entry>& batch) {
     try {
       db_->write_journal({entry});
     } catch (const store_error& e) {
+      const auto& m = policy_metrics::get();
+      m.db_errors.Increment();
       if (e.code() == store_error::kind::unavailable) {
         db_.reset();
         return false;  // the whole batch again later; rows are written idempotently
       }
       dropped_.fetch_add(1, std::memory_order_relaxed);
+      m.journal_dropped_rows.Increment();
       spdlog::error("journal entry dropped: {}", log_value(e.what()));
     }
   }
   return true;
+}
+
+void journal::set_size() {
+  size_.store(queue_.size(), std::memory_order_relaxed);
+  policy_metrics::get().journal_queue_rows.Set(static_cast<double>(queue_.size()));
 }
 
 void journal::run() {
@@ -95,13 +108,14 @@ void journal::run() {
     lock.lock();
     if (done) {
       queue_.erase(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(n));
-      size_.store(queue_.size(), std::memory_order_relaxed);
+      set_size();
       written_.fetch_add(n, std::memory_order_relaxed);
       backoff = std::chrono::milliseconds(200);
       continue;
     }
     if (stopping_ && ++stop_retries > 10) {
       dropped_.fetch_add(queue_.size(), std::memory_order_relaxed);
+      policy_metrics::get().journal_dropped_rows.Increment(static_cast<double>(queue_.size()));
       spdlog::error("{} journal entries could not be written before shutdown", queue_.size());
       return;
     }

@@ -4,21 +4,30 @@
 // Internal to proxy/.
 #pragma once
 
-#include <array>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 
 namespace bastion::proxy {
 
 inline constexpr std::size_t pump_chunk = std::size_t{64} * 1024;
 
+// One read buffer per thread, shared by every pump. It lives on the heap: a thread_local array
+// would be static TLS, which every thread of the process carries inside its stack (one per
+// pump_bytes instantiation, 192 KiB in all), and threads created with a small fixed stack, such
+// as the metrics exposer's civetweb workers, then fail to start (pthread_create: EINVAL).
+inline char* pump_buffer() {
+  thread_local const std::unique_ptr<char[]> buf(new char[pump_chunk]);
+  return buf.get();
+}
+
 // `room()` says how many bytes the destination takes now; `read(buf, n)` returns the bytes read
 // (<= 0: nothing now, or the end); `write(data, n)` returns the bytes taken. True if anything
 // moved.
 template <class Room, class Read, class Write>
 bool pump_bytes(Room room, Read read, Write write, std::string& carry) {
-  thread_local std::array<char, pump_chunk> buf;
+  char* const buf = pump_buffer();
   bool progress = false;
   for (int round = 0; round < 64; ++round) {
     if (!carry.empty()) {
@@ -30,20 +39,20 @@ bool pump_bytes(Room room, Read read, Write write, std::string& carry) {
         break;
       }
     }
-    const std::size_t space = std::min<std::size_t>(room(), buf.size());
+    const std::size_t space = std::min<std::size_t>(room(), pump_chunk);
     if (space == 0) {
       break;
     }
-    const long r = read(buf.data(), space);
+    const long r = read(buf, space);
     if (r <= 0) {
       break;
     }
     progress = true;
     const auto got = static_cast<std::size_t>(r);
     const std::size_t n = std::min<std::size_t>(room(), got);
-    const std::size_t wr = n > 0 ? write(buf.data(), n) : 0;
+    const std::size_t wr = n > 0 ? write(buf, n) : 0;
     if (wr < got) {
-      carry.assign(buf.data() + wr, got - wr);  // bounded by one read
+      carry.assign(buf + wr, got - wr);  // bounded by one read
     }
   }
   return progress;

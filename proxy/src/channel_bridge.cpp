@@ -5,6 +5,7 @@
 #include <bastion/common/log.hpp>
 
 #include "byte_pump.hpp"
+#include "proxy_metrics.hpp"
 
 namespace bastion::proxy {
 namespace {
@@ -89,6 +90,10 @@ int channel_bridge::queue(request r) {
   }
   if (starts) {
     started_ = true;
+    const channel_kind kind = r.type == request::kind::shell  ? channel_kind::shell
+                              : r.type == request::kind::exec ? channel_kind::exec
+                                                              : channel_kind::sftp;
+    active_ = metrics::gauge_hold(proxy_metrics::get().channels(kind));
   }
   record(r);
   requests_.push_back(std::move(r));
@@ -358,7 +363,8 @@ bool channel_bridge::relay(ssh_channel src, ssh_channel dst, recorder::stream wh
     const uint32_t window = ssh_channel_window_size(dst);
     return window == 0 ? 0 : static_cast<uint32_t>(std::min<std::size_t>(window, tap_.room()));
   };
-  return pump_bytes(
+  std::size_t moved = 0;
+  const bool progress = pump_bytes(
       room,
       [src, src_stream, &waiting](char* buf, std::size_t n) -> long {
         const int r = ssh_channel_read_nonblocking(src, buf, static_cast<uint32_t>(n), src_stream);
@@ -367,7 +373,7 @@ bool channel_bridge::relay(ssh_channel src, ssh_channel dst, recorder::stream wh
         }
         return r;
       },
-      [this, dst, what](const char* data, std::size_t n) -> std::size_t {
+      [this, dst, what, &moved](const char* data, std::size_t n) -> std::size_t {
         if (tap_.failed()) {
           return 0;
         }
@@ -377,9 +383,16 @@ bool channel_bridge::relay(ssh_channel src, ssh_channel dst, recorder::stream wh
         // 0 during a rekey: the carry keeps the bytes (relay prototype pitfall 2)
         const std::size_t taken = wr < 0 ? 0 : static_cast<std::size_t>(wr);
         tap_.data(what, data, taken);
+        moved += taken;
         return taken;
       },
       carry);
+  if (moved > 0) {  // one atomic add per pass, not per packet
+    const auto& m = proxy_metrics::get();
+    (what == recorder::stream::input ? m.bytes_to_target : m.bytes_to_client)
+        .Increment(static_cast<double>(moved));
+  }
+  return progress;
 }
 
 bool channel_bridge::report_failure() {
@@ -423,6 +436,7 @@ void channel_bridge::finish() {
     return;
   }
   finished_ = true;
+  active_.reset();
   tap_.close();
   if (down_ && ssh_channel_is_open(down_.get()) != 0) {
     ssh_channel_send_eof(down_.get());

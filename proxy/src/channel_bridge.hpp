@@ -11,6 +11,7 @@
 #include <optional>
 #include <string>
 
+#include <bastion/common/metrics.hpp>
 #include <bastion/common/ssh.hpp>
 #include <bastion/policy/evaluator.hpp>
 
@@ -89,6 +90,7 @@ class channel_bridge final : public callback_owner {
   ssh_channel_callbacks_struct up_callbacks_{};
   std::deque<request> requests_;  // bounded: a client gets at most max_requests
   bool started_ = false;          // shell, exec or subsystem was asked for
+  metrics::gauge_hold active_;    // bastion_channels_active{kind}, from the start to the end
   up_state up_state_ = up_state::waiting;
   std::string carry_up_;  // read from the client, not yet taken by the upstream window
   std::string carry_down_;

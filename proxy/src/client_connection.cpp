@@ -7,6 +7,8 @@
 #include <bastion/common/log.hpp>
 #include <bastion/proxy/ssh_server.hpp>
 
+#include "proxy_metrics.hpp"
+
 namespace bastion::proxy {
 
 namespace asio = boost::asio;
@@ -27,6 +29,7 @@ client_connection::client_connection(asio::io_context& io, int fd, std::string p
   event_.reset(ssh_event_new());
   if (!accept(ctx_.bind, fd)) {
     spdlog::warn("src={} refused: {}", peer_, log_value(close_reason_));
+    proxy_metrics::get().connections_dropped.Increment();
     phase_ = phase::closed;
     return;
   }
@@ -133,6 +136,11 @@ void client_connection::teardown(const std::string& reason) {
   // Every end is in the audit trail with its reason: refused before authentication, or the
   // client, the target or the bastion ending an authenticated connection.
   audit("connection", "closed", user_, {{"reason", reason}});
+  const auto& m = proxy_metrics::get();
+  (!user_.empty()      ? m.connections_authenticated
+   : failed_auth() > 0 ? m.connections_denied
+                       : m.connections_dropped)
+      .Increment();
   grace_.cancel();
   // Sessions toward targets go before the client session whose channels they use.
   for (const auto& inner : inner_) {
@@ -158,9 +166,12 @@ void client_connection::audit(std::string kind, std::string result, std::string 
                           detail.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)});
 }
 
-void client_connection::report_refusal(const std::string& user, const std::string& why,
-                                       int attempt) {
-  audit("auth", "denied", user, {{"method", "publickey"}, {"reason", why}, {"attempt", attempt}});
+void client_connection::report_refusal(const std::string& user, const std::string& why, int attempt,
+                                       auth_method method) {
+  const auto& m = proxy_metrics::get();
+  (method == auth_method::password ? m.auth_password_denied : m.auth_publickey_denied).Increment();
+  audit("auth", "denied", user,
+        {{"method", to_string(method)}, {"reason", why}, {"attempt", attempt}});
   spdlog::info("src={} auth refused user={} attempt={}: {}", peer_, log_value(user), attempt,
                log_value(why));
 }
@@ -184,6 +195,7 @@ int client_connection::decide_pubkey(const std::string& name, ssh_key key, char 
     phase_ = phase::authenticated;
     grace_.cancel();
     const std::string fingerprint = sha256_fingerprint(key);
+    proxy_metrics::get().auth_publickey_ok.Increment();
     spdlog::info("src={} user={} authenticated with {}", peer_, log_value(user_), fingerprint);
     audit("auth", "ok", user_,
           {{"method", "publickey"},

@@ -61,7 +61,8 @@ class client_connection : public server_endpoint,
 
   int decide_pubkey(const std::string& user, ssh_key key, char state) override;
   ssh_channel open_session_channel() override;
-  void report_refusal(const std::string& user, const std::string& why, int attempt) override;
+  void report_refusal(const std::string& user, const std::string& why, int attempt,
+                      auth_method method) override;
   void on_authenticated(const policy::parsed_username& name);
   std::function<void()> waker();
   relay::audit_fn auditor();

@@ -143,10 +143,14 @@ void inner_session::close(const std::string& reason) {
   }
 }
 
-void inner_session::report_refusal(const std::string& login, const std::string& why, int attempt) {
-  scope_.audit(
-      "auth.inner", "denied",
-      {{"target", target_->name}, {"login", login}, {"reason", why}, {"attempt", attempt}});
+void inner_session::report_refusal(const std::string& login, const std::string& why, int attempt,
+                                   auth_method method) {
+  scope_.audit("auth.inner", "denied",
+               {{"target", target_->name},
+                {"login", login},
+                {"method", to_string(method)},
+                {"reason", why},
+                {"attempt", attempt}});
   spdlog::info("{} inner auth refused login={} attempt={}: {}", prefix_, log_value(login), attempt,
                log_value(why));
 }

@@ -63,7 +63,8 @@ class inner_session : public server_endpoint, public std::enable_shared_from_thi
 
   int decide_pubkey(const std::string& login, ssh_key key, char state) override;
   ssh_channel open_session_channel() override;
-  void report_refusal(const std::string& login, const std::string& why, int attempt) override;
+  void report_refusal(const std::string& login, const std::string& why, int attempt,
+                      auth_method method) override;
 
   inner_scope scope_;
   std::unique_ptr<tunnel> tunnel_;

@@ -6,7 +6,9 @@
 #include <csignal>
 #include <cstdlib>
 #include <iostream>
+#include <optional>
 
+#include <bastion/admin/metrics_endpoint.hpp>
 #include <bastion/common/config.hpp>
 #include <bastion/common/log.hpp>
 #include <bastion/policy/migrate.hpp>
@@ -57,6 +59,10 @@ int serve(const bastion::config& cfg) {
   }
   raise_open_files_limit();
   bastion::proxy::server srv(cfg);
+  std::optional<bastion::admin::metrics_endpoint> metrics;
+  if (cfg.metrics_enabled) {
+    metrics.emplace(cfg);
+  }
   return srv.run();
 }
 

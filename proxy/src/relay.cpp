@@ -7,6 +7,8 @@
 #include <bastion/common/log.hpp>
 #include <bastion/proxy/ssh_server.hpp>
 
+#include "proxy_metrics.hpp"
+
 namespace bastion::proxy {
 
 relay::relay(const strand_type& strand, const connection_context& ctx, ssh_event event,
@@ -78,6 +80,7 @@ void relay::set_access(policy::access_decision access, session_identity who) {
       });
     });
   }
+  active_ = metrics::gauge_hold(proxy_metrics::get().sessions_active);
   audit_("session.start", "ok",
          {{"target", target_}, {"login", login_}, {"session", tap_ ? tap_->id() : "unrecorded"}});
   start_limits();
@@ -182,6 +185,8 @@ void relay::on_upstream(upstream_result result) {
   if (!error_.empty()) {
     return;  // refused meanwhile; the session (if any) closes as it goes
   }
+  const auto& m = proxy_metrics::get();
+  (result.session ? m.upstream_connects_ok : m.upstream_connects_failed).Increment();
   if (!result.session) {
     spdlog::warn("{} target={} unreachable: {}", log_prefix_, log_value(target_),
                  log_value(result.error));
@@ -274,6 +279,7 @@ void relay::arm(const std::function<void()>& on_ready) {
 
 void relay::close(const std::string& reason) {
   closed_ = true;
+  active_.reset();
   duration_limit_.cancel();
   idle_check_.cancel();
   linger_.cancel();

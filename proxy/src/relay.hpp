@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include <bastion/common/metrics.hpp>
 #include <bastion/policy/evaluator.hpp>
 #include <bastion/proxy/fd_watch.hpp>
 #include <bastion/proxy/upstream.hpp>
@@ -123,6 +124,7 @@ class relay : public std::enable_shared_from_this<relay> {
   // upstream session to the connection's event once the relay has left it.
   bool closed_ = false;
   std::shared_ptr<session_tap> tap_;  // from the moment policy lets the session run
+  metrics::gauge_hold active_;        // bastion_sessions_active, from then until close
   std::shared_ptr<upstream_dialer> dialer_;
   boost::asio::steady_timer duration_limit_;
   boost::asio::steady_timer idle_check_;

@@ -16,6 +16,7 @@
 #include <bastion/proxy/ssh_server.hpp>
 
 #include "client_connection.hpp"
+#include "proxy_metrics.hpp"
 
 namespace bastion::proxy {
 
@@ -47,6 +48,7 @@ void prepare_recording_dir(const config& cfg) {
 
 server::server(const config& cfg)
     : cfg_(cfg), io_(1), signals_(io_, SIGINT, SIGTERM), drain_timer_(io_), drain_poll_(io_) {
+  proxy_metrics::get();  // every series is scraped from the start, at zero
   auto bind = make_server_bind(cfg_.host_keys);
   if (!bind) {
     throw std::runtime_error(bind.error().text);
@@ -175,6 +177,9 @@ void server::refuse_while_journal_behind(asio::ip::tcp::socket socket, const std
   refuse(std::move(socket),
          "the bastion's audit trail is behind (its database is slow or away); try again shortly");
   ++refused_behind_journal_;
+  const auto& m = proxy_metrics::get();
+  m.connections_refused.Increment();
+  m.preauth_journal_behind.Increment();
   const auto now = std::chrono::steady_clock::now();
   if (now - refusal_logged_ >= std::chrono::seconds(10)) {
     refusal_logged_ = now;

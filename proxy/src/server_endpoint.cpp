@@ -58,10 +58,11 @@ bool server_endpoint::key_exchange_step(ssh_event event) {
   return false;
 }
 
-int server_endpoint::refuse_auth(const std::string& user, const std::string& why) {
+int server_endpoint::refuse_auth(const std::string& user, const std::string& why,
+                                 auth_method method) {
   ++failed_auth_;
   // The name is the client's text: it reaches the audit trail and the log bounded and escaped.
-  report_refusal(escape(user, max_client_name), why, failed_auth_);
+  report_refusal(escape(user, max_client_name), why, failed_auth_, method);
   if (failed_auth_ >= ctx_.cfg.limits.max_auth_tries) {
     close_reason_ = "too many authentication failures (max_auth_tries " +
                     std::to_string(ctx_.cfg.limits.max_auth_tries) + ")";
@@ -120,7 +121,8 @@ int server_endpoint::auth_password_cb(ssh_session, const char* user, const char*
                                       void* self) {
   auto& e = *static_cast<server_endpoint*>(self);
   return guarded(e, static_cast<int>(SSH_AUTH_DENIED), [&] {
-    return e.refuse_auth(user != nullptr ? user : "", "password authentication is disabled");
+    return e.refuse_auth(user != nullptr ? user : "", "password authentication is disabled",
+                         auth_method::password);
   });
 }
 

@@ -23,6 +23,14 @@ namespace bastion::proxy {
 // How much of a user name that a client sent is kept in audit rows and logs.
 inline constexpr std::size_t max_client_name = 100;
 
+// How a client tried to authenticate. Only public keys are ever accepted; a password attempt is
+// refused like a wrong key, and counted and audited as what it was.
+enum class auth_method { publickey, password };
+
+inline const char* to_string(auth_method m) {
+  return m == auth_method::password ? "password" : "publickey";
+}
+
 class server_endpoint : public callback_owner {
  public:
   server_endpoint(const server_endpoint&) = delete;
@@ -45,7 +53,9 @@ class server_endpoint : public callback_owner {
   bool key_exchange_step(ssh_event event);
   bool key_exchanged() const { return in_event_; }
   // Counts a refused attempt and reports it; at max_auth_tries the session must end.
-  int refuse_auth(const std::string& user, const std::string& why);
+  int refuse_auth(const std::string& user, const std::string& why,
+                  auth_method method = auth_method::publickey);
+  int failed_auth() const { return failed_auth_; }
   // Why the session must end now, or "" while it may go on: a reason a callback noted, a
   // callback that failed, or a closed socket.
   std::string end_reason() const;
@@ -65,7 +75,8 @@ class server_endpoint : public callback_owner {
   // A session channel the client asks for, or null to refuse it.
   virtual ssh_channel open_session_channel() = 0;
   // Audits and logs one refused attempt.
-  virtual void report_refusal(const std::string& user, const std::string& why, int attempt) = 0;
+  virtual void report_refusal(const std::string& user, const std::string& why, int attempt,
+                              auth_method method) = 0;
 
   strand_type strand_;
   const connection_context& ctx_;

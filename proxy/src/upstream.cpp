@@ -3,6 +3,7 @@
 #include <bastion/proxy/upstream.hpp>
 
 #include "crypto_policy.hpp"
+#include "proxy_metrics.hpp"
 
 namespace bastion::proxy {
 
@@ -32,6 +33,7 @@ void upstream_dialer::arm_deadline() {
 
 void upstream_dialer::start() {
   asio::dispatch(strand_, [self = shared_from_this()] {
+    self->started_ = std::chrono::steady_clock::now();
     self->arm_deadline();
     // Resolution through Asio: libssh's own getaddrinfo would block an io thread.
     self->resolver_.async_resolve(self->request_.host, std::to_string(self->request_.port),
@@ -119,6 +121,8 @@ bool upstream_dialer::connect_step() {
            "(bastionctl target remove/add)");
     return false;
   }
+  proxy_metrics::get().upstream_connect_seconds.Observe(
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count());
   if (request_.login.empty()) {
     phase_ = phase::awaiting_login;  // the client's authentication is not bounded by our timeout
     deadline_.cancel();

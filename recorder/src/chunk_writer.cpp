@@ -7,6 +7,8 @@
 #include <bastion/recorder/chunk_writer.hpp>
 #include <bastion/recorder/codec.hpp>
 
+#include "recorder_metrics.hpp"
+
 namespace bastion::recorder {
 namespace {
 
@@ -59,12 +61,17 @@ void chunk_writer::keep_written() {
   }
 }
 
+void chunk_writer::lose(std::uint64_t bytes) {
+  lost_bytes_ += bytes;
+  recorder_metrics::get().lost_bytes.Increment(static_cast<double>(bytes));
+}
+
 result<void> chunk_writer::fail(error_message why) {
   failed_ = true;
   error_ = why.text;
   // Chunks written but never synced are not known to be on disk: they go with the torn tail
   // (best effort: a torn tail would end the readable part anyway).
-  lost_bytes_ += pending_.size() + (written_.raw - durable_.raw);
+  lose(pending_.size() + (written_.raw - durable_.raw));
   pending_.clear();
   pending_events_ = 0;
   written_ = durable_;
@@ -74,7 +81,7 @@ result<void> chunk_writer::fail(error_message why) {
 
 result<void> chunk_writer::write_chunk() {
   if (failed_) {
-    lost_bytes_ += pending_.size();
+    lose(pending_.size());
     pending_.clear();
     pending_events_ = 0;
     return make_error("the recording failed earlier: " + error_);
@@ -121,6 +128,9 @@ result<void> chunk_writer::write_chunk() {
   written_.size += head.size() + stored.size();
   written_.raw += pending_.size();
   written_.stored += head.size() + stored.size();
+  const auto& m = recorder_metrics::get();
+  m.raw_bytes.Increment(static_cast<double>(pending_.size()));
+  m.stored_bytes.Increment(static_cast<double>(head.size() + stored.size()));
   pending_.clear();
   pending_events_ = 0;
   return {};

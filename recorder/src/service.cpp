@@ -4,6 +4,8 @@
 
 #include <bastion/recorder/service.hpp>
 
+#include "recorder_metrics.hpp"
+
 namespace bastion::recorder {
 namespace {
 
@@ -41,6 +43,7 @@ bool session_recording::record(event ev) {
   // Over the bound: the writer cannot keep up.
   if (owner_.options().failure_mode == failure_mode::fail_open) {
     dropped_bytes_.fetch_add(data, std::memory_order_relaxed);
+    recorder_metrics::get().lost_bytes.Increment(static_cast<double>(data));
     return true;
   }
   {
@@ -109,6 +112,7 @@ void session_recording::finish(std::function<void(const recording_summary&)> don
 
 recording_service::recording_service(recorder_options options, sink_factory factory)
     : options_(std::move(options)), factory_(factory ? std::move(factory) : posix_factory()) {
+  recorder_metrics::get();  // every series is scraped from the start, at zero
   thread_ = std::thread([this] { run(); });
 }
 
@@ -140,6 +144,7 @@ bool recording_service::enqueue(item it, bool urgent) {
       return false;
     }
     queued_bytes_ += bytes;
+    recorder_metrics::get().queue_bytes.Set(static_cast<double>(queued_bytes_));
     unannounced_bytes_ += bytes;
     queue_.push_back(std::move(it));
     wake = writer_waiting_ && (bytes == 0 || urgent || unannounced_bytes_ >= options_.wake_bytes);
@@ -198,6 +203,7 @@ void recording_service::run() {
     lock.lock();
     // Charged until written, so the bound covers what the thread holds too.
     queued_bytes_ -= batch_bytes;
+    recorder_metrics::get().queue_bytes.Set(static_cast<double>(queued_bytes_));
     const bool done = stop && queue_.empty();
     lock.unlock();
     serve_waiting();  // after the queue bound moved: sessions held by it may go on
@@ -256,6 +262,7 @@ void recording_service::handle(item& it) {
     s.accepted_bytes_ += it.ev->data.size();
     if (!writable) {
       s.dropped_bytes_.fetch_add(it.ev->data.size(), std::memory_order_relaxed);
+      recorder_metrics::get().lost_bytes.Increment(static_cast<double>(it.ev->data.size()));
       s.persisted_bytes_.store(s.accepted_bytes_);  // given up (fail_open), not waited for
       return;
     }

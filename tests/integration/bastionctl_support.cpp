@@ -90,6 +90,13 @@ void bastionctl_test::unlock_audit_table() const {
       "WHERE c.relname = 'audit_events' AND l.mode = 'ShareLock' AND l.granted");
 }
 
+std::string bastionctl_test::scrape() const {
+  const std::string response = http_get(metrics_port_, "/metrics");
+  const auto body = response.find("\r\n\r\n");
+  EXPECT_EQ(response.rfind("HTTP/1.1 200", 0), 0U) << response;
+  return body == std::string::npos ? std::string() : response.substr(body + 4);
+}
+
 std::string bastionctl_test::write_config(int listen_port, const std::string& limits,
                                           const std::string& recording) const {
   const std::string outer = service_key(dir_, "outer");
@@ -105,6 +112,7 @@ std::string bastionctl_test::write_config(int listen_port, const std::string& li
              "listen: [\"127.0.0.1:" + std::to_string(listen_port) + "\"]\nhost_keys: [\"" + outer +
                  "\"]\ninner_host_key: \"" + inner + "\"\nupstream_key: \"" + upstream +
                  "\"\ndatabase: \"" + conninfo_ + "\"\nnode_name: test-node\n" +
+                 "metrics: { listen: \"127.0.0.1:" + std::to_string(metrics_port_) + "\" }\n" +
                  "limits: { drain_timeout: 5s" + (limits.empty() ? "" : ", " + limits) +
                  " }\nrecording: { dir: \"" + recording_dir().string() + "\"" +
                  (recording.empty() ? "" : ", " + recording) + " }\n" + log_level)

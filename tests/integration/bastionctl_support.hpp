@@ -37,6 +37,8 @@ class bastionctl_test : public ::testing::Test {
   std::string write_config(int listen_port, const std::string& limits = "",
                            const std::string& recording = "") const;
   std::filesystem::path recording_dir() const { return dir_.path() / "rec"; }
+  // The metrics of the bastiond that runs with write_config's file: the body of GET /metrics.
+  std::string scrape() const;
   // Starts bastiond with `config` as the service user (as scripts/run does: when the tests run as
   // root, an OS user whose name is none of the logins upstream), logging to `log`, and waits
   // until it listens; null (with a failed expectation) if it does not.
@@ -52,6 +54,7 @@ class bastionctl_test : public ::testing::Test {
   const temp_dir& dir() const { return dir_; }
   std::string conninfo_;
   std::string dbname_;
+  int metrics_port_ = free_port();  // write_config's metrics.listen
 
  private:
   temp_dir dir_{"bastion-test", unprivileged_uid()};  // bastiond writes its recordings here

@@ -117,5 +117,19 @@ TEST_F(bastiond, a_port_in_use_is_named) {
   EXPECT_CONTAINS(second.err, "cannot listen on 127.0.0.1:" + std::to_string(port));
 }
 
+TEST_F(bastiond, a_metrics_port_in_use_is_named) {
+  const silent_listener taken;
+  std::string text = read_file(write_config(free_port()));
+  const std::string mine = "127.0.0.1:" + std::to_string(metrics_port_);
+  const std::string theirs = "127.0.0.1:" + std::to_string(taken.port());
+  text.replace(text.find(mine), mine.size(), theirs);
+  const auto config = dir().write("metrics-taken.yaml", text);
+  const auto r = run({BASTIOND_PATH, "--config", config.string()});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_CONTAINS(r.err, "metrics.listen: cannot listen on " + theirs);
+  EXPECT_CONTAINS(r.err, "Address already in use");
+  EXPECT_CONTAINS(r.err, "free the port, or change `metrics: { listen: ... }`");
+}
+
 }  // namespace
 }  // namespace bastion::test

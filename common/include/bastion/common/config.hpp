@@ -62,6 +62,8 @@ struct config {
   std::string database;  // libpq conninfo or URI; required
   recording_config recording;
   endpoint admin_listen{"127.0.0.1", 8022};
+  // The Prometheus metrics at http://metrics_listen/metrics; off only where nothing scrapes.
+  bool metrics_enabled = true;
   endpoint metrics_listen{"127.0.0.1", 9122};
   limits_config limits;
   std::string log_level = "info";

@@ -83,6 +83,7 @@ class journal {
 
  private:
   void run();
+  void set_size();  // under mutex_: queue_ changed
   // Applies `batch` in one transaction; true if it is done with (written, or dropped as bad).
   bool write(const std::vector<journal_entry>& batch);
 

@@ -8,6 +8,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <string>
@@ -77,6 +78,7 @@ class upstream_dialer : public std::enable_shared_from_this<upstream_dialer> {
   boost::asio::steady_timer deadline_;
   ssh_session_ptr session_;
   std::string fingerprint_;
+  std::chrono::steady_clock::time_point started_;  // for bastion_upstream_connect_seconds
   phase phase_ = phase::resolving;
 };
 

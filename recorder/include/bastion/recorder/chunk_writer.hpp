@@ -48,6 +48,7 @@ class chunk_writer {
  private:
   void keep_written();
   result<void> fail(error_message why);
+  void lose(std::uint64_t bytes);  // counted here and in bastion_recording_lost_bytes_total
 
   // What the file holds: everything written, and the part of it known to be on disk.
   struct totals {

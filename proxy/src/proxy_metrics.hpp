@@ -1,0 +1,40 @@
+// The proxy's metrics, declared here once: connections, authentication, sessions, channels, the
+// bytes relayed and the upstream dials. Internal to proxy/.
+#pragma once
+
+#include <array>
+
+#include <bastion/common/metrics.hpp>
+#include <bastion/policy/names.hpp>
+
+namespace bastion::proxy {
+
+struct proxy_metrics {
+  // bastion_connections_total{result}: how each client connection ended.
+  prometheus::Counter& connections_authenticated;
+  prometheus::Counter& connections_denied;   // refused authentication, never got in
+  prometheus::Counter& connections_dropped;  // closed before any authentication attempt
+  prometheus::Counter& connections_refused;  // turned away at accept by the bastion
+  // bastion_auth_attempts_total{method,result}, on client connections.
+  prometheus::Counter& auth_publickey_ok;
+  prometheus::Counter& auth_publickey_denied;
+  prometheus::Counter& auth_password_denied;
+  prometheus::Gauge& sessions_active;
+  std::array<prometheus::Gauge*, 7> channels_active;  // by policy::channel_kind
+  // bastion_bytes_total{direction}: what the targets and the clients took.
+  prometheus::Counter& bytes_to_target;
+  prometheus::Counter& bytes_to_client;
+  prometheus::Histogram& upstream_connect_seconds;
+  prometheus::Counter& upstream_connects_ok;
+  prometheus::Counter& upstream_connects_failed;
+  // bastion_preauth_rejects_total{reason}
+  prometheus::Counter& preauth_journal_behind;
+
+  prometheus::Gauge& channels(policy::channel_kind kind) const {
+    return *channels_active.at(static_cast<std::size_t>(kind));
+  }
+
+  static const proxy_metrics& get();
+};
+
+}  // namespace bastion::proxy
