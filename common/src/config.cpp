@@ -113,6 +113,29 @@ void validate(const config& c, config_section& top) {
   }
 }
 
+// The banner is the admin's text, but it reaches every client's terminal: bounded, and read once.
+std::string read_banner_file(const std::filesystem::path& file, config_section& top) {
+  constexpr std::size_t max_banner = 4096;
+  std::ifstream in(file, std::ios::binary);
+  if (!in.is_open()) {
+    top.fail_value(
+        "banner_file",
+        file.string() + ": cannot open it; check the path and that bastiond may read it");
+  }
+  std::string text(max_banner + 1, '\0');
+  in.read(text.data(), static_cast<std::streamsize>(text.size()));
+  if (in.bad()) {
+    top.fail_value("banner_file", file.string() + ": cannot read it");
+  }
+  text.resize(static_cast<std::size_t>(in.gcount()));
+  if (text.size() > max_banner) {
+    top.fail_value("banner_file", file.string() +
+                                      " is over 4096 bytes; shorten it (clients print it at "
+                                      "every login)");
+  }
+  return text;
+}
+
 std::string host_name() {
   std::array<char, 256> buf{};
   if (::gethostname(buf.data(), buf.size() - 1) != 0 || buf[0] == '\0') {
@@ -143,6 +166,8 @@ config parse_config(const std::string& yaml, const std::filesystem::path& source
   top.read("inner_host_key", c.inner_host_key);
   top.read("upstream_key", c.upstream_key);
   top.read("database", c.database);
+  top.read("banner", c.banner);
+  top.read("banner_file", c.banner_file);
   top.read("log_level", c.log_level);
   top.read("node_name", c.node_name);
   auto recording = top.child("recording");
@@ -164,6 +189,9 @@ config parse_config(const std::string& yaml, const std::filesystem::path& source
     c.not_enforced_yet.emplace_back("admin.listen (the admin HTTP API; use bastionctl)");
   }
   validate(c, top);
+  if (!c.banner_file.empty()) {
+    c.banner = read_banner_file(c.banner_file, top);
+  }
   if (c.node_name.empty()) {
     c.node_name = host_name();
   }

@@ -47,7 +47,7 @@ void client_connection::start() {
     if (self->phase_ == phase::closed) {
       return;
     }
-    self->install_callbacks();
+    self->install_callbacks(self->ctx_.cfg.banner);
     ssh_set_message_callback(self->session_.get(), message_cb,
                              static_cast<server_endpoint*>(self.get()));
     self->snapshot_ = self->ctx_.policy.current();

@@ -30,8 +30,13 @@ bool server_endpoint::accept(ssh_bind bind, int fd) {
   return true;
 }
 
-void server_endpoint::install_callbacks() {
+void server_endpoint::install_callbacks(std::string banner) {
+  banner_ = std::move(banner);
+  if (!banner_.empty() && banner_.back() != '\n') {
+    banner_ += "\r\n";  // the client prints it as it is; the next line starts on its own
+  }
   callbacks_.userdata = static_cast<server_endpoint*>(this);
+  callbacks_.auth_none_function = auth_none_cb;
   callbacks_.auth_pubkey_function = auth_pubkey_cb;
   callbacks_.auth_password_function = auth_password_cb;
   callbacks_.channel_open_request_session_function = channel_open_cb;
@@ -110,17 +115,44 @@ policy::key_context server_endpoint::key_context_of(std::string_view peer) {
                   .count()};
 }
 
+// The banner goes before the reply to the first authentication request, whatever its method (an
+// OpenSSH client starts with "none"; others may offer a key first). It is a packet on this
+// session itself, queued before libssh's reply.
+void server_endpoint::send_banner() {
+  if (banner_.empty()) {
+    return;
+  }
+  const ssh_string_ptr text(ssh_string_from_char(banner_.c_str()));
+  banner_.clear();
+  if (text) {
+    ssh_send_issue_banner(session_.get(), text.get());
+  }
+}
+
+// "none" is how a client asks which methods there are: refused, and not counted as a failed
+// attempt (neither does sshd count it).
+int server_endpoint::auth_none_cb(ssh_session, const char* /*user*/, void* self) {
+  auto& e = *static_cast<server_endpoint*>(self);
+  return guarded(e, static_cast<int>(SSH_AUTH_DENIED), [&] {
+    e.send_banner();
+    return static_cast<int>(SSH_AUTH_DENIED);
+  });
+}
+
 int server_endpoint::auth_pubkey_cb(ssh_session, const char* user, ssh_key key, char state,
                                     void* self) {
   auto& e = *static_cast<server_endpoint*>(self);
-  return guarded(e, static_cast<int>(SSH_AUTH_DENIED),
-                 [&] { return e.decide_pubkey(user != nullptr ? user : "", key, state); });
+  return guarded(e, static_cast<int>(SSH_AUTH_DENIED), [&] {
+    e.send_banner();
+    return e.decide_pubkey(user != nullptr ? user : "", key, state);
+  });
 }
 
 int server_endpoint::auth_password_cb(ssh_session, const char* user, const char* /*password*/,
                                       void* self) {
   auto& e = *static_cast<server_endpoint*>(self);
   return guarded(e, static_cast<int>(SSH_AUTH_DENIED), [&] {
+    e.send_banner();
     return e.refuse_auth(user != nullptr ? user : "", "password authentication is disabled",
                          auth_method::password);
   });

@@ -47,7 +47,9 @@ class server_endpoint : public callback_owner {
   bool accept(ssh_bind bind, int fd);
   // Callbacks, public key only, non-blocking. Before the key exchange: a service request that
   // arrives in the same read as NEWKEYS would otherwise go unanswered (about 1 connection in 5).
-  void install_callbacks();
+  // A non-empty `banner` goes to the client with its first authentication request, as sshd's
+  // Banner does.
+  void install_callbacks(std::string banner = {});
   // One pass of the key exchange; once it is done the session joins `event`. True if something
   // moved (call again now).
   bool key_exchange_step(ssh_event event);
@@ -85,11 +87,14 @@ class server_endpoint : public callback_owner {
   std::string close_reason_;  // set inside libssh callbacks, acted on after them
 
  private:
+  void send_banner();
+  static int auth_none_cb(ssh_session, const char* user, void* self);
   static int auth_pubkey_cb(ssh_session, const char* user, ssh_key key, char state, void* self);
   static int auth_password_cb(ssh_session, const char* user, const char* password, void* self);
   static ssh_channel channel_open_cb(ssh_session, void* self);
 
   ssh_server_callbacks_struct callbacks_{};
+  std::string banner_;  // sent once, then cleared
   bool in_event_ = false;
   bool callback_failed_ = false;
   int failed_auth_ = 0;

@@ -21,6 +21,17 @@ TEST_F(proxy_session, exec_relays_stdout_stderr_and_the_exit_code) {
   EXPECT_CONTAINS(read_file(log_), "connected to \"t1\"");
 }
 
+// The pre-auth banner (by default "This session is recorded.") reaches the client once, before it
+// authenticates; ssh prints it on stderr.
+TEST_F(proxy_session, the_banner_is_printed_before_authentication) {
+  const auto r = ssh(login() + "@t1", {alice_key_}, {}, "true");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto banner = r.err.find("This session is recorded.");
+  ASSERT_NE(banner, std::string::npos) << r.err;
+  EXPECT_LT(banner, r.err.find("Authenticated to")) << r.err;
+  EXPECT_EQ(r.err.find("This session is recorded.", banner + 1), std::string::npos) << r.err;
+}
+
 TEST_F(proxy_session, stdin_arrives_whole) {
   std::mt19937_64 rng(3);
   std::string data(std::size_t{4} * 1024 * 1024, '\0');

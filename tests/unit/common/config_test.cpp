@@ -141,8 +141,22 @@ INSTANTIATE_TEST_SUITE_P(
         bad_case{"database: x\nlimits: { connect_timeout: 0s }\n",
                  "limits.connect_timeout: must be more than 0s"},
         bad_case{"database: x\nlisten: [\"1.2.3.4:22\"\n", "test.yaml:3: not valid YAML"},
+        bad_case{"database: x\nbanner_file: /nonexistent/issue\n",
+                 "banner_file: /nonexistent/issue: cannot open it; check the path"},
         bad_case{"", "test.yaml: the file is empty"}),
     [](const auto& param_info) { return "case_" + std::to_string(param_info.index); });
+
+TEST(config, the_banner_is_text_or_a_bounded_file) {
+  EXPECT_EQ(parse_config("database: x\n", "t.yaml").banner, "This session is recorded.");
+  EXPECT_EQ(parse_config("database: x\nbanner: \"\"\n", "t.yaml").banner, "");
+  test::temp_dir dir;
+  const auto file = dir.write("issue", "Authorised use only.\n");
+  EXPECT_EQ(parse_config("database: x\nbanner_file: " + file.string() + "\n", "t.yaml").banner,
+            "Authorised use only.\n");
+  const auto big = dir.write("big", std::string(4097, 'x'));
+  const std::string message = error_of("database: x\nbanner_file: " + big.string() + "\n");
+  EXPECT_NE(message.find("is over 4096 bytes"), std::string::npos) << message;
+}
 
 TEST(config, missing_file_names_the_path_and_the_fix) {
   try {

@@ -66,6 +66,10 @@ struct config {
   bool metrics_enabled = true;
   endpoint metrics_listen{"127.0.0.1", 9122};
   limits_config limits;
+  // Sent before authentication (SSH_MSG_USERAUTH_BANNER), which OpenSSH clients print; "" sends
+  // none. banner_file, if set, replaces it with the file's text (read at startup, at most 4 KiB).
+  std::string banner = "This session is recorded.";
+  std::filesystem::path banner_file;
   std::string log_level = "info";
   std::string node_name;  // defaults to the host name; identifies this node in sessions and audit
   // Keys present in the file for features that this build does not have yet, each with what it

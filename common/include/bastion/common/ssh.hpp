@@ -20,6 +20,7 @@ struct ssh_deleter {
   void operator()(ssh_channel c) const noexcept { ssh_channel_free(c); }
   void operator()(ssh_event e) const noexcept { ssh_event_free(e); }
   void operator()(ssh_bind b) const noexcept { ssh_bind_free(b); }
+  void operator()(ssh_string s) const noexcept { ssh_string_free(s); }
 };
 }  // namespace detail
 
@@ -28,6 +29,7 @@ using ssh_session_ptr = std::unique_ptr<ssh_session_struct, detail::ssh_deleter>
 using ssh_channel_ptr = std::unique_ptr<ssh_channel_struct, detail::ssh_deleter>;
 using ssh_event_ptr = std::unique_ptr<ssh_event_struct, detail::ssh_deleter>;
 using ssh_bind_ptr = std::unique_ptr<ssh_bind_struct, detail::ssh_deleter>;
+using ssh_string_ptr = std::unique_ptr<ssh_string_struct, detail::ssh_deleter>;
 
 // "SHA256:..." exactly as `ssh-keygen -lf` prints it.
 std::string sha256_fingerprint(ssh_key key);
