@@ -210,6 +210,29 @@ config load_config(const std::filesystem::path& file) {
   return parse_config(text.str(), file);
 }
 
+std::vector<std::string> changed_until_restart(const config& running, const config& fresh) {
+  std::vector<std::string> changed;
+  const auto note = [&](bool differs, const char* key) {
+    if (differs) {
+      changed.emplace_back(key);
+    }
+  };
+  note(running.listen != fresh.listen, "listen");
+  note(running.host_keys != fresh.host_keys, "host_keys");
+  note(running.inner_host_key != fresh.inner_host_key, "inner_host_key");
+  note(running.upstream_key != fresh.upstream_key, "upstream_key");
+  note(running.database != fresh.database, "database");
+  note(!(running.recording == fresh.recording), "recording");
+  note(running.admin_listen != fresh.admin_listen, "admin");
+  note(running.metrics_enabled != fresh.metrics_enabled ||
+           running.metrics_listen != fresh.metrics_listen,
+       "metrics");
+  note(!(running.limits == fresh.limits), "limits");
+  note(running.banner != fresh.banner, "banner");
+  note(running.node_name != fresh.node_name, "node_name");
+  return changed;
+}
+
 void check_key_files(const config& cfg) {
   const auto check = [&](const std::filesystem::path& path, std::string_view key) {
     auto loaded = load_private_key(path);

@@ -78,7 +78,8 @@ void policy_cache::run() {
       auto last = std::chrono::steady_clock::now();
       while (!wait_or_stop(std::chrono::milliseconds(0))) {
         listen_conn.await_notification(0, 200000);  // 200 ms, so a stop is seen promptly
-        if (notified || std::chrono::steady_clock::now() - last >= resync_) {
+        const bool asked = reload_requested_.exchange(false, std::memory_order_relaxed);
+        if (notified || asked || std::chrono::steady_clock::now() - last >= resync_) {
           notified = false;
           reload(db);
           last = std::chrono::steady_clock::now();

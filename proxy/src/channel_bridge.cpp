@@ -447,6 +447,15 @@ void channel_bridge::finish() {
   }
 }
 
+void channel_bridge::notify(const std::string& text) {
+  if (finished_ || !started_ || down_closed_ || !failure_.empty()) {
+    return;
+  }
+  const std::string line = "bastion: " + text + "\r\n";
+  ssh_channel_write_stderr(down_.get(), line.data(), static_cast<uint32_t>(line.size()));
+  tap_.request({{"request", "notice"}, {"text", text}});
+}
+
 bool channel_bridge::pump() {
   if (finished_) {
     return false;

@@ -36,6 +36,11 @@ class channel_bridge final : public callback_owner {
   // client on stderr, with exit status 255, and ends the channel.
   void fail(const std::string& reason);
 
+  // A line from the bastion itself (it is shutting down, say) on the client's stderr, recorded as
+  // a notice; for a channel whose shell, command or subsystem runs. Best effort: a full window
+  // drops it.
+  void notify(const std::string& text);
+
   // Moves what it can; returns true if anything moved. Call after every event poll.
   bool pump();
   bool finished() const { return finished_; }

@@ -63,6 +63,21 @@ void client_connection::close(std::string reason) {
              [self = shared_from_this(), reason = std::move(reason)] { self->teardown(reason); });
 }
 
+void client_connection::notify(std::string text) {
+  asio::post(strand_, [self = shared_from_this(), text = std::move(text)] {
+    if (self->phase_ == phase::closed) {
+      return;
+    }
+    for (const auto& inner : self->inner_) {
+      inner->notify(text);
+    }
+    if (self->relay_) {
+      self->relay_->notify(text);
+    }
+    self->step();  // an inner session's lines go out through its tunnel
+  });
+}
+
 bool client_connection::closed() const {
   return phase_ == phase::closed;
 }

@@ -45,6 +45,8 @@ class client_connection : public server_endpoint,
   void start();
   // Ends the connection with `reason` (thread-safe: runs on the connection's strand).
   void close(std::string reason);
+  // Tells the client of every running session `text`, from the connection's strand.
+  void notify(std::string text);
   bool closed() const;
 
  private:

@@ -57,6 +57,11 @@ class inner_session : public server_endpoint, public std::enable_shared_from_thi
   void end(const std::string& reason);
   // Ends the session and the tunnel at once.
   void close(const std::string& reason);
+  void notify(const std::string& text) {
+    if (relay_) {
+      relay_->notify(text);
+    }
+  }
 
  private:
   enum class phase { key_exchange, authenticating, authenticated };

@@ -277,6 +277,12 @@ void relay::arm(const std::function<void()>& on_ready) {
   }
 }
 
+void relay::notify(const std::string& text) {
+  for (const auto& b : bridges_) {
+    b->notify(text);
+  }
+}
+
 void relay::close(const std::string& reason) {
   closed_ = true;
   active_.reset();

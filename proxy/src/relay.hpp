@@ -78,6 +78,8 @@ class relay : public std::enable_shared_from_this<relay> {
   void arm(const std::function<void()>& on_ready);
   // Ends every channel, the recording (with `reason`) and the upstream connection.
   void close(const std::string& reason = "the bastion ended the session");
+  // Tells every running channel's client `text` (channel_bridge::notify).
+  void notify(const std::string& text);
 
   bool upstream_lost() const;
   // No session can run here (refused by policy, or the target could not be reached).

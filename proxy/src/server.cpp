@@ -47,7 +47,12 @@ void prepare_recording_dir(const config& cfg) {
 }  // namespace
 
 server::server(const config& cfg)
-    : cfg_(cfg), io_(1), signals_(io_, SIGINT, SIGTERM), drain_timer_(io_), drain_poll_(io_) {
+    : cfg_(cfg),
+      io_(1),
+      signals_(io_, SIGINT, SIGTERM),
+      hangup_(io_, SIGHUP),
+      drain_timer_(io_),
+      drain_poll_(io_) {
   proxy_metrics::get();  // every series is scraped from the start, at zero
   auto bind = make_server_bind(cfg_.host_keys);
   if (!bind) {
@@ -207,6 +212,12 @@ void server::on_signal(int signo) {
   for (auto& l : listeners_) {
     l->stop();
   }
+  hangup_.cancel();  // nothing more to reload, and it must not keep the main context running
+  const std::string notice = "the bastion is shutting down; this session ends within " +
+                             format_duration(cfg_.limits.drain_timeout);
+  for (const auto& c : live_connections()) {
+    c->notify(notice);
+  }
   // Live connections keep io_.run() going until they end; the timer bounds the wait, and is
   // cancelled as soon as the last one is gone so it does not hold the process either.
   drain_timer_.expires_after(cfg_.limits.drain_timeout);
@@ -236,12 +247,40 @@ void server::check_drained() {
   });
 }
 
+void server::arm_hangup() {
+  hangup_.async_wait([this](const boost::system::error_code& ec, int) {
+    if (!ec) {
+      reload();
+      arm_hangup();
+    }
+  });
+}
+
+void server::reload() {
+  const std::string file = cfg_.source.string();
+  config fresh;
+  try {
+    fresh = load_config(cfg_.source);
+    check_key_files(fresh);
+  } catch (const config_error& e) {
+    spdlog::error("SIGHUP: {}; keeping the running config", log_value(e.what()));
+    return;
+  }
+  spdlog::set_level(spdlog::level::from_str(fresh.log_level));
+  for (const auto& key : changed_until_restart(cfg_, fresh)) {
+    spdlog::warn("SIGHUP: {} changed in {}; it takes effect at the next start", key, file);
+  }
+  policy_->reload_soon();
+  spdlog::info("SIGHUP: reloaded {} (log_level {}) and the policy", file, fresh.log_level);
+}
+
 int server::run() {
   signals_.async_wait([this](const boost::system::error_code& ec, int signo) {
     if (!ec) {
       on_signal(signo);
     }
   });
+  arm_hangup();
   for (auto& l : listeners_) {
     l->start();
     spdlog::info("listening on {}", l->where().to_string());

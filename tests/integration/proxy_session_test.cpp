@@ -32,6 +32,31 @@ TEST_F(proxy_session, the_banner_is_printed_before_authentication) {
   EXPECT_EQ(r.err.find("This session is recorded.", banner + 1), std::string::npos) << r.err;
 }
 
+// SIGHUP reads the config again: a broken file changes nothing (the log names the key) and the
+// bastion keeps serving; a good one applies log_level at once and names what waits for a restart.
+TEST_F(proxy_session, sighup_reloads_the_config_and_a_broken_one_changes_nothing) {
+  const std::string good = read_file(config_);
+  const auto hangup_logged = [&](const std::string& text) {
+    return eventually([&] { return read_file(log_).find(text) != std::string::npos; });
+  };
+  std::ofstream(config_) << good << "limits: { max_auth_tries: 0 }\n";
+  ASSERT_EQ(kill(daemon_->pid(), SIGHUP), 0);
+  ASSERT_TRUE(hangup_logged("keeping the running config")) << read_file(log_);
+  EXPECT_CONTAINS(read_file(log_), "limits: given twice");
+  EXPECT_EQ(exec(login() + "@t1", "echo still-serving").out, "still-serving\n");
+
+  std::string changed = good + "log_level: debug\n";
+  changed.replace(changed.find("drain_timeout: 5s"), 17, "drain_timeout: 6s");
+  std::ofstream(config_) << changed;
+  ASSERT_EQ(kill(daemon_->pid(), SIGHUP), 0);
+  ASSERT_TRUE(hangup_logged("SIGHUP: reloaded")) << read_file(log_);
+  EXPECT_CONTAINS(read_file(log_),
+                  "SIGHUP: limits changed in " + config_ + "; it takes effect at the next start");
+  const std::size_t mark = read_file(log_).size();
+  EXPECT_EQ(exec(login() + "@t1", "echo debug-now").out, "debug-now\n");
+  EXPECT_CONTAINS(read_file(log_).substr(mark), " debug ");
+}
+
 TEST_F(proxy_session, stdin_arrives_whole) {
   std::mt19937_64 rng(3);
   std::string data(std::size_t{4} * 1024 * 1024, '\0');

@@ -182,6 +182,41 @@ TEST_F(session_recording, a_sigkilled_bastiond_leaves_a_verifiable_recording_end
   EXPECT_CONTAINS(admin({"replay", id, "--speed", "0"}), "tick-10");
 }
 
+// SIGTERM with live sessions: each client reads why on its stderr, bastiond ends them at
+// drain_timeout (5 s here) and exits 0, and every recording verifies.
+TEST_F(session_recording, sigterm_tells_live_sessions_then_drains_and_exits_0) {
+  std::vector<std::unique_ptr<child_process>> clients;
+  for (int i = 0; i < 3; ++i) {
+    clients.push_back(std::make_unique<child_process>(
+        std::vector<std::string>{"ssh", "-F", jump_config_, login() + "@t1",
+                                 "echo started; sleep 60"},
+        (dir() / ("client" + std::to_string(i))).string()));
+  }
+  ASSERT_TRUE(eventually(
+      [&] {
+        return json({"sessions", "--live"}).size() == 3;
+      },
+      std::chrono::seconds(30)))
+      << read_file(log_);
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_EQ(daemon_->stop(SIGTERM, std::chrono::seconds(30)), 0) << read_file(log_);
+  const auto took = std::chrono::steady_clock::now() - start;
+  daemon_.reset();
+  EXPECT_GE(took, std::chrono::seconds(4));  // the sessions had their drain time
+  EXPECT_LT(took, std::chrono::seconds(10)) << "drain_timeout is 5s";
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_TRUE(clients[i]->wait_exit(std::chrono::seconds(10)));
+    EXPECT_CONTAINS(read_file((dir() / ("client" + std::to_string(i))).string()),
+                    "bastion: the bastion is shutting down; this session ends within 5s");
+  }
+  const auto rows = json({"sessions"});
+  ASSERT_EQ(rows.size(), 3U);
+  for (const auto& row : rows) {
+    EXPECT_FALSE(row["ended_at"].is_null()) << row.dump();
+    EXPECT_CONTAINS(admin({"verify", row["id"]}), "intact");
+  }
+}
+
 std::size_t open_fds(pid_t pid) {
   const auto dir = "/proc/" + std::to_string(pid) + "/fd";
   return static_cast<std::size_t>(std::distance(std::filesystem::directory_iterator(dir), {}));

@@ -158,6 +158,18 @@ TEST(config, the_banner_is_text_or_a_bounded_file) {
   EXPECT_NE(message.find("is over 4096 bytes"), std::string::npos) << message;
 }
 
+TEST(config, names_what_changes_only_at_the_next_start) {
+  const config running = parse_config("database: x\nlog_level: info\n", "t.yaml");
+  EXPECT_TRUE(
+      changed_until_restart(running, parse_config("database: x\nlog_level: debug\n", "t.yaml"))
+          .empty());
+  const config fresh = parse_config(
+      "database: y\nlimits: { max_sessions: 3 }\nbanner: hi\nmetrics: { enabled: false }\n",
+      "t.yaml");
+  EXPECT_EQ(changed_until_restart(running, fresh),
+            (std::vector<std::string>{"database", "metrics", "limits", "banner"}));
+}
+
 TEST(config, missing_file_names_the_path_and_the_fix) {
   try {
     load_config("/nonexistent/bastion.yaml");

@@ -26,6 +26,7 @@ struct max_startups_config {
   int start = 10;
   int rate = 30;
   int full = 100;
+  bool operator==(const max_startups_config&) const = default;
 };
 
 struct limits_config {
@@ -40,6 +41,7 @@ struct limits_config {
   // Audit and session rows waiting for the database past which new connections are refused
   // until it catches up (rows are never dropped to make room).
   int journal_backlog = 10000;
+  bool operator==(const limits_config&) const = default;
 };
 
 struct recording_config {
@@ -51,6 +53,7 @@ struct recording_config {
   // fail_closed: what a session may relay before it is durable in its recording file; so at most
   // this much reaches a client unrecorded when the disk fills or fails.
   int max_unpersisted_kib = 1024;
+  bool operator==(const recording_config&) const = default;
 };
 
 struct config {
@@ -85,5 +88,9 @@ config parse_config(const std::string& yaml, const std::filesystem::path& source
 
 // Checks that the files the daemon needs exist and are readable private keys. Throws config_error.
 void check_key_files(const config& cfg);
+
+// The keys (or sections) that differ between a running config and a fresh read of its file,
+// besides log_level, the one that bastiond applies on SIGHUP: they take effect at the next start.
+std::vector<std::string> changed_until_restart(const config& running, const config& fresh);
 
 }  // namespace bastion

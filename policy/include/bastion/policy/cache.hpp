@@ -27,6 +27,8 @@ class policy_cache {
   // The snapshot in force; holders keep theirs alive while a newer one replaces it.
   std::shared_ptr<const policy_snapshot> current() const;
   std::uint64_t reloads() const { return reloads_.load(std::memory_order_relaxed); }
+  // Reloads within moments, as a notification would (SIGHUP).
+  void reload_soon() { reload_requested_.store(true, std::memory_order_relaxed); }
 
  private:
   void run();
@@ -39,6 +41,7 @@ class policy_cache {
   mutable std::mutex mutex_;
   std::shared_ptr<const policy_snapshot> current_;
   std::atomic<std::uint64_t> reloads_{0};
+  std::atomic<bool> reload_requested_{false};
   std::condition_variable stop_cv_;
   bool stopping_ = false;
   std::thread thread_;

@@ -1,4 +1,5 @@
-// The bastiond process: io threads, listeners, client connections, and the SIGTERM drain.
+// The bastiond process: io threads, listeners, client connections, the SIGTERM drain and the
+// SIGHUP reload.
 #pragma once
 
 #include <boost/asio/io_context.hpp>
@@ -34,6 +35,10 @@ class server {
 
  private:
   void on_signal(int signo);
+  void arm_hangup();
+  // SIGHUP: reads the config file again and applies log_level, names the keys that take effect
+  // only at the next start, and reloads the policy. A config that does not load changes nothing.
+  void reload();
   void on_connection(boost::asio::ip::tcp::socket socket,
                      const boost::asio::ip::tcp::endpoint& from);
   void check_drained();
@@ -50,6 +55,7 @@ class server {
   std::vector<std::unique_ptr<boost::asio::io_context>> workers_;
   std::size_t next_worker_ = 0;
   boost::asio::signal_set signals_;
+  boost::asio::signal_set hangup_;
   boost::asio::steady_timer drain_timer_;
   boost::asio::steady_timer drain_poll_;
   ssh_bind_ptr bind_;
