@@ -1,5 +1,9 @@
-// bastionctl migrate, known-hosts and upstream-key: the schema, and the keys users and targets
-// trust.
+// bastionctl migrate, known-hosts, client-config and upstream-key: the schema, and the keys and
+// client settings that users and targets trust.
+#include <algorithm>
+#include <cctype>
+#include <filesystem>
+#include <fstream>
 #include <ostream>
 
 #include <bastion/common/escape.hpp>
@@ -32,7 +36,8 @@ struct known_hosts_opts {
   bool json = false;
 };
 
-void print_known_hosts(cli_context& ctx, const known_hosts_opts& o) {
+// The known_hosts lines: each target's (the inner key under its names), then the bastion's own.
+nlohmann::json known_hosts_entries(cli_context& ctx, const known_hosts_opts& o) {
   const config& cfg = ctx.cfg();
   nlohmann::json doc = nlohmann::json::array();
   const std::string inner = public_line_of(cfg.inner_host_key, "inner_host_key");
@@ -68,6 +73,11 @@ void print_known_hosts(cli_context& ctx, const known_hosts_opts& o) {
       doc.push_back({{"kind", "outer"}, {"target", nullptr}, {"line", line}});
     }
   }
+  return doc;
+}
+
+void print_known_hosts(cli_context& ctx, const known_hosts_opts& o) {
+  const nlohmann::json doc = known_hosts_entries(ctx, o);
   if (o.json) {
     return print_json(ctx.out, doc);
   }
@@ -77,6 +87,87 @@ void print_known_hosts(cli_context& ctx, const known_hosts_opts& o) {
   for (const auto& entry : doc) {
     ctx.out << entry["line"].get<std::string>() << "\n";
   }
+}
+
+struct client_config_opts {
+  std::string user;
+  std::string host;
+  int port = 0;
+  std::string alias = "bastion";
+  std::string known_hosts;  // written, and named by the snippet
+  std::string identity;
+};
+
+// A value that goes into ssh_config as it is: no quoting is needed, and none could be injected.
+std::string config_value(const std::string& value, std::string_view option) {
+  const bool plain = !value.empty() && std::all_of(value.begin(), value.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) != 0 ||
+           std::string_view("._-/~:[]@+%").find(c) != std::string_view::npos;
+  });
+  if (!plain) {
+    throw command_error(std::string(option) + " \"" + escape(value, 100) +
+                        "\" cannot go into an ssh_config as it is; use a value without spaces, "
+                        "quotes or control characters");
+  }
+  return value;
+}
+
+// One ssh_config for the user: the bastion under `alias`, every target behind it by ProxyJump,
+// and a known_hosts file of its own (the inner key under the target names, the bastion's key
+// under its name), so that a host also reached directly keeps its real key in ~/.ssh/known_hosts.
+void print_client_config(cli_context& ctx, const client_config_opts& o) {
+  const config& cfg = ctx.cfg();
+  const endpoint& first = cfg.listen.front();
+  const std::string host =
+      config_value(!o.host.empty()                                   ? o.host
+                   : (first.host == "0.0.0.0" || first.host == "::") ? cfg.node_name
+                                                                     : first.host,
+                   "--host");
+  const int port = o.port != 0 ? o.port : first.port;
+  const std::string alias = config_value(o.alias, "--alias");
+  const std::string known = config_value(
+      o.known_hosts.empty() ? "~/.ssh/bastion_known_hosts" : o.known_hosts, "--known-hosts");
+  std::string targets;
+  std::string lines;
+  for (const auto& entry : known_hosts_entries(ctx, {})) {
+    if (entry["kind"] == "inner") {
+      if (entry["target"] == alias) {
+        throw command_error("a target is named " + alias + "; pass --alias with another name");
+      }
+      targets += " " + entry["target"].get<std::string>();
+      lines += entry["line"].get<std::string>() + "\n";
+    }
+  }
+  for (std::size_t i = 0; i < cfg.host_keys.size(); ++i) {
+    lines += host_pattern(host, port) + " " +
+             public_line_of(cfg.host_keys[i], "host_keys[" + std::to_string(i) + "]") + "\n";
+  }
+  if (targets.empty()) {
+    throw command_error("no targets yet; add one with `bastionctl target add`");
+  }
+  if (!o.known_hosts.empty()) {
+    std::ofstream out(o.known_hosts, std::ios::trunc);
+    if (!(out << lines) || !out.flush()) {
+      throw command_error("cannot write " + o.known_hosts + "; check the path");
+    }
+  }
+  const std::string common =
+      (o.identity.empty() ? ""
+                          : "  IdentityFile " + config_value(o.identity, "--identity") +
+                                "\n  IdentitiesOnly yes\n") +
+      "  UserKnownHostsFile " + known + "\n  StrictHostKeyChecking yes\n";
+  ctx.out << "# ssh_config for the targets of the bastion " << cfg.node_name
+          << " (bastionctl client-config).\n"
+          << "# Use it as `ssh -F THIS_FILE LOGIN@TARGET`, or put `Include THIS_FILE` at the top "
+             "of ~/.ssh/config.\n"
+          << (o.known_hosts.empty() ? "# Write its known_hosts file first: bastionctl known-hosts "
+                                      "--bastion-host " +
+                                          host + " > " + known + "\n"
+                                    : "")
+          << "Host " << alias << "\n  HostName " << host << "\n  Port " << port << "\n"
+          << (o.user.empty() ? "" : "  User " + config_value(o.user, "--user") + "\n") << common
+          << "Host" << targets << "\n  ProxyJump " << alias << "\n"
+          << common;
 }
 
 }  // namespace
@@ -100,6 +191,23 @@ void add_system_commands(CLI::App& app, cli_context& ctx) {
                      "The name clients use for the bastion (default: its listen address)");
   add_json_flag(kh_cmd, kh->json);
   kh_cmd->callback([&ctx, kh] { print_known_hosts(ctx, *kh); });
+
+  auto cc = std::make_shared<client_config_opts>();
+  auto* cc_cmd = app.add_subcommand(
+      "client-config", "Print an ssh_config that reaches every target through the bastion");
+  cc_cmd->add_option("--user", cc->user, "The bastion user the config logs in as");
+  cc_cmd->add_option("--host", cc->host,
+                     "The name or address clients use for the bastion (default: its listen "
+                     "address)");
+  cc_cmd->add_option("--port", cc->port, "The port clients use (default: the listen port)")
+      ->check(CLI::Range(1, 65535));
+  cc_cmd->add_option("--alias", cc->alias, "The Host name of the bastion in the config")
+      ->capture_default_str();
+  cc_cmd->add_option("--known-hosts", cc->known_hosts,
+                     "Write the known_hosts lines to FILE and name it in the config (default: "
+                     "the config names ~/.ssh/bastion_known_hosts)");
+  cc_cmd->add_option("--identity", cc->identity, "The key file the config authenticates with");
+  cc_cmd->callback([&ctx, cc] { print_client_config(ctx, *cc); });
 
   auto* up_cmd = app.add_subcommand("upstream-key",
                                     "Print the public key that targets authorise for the bastion");

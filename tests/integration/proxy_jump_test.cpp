@@ -54,6 +54,27 @@ TEST_F(proxy_jump, both_legs_offer_only_the_hardened_algorithms) {
   }
 }
 
+// `bastionctl client-config` alone is a working client setup: ssh with nothing but that file (and
+// the known_hosts file it wrote) reaches t1 through the bastion, checking both host keys.
+TEST_F(proxy_jump, client_config_alone_reaches_a_target_through_the_bastion) {
+  const std::string known = (dir() / "client_known_hosts").string();
+  const auto cc = run({BASTIONCTL_PATH, "--config", config_, "client-config", "--user", "alice",
+                       "--host", "127.0.0.1", "--port", std::to_string(port_), "--known-hosts",
+                       known, "--identity", alice_key_});
+  ASSERT_EQ(cc.exit_code, 0) << cc.err;
+  EXPECT_CONTAINS(cc.out, "Host t1\n  ProxyJump bastion\n");
+  const std::string snippet = dir().write("client_config", cc.out).string();
+  const auto r = run({"ssh", "-F", snippet, login() + "@t1", "echo through-the-snippet"},
+                     {.timeout = std::chrono::seconds(60)});
+  EXPECT_EQ(r.exit_code, 0) << r.err << cc.out;
+  EXPECT_EQ(r.out, "through-the-snippet\n");
+  // A value that would change the config's meaning is refused, naming the option.
+  const auto bad = run(
+      {BASTIONCTL_PATH, "--config", config_, "client-config", "--host", "evil\n  ProxyCommand sh"});
+  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_CONTAINS(bad.err, "--host \"evil\\x0a  ProxyCommand sh\" cannot go into an ssh_config");
+}
+
 TEST_F(proxy_jump, a_typed_pty_session_sees_the_size_and_its_change) {
   // script(1) gives ssh a terminal of 100x30; two seconds in, the terminal grows to 120x40 and
   // ssh sends a window-change, which the target's second `stty size` must show.
