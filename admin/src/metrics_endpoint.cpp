@@ -40,7 +40,8 @@ metrics_endpoint::metrics_endpoint(const config& cfg) {
   const std::string where = cfg.metrics_listen.to_string();
   try {
     // A scraper is a trusted neighbour, but the port is still bounded: two threads, and a
-    // request that does not arrive whole within 10 s is dropped.
+    // connection whose next bytes do not come within 10 s is dropped (per read, not per
+    // request).
     static CivetCallbacks callbacks;
     callbacks.log_message = log_civetweb;
     civetweb_error.clear();
@@ -54,7 +55,7 @@ metrics_endpoint::metrics_endpoint(const config& cfg) {
                              "); free the port, or change `metrics: { listen: ... }` in " +
                              cfg.source.string());
   }
-  exposer_->RegisterCollectable(metrics::registry());
+  exposer_->RegisterCollectable(metrics::collectable());
   spdlog::info("metrics on http://{}/metrics", where);
 }
 

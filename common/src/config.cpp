@@ -128,6 +128,14 @@ std::string read_banner_file(const std::filesystem::path& file, config_section& 
     top.fail_value("banner_file", file.string() + ": cannot read it");
   }
   text.resize(static_cast<std::size_t>(in.gcount()));
+  if (text.empty()) {
+    top.fail_value("banner_file", file.string() +
+                                      " is empty; write the banner in it, or remove banner_file "
+                                      "and set banner: \"\" to send none");
+  }
+  if (text.find('\0') != std::string::npos) {
+    top.fail_value("banner_file", file.string() + " holds a NUL byte; a banner is text");
+  }
   if (text.size() > max_banner) {
     top.fail_value("banner_file", file.string() +
                                       " is over 4096 bytes; shorten it (clients print it at "
@@ -169,6 +177,15 @@ config parse_config(const std::string& yaml, const std::filesystem::path& source
   top.read("banner", c.banner);
   top.read("banner_file", c.banner_file);
   top.read("log_level", c.log_level);
+  auto log = top.child("log");
+  if (const auto format = log.scalar("format")) {
+    if (*format != "text" && *format != "json") {
+      log.fail_value("format",
+                     "\"" + escape(*format, 64) + "\" is not a log format; use text or json");
+    }
+    c.log_json = *format == "json";
+  }
+  log.finish();
   top.read("node_name", c.node_name);
   auto recording = top.child("recording");
   read_recording(recording, c.recording);

@@ -1,4 +1,5 @@
 // Escaping of untrusted text for logs and terminals.
+#include <array>
 #include <cstdint>
 
 #include <bastion/common/escape.hpp>
@@ -43,6 +44,27 @@ bool is_c1(std::string_view s, std::size_t i) {
   return static_cast<std::uint8_t>(s[i]) == 0xC2 && static_cast<std::uint8_t>(s[i + 1]) < 0xA0;
 }
 
+// The code point of the well-formed sequence of `len` bytes at s[i].
+char32_t code_point(std::string_view s, std::size_t i, std::size_t len) {
+  const auto byte = [&](std::size_t k) {
+    return static_cast<char32_t>(static_cast<std::uint8_t>(s[i + k]));
+  };
+  static constexpr std::array<char32_t, 5> lead_mask{0, 0x7F, 0x1F, 0x0F, 0x07};
+  char32_t cp = byte(0) & lead_mask.at(len);
+  for (std::size_t k = 1; k < len; ++k) {
+    cp = (cp << 6) | (byte(k) & 0x3F);
+  }
+  return cp;
+}
+
+// Characters that reorder or split what a reader sees without being visible themselves: the
+// bidirectional overrides and isolates (U+202E makes "txt.exe" read "exe.txt"), the marks, and
+// the line and paragraph separators that some viewers break lines at.
+bool is_invisible_control(char32_t cp) {
+  return cp == 0x061C || cp == 0x200E || cp == 0x200F || (cp >= 0x2028 && cp <= 0x202E) ||
+         (cp >= 0x2066 && cp <= 0x2069);
+}
+
 void append_hex(std::string& out, std::uint8_t b) {
   static constexpr char digits[] = "0123456789abcdef";
   out += "\\x";
@@ -66,7 +88,7 @@ std::string escape(std::string_view text, std::size_t max_bytes) {
       out += static_cast<char>(b);
       ++i;
     } else if (const std::size_t len = b >= 0x80 ? utf8_sequence(kept, i) : 0;
-               len > 0 && !is_c1(kept, i)) {
+               len > 0 && !is_c1(kept, i) && !is_invisible_control(code_point(kept, i, len))) {
       out.append(kept.substr(i, len));
       i += len;
     } else {

@@ -1,7 +1,9 @@
 // The process's Prometheus registry.
 #include <prometheus/text_serializer.h>
 
+#include <mutex>
 #include <optional>
+#include <vector>
 
 #include <bastion/common/metrics.hpp>
 
@@ -10,6 +12,54 @@ namespace bastion::metrics {
 const std::shared_ptr<prometheus::Registry>& registry() {
   static const auto r = std::make_shared<prometheus::Registry>();
   return r;
+}
+
+namespace {
+
+class scrape_set final : public prometheus::Collectable {
+ public:
+  void add(prometheus::MetricFamily family, std::function<double()> value) {
+    const std::lock_guard lock(mutex_);
+    for (const auto& c : computed_) {
+      if (c.first.name == family.name) {
+        return;
+      }
+    }
+    computed_.emplace_back(std::move(family), std::move(value));
+  }
+
+  std::vector<prometheus::MetricFamily> Collect() const override {
+    auto families = registry()->Collect();
+    const std::lock_guard lock(mutex_);
+    for (const auto& [family, value] : computed_) {
+      auto f = family;
+      prometheus::ClientMetric m;
+      m.counter.value = value();
+      f.metric.push_back(std::move(m));
+      families.push_back(std::move(f));
+    }
+    return families;
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  std::vector<std::pair<prometheus::MetricFamily, std::function<double()>>> computed_;
+};
+
+const std::shared_ptr<scrape_set>& scrapes() {
+  static const auto s = std::make_shared<scrape_set>();
+  return s;
+}
+
+}  // namespace
+
+void computed_counter(const std::string& name, const std::string& help,
+                      std::function<double()> value) {
+  scrapes()->add({name, help, prometheus::MetricType::Counter, {}}, std::move(value));
+}
+
+std::shared_ptr<prometheus::Collectable> collectable() {
+  return scrapes();
 }
 
 prometheus::Family<prometheus::Counter>& counter_family(const std::string& name,
@@ -28,7 +78,7 @@ prometheus::Family<prometheus::Histogram>& histogram_family(const std::string& n
 }
 
 std::string exposition() {
-  return prometheus::TextSerializer().Serialize(registry()->Collect());
+  return prometheus::TextSerializer().Serialize(scrapes()->Collect());
 }
 
 std::optional<double> value_of(const std::string& text, const std::string& series) {

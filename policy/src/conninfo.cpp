@@ -18,7 +18,9 @@ std::string redact_conninfo(const std::string& conninfo) {
   const std::unique_ptr<PQconninfoOption, void (*)(PQconninfoOption*)> owner(opts, PQconninfoFree);
   std::string out;
   for (PQconninfoOption* o = opts; o->keyword != nullptr; ++o) {
-    if (o->val == nullptr || o->val[0] == '\0' || std::string_view(o->keyword) == "password") {
+    const std::string_view key = o->keyword;
+    // The secrets a conninfo can hold: the password, and the passphrase of the client key.
+    if (o->val == nullptr || o->val[0] == '\0' || key == "password" || key == "sslpassword") {
       continue;
     }
     out += (out.empty() ? "" : " ") + std::string(o->keyword) + "=" + o->val;

@@ -94,6 +94,8 @@ int channel_bridge::queue(request r) {
                               : r.type == request::kind::exec ? channel_kind::exec
                                                               : channel_kind::sftp;
     active_ = metrics::gauge_hold(proxy_metrics::get().channels(kind));
+    spdlog::info("{} started {}{}", log_prefix_, policy::to_string(kind),
+                 r.type == request::kind::shell ? "" : " " + log_value(r.a));
   }
   record(r);
   requests_.push_back(std::move(r));
@@ -452,8 +454,16 @@ void channel_bridge::notify(const std::string& text) {
     return;
   }
   const std::string line = "bastion: " + text + "\r\n";
-  ssh_channel_write_stderr(down_.get(), line.data(), static_cast<uint32_t>(line.size()));
-  tap_.request({{"request", "notice"}, {"text", text}});
+  // With a window too small, or during a rekey, libssh's write would read packets (and run
+  // callbacks that add channels) before it returns: write only what goes out at once.
+  if (ssh_channel_is_open(down_.get()) == 0 || ssh_channel_window_size(down_.get()) < line.size()) {
+    return;
+  }
+  const int wrote =
+      ssh_channel_write_stderr(down_.get(), line.data(), static_cast<uint32_t>(line.size()));
+  if (wrote == static_cast<int>(line.size())) {
+    tap_.request({{"request", "notice"}, {"text", text}});
+  }
 }
 
 bool channel_bridge::pump() {

@@ -37,8 +37,8 @@ class channel_bridge final : public callback_owner {
   void fail(const std::string& reason);
 
   // A line from the bastion itself (it is shutting down, say) on the client's stderr, recorded as
-  // a notice; for a channel whose shell, command or subsystem runs. Best effort: a full window
-  // drops it.
+  // a notice once written; for a channel whose shell, command or subsystem runs. Best effort: it
+  // is dropped when the client's window cannot take it whole.
   void notify(const std::string& text);
 
   // Moves what it can; returns true if anything moved. Call after every event poll.

@@ -185,7 +185,7 @@ void client_connection::report_refusal(const std::string& user, const std::strin
                                        auth_method method) {
   const auto& m = proxy_metrics::get();
   (method == auth_method::password ? m.auth_password_denied : m.auth_publickey_denied).Increment();
-  audit("auth", "denied", user,
+  audit("auth", "denied", escape(user, max_client_name),
         {{"method", to_string(method)}, {"reason", why}, {"attempt", attempt}});
   spdlog::info("src={} auth refused user={} attempt={}: {}", peer_, log_value(user), attempt,
                log_value(why));

@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <system_error>
 
+#include <bastion/common/escape.hpp>
 #include <bastion/common/log.hpp>
 #include <bastion/policy/names.hpp>
 #include <bastion/proxy/ssh_server.hpp>
@@ -147,7 +148,7 @@ void inner_session::report_refusal(const std::string& login, const std::string& 
                                    auth_method method) {
   scope_.audit("auth.inner", "denied",
                {{"target", target_->name},
-                {"login", login},
+                {"login", escape(login, max_client_name)},
                 {"method", to_string(method)},
                 {"reason", why},
                 {"attempt", attempt}});

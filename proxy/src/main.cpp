@@ -41,7 +41,8 @@ void raise_open_files_limit() {
 }
 
 int serve(const bastion::config& cfg) {
-  bastion::init_logging(cfg.log_level);
+  bastion::init_logging(cfg.log_level,
+                        cfg.log_json ? bastion::log_format::json : bastion::log_format::text);
   for (const auto& key : cfg.not_enforced_yet) {
     spdlog::warn("config {}: accepted but not enforced yet: {}", cfg.source.string(), key);
   }
@@ -91,7 +92,14 @@ int main(int argc, char** argv) {
       return 0;
     }
     ssh_init();
-    const int rc = serve(cfg);
+    int rc = 1;
+    try {
+      rc = serve(cfg);
+    } catch (...) {
+      bastion::shutdown_logging();  // the lines that wait, before the error that ends the process
+      throw;
+    }
+    bastion::shutdown_logging();
     ssh_finalize();
     return rc;
   } catch (const bastion::config_error& e) {

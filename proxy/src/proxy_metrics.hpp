@@ -20,7 +20,10 @@ struct proxy_metrics {
   prometheus::Counter& auth_publickey_denied;
   prometheus::Counter& auth_password_denied;
   prometheus::Gauge& sessions_active;
-  std::array<prometheus::Gauge*, 7> channels_active;  // by policy::channel_kind
+  // By policy::channel_kind; kinds that no channel has yet (forwarding, agent, x11) stay at 0.
+  std::array<prometheus::Gauge*, 7> channels_active;
+  static_assert(static_cast<std::size_t>(policy::channel_kind::x11) + 1 == 7,
+                "one gauge per channel kind");
   // bastion_bytes_total{direction}: what the targets and the clients took.
   prometheus::Counter& bytes_to_target;
   prometheus::Counter& bytes_to_client;

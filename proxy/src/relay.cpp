@@ -278,8 +278,9 @@ void relay::arm(const std::function<void()>& on_ready) {
 }
 
 void relay::notify(const std::string& text) {
-  for (const auto& b : bridges_) {
-    b->notify(text);
+  // By index, as in pump(): a client channel open handled meanwhile appends to bridges_.
+  for (std::size_t i = 0; i < bridges_.size(); ++i) {
+    bridges_[i]->notify(text);
   }
 }
 

@@ -212,6 +212,7 @@ void server::on_signal(int signo) {
   for (auto& l : listeners_) {
     l->stop();
   }
+  draining_ = true;
   hangup_.cancel();  // nothing more to reload, and it must not keep the main context running
   const std::string notice = "the bastion is shutting down; this session ends within " +
                              format_duration(cfg_.limits.drain_timeout);
@@ -249,7 +250,7 @@ void server::check_drained() {
 
 void server::arm_hangup() {
   hangup_.async_wait([this](const boost::system::error_code& ec, int) {
-    if (!ec) {
+    if (!ec && !draining_) {
       reload();
       arm_hangup();
     }
@@ -262,7 +263,7 @@ void server::reload() {
   try {
     fresh = load_config(cfg_.source);
     check_key_files(fresh);
-  } catch (const config_error& e) {
+  } catch (const std::exception& e) {  // config_error names the key; anything else is kept too
     spdlog::error("SIGHUP: {}; keeping the running config", log_value(e.what()));
     return;
   }
@@ -271,7 +272,8 @@ void server::reload() {
     spdlog::warn("SIGHUP: {} changed in {}; it takes effect at the next start", key, file);
   }
   policy_->reload_soon();
-  spdlog::info("SIGHUP: reloaded {} (log_level {}) and the policy", file, fresh.log_level);
+  spdlog::info("SIGHUP: reloaded {} (log_level {}); the policy reloads next", file,
+               fresh.log_level);
 }
 
 int server::run() {

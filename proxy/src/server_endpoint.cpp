@@ -66,8 +66,7 @@ bool server_endpoint::key_exchange_step(ssh_event event) {
 int server_endpoint::refuse_auth(const std::string& user, const std::string& why,
                                  auth_method method) {
   ++failed_auth_;
-  // The name is the client's text: it reaches the audit trail and the log bounded and escaped.
-  report_refusal(escape(user, max_client_name), why, failed_auth_, method);
+  report_refusal(user, why, failed_auth_, method);
   if (failed_auth_ >= ctx_.cfg.limits.max_auth_tries) {
     close_reason_ = "too many authentication failures (max_auth_tries " +
                     std::to_string(ctx_.cfg.limits.max_auth_tries) + ")";

@@ -76,7 +76,8 @@ class server_endpoint : public callback_owner {
   virtual int decide_pubkey(const std::string& user, ssh_key key, char state) = 0;
   // A session channel the client asks for, or null to refuse it.
   virtual ssh_channel open_session_channel() = 0;
-  // Audits and logs one refused attempt.
+  // Audits and logs one refused attempt. `user` is the client's text as it sent it: the audit row
+  // takes it escaped and cut at max_client_name, the log through log_value (escaped once).
   virtual void report_refusal(const std::string& user, const std::string& why, int attempt,
                               auth_method method) = 0;
 

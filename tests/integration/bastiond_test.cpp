@@ -1,6 +1,7 @@
 // bastiond as a process: --check-config, startup migrations, listening, the SIGTERM drain, and
 // the startup errors an operator meets first.
 #include <csignal>
+#include <sstream>
 #include <thread>
 
 #include "bastionctl_support.hpp"
@@ -115,6 +116,26 @@ TEST_F(bastiond, a_port_in_use_is_named) {
   const auto second = run({BASTIOND_PATH, "--config", config});
   EXPECT_EQ(second.exit_code, 1);
   EXPECT_CONTAINS(second.err, "cannot listen on 127.0.0.1:" + std::to_string(port));
+}
+
+// log: { format: json } makes every line one JSON object, the untrusted parts still escaped.
+TEST_F(bastiond, json_logs_are_one_object_per_line) {
+  const auto config =
+      dir().write("json.yaml", read_file(write_config(free_port())) + "log: { format: json }\n");
+  const std::string log = (dir() / "json.log").string();
+  child_process daemon({BASTIOND_PATH, "--config", config.string()}, log);
+  ASSERT_TRUE(wait_for_log(log, "listening on", std::chrono::seconds(30))) << read_file(log);
+  EXPECT_EQ(daemon.stop(SIGTERM), 0);
+  std::istringstream lines(read_file(log));
+  int objects = 0;
+  for (std::string line; std::getline(lines, line);) {
+    const auto doc = nlohmann::json::parse(line, nullptr, false);
+    ASSERT_FALSE(doc.is_discarded()) << line;
+    EXPECT_TRUE(doc.contains("time") && doc.contains("level") && doc.contains("msg")) << line;
+    ++objects;
+  }
+  EXPECT_GE(objects, 3);
+  EXPECT_CONTAINS(read_file(log), "\"msg\":\"listening on 127.0.0.1:");
 }
 
 TEST_F(bastiond, a_metrics_port_in_use_is_named) {

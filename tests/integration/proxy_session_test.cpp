@@ -4,6 +4,7 @@
 #include <openssl/sha.h>
 
 #include <random>
+#include <regex>
 
 #include <bastion/common/hex.hpp>
 
@@ -18,7 +19,7 @@ TEST_F(proxy_session, exec_relays_stdout_stderr_and_the_exit_code) {
   EXPECT_EQ(r.out, "out-line\n");
   EXPECT_CONTAINS(r.err, "err-line");
   EXPECT_EQ(r.out.find("err-line"), std::string::npos);
-  EXPECT_CONTAINS(read_file(log_), "connected to \"t1\"");
+  EXPECT_LOGGED("connected to \"t1\"");
 }
 
 // The pre-auth banner (by default "This session is recorded.") reaches the client once, before it
@@ -45,7 +46,8 @@ TEST_F(proxy_session, sighup_reloads_the_config_and_a_broken_one_changes_nothing
   EXPECT_CONTAINS(read_file(log_), "limits: given twice");
   EXPECT_EQ(exec(login() + "@t1", "echo still-serving").out, "still-serving\n");
 
-  std::string changed = good + "log_level: debug\n";
+  std::string changed = std::regex_replace(good, std::regex("log_level: \\w+\n"), "");
+  changed += "log_level: debug\n";
   changed.replace(changed.find("drain_timeout: 5s"), 17, "drain_timeout: 6s");
   std::ofstream(config_) << changed;
   ASSERT_EQ(kill(daemon_->pid(), SIGHUP), 0);
@@ -54,7 +56,33 @@ TEST_F(proxy_session, sighup_reloads_the_config_and_a_broken_one_changes_nothing
                   "SIGHUP: limits changed in " + config_ + "; it takes effect at the next start");
   const std::size_t mark = read_file(log_).size();
   EXPECT_EQ(exec(login() + "@t1", "echo debug-now").out, "debug-now\n");
-  EXPECT_CONTAINS(read_file(log_).substr(mark), " debug ");
+  EXPECT_CONTAINS(log_once(" debug ", mark).substr(mark), " debug ");
+}
+
+// A user name and a command holding a newline, ESC and a right-to-left override (U+202E) reach
+// the log escaped: no forged line, no terminal sequence, nothing reordered.
+TEST_F(proxy_session, hostile_names_and_commands_reach_the_log_escaped) {
+  const std::string hostile =
+      "x\nforged=1 \x1b[31m\xE2\x80\xAE"
+      "cod.exe";
+  const std::string escaped = "x\\x0aforged=1 \\x1b[31m\\xe2\\x80\\xaecod.exe";
+  std::string user_hex;
+  for (const char c : "mallory" + hostile) {
+    user_hex += to_hex(std::string(1, c));
+  }
+  const auto login_try =
+      run({"/usr/bin/python3", std::string(CLIENTS_DIR) + "/paramiko_hostile_user.py",
+           std::to_string(port_), known_hosts_, alice_key_, user_hex});
+  EXPECT_EQ(login_try.out, "refused\n") << login_try.err;
+  const auto r = exec(login() + "@t1", "true '" + hostile + "'");
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  ASSERT_TRUE(eventually([&] { return count_in_log("started exec") == 1; })) << read_file(log_);
+  const std::string log = read_file(log_);
+  EXPECT_CONTAINS(log, "user=\"mallory" + escaped + "\"") << log;
+  EXPECT_CONTAINS(log, "started exec \"true '" + escaped + "'\"");
+  EXPECT_EQ(log.find("\nforged=1"), std::string::npos);
+  EXPECT_EQ(log.find('\x1b'), std::string::npos);
+  EXPECT_EQ(log.find("\xE2\x80\xAE"), std::string::npos);
 }
 
 TEST_F(proxy_session, stdin_arrives_whole) {
@@ -196,7 +224,8 @@ TEST_F(proxy_session, the_eleventh_channel_on_one_connection_is_refused) {
   // The master's open of an 11th session channel is refused; OpenSSH then falls back to a
   // connection of its own for that command, which the log shows as a second connection.
   const auto r = run(with({destination, "echo eleventh"}));
-  const std::string log = read_file(log_);
+  EXPECT_TRUE(eventually([&] { return count_in_log("connected to") >= 2; })) << read_file(log_);
+  const std::string log = log_once("channel refused: max_sessions 10 reached");
   EXPECT_CONTAINS(log, "channel refused: max_sessions 10 reached");
   const auto first = log.find("connected to");
   ASSERT_NE(first, std::string::npos);
@@ -244,10 +273,10 @@ TEST_F(key_options_session, a_forced_command_sees_the_command_asked_and_needs_ex
 TEST_F(key_options_session, from_and_expiry_time_refuse_the_login) {
   set_options(R"(from="10.0.0.0/8")");
   EXPECT_EQ(exec(login() + "@t1", "true").exit_code, 255);
-  EXPECT_CONTAINS(read_file(log_), "is not allowed from 127.0.0.1 (its from= option)");
+  EXPECT_LOGGED("is not allowed from 127.0.0.1 (its from= option)");
   set_options(R"(expiry-time="20200101Z")");
   EXPECT_EQ(exec(login() + "@t1", "true").exit_code, 255);
-  EXPECT_CONTAINS(read_file(log_), "has expired (its expiry-time= option)");
+  EXPECT_LOGGED("has expired (its expiry-time= option)");
   set_options(R"(from="192.0.2.0/24,127.0.0.1",expiry-time="20990101Z")");
   const auto r = exec(login() + "@t1", "echo in");
   EXPECT_EQ(r.exit_code, 0) << r.err;

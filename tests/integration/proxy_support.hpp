@@ -133,6 +133,17 @@ class bastiond_fixture : public bastionctl_test {
     return run(argv, {.stdin_data = stdin_data, .timeout = std::chrono::seconds(60)});
   }
 
+  // bastiond's log once it holds `text` past byte `from`, or as it is after 10 s: lines reach the
+  // file from bastiond's logging thread, a moment after what they tell.
+  std::string log_once(const std::string& text, std::size_t from = 0) const {
+    std::string log;
+    eventually([&] {
+      log = read_file(log_);
+      return log.find(text, from) != std::string::npos;
+    });
+    return log;
+  }
+
   // How many times bastiond's log holds `text`.
   int count_in_log(const std::string& text) const {
     const std::string log = read_file(log_);
@@ -178,5 +189,8 @@ class bastiond_fixture : public bastionctl_test {
   std::string log_;
   std::unique_ptr<child_process> daemon_;
 };
+
+// Fails the test unless bastiond's log comes to hold `text` (a bastiond_fixture member).
+#define EXPECT_LOGGED(text) EXPECT_CONTAINS(log_once(text), text)
 
 }  // namespace bastion::test

@@ -182,19 +182,27 @@ TEST_F(session_recording, a_sigkilled_bastiond_leaves_a_verifiable_recording_end
   EXPECT_CONTAINS(admin({"replay", id, "--speed", "0"}), "tick-10");
 }
 
-// SIGTERM with live sessions: each client reads why on its stderr, bastiond ends them at
-// drain_timeout (5 s here) and exits 0, and every recording verifies.
+// SIGTERM with live sessions (three through -J, one in the username form): each client reads why
+// on its stderr, bastiond ends them at drain_timeout (5 s here) and exits 0, and every recording
+// verifies.
 TEST_F(session_recording, sigterm_tells_live_sessions_then_drains_and_exits_0) {
+  const std::string command = "echo started; sleep 60";
   std::vector<std::unique_ptr<child_process>> clients;
   for (int i = 0; i < 3; ++i) {
     clients.push_back(std::make_unique<child_process>(
-        std::vector<std::string>{"ssh", "-F", jump_config_, login() + "@t1",
-                                 "echo started; sleep 60"},
+        std::vector<std::string>{"ssh", "-F", jump_config_, login() + "@t1", command},
         (dir() / ("client" + std::to_string(i))).string()));
   }
+  clients.push_back(std::make_unique<child_process>(
+      std::vector<std::string>{"ssh", "-F", "/dev/null", "-o", "BatchMode=yes", "-o",
+                               "StrictHostKeyChecking=yes", "-o",
+                               "UserKnownHostsFile=" + known_hosts_, "-o", "IdentitiesOnly=yes",
+                               "-o", "IdentityAgent=none", "-i", alice_key_, "-p",
+                               std::to_string(port_), login() + "@t1@127.0.0.1", command},
+      (dir() / "client3").string()));
   ASSERT_TRUE(eventually(
       [&] {
-        return json({"sessions", "--live"}).size() == 3;
+        return json({"sessions", "--live"}).size() == 4;
       },
       std::chrono::seconds(30)))
       << read_file(log_);
@@ -204,13 +212,13 @@ TEST_F(session_recording, sigterm_tells_live_sessions_then_drains_and_exits_0) {
   daemon_.reset();
   EXPECT_GE(took, std::chrono::seconds(4));  // the sessions had their drain time
   EXPECT_LT(took, std::chrono::seconds(10)) << "drain_timeout is 5s";
-  for (int i = 0; i < 3; ++i) {
+  for (int i = 0; i < 4; ++i) {
     EXPECT_TRUE(clients[i]->wait_exit(std::chrono::seconds(10)));
     EXPECT_CONTAINS(read_file((dir() / ("client" + std::to_string(i))).string()),
                     "bastion: the bastion is shutting down; this session ends within 5s");
   }
   const auto rows = json({"sessions"});
-  ASSERT_EQ(rows.size(), 3U);
+  ASSERT_EQ(rows.size(), 4U);
   for (const auto& row : rows) {
     EXPECT_FALSE(row["ended_at"].is_null()) << row.dump();
     EXPECT_CONTAINS(admin({"verify", row["id"]}), "intact");

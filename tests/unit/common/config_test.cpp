@@ -52,6 +52,7 @@ metrics: { enabled: false, listen: "127.0.0.1:9001" }
 limits:  { login_grace_time: 30s, max_auth_tries: 3, max_startups: "5:50:20", max_sessions: 4,
            idle_timeout: 15m, max_session_duration: 8h, drain_timeout: 5s, connect_timeout: 2s }
 log_level: debug
+log: { format: json }
 node_name: node-a
 )",
                                 "test.yaml");
@@ -76,6 +77,7 @@ node_name: node-a
   EXPECT_EQ(c.limits.drain_timeout, std::chrono::seconds(5));
   EXPECT_EQ(c.limits.connect_timeout, std::chrono::seconds(2));
   EXPECT_EQ(c.log_level, "debug");
+  EXPECT_TRUE(c.log_json);
   EXPECT_EQ(c.node_name, "node-a");
   // Accepted, and named as not enforced yet, never silently ignored.
   ASSERT_EQ(c.not_enforced_yet.size(), 2U);
@@ -136,6 +138,8 @@ INSTANTIATE_TEST_SUITE_P(
         bad_case{"database: x\nrecording: [1]\n", "test.yaml:2: recording: must be a mapping"},
         bad_case{"listen: [\"127.0.0.1:22\"]\n", "database: missing; set a libpq conninfo"},
         bad_case{"database: x\nlog_level: loud\n", "log_level: \"loud\" is not a level"},
+        bad_case{"database: x\nlog: { format: xml }\n",
+                 "log.format: \"xml\" is not a log format; use text or json"},
         bad_case{"database: x\ndatabase: y\n", "test.yaml:2: database: given twice; keep one"},
         bad_case{"database: [x, y]\n", "test.yaml:1: database: must be a single value"},
         bad_case{"database: x\nlimits: { connect_timeout: 0s }\n",

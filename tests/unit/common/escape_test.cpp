@@ -24,6 +24,10 @@ TEST(escape, neutralises_controls_escapes_and_bad_utf8) {
   EXPECT_EQ(escape("\xED\xA0\x80"), "\\xed\\xa0\\x80");  // surrogate
   EXPECT_EQ(escape("a\\b"), "a\\\\b");
   EXPECT_EQ(escape("nul\0x"s), "nul\\x00x");
+  // A right-to-left override (U+202E), an isolate (U+2066) and a line separator (U+2028).
+  EXPECT_EQ(escape("file\xE2\x80\xAEtxt.exe"), "file\\xe2\\x80\\xaetxt.exe");
+  EXPECT_EQ(escape("\xE2\x81\xA6x\xE2\x80\xA8y"), "\\xe2\\x81\\xa6x\\xe2\\x80\\xa8y");
+  EXPECT_EQ(escape("\xE2\x80\x94"), "\xE2\x80\x94");  // an em dash stays
 }
 
 TEST(escape, bounds_its_output) {

@@ -8,8 +8,9 @@
 
 namespace bastion {
 
-// Keeps printable ASCII and well-formed UTF-8 (except C1 controls), writes everything else as \xNN
-// and a backslash as \\, so the result never moves a cursor, sets a title or splits a log line.
+// Keeps printable ASCII and well-formed UTF-8 (except C1 controls and the invisible bidirectional
+// and line-separator characters), writes everything else as \xNN bytes and a backslash as \\, so
+// the result never moves a cursor, sets a title, reorders what is read or splits a log line.
 // Input past max_bytes is cut and the cut is marked with "...(+N bytes)".
 std::string escape(std::string_view text, std::size_t max_bytes = 256);
 

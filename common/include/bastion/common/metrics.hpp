@@ -10,6 +10,7 @@
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -19,6 +20,14 @@ namespace bastion::metrics {
 
 // The one registry of the process.
 const std::shared_ptr<prometheus::Registry>& registry();
+
+// A counter that another library keeps (spdlog's count of dropped lines): `value` is read at each
+// scrape. Declared once, like the others; a second declaration of `name` is ignored.
+void computed_counter(const std::string& name, const std::string& help,
+                      std::function<double()> value);
+
+// What a scrape returns: the registry and the computed counters.
+std::shared_ptr<prometheus::Collectable> collectable();
 
 prometheus::Family<prometheus::Counter>& counter_family(const std::string& name,
                                                         const std::string& help);

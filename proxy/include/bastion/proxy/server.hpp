@@ -73,6 +73,7 @@ class server {
   // Connections refused while the journal was behind, and when that was last logged (the main
   // thread's: only it accepts).
   std::uint64_t refused_behind_journal_ = 0;
+  bool draining_ = false;  // SIGTERM came: a SIGHUP already queued neither reloads nor re-arms
   std::chrono::steady_clock::time_point refusal_logged_{};
 };
 

@@ -42,8 +42,6 @@ class chunk_writer {
   std::uint64_t raw_bytes() const { return written_.raw; }
   std::uint64_t stored_bytes() const { return written_.stored; }
   std::uint64_t lost_bytes() const { return lost_bytes_; }
-  // Counts bytes lost before they reached this writer (queue overflow under fail_open).
-  void add_lost(std::uint64_t bytes) { lost_bytes_ += bytes; }
 
  private:
   void keep_written();
