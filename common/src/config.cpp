@@ -185,6 +185,7 @@ config parse_config(const std::string& yaml, const std::filesystem::path& source
     }
     c.log_json = *format == "json";
   }
+  log.read("queue_lines", c.log_queue_lines, 16, 1000000);
   log.finish();
   top.read("node_name", c.node_name);
   auto recording = top.child("recording");

@@ -10,8 +10,6 @@
 namespace bastion {
 namespace {
 
-constexpr std::size_t queue_lines = 8192;
-
 void append_json_string(spdlog::memory_buf_t& out, std::string_view text) {
   static constexpr char digits[] = "0123456789abcdef";
   out.push_back('"');
@@ -52,7 +50,7 @@ class json_formatter final : public spdlog::formatter {
 
 }  // namespace
 
-void init_logging(std::string_view level, log_format format) {
+void init_logging(std::string_view level, log_format format, std::size_t queue_lines) {
   spdlog::init_thread_pool(queue_lines, 1);
   auto sink = std::make_shared<spdlog::sinks::stderr_sink_mt>();
   auto logger =

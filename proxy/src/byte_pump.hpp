@@ -6,8 +6,8 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <memory>
 #include <string>
+#include <vector>
 
 namespace bastion::proxy {
 
@@ -18,8 +18,8 @@ inline constexpr std::size_t pump_chunk = std::size_t{64} * 1024;
 // pump_bytes instantiation, 192 KiB in all), and threads created with a small fixed stack, such
 // as the metrics exposer's civetweb workers, then fail to start (pthread_create: EINVAL).
 inline char* pump_buffer() {
-  thread_local const std::unique_ptr<char[]> buf(new char[pump_chunk]);
-  return buf.get();
+  thread_local std::vector<char> buf(pump_chunk);
+  return buf.data();
 }
 
 // `room()` says how many bytes the destination takes now; `read(buf, n)` returns the bytes read

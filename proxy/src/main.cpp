@@ -42,7 +42,8 @@ void raise_open_files_limit() {
 
 int serve(const bastion::config& cfg) {
   bastion::init_logging(cfg.log_level,
-                        cfg.log_json ? bastion::log_format::json : bastion::log_format::text);
+                        cfg.log_json ? bastion::log_format::json : bastion::log_format::text,
+                        static_cast<std::size_t>(cfg.log_queue_lines));
   for (const auto& key : cfg.not_enforced_yet) {
     spdlog::warn("config {}: accepted but not enforced yet: {}", cfg.source.string(), key);
   }

@@ -18,7 +18,8 @@ relay::relay(const strand_type& strand, const connection_context& ctx, ssh_event
       ctx_(ctx),
       event_(event),
       channels_(std::move(channels)),
-      log_prefix_(std::move(log_prefix)),
+      // Every line of a session names its client, user, target and (once recorded) session.
+      log_prefix_(std::move(log_prefix) + " target=" + log_value(target)),
       wake_(std::move(wake)),
       audit_(std::move(audit)),
       target_(std::move(target)),
@@ -188,8 +189,7 @@ void relay::on_upstream(upstream_result result) {
   const auto& m = proxy_metrics::get();
   (result.session ? m.upstream_connects_ok : m.upstream_connects_failed).Increment();
   if (!result.session) {
-    spdlog::warn("{} target={} unreachable: {}", log_prefix_, log_value(target_),
-                 log_value(result.error));
+    spdlog::warn("{} unreachable: {}", log_prefix_, log_value(result.error));
     audit_("upstream", "error", {{"target", target_}, {"reason", result.error}});
     end_all(result.error);
   } else {
@@ -222,8 +222,7 @@ ssh_channel relay::open_session_channel(ssh_session server_session) {
     return nullptr;
   }
   auto bridge = std::make_unique<channel_bridge>(
-      channel, access_, tap_ ? channel_tap(tap_, "session") : channel_tap(),
-      log_prefix_ + " target=" + log_value(target_));
+      channel, access_, tap_ ? channel_tap(tap_, "session") : channel_tap(), log_prefix_);
   if (!error_.empty()) {
     bridge->fail(error_);
   } else if (upstream_) {

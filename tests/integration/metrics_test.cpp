@@ -1,6 +1,10 @@
 // The metrics that bastiond serves on metrics.listen, scraped as Prometheus would: after a known
 // sequence (two refused logins, one good `ssh -J` session that moves 1 MiB each way) each series
 // moved by what happened, and promtool accepts the exposition.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <cstdlib>
 #include <fstream>
 #include <regex>
@@ -100,6 +104,36 @@ TEST_F(metrics_scrape, gauges_show_live_sessions_and_channels) {
       },
       std::chrono::seconds(20)))
       << now;
+}
+
+// A second bastiond whose stderr nobody reads: a FIFO held open and never read, shrunk to one page,
+// with a log queue of 16 lines. Sessions go on at full pace; the lines that do not fit are
+// dropped and counted.
+TEST_F(metrics_scrape, a_stderr_that_nobody_reads_never_holds_a_session) {
+  const auto fifo = dir().path() / "stderr.fifo";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0666), 0);
+  const int reader = ::open(fifo.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  ASSERT_GE(reader, 0);
+  ASSERT_GT(::fcntl(reader, F_SETPIPE_SZ, 4096), 0);
+  daemon_->stop(SIGTERM);  // this fixture's bastiond gives its ports to the muted one
+  daemon_.reset();
+  std::string text = read_file(config_) + "log: { queue_lines: 16 }\n";
+  text = std::regex_replace(text, std::regex("log_level: \\w+\n"), "") + "log_level: debug\n";
+  const auto muted = dir().write("muted.yaml", text);
+  child_process daemon({"sh", "-c",
+                        "exec " + std::string(BASTIOND_PATH) + " --config " + muted.string() +
+                            " 2>" + fifo.string()},
+                       (dir() / "muted.log").string());
+  ASSERT_TRUE(wait_for_port(port_, std::chrono::seconds(30)));
+  for (int i = 0; i < 5; ++i) {
+    const auto start = std::chrono::steady_clock::now();
+    const auto r = jump(jump_config_, login() + "@t1", "echo session-" + std::to_string(i));
+    EXPECT_EQ(r.out, "session-" + std::to_string(i) + "\n") << r.err;
+    EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(20));
+  }
+  EXPECT_GT(value(scrape(), "bastion_log_dropped_lines_total"), 0);
+  EXPECT_EQ(daemon.stop(SIGKILL), 128 + SIGKILL);  // its last lines have nowhere to go
+  ::close(reader);
 }
 
 // The metric names that `text` (a dashboard, a rules file) uses.

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <map>
 #include <random>
+#include <sstream>
 #include <thread>
 
 #include <bastion/common/hex.hpp>
@@ -23,9 +24,21 @@ TEST_F(proxy_jump, exec_relays_stdout_stderr_and_the_exit_code) {
   EXPECT_EQ(r.exit_code, 3) << r.err;
   EXPECT_EQ(r.out, "out-line\n");
   EXPECT_CONTAINS(r.err, "err-line");
-  const std::string log = log_once("connected to \"t1\"");
+  const std::string log = log_once("started exec");
   EXPECT_CONTAINS(log, "inner session authenticated as login \"" + login() + "\"");
   EXPECT_CONTAINS(log, "connected to \"t1\"");
+  // Every line about the session names its client, user, target and session.
+  std::istringstream lines(log);
+  int session_lines = 0;
+  for (std::string line; std::getline(lines, line);) {
+    if (line.find(" session=") != std::string::npos) {
+      ++session_lines;
+      for (const char* key : {"src=127.0.0.1:", "user=\"alice\"", "target=\"t1\""}) {
+        EXPECT_CONTAINS(line, key);
+      }
+    }
+  }
+  EXPECT_GE(session_lines, 2) << log;
   EXPECT_NE(audit_rows("kind = 'auth.inner' AND result = 'ok'", 1).find("ok alice 127.0.0.1:"),
             std::string::npos);
 }

@@ -188,6 +188,7 @@ TEST_F(session_recording, a_sigkilled_bastiond_leaves_a_verifiable_recording_end
 TEST_F(session_recording, sigterm_tells_live_sessions_then_drains_and_exits_0) {
   const std::string command = "echo started; sleep 60";
   std::vector<std::unique_ptr<child_process>> clients;
+  clients.reserve(4);
   for (int i = 0; i < 3; ++i) {
     clients.push_back(std::make_unique<child_process>(
         std::vector<std::string>{"ssh", "-F", jump_config_, login() + "@t1", command},

@@ -52,7 +52,7 @@ metrics: { enabled: false, listen: "127.0.0.1:9001" }
 limits:  { login_grace_time: 30s, max_auth_tries: 3, max_startups: "5:50:20", max_sessions: 4,
            idle_timeout: 15m, max_session_duration: 8h, drain_timeout: 5s, connect_timeout: 2s }
 log_level: debug
-log: { format: json }
+log: { format: json, queue_lines: 64 }
 node_name: node-a
 )",
                                 "test.yaml");
@@ -78,6 +78,7 @@ node_name: node-a
   EXPECT_EQ(c.limits.connect_timeout, std::chrono::seconds(2));
   EXPECT_EQ(c.log_level, "debug");
   EXPECT_TRUE(c.log_json);
+  EXPECT_EQ(c.log_queue_lines, 64);
   EXPECT_EQ(c.node_name, "node-a");
   // Accepted, and named as not enforced yet, never silently ignored.
   ASSERT_EQ(c.not_enforced_yet.size(), 2U);

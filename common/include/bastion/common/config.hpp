@@ -74,7 +74,8 @@ struct config {
   std::string banner = "This session is recorded.";
   std::filesystem::path banner_file;
   std::string log_level = "info";
-  bool log_json = false;  // log: { format: json }: one JSON object per line
+  bool log_json = false;       // log: { format: json }: one JSON object per line
+  int log_queue_lines = 8192;  // log: { queue_lines: N }: past this many waiting, the oldest go
   std::string node_name;  // defaults to the host name; identifies this node in sessions and audit
   // Keys present in the file for features that this build does not have yet, each with what it
   // would do: bastiond names them at startup rather than ignore them silently.
