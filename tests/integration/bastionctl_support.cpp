@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <regex>
 #include <stdexcept>
 
 #include "sshd.hpp"
@@ -88,6 +89,11 @@ void bastionctl_test::unlock_audit_table() const {
       dbname_,
       "SELECT pg_terminate_backend(l.pid) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation "
       "WHERE c.relname = 'audit_events' AND l.mode = 'ShareLock' AND l.granted");
+}
+
+std::string bastionctl_test::with_log_level(const std::string& config, const std::string& level) {
+  return std::regex_replace(config, std::regex("log_level: \\w+\n"), "") + "log_level: " + level +
+         "\n";
 }
 
 std::string bastionctl_test::scrape() const {

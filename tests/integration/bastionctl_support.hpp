@@ -37,6 +37,8 @@ class bastionctl_test : public ::testing::Test {
   std::string write_config(int listen_port, const std::string& limits = "",
                            const std::string& recording = "") const;
   std::filesystem::path recording_dir() const { return dir_.path() / "rec"; }
+  // `config` (write_config's text) with `log_level: LEVEL` in place of any log_level it has.
+  static std::string with_log_level(const std::string& config, const std::string& level);
   // The metrics of the bastiond that runs with write_config's file: the body of GET /metrics.
   std::string scrape() const;
   // Starts bastiond with `config` as the service user (as scripts/run does: when the tests run as
@@ -59,9 +61,5 @@ class bastionctl_test : public ::testing::Test {
  private:
   temp_dir dir_{"bastion-test", unprivileged_uid()};  // bastiond writes its recordings here
 };
-
-// Fails the test unless `text` contains `part`.
-#define EXPECT_CONTAINS(text, part) \
-  EXPECT_NE(std::string(text).find(part), std::string::npos) << (text)
 
 }  // namespace bastion::test

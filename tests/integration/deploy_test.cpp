@@ -16,9 +16,6 @@ namespace {
 
 const std::string root = REPO_ROOT;
 
-#define EXPECT_CONTAINS(text, part) \
-  EXPECT_NE(std::string(text).find(part), std::string::npos) << (text)
-
 TEST(deploy, the_compose_file_is_valid_and_has_what_the_stack_needs) {
   const auto config = run({"docker-compose", "--project-directory", root, "-f",
                            root + "/docker-compose.yml", "config"});

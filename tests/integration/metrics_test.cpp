@@ -117,8 +117,8 @@ TEST_F(metrics_scrape, a_stderr_that_nobody_reads_never_holds_a_session) {
   ASSERT_GT(::fcntl(reader, F_SETPIPE_SZ, 4096), 0);
   daemon_->stop(SIGTERM);  // this fixture's bastiond gives its ports to the muted one
   daemon_.reset();
-  std::string text = read_file(config_) + "log: { queue_lines: 16 }\n";
-  text = std::regex_replace(text, std::regex("log_level: \\w+\n"), "") + "log_level: debug\n";
+  const std::string text =
+      with_log_level(read_file(config_) + "log: { queue_lines: 16 }\n", "debug");
   const auto muted = dir().write("muted.yaml", text);
   child_process daemon({"sh", "-c",
                         "exec " + std::string(BASTIOND_PATH) + " --config " + muted.string() +

@@ -9,9 +9,6 @@
 #include "process.hpp"
 #include "temp_dir.hpp"
 
-#define EXPECT_CONTAINS(text, part) \
-  EXPECT_NE(std::string(text).find(part), std::string::npos) << (text)
-
 namespace bastion::test {
 namespace {
 
