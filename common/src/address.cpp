@@ -1,4 +1,7 @@
-// Address parsing for listeners.
+// Address parsing: listeners, and address blocks for source checks.
+#include <arpa/inet.h>
+
+#include <algorithm>
 #include <boost/asio/ip/address.hpp>
 #include <charconv>
 
@@ -42,6 +45,72 @@ std::optional<endpoint> parse_endpoint(std::string_view text) {
     return std::nullopt;
   }
   return endpoint{addr.to_string(), static_cast<std::uint16_t>(value)};
+}
+
+std::optional<net_block> parse_ip(std::string_view text) {
+  if (text.size() > INET6_ADDRSTRLEN) {
+    return std::nullopt;
+  }
+  net_block out;
+  const std::string s(text);
+  if (inet_pton(AF_INET, s.c_str(), out.bytes.data()) == 1) {
+    out.bits = 32;
+    return out;
+  }
+  if (inet_pton(AF_INET6, s.c_str(), out.bytes.data()) != 1) {
+    return std::nullopt;
+  }
+  static constexpr std::array<unsigned char, 12> mapped{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+  if (std::equal(mapped.begin(), mapped.end(), out.bytes.begin())) {
+    std::copy_n(out.bytes.begin() + 12, 4, out.bytes.begin());
+    std::fill(out.bytes.begin() + 4, out.bytes.end(), 0);
+    out.bits = 32;
+    return out;
+  }
+  out.v6 = true;
+  out.bits = 128;
+  return out;
+}
+
+std::optional<net_block> parse_net_block(std::string_view text) {
+  const auto slash = text.find('/');
+  auto block = parse_ip(text.substr(0, slash));
+  if (!block || slash == std::string_view::npos) {
+    return block;
+  }
+  const std::string_view len = text.substr(slash + 1);
+  int bits = -1;
+  const auto [end, ec] = std::from_chars(len.data(), len.data() + len.size(), bits);
+  if (ec != std::errc{} || end != len.data() + len.size() || len.size() > 3 || bits < 0 ||
+      bits > block->bits) {
+    return std::nullopt;
+  }
+  return block->prefix(bits);
+}
+
+bool net_block::contains(const net_block& address) const {
+  return v6 == address.v6 && bits <= address.bits && address.prefix(bits).bytes == bytes;
+}
+
+net_block net_block::prefix(int n) const {
+  net_block out = *this;
+  out.bits = std::clamp(n, 0, bits);
+  const auto whole = static_cast<std::size_t>(out.bits / 8);
+  if (const int rest = out.bits % 8; rest != 0) {
+    out.bytes.at(whole) &= static_cast<unsigned char>(0xff << (8 - rest));
+    std::fill(out.bytes.begin() + static_cast<std::ptrdiff_t>(whole) + 1, out.bytes.end(), 0);
+  } else {
+    std::fill(out.bytes.begin() + static_cast<std::ptrdiff_t>(whole), out.bytes.end(), 0);
+  }
+  return out;
+}
+
+std::string net_block::to_string() const {
+  std::array<char, INET6_ADDRSTRLEN> text{};
+  inet_ntop(v6 ? AF_INET6 : AF_INET, bytes.data(), text.data(), text.size());
+  const int all = v6 ? 128 : 32;
+  return bits == all ? std::string(text.data())
+                     : std::string(text.data()) + "/" + std::to_string(bits);
 }
 
 }  // namespace bastion

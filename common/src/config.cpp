@@ -54,10 +54,63 @@ max_startups_config parse_max_startups(config_section& limits) {
   return {start, rate, full};
 }
 
+// "32:64" (sshd's PerSourceNetBlockSize), or one number for IPv4 alone.
+void parse_netblock(config_section& limits, limits_config& l) {
+  const auto text = limits.scalar("per_source_netblock");
+  if (!text) {
+    return;
+  }
+  const auto colon = text->find(':');
+  const auto number = [](std::string_view digits, int max) {
+    int value = -1;
+    const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), value);
+    return ec == std::errc{} && end == digits.data() + digits.size() && value >= 1 && value <= max
+               ? value
+               : -1;
+  };
+  const std::string_view all = *text;
+  l.netblock_v4_bits = number(all.substr(0, colon), 32);
+  if (colon != std::string_view::npos) {
+    l.netblock_v6_bits = number(all.substr(colon + 1), 128);
+  }
+  if (l.netblock_v4_bits < 0 || l.netblock_v6_bits < 0) {
+    limits.fail_value("per_source_netblock",
+                      "\"" + escape(*text, 64) +
+                          "\" must be IPV4BITS:IPV6BITS as sshd's PerSourceNetBlockSize, e.g. "
+                          "\"32:64\" (1 to 32, 1 to 128)");
+  }
+}
+
+void read_penalties(config_section& s, penalty_config& p) {
+  s.read("enabled", p.enabled);
+  s.read("authfail", p.authfail);
+  s.read("noauth", p.noauth);
+  s.read("grace_exceeded", p.grace_exceeded);
+  s.read("min", p.min);
+  s.read("max", p.max);
+  s.read("max_sources", p.max_sources, 16, 10000000);
+  if (const auto overflow = s.scalar("overflow")) {
+    if (*overflow != "permissive" && *overflow != "deny-all") {
+      s.fail_value("overflow", "\"" + escape(*overflow, 64) +
+                                   "\" is not an overflow policy; use permissive or deny-all");
+    }
+    p.overflow_deny_all = *overflow == "deny-all";
+  }
+  if (p.max < p.min) {
+    s.fail_value("max", "must be at least min (" + format_duration(p.min) + ")");
+  }
+  s.finish();
+}
+
 void read_limits(config_section& s, limits_config& l) {
   s.read("login_grace_time", l.login_grace_time);
   s.read("max_auth_tries", l.max_auth_tries, 1, 100);
   l.max_startups = parse_max_startups(s);
+  s.read("per_source_max_startups", l.per_source_max_startups, 0, 100000);
+  parse_netblock(s, l);
+  auto penalties = s.child("penalties");
+  read_penalties(penalties, l.penalties);
+  s.read("penalty_exempt", l.penalty_exempt);
   s.read("max_sessions", l.max_sessions, 1, 1000);
   s.read("idle_timeout", l.idle_timeout);
   s.read("max_session_duration", l.max_session_duration);
@@ -198,11 +251,6 @@ config parse_config(const std::string& yaml, const std::filesystem::path& source
   auto limits = top.child("limits");
   read_limits(limits, c.limits);
   top.finish();
-  if (limits.has("max_startups")) {
-    c.not_enforced_yet.emplace_back(
-        "limits.max_startups (early drop of unauthenticated connections; until then only "
-        "login_grace_time bounds them)");
-  }
   if (admin.has("listen")) {
     c.not_enforced_yet.emplace_back("admin.listen (the admin HTTP API; use bastionctl)");
   }

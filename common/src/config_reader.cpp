@@ -178,6 +178,25 @@ void config_section::read(std::string_view key, std::vector<std::filesystem::pat
   out = std::move(values);
 }
 
+void config_section::read(std::string_view key, std::vector<net_block>& out) {
+  const YAML::Node node = lookup(key);
+  if (!node.IsDefined()) {
+    return;
+  }
+  std::vector<net_block> values;
+  for (const auto& item : sequence(key, node)) {
+    const auto parsed = parse_net_block(item.Scalar());
+    if (!parsed) {
+      fail(item, prefix_ + std::string(key),
+           "\"" + escape(item.Scalar(), 64) +
+               "\" is not an address block; write an address or ADDRESS/BITS, e.g. 10.0.0.0/8 "
+               "or 2001:db8::/32");
+    }
+    values.push_back(*parsed);
+  }
+  out = std::move(values);
+}
+
 config_section config_section::child(std::string_view key) {
   return config_section(source_, lookup(key), prefix_ + std::string(key) + ".");
 }

@@ -26,6 +26,7 @@ class config_section {
   void read(std::string_view key, endpoint& out);
   void read(std::string_view key, std::vector<endpoint>& out);
   void read(std::string_view key, std::vector<std::filesystem::path>& out);
+  void read(std::string_view key, std::vector<net_block>& out);
 
   // The value of `key` as a scalar string for callers that parse it themselves, if present.
   std::optional<std::string> scalar(std::string_view key);

@@ -1,12 +1,11 @@
 // authorized_keys options: parsing (as sshd's auth-options.c reads them) and the from= match.
-#include <arpa/inet.h>
 #include <fnmatch.h>
 
 #include <algorithm>
-#include <array>
 #include <cctype>
 #include <ctime>
 
+#include <bastion/common/address.hpp>
 #include <bastion/common/escape.hpp>
 #include <bastion/policy/key_options.hpp>
 
@@ -90,65 +89,6 @@ std::optional<std::int64_t> parse_expiry(std::string_view v) {
   return t == static_cast<std::time_t>(-1) ? std::nullopt : std::optional<std::int64_t>(t);
 }
 
-struct address {
-  int family = 0;
-  std::array<unsigned char, 16> bytes{};
-  int bits = 0;
-};
-
-std::optional<address> parse_address(std::string_view text) {
-  address a;
-  const std::string s(text);
-  if (inet_pton(AF_INET, s.c_str(), a.bytes.data()) == 1) {
-    a.family = AF_INET;
-    a.bits = 32;
-    return a;
-  }
-  if (inet_pton(AF_INET6, s.c_str(), a.bytes.data()) == 1) {
-    a.family = AF_INET6;
-    a.bits = 128;
-    return a;
-  }
-  return std::nullopt;
-}
-
-// "10.0.0.0/8", "2001:db8::/32" or a plain address.
-std::optional<address> parse_block(std::string_view text) {
-  const auto slash = text.find('/');
-  auto a = parse_address(text.substr(0, slash));
-  if (!a || slash == std::string_view::npos) {
-    return a;
-  }
-  const std::string_view len = text.substr(slash + 1);
-  if (len.empty() || len.size() > 3 ||
-      !std::all_of(len.begin(), len.end(), [](char c) { return c >= '0' && c <= '9'; })) {
-    return std::nullopt;
-  }
-  const int bits = std::stoi(std::string(len));
-  if (bits > a->bits) {
-    return std::nullopt;
-  }
-  a->bits = bits;
-  return a;
-}
-
-bool in_block(const address& block, const address& ip) {
-  if (block.family != ip.family) {
-    return false;
-  }
-  const int whole = block.bits / 8;
-  if (!std::equal(block.bytes.begin(), block.bytes.begin() + whole, ip.bytes.begin())) {
-    return false;
-  }
-  const int rest = block.bits % 8;
-  if (rest == 0) {
-    return true;
-  }
-  const auto mask = static_cast<unsigned char>(0xff << (8 - rest));
-  return (block.bytes[static_cast<std::size_t>(whole)] & mask) ==
-         (ip.bytes[static_cast<std::size_t>(whole)] & mask);
-}
-
 bool is_wildcard_pattern(std::string_view p) {
   return !p.empty() && p.find_first_of("*?") != std::string_view::npos &&
          std::all_of(p.begin(), p.end(), [](char c) {
@@ -165,7 +105,7 @@ result<std::vector<std::string>> parse_from(const std::string& value) {
     std::string_view p = rest.substr(0, comma);
     rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
     const std::string_view bare = p.starts_with('!') ? p.substr(1) : p;
-    if (!parse_block(bare) && !is_wildcard_pattern(bare)) {
+    if (!parse_net_block(bare) && !is_wildcard_pattern(bare)) {
       return make_error(
           "from=\"" + escape(value, 200) + "\": \"" + escape(p, 100) +
           "\" is not an address, a CIDR block or an address pattern; the bastion does not look "
@@ -293,15 +233,15 @@ bool source_allowed(const key_options& options, std::string_view ip) {
   if (options.from.empty()) {
     return true;
   }
-  const auto addr = parse_address(ip);
+  const auto addr = parse_ip(ip);
   const std::string ip_text(ip);
   bool matched = false;
   for (const auto& p : options.from) {
     const bool negated = p.starts_with('!');
     const std::string bare = negated ? p.substr(1) : p;
-    const auto block = parse_block(bare);
+    const auto block = parse_net_block(bare);
     const bool match =
-        block ? addr && in_block(*block, *addr) : fnmatch(bare.c_str(), ip_text.c_str(), 0) == 0;
+        block ? addr && block->contains(*addr) : fnmatch(bare.c_str(), ip_text.c_str(), 0) == 0;
     if (match && negated) {
       return false;
     }

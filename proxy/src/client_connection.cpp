@@ -21,9 +21,10 @@ constexpr int max_passes = 64;
 }  // namespace
 
 client_connection::client_connection(asio::io_context& io, int fd, std::string peer,
-                                     const connection_context& ctx)
+                                     preauth_guard::ticket preauth, const connection_context& ctx)
     : server_endpoint(asio::make_strand(io), ctx),
       grace_(strand_),
+      preauth_(std::move(preauth)),
       peer_(std::move(peer)),
       channels_(std::make_shared<channel_budget>(ctx.cfg.limits.max_sessions)) {
   event_.reset(ssh_event_new());
@@ -84,6 +85,7 @@ bool client_connection::closed() const {
 
 void client_connection::on_grace_expired(const boost::system::error_code& ec) {
   if (!ec && phase_ != phase::authenticated && phase_ != phase::closed) {
+    preauth_.end(preauth_end::grace_exceeded);
     teardown(grace_expired());
   }
 }
@@ -147,6 +149,7 @@ void client_connection::teardown(const std::string& reason) {
     return;
   }
   phase_ = phase::closed;
+  preauth_.end(failed_auth() > 0 ? preauth_end::authfail : preauth_end::noauth);  // if still held
   spdlog::info("src={} user={} closed: {}", peer_, log_value(user_), log_value(reason));
   // Every end is in the audit trail with its reason: refused before authentication, or the
   // client, the target or the bastion ending an authenticated connection.
@@ -209,6 +212,7 @@ int client_connection::decide_pubkey(const std::string& name, ssh_key key, char 
     key_options_ = decision.options;
     phase_ = phase::authenticated;
     grace_.cancel();
+    preauth_.end(preauth_end::authenticated);
     const std::string fingerprint = sha256_fingerprint(key);
     proxy_metrics::get().auth_publickey_ok.Increment();
     spdlog::info("src={} user={} authenticated with {}", peer_, log_value(user_), fingerprint);

@@ -26,6 +26,7 @@
 
 #include "connection_context.hpp"
 #include "inner_session.hpp"
+#include "preauth_guard.hpp"
 #include "relay.hpp"
 #include "server_endpoint.hpp"
 
@@ -34,10 +35,11 @@ namespace bastion::proxy {
 class client_connection : public server_endpoint,
                           public std::enable_shared_from_this<client_connection> {
  public:
-  // Takes `fd`, an accepted socket from `peer` ("ip:port"). Construct it on a thread that runs
-  // `io`: every wait and timer of the connection is registered from there.
+  // Takes `fd`, an accepted socket from `peer` ("ip:port"), and its place among unauthenticated
+  // connections, which it gives back when it authenticates or ends. Construct it on a thread that
+  // runs `io`: every wait and timer of the connection is registered from there.
   client_connection(boost::asio::io_context& io, int fd, std::string peer,
-                    const connection_context& ctx);
+                    preauth_guard::ticket preauth, const connection_context& ctx);
   ~client_connection();
   client_connection(const client_connection&) = delete;
   client_connection& operator=(const client_connection&) = delete;
@@ -78,6 +80,7 @@ class client_connection : public server_endpoint,
   static int message_cb(ssh_session, ssh_message message, void* self);
 
   boost::asio::steady_timer grace_;
+  preauth_guard::ticket preauth_;
   std::string peer_;  // "ip:port", of the accepted socket: what the audit trail calls the source
   ssh_event_ptr event_;
   std::shared_ptr<const policy::policy_snapshot> snapshot_;

@@ -5,6 +5,8 @@
 #include <bastion/common/log.hpp>
 #include <bastion/proxy/listener.hpp>
 
+#include "proxy_metrics.hpp"
+
 namespace bastion::proxy {
 
 namespace asio = boost::asio;
@@ -45,8 +47,20 @@ void listener::on_accepted(const boost::system::error_code& ec, tcp::socket sock
   }
   if (ec) {
     // EMFILE/ENFILE and friends: the pending connection stays in the backlog; retry shortly
-    // instead of spinning on an accept that keeps failing.
-    spdlog::warn("accept failed on {}: {}; retrying in 100ms", where_.to_string(), ec.message());
+    // instead of spinning on an accept that keeps failing (it would fail at once, every time).
+    proxy_metrics::get().preauth_accept_failed.Increment();
+    const auto now = std::chrono::steady_clock::now();
+    if (now - failure_logged_ >= std::chrono::seconds(10)) {
+      spdlog::warn(
+          "accept failed on {}: {}; retrying every 100ms ({} more failures since the "
+          "last line); raise the open-files limit (LimitNOFILE=) or lower "
+          "limits.max_startups",
+          where_.to_string(), ec.message(), failures_unlogged_);
+      failure_logged_ = now;
+      failures_unlogged_ = 0;
+    } else {
+      ++failures_unlogged_;
+    }
     backoff_.expires_after(std::chrono::milliseconds(100));
     backoff_.async_wait([self = shared_from_this()](const boost::system::error_code& wait_ec) {
       if (!wait_ec) {

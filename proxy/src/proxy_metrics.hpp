@@ -30,8 +30,14 @@ struct proxy_metrics {
   prometheus::Histogram& upstream_connect_seconds;
   prometheus::Counter& upstream_connects_ok;
   prometheus::Counter& upstream_connects_failed;
-  // bastion_preauth_rejects_total{reason}
+  // bastion_preauth_rejects_total{reason}: turned away at accept because the journal is behind,
+  // by limits.max_startups, limits.per_source_max_startups or limits.penalties; and accepts that
+  // failed (out of descriptors), the connection left waiting in the backlog.
   prometheus::Counter& preauth_journal_behind;
+  prometheus::Counter& preauth_max_startups;
+  prometheus::Counter& preauth_per_source;
+  prometheus::Counter& preauth_penalty;
+  prometheus::Counter& preauth_accept_failed;
 
   prometheus::Gauge& channels(policy::channel_kind kind) const {
     return *channels_active.at(static_cast<std::size_t>(kind));

@@ -226,23 +226,6 @@ TEST_F(session_recording, sigterm_tells_live_sessions_then_drains_and_exits_0) {
   }
 }
 
-std::size_t open_fds(pid_t pid) {
-  const auto dir = "/proc/" + std::to_string(pid) + "/fd";
-  return static_cast<std::size_t>(std::distance(std::filesystem::directory_iterator(dir), {}));
-}
-
-// What process `pid` holds open, for a failure message.
-std::string fd_targets(pid_t pid) {
-  std::string out;
-  std::error_code ec;
-  for (const auto& fd :
-       std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/fd", ec)) {
-    out += fd.path().filename().string() + " -> " +
-           std::filesystem::read_symlink(fd.path(), ec).string() + "\n";
-  }
-  return out;
-}
-
 // The client is killed in the middle of an upload: the target's command ends (the upstream is
 // closed), the session ends with its reason, the recording verifies, and bastiond holds no more
 // descriptors than before the session.

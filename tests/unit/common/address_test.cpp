@@ -25,5 +25,32 @@ TEST(address, rejects_names_missing_ports_and_bad_ports) {
   }
 }
 
+TEST(net_block, reads_blocks_and_clears_the_host_bits) {
+  EXPECT_EQ(parse_net_block("10.1.2.3/8")->to_string(), "10.0.0.0/8");
+  EXPECT_EQ(parse_net_block("2001:db8:1:2::5/64")->to_string(), "2001:db8:1:2::/64");
+  EXPECT_EQ(parse_net_block("192.0.2.9")->to_string(), "192.0.2.9");
+  EXPECT_EQ(parse_net_block("10.0.0.0/0")->to_string(), "0.0.0.0/0");
+  EXPECT_EQ(parse_net_block("10.255.0.0/9")->to_string(), "10.128.0.0/9");
+  for (const char* bad : {"", "10.0.0.0/33", "::/129", "10.0.0.0/", "10.0.0.0/-1", "10.0.0.0/8x",
+                          "host.example", "10.0.0/8", "10.0.0.0//8", "::1/0008"}) {
+    EXPECT_FALSE(parse_net_block(bad).has_value()) << bad;
+  }
+}
+
+TEST(net_block, contains_its_addresses_only_in_its_family) {
+  const auto block = *parse_net_block("10.0.0.0/8");
+  EXPECT_TRUE(block.contains(*parse_ip("10.200.3.4")));
+  EXPECT_FALSE(block.contains(*parse_ip("11.0.0.1")));
+  EXPECT_TRUE(block.contains(*parse_ip("::ffff:10.0.0.1")));  // a dual-stack listener's peer
+  EXPECT_FALSE(block.contains(*parse_ip("a00::1")));          // same leading bits, IPv6
+  const auto v6 = *parse_net_block("2001:db8::/32");
+  EXPECT_TRUE(v6.contains(*parse_ip("2001:db8:ffff::1")));
+  EXPECT_FALSE(v6.contains(*parse_ip("2001:db9::1")));
+  EXPECT_TRUE(parse_net_block("0.0.0.0/0")->contains(*parse_ip("203.0.113.1")));
+  // A block holds a narrower block, not a wider one.
+  EXPECT_TRUE(block.contains(*parse_net_block("10.1.0.0/16")));
+  EXPECT_FALSE(parse_net_block("10.1.0.0/16")->contains(block));
+}
+
 }  // namespace
 }  // namespace bastion

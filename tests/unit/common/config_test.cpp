@@ -30,6 +30,18 @@ TEST(config, fills_sshd_like_defaults) {
   EXPECT_EQ(c.limits.max_startups.rate, 30);
   EXPECT_EQ(c.limits.max_startups.full, 100);
   EXPECT_EQ(c.limits.connect_timeout, std::chrono::seconds(10));
+  EXPECT_EQ(c.limits.per_source_max_startups, 10);
+  EXPECT_EQ(c.limits.netblock_v4_bits, 32);
+  EXPECT_EQ(c.limits.netblock_v6_bits, 64);
+  EXPECT_TRUE(c.limits.penalties.enabled);
+  EXPECT_EQ(c.limits.penalties.authfail, std::chrono::seconds(5));
+  EXPECT_EQ(c.limits.penalties.noauth, std::chrono::seconds(1));
+  EXPECT_EQ(c.limits.penalties.grace_exceeded, std::chrono::seconds(20));
+  EXPECT_EQ(c.limits.penalties.min, std::chrono::seconds(15));
+  EXPECT_EQ(c.limits.penalties.max, std::chrono::minutes(10));
+  EXPECT_EQ(c.limits.penalties.max_sources, 65536);
+  EXPECT_FALSE(c.limits.penalties.overflow_deny_all);
+  EXPECT_TRUE(c.limits.penalty_exempt.empty());
   EXPECT_EQ(c.recording.failure_mode, failure_mode::fail_closed);
   EXPECT_TRUE(c.recording.enabled);
   EXPECT_EQ(c.recording.max_unpersisted_kib, 1024);
@@ -50,7 +62,11 @@ recording: { enabled: false, dir: "/rec", failure_mode: fail_open, max_unpersist
 admin:   { listen: "127.0.0.1:9000" }
 metrics: { enabled: false, listen: "127.0.0.1:9001" }
 limits:  { login_grace_time: 30s, max_auth_tries: 3, max_startups: "5:50:20", max_sessions: 4,
-           idle_timeout: 15m, max_session_duration: 8h, drain_timeout: 5s, connect_timeout: 2s }
+           idle_timeout: 15m, max_session_duration: 8h, drain_timeout: 5s, connect_timeout: 2s,
+           per_source_max_startups: 3, per_source_netblock: "24:48",
+           penalties: { enabled: true, authfail: 2s, noauth: 0s, grace_exceeded: 7s, min: 3s,
+                        max: 1m, max_sources: 100, overflow: deny-all },
+           penalty_exempt: ["10.0.0.0/8", "2001:db8::/32", "192.0.2.7"] }
 log_level: debug
 log: { format: json, queue_lines: 64 }
 node_name: node-a
@@ -76,14 +92,27 @@ node_name: node-a
   EXPECT_EQ(c.limits.max_session_duration, std::chrono::hours(8));
   EXPECT_EQ(c.limits.drain_timeout, std::chrono::seconds(5));
   EXPECT_EQ(c.limits.connect_timeout, std::chrono::seconds(2));
+  EXPECT_EQ(c.limits.per_source_max_startups, 3);
+  EXPECT_EQ(c.limits.netblock_v4_bits, 24);
+  EXPECT_EQ(c.limits.netblock_v6_bits, 48);
+  const auto& p = c.limits.penalties;
+  EXPECT_EQ(p.authfail, std::chrono::seconds(2));
+  EXPECT_EQ(p.noauth, std::chrono::seconds(0));
+  EXPECT_EQ(p.grace_exceeded, std::chrono::seconds(7));
+  EXPECT_EQ(p.min, std::chrono::seconds(3));
+  EXPECT_EQ(p.max, std::chrono::minutes(1));
+  EXPECT_EQ(p.max_sources, 100);
+  EXPECT_TRUE(p.overflow_deny_all);
+  ASSERT_EQ(c.limits.penalty_exempt.size(), 3U);
+  EXPECT_EQ(c.limits.penalty_exempt[1].to_string(), "2001:db8::/32");
+  EXPECT_EQ(c.limits.penalty_exempt[2].to_string(), "192.0.2.7");
   EXPECT_EQ(c.log_level, "debug");
   EXPECT_TRUE(c.log_json);
   EXPECT_EQ(c.log_queue_lines, 64);
   EXPECT_EQ(c.node_name, "node-a");
   // Accepted, and named as not enforced yet, never silently ignored.
-  ASSERT_EQ(c.not_enforced_yet.size(), 2U);
-  EXPECT_EQ(c.not_enforced_yet[0].rfind("limits.max_startups ", 0), 0U);
-  EXPECT_EQ(c.not_enforced_yet[1].rfind("admin.listen ", 0), 0U);
+  ASSERT_EQ(c.not_enforced_yet.size(), 1U);
+  EXPECT_EQ(c.not_enforced_yet[0].rfind("admin.listen ", 0), 0U);
   EXPECT_TRUE(parse_config("database: x\n", "t.yaml").not_enforced_yet.empty());
 }
 
@@ -121,6 +150,16 @@ INSTANTIATE_TEST_SUITE_P(
         bad_case{"database: x\nlimits:\n  max_startups: \"10:30\"\n",
                  "test.yaml:3: limits.max_startups: \"10:30\" must be START:RATE:FULL"},
         bad_case{"database: x\nlimits:\n  max_startups: \"50:30:10\"\n", "limits.max_startups"},
+        bad_case{"database: x\nlimits:\n  per_source_netblock: \"33:64\"\n",
+                 "test.yaml:3: limits.per_source_netblock: \"33:64\" must be IPV4BITS:IPV6BITS"},
+        bad_case{"database: x\nlimits:\n  penalty_exempt: [\"10.0.0.0/33\"]\n",
+                 "limits.penalty_exempt: \"10.0.0.0/33\" is not an address block"},
+        bad_case{"database: x\nlimits:\n  penalties: { overflow: drop }\n",
+                 "limits.penalties.overflow: \"drop\" is not an overflow policy; use permissive"},
+        bad_case{"database: x\nlimits:\n  penalties: { min: 1m, max: 10s }\n",
+                 "limits.penalties.max: must be at least min (1m)"},
+        bad_case{"database: x\nlimits:\n  penalties: { authfial: 5s }\n",
+                 "limits.penalties.authfial: unknown key"},
         bad_case{"database: x\nlimits:\n  bogus: 1\n", "test.yaml:3: limits.bogus: unknown key"},
         bad_case{"database: x\nlisten: [\"localhost:2222\"]\n",
                  "test.yaml:2: listen: \"localhost:2222\" is not an address; write IP:PORT"},

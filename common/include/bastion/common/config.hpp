@@ -29,10 +29,34 @@ struct max_startups_config {
   bool operator==(const max_startups_config&) const = default;
 };
 
+// sshd's PerSourcePenalties: how long a source netblock is refused after a connection of its ended
+// without authenticating. Penalties add up per netblock; connections are refused once the total
+// ahead exceeds `min`, for at most `max`.
+struct penalty_config {
+  bool enabled = true;
+  duration authfail = std::chrono::seconds(5);         // authentication failed, never passed
+  duration noauth = std::chrono::seconds(1);           // closed without trying to authenticate
+  duration grace_exceeded = std::chrono::seconds(20);  // login_grace_time ran out
+  duration min = std::chrono::seconds(15);
+  duration max = std::chrono::minutes(10);
+  // Netblocks remembered at most. When the table is full of live penalties, "permissive" lets
+  // unknown sources in unpenalised, "deny-all" refuses every connection that is not exempt.
+  int max_sources = 65536;
+  bool overflow_deny_all = false;
+  bool operator==(const penalty_config&) const = default;
+};
+
 struct limits_config {
   duration login_grace_time = std::chrono::seconds(120);
   int max_auth_tries = 6;
   max_startups_config max_startups;
+  // Unauthenticated connections from one netblock at a time (sshd's PerSourceMaxStartups); 0: no
+  // cap. Netblocks for it and for penalties: per_source_netblock "IPV4BITS:IPV6BITS".
+  int per_source_max_startups = 10;
+  int netblock_v4_bits = 32;
+  int netblock_v6_bits = 64;
+  penalty_config penalties;
+  std::vector<net_block> penalty_exempt;  // sources never penalised nor capped per source
   int max_sessions = 10;
   duration idle_timeout{0};          // 0: never
   duration max_session_duration{0};  // 0: unlimited

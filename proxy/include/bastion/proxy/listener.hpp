@@ -4,6 +4,8 @@
 
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <chrono>
+#include <cstdint>
 #include <functional>
 #include <memory>
 
@@ -35,6 +37,9 @@ class listener : public std::enable_shared_from_this<listener> {
   endpoint where_;
   handler on_accept_;
   boost::asio::ip::tcp::endpoint peer_;  // filled by the accept in flight (one at a time)
+  // Failed accepts since the last log line about them, and when that was (one per 10 s).
+  std::uint64_t failures_unlogged_ = 0;
+  std::chrono::steady_clock::time_point failure_logged_{};
 };
 
 }  // namespace bastion::proxy

@@ -19,8 +19,10 @@
 
 namespace bastion::proxy {
 
+class accept_refusals;
 class client_connection;
 struct connection_context;
+class preauth_guard;
 
 class server {
  public:
@@ -36,6 +38,9 @@ class server {
  private:
   void on_signal(int signo);
   void arm_hangup();
+  // Every 5 s: gives freed memory back to the system once connections have fallen well below
+  // their peak.
+  void arm_trim();
   // SIGHUP: reads the config file again and applies log_level, names the keys that take effect
   // only at the next start, and reloads the policy. A config that does not load changes nothing.
   void reload();
@@ -58,6 +63,8 @@ class server {
   boost::asio::signal_set hangup_;
   boost::asio::steady_timer drain_timer_;
   boost::asio::steady_timer drain_poll_;
+  boost::asio::steady_timer trim_timer_;
+  std::size_t connections_peak_ = 0;  // since the last malloc_trim; under connections_mutex_
   ssh_bind_ptr bind_;
   ssh_bind_ptr inner_bind_;
   ssh_key_ptr upstream_key_;
@@ -70,6 +77,10 @@ class server {
   std::mutex connections_mutex_;
   std::list<std::weak_ptr<client_connection>> connections_;
   std::vector<std::shared_ptr<listener>> listeners_;
+  // The pre-authentication limits (tickets of live connections share it), and the refusals at
+  // accept that they and the journal make.
+  std::shared_ptr<preauth_guard> guard_;
+  std::unique_ptr<accept_refusals> refusals_;
   // Connections refused while the journal was behind, and when that was last logged (the main
   // thread's: only it accepts).
   std::uint64_t refused_behind_journal_ = 0;

@@ -1,0 +1,188 @@
+#include "preauth_guard.hpp"
+
+#include <gtest/gtest.h>
+
+#include <vector>
+
+namespace bastion::proxy {
+namespace {
+
+using namespace std::chrono_literals;
+using clock = preauth_guard::clock;
+
+net_block ip(const char* text) {
+  return *parse_ip(text);
+}
+
+limits_config no_penalties() {
+  limits_config l;
+  l.penalties.enabled = false;
+  l.per_source_max_startups = 0;
+  return l;
+}
+
+// Holds admitted tickets; the die always rolls `roll`.
+struct fixture {
+  explicit fixture(limits_config l, unsigned roll = 0)
+      : guard(preauth_guard::make(l, [this] { return die; })), die(roll) {}
+  preauth_verdict admit(const char* from, clock::time_point now = clock::time_point{}) {
+    auto a = guard->admit(ip(from), now);
+    if (a.verdict == preauth_verdict::admit) {
+      held.push_back(std::move(a.pass));
+    }
+    return a.verdict;
+  }
+  std::shared_ptr<preauth_guard> guard;
+  unsigned die;
+  std::vector<preauth_guard::ticket> held;
+};
+
+TEST(preauth_guard, max_startups_admits_below_start_and_drops_at_full) {
+  auto l = no_penalties();
+  l.max_startups = {3, 50, 5};
+  fixture f(l, 99);  // the die never drops between start and full
+  for (int i = 0; i < 5; ++i) {
+    EXPECT_EQ(f.admit("10.0.0.1"), preauth_verdict::admit) << i;
+  }
+  EXPECT_EQ(f.admit("10.0.0.1"), preauth_verdict::max_startups);
+  EXPECT_EQ(f.guard->unauthenticated(), 5U);
+  f.held.pop_back();
+  EXPECT_EQ(f.guard->unauthenticated(), 4U);
+  EXPECT_EQ(f.admit("10.0.0.1"), preauth_verdict::admit);
+}
+
+TEST(preauth_guard, early_drop_probability_rises_from_rate_to_full) {
+  auto l = no_penalties();
+  l.max_startups = {10, 30, 100};
+  // With 10 held the chance is 30%: a roll of 29 drops, 30 does not. With 55 held it is
+  // 30 + 70 * 45 / 90 = 65%.
+  for (const auto& [held, roll, dropped] : std::vector<std::tuple<int, unsigned, bool>>{
+           {9, 0, false}, {10, 29, true}, {10, 30, false}, {55, 64, true}, {55, 65, false}}) {
+    fixture f(l, 99);
+    for (int i = 0; i < held; ++i) {
+      ASSERT_EQ(f.admit("10.0.0.1"), preauth_verdict::admit);
+    }
+    f.die = roll;
+    EXPECT_EQ(f.admit("10.0.0.1") == preauth_verdict::max_startups, dropped)
+        << held << " held, roll " << roll;
+  }
+}
+
+TEST(preauth_guard, caps_each_netblock_and_frees_its_place_when_a_ticket_ends) {
+  auto l = no_penalties();
+  l.per_source_max_startups = 2;
+  fixture f(l, 99);
+  EXPECT_EQ(f.admit("192.0.2.1"), preauth_verdict::admit);
+  EXPECT_EQ(f.admit("192.0.2.1"), preauth_verdict::admit);
+  EXPECT_EQ(f.admit("192.0.2.1"), preauth_verdict::per_source);
+  EXPECT_EQ(f.admit("192.0.2.2"), preauth_verdict::admit);  // another /32
+  // IPv6 counts per /64: two addresses of one /64 share it.
+  EXPECT_EQ(f.admit("2001:db8::1"), preauth_verdict::admit);
+  EXPECT_EQ(f.admit("2001:db8::2"), preauth_verdict::admit);
+  EXPECT_EQ(f.admit("2001:db8::3"), preauth_verdict::per_source);
+  EXPECT_EQ(f.admit("2001:db8:0:1::1"), preauth_verdict::admit);
+  f.held.front().end(preauth_end::authenticated);
+  EXPECT_EQ(f.admit("192.0.2.1"), preauth_verdict::admit);
+}
+
+TEST(preauth_guard, penalties_add_up_to_min_then_refuse_until_they_expire) {
+  limits_config l;  // authfail 5s, min 15s
+  fixture f(l, 99);
+  const auto t0 = clock::time_point{} + 1h;
+  for (int i = 0; i < 2; ++i) {
+    ASSERT_EQ(f.admit("198.51.100.7", t0), preauth_verdict::admit);
+    f.held.back().end(preauth_end::authfail, t0);
+  }
+  EXPECT_EQ(f.admit("198.51.100.7", t0), preauth_verdict::admit);  // 10s ahead: below min
+  f.held.back().end(preauth_end::authfail, t0);
+  auto refused = f.guard->admit(ip("198.51.100.7"), t0 + 1s);
+  EXPECT_EQ(refused.verdict, preauth_verdict::penalty);
+  EXPECT_EQ(refused.penalty_left, 14s);
+  EXPECT_EQ(f.admit("198.51.100.8", t0), preauth_verdict::admit);  // its neighbour is not
+  EXPECT_EQ(f.admit("198.51.100.7", t0 + 15s), preauth_verdict::admit);
+  EXPECT_EQ(f.guard->penalised_blocks(), 0U);
+}
+
+TEST(preauth_guard, authenticated_connections_are_never_penalised_and_grace_costs_most) {
+  limits_config l;
+  fixture f(l, 99);
+  for (int i = 0; i < 50; ++i) {
+    ASSERT_EQ(f.admit("203.0.113.5"), preauth_verdict::admit);
+    f.held.back().end(preauth_end::authenticated);
+  }
+  EXPECT_EQ(f.guard->penalised_blocks(), 0U);
+  ASSERT_EQ(f.admit("203.0.113.5"), preauth_verdict::admit);
+  f.held.back().end(preauth_end::grace_exceeded);  // 20s: past min at once
+  EXPECT_EQ(f.admit("203.0.113.5"), preauth_verdict::penalty);
+}
+
+TEST(preauth_guard, penalties_of_connections_admitted_together_are_capped_at_max) {
+  limits_config l;
+  l.penalties.max = 30s;
+  fixture f(l, 99);
+  const auto t0 = clock::time_point{} + 1h;
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_EQ(f.admit("203.0.113.10", t0), preauth_verdict::admit);
+  }
+  for (auto& t : f.held) {
+    t.end(preauth_end::grace_exceeded, t0);  // 5 x 20s
+  }
+  EXPECT_EQ(f.guard->admit(ip("203.0.113.10"), t0).penalty_left, 30s);
+}
+
+TEST(preauth_guard, exempt_blocks_are_neither_capped_nor_penalised) {
+  limits_config l;
+  l.per_source_max_startups = 1;
+  l.penalty_exempt = {*parse_net_block("127.0.0.0/8")};
+  fixture f(l, 99);
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_EQ(f.admit("127.0.0.2"), preauth_verdict::admit);
+  }
+  for (auto& t : f.held) {
+    t.end(preauth_end::grace_exceeded);
+  }
+  EXPECT_EQ(f.admit("127.0.0.2"), preauth_verdict::admit);
+  EXPECT_EQ(f.guard->penalised_blocks(), 0U);
+}
+
+TEST(preauth_guard, a_dropped_ticket_ends_as_noauth) {
+  limits_config l;
+  l.penalties.noauth = 15s;
+  fixture f(l, 99);
+  { auto a = f.guard->admit(ip("192.0.2.77")); }
+  EXPECT_EQ(f.guard->unauthenticated(), 0U);
+  EXPECT_EQ(f.admit("192.0.2.77"), preauth_verdict::penalty);
+}
+
+TEST(preauth_guard, a_full_table_is_permissive_or_denies_all) {
+  const auto t0 = clock::time_point{} + 1h;
+  for (const bool deny_all : {false, true}) {
+    limits_config l;
+    l.penalties.max_sources = 16;
+    l.penalties.overflow_deny_all = deny_all;
+    fixture f(l, 99);
+    for (int i = 0; i < 16; ++i) {
+      const std::string from = "10.1.0." + std::to_string(i);
+      ASSERT_EQ(f.admit(from.c_str(), t0), preauth_verdict::admit);
+      f.held.back().end(preauth_end::noauth, t0);
+    }
+    EXPECT_EQ(f.guard->penalised_blocks(), 16U);
+    // Another source's penalty finds no room; with deny-all it is refused outright.
+    const auto verdict = f.admit("10.2.0.1", t0);
+    EXPECT_EQ(verdict, deny_all ? preauth_verdict::penalty : preauth_verdict::admit) << deny_all;
+    // Once the penalties expire the table is purged and room comes back.
+    EXPECT_EQ(f.admit("10.2.0.2", t0 + 2s), preauth_verdict::admit) << deny_all;
+  }
+}
+
+TEST(preauth_guard, ipv4_mapped_peers_count_as_ipv4) {
+  limits_config l;
+  l.per_source_max_startups = 1;
+  l.penalties.enabled = false;
+  fixture f(l, 99);
+  EXPECT_EQ(f.admit("::ffff:192.0.2.1"), preauth_verdict::admit);
+  EXPECT_EQ(f.admit("192.0.2.1"), preauth_verdict::per_source);
+}
+
+}  // namespace
+}  // namespace bastion::proxy
