@@ -88,7 +88,7 @@ void read_penalties(config_section& s, penalty_config& p) {
   s.read("grace_exceeded", p.grace_exceeded);
   s.read("min", p.min);
   s.read("max", p.max);
-  s.read("max_sources", p.max_sources, 16, 10000000);
+  s.read("max_sources", p.max_sources, 16, 1000000);
   if (const auto overflow = s.scalar("overflow")) {
     if (*overflow != "permissive" && *overflow != "deny-all") {
       s.fail_value("overflow", "\"" + escape(*overflow, 64) +

@@ -22,7 +22,8 @@ constexpr auto log_interval = std::chrono::seconds(10);
 // One refusal in flight: the reason is sent with FIN, and the client's own version line is read
 // and dropped, so that the close does not become a reset that loses the reason.
 struct lingering_refusal {
-  lingering_refusal(asio::ip::tcp::socket s, std::string reason, std::shared_ptr<std::size_t> n)
+  lingering_refusal(asio::ip::tcp::socket s, const std::string& reason,
+                    std::shared_ptr<std::size_t> n)
       : socket(std::move(s)),
         timer(socket.get_executor()),
         bytes(plaintext_disconnect(reason)),
@@ -140,7 +141,8 @@ void accept_refusals::refuse(asio::ip::tcp::socket socket, const std::string& re
 std::optional<std::uint64_t> accept_refusals::log_now(const std::string& reason,
                                                       const net_block& block,
                                                       clock::time_point now) {
-  if (logged_.size() >= max_logged_blocks) {
+  if (logged_.size() >= max_logged_blocks && now - purged_ >= std::chrono::seconds(1)) {
+    purged_ = now;
     std::erase_if(logged_, [now](const auto& kv) { return now - kv.second.at >= log_interval; });
   }
   // Past the bound, every further block shares one line per reason.

@@ -46,6 +46,7 @@ class accept_refusals {
   };
   std::shared_ptr<std::size_t> lingering_ = std::make_shared<std::size_t>(0);
   std::map<std::pair<std::string, net_block>, logged> logged_;
+  clock::time_point purged_{};  // expired entries are dropped at most once a second
 };
 
 }  // namespace bastion::proxy

@@ -12,6 +12,16 @@ namespace bastion::proxy {
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 
+namespace {
+
+bool out_of_resources(const boost::system::error_code& ec) {
+  return ec == boost::system::errc::too_many_files_open ||
+         ec == boost::system::errc::too_many_files_open_in_system ||
+         ec == boost::system::errc::no_buffer_space || ec == boost::system::errc::not_enough_memory;
+}
+
+}  // namespace
+
 listener::listener(asio::io_context& io, const endpoint& where, handler on_accept)
     : acceptor_(io), backoff_(io), where_(where), on_accept_(std::move(on_accept)) {
   const tcp::endpoint ep(asio::ip::make_address(where.host), where.port);
@@ -44,6 +54,13 @@ void listener::accept_next() {
 void listener::on_accepted(const boost::system::error_code& ec, tcp::socket socket) {
   if (ec == asio::error::operation_aborted || !acceptor_.is_open()) {
     return;  // stopped
+  }
+  if (ec && !out_of_resources(ec)) {
+    // Linux reports some errors of the connection being accepted (ECONNABORTED, ENETUNREACH,
+    // EPROTO, ...) through accept(): that connection is gone, the next one is served at once.
+    spdlog::debug("accept on {}: {}", where_.to_string(), ec.message());
+    accept_next();
+    return;
   }
   if (ec) {
     // EMFILE/ENFILE and friends: the pending connection stays in the backlog; retry shortly

@@ -151,7 +151,7 @@ void preauth_guard::release(const net_block& block, bool exempt, preauth_end how
 }
 
 // sshd's srclimit_penalise(): a new block's penalty runs from now, a known one's is extended;
-// either way at most `max` ahead, and refused from when it reaches `min`. A full table of live
+// either way at most `max` ahead, and refused once it exceeds `min`. A full table of live
 // penalties takes no new block (the overflow policy then decides at admit).
 void preauth_guard::penalise(const net_block& block, clock::duration amount,
                              clock::time_point now) {
@@ -168,7 +168,7 @@ void preauth_guard::penalise(const net_block& block, clock::duration amount,
   }
   auto& entry = it->second;
   entry.expiry = std::min(entry.expiry + amount, now + clock::duration(p.max));
-  entry.active = entry.active || entry.expiry - now >= p.min;
+  entry.active = entry.active || entry.expiry - now > p.min;
 }
 
 std::size_t preauth_guard::unauthenticated() const {

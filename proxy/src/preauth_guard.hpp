@@ -68,7 +68,7 @@ class preauth_guard : public std::enable_shared_from_this<preauth_guard> {
  private:
   struct penalty {
     clock::time_point expiry;
-    bool active = false;  // past `min`: the block is refused until expiry
+    bool active = false;  // went past `min`: the block is refused until expiry
   };
 
   preauth_guard(const limits_config& limits, percent_roll roll);

@@ -45,6 +45,24 @@ void prepare_recording_dir(const config& cfg) {
   }
 }
 
+// The peer as a block of all its bits, from its bytes: the text of a link-local IPv6 address
+// carries a scope ("fe80::1%eth0") that no address parser reads.
+net_block source_address(const asio::ip::address& a) {
+  net_block out;
+  if (a.is_v6() && !a.to_v6().is_v4_mapped()) {
+    const auto bytes = a.to_v6().to_bytes();
+    std::copy(bytes.begin(), bytes.end(), out.bytes.begin());
+    out.v6 = true;
+    out.bits = 128;
+    return out;
+  }
+  const auto v4 = a.is_v6() ? asio::ip::make_address_v4(asio::ip::v4_mapped, a.to_v6()) : a.to_v4();
+  const auto bytes = v4.to_bytes();
+  std::copy(bytes.begin(), bytes.end(), out.bytes.begin());
+  out.bits = 32;
+  return out;
+}
+
 }  // namespace
 
 server::server(const config& cfg)
@@ -56,21 +74,7 @@ server::server(const config& cfg)
       drain_poll_(io_),
       trim_timer_(io_) {
   proxy_metrics::get();  // every series is scraped from the start, at zero
-  auto bind = make_server_bind(cfg_.host_keys);
-  if (!bind) {
-    throw std::runtime_error(bind.error().text);
-  }
-  bind_ = std::move(*bind);
-  auto inner_bind = make_server_bind({cfg_.inner_host_key});
-  if (!inner_bind) {
-    throw std::runtime_error("inner_host_key: " + inner_bind.error().text);
-  }
-  inner_bind_ = std::move(*inner_bind);
-  auto upstream_key = load_private_key(cfg_.upstream_key);
-  if (!upstream_key) {
-    throw std::runtime_error("upstream_key: " + upstream_key.error().text);
-  }
-  upstream_key_ = std::move(*upstream_key);
+  load_keys();
   policy_ = std::make_unique<policy::policy_cache>(cfg_.database, cfg_.node_name);
   if (cfg_.recording.enabled) {
     prepare_recording_dir(cfg_);
@@ -111,6 +115,24 @@ server::server(const config& cfg)
 
 server::~server() = default;
 
+void server::load_keys() {
+  auto bind = make_server_bind(cfg_.host_keys);
+  if (!bind) {
+    throw std::runtime_error(bind.error().text);
+  }
+  bind_ = std::move(*bind);
+  auto inner_bind = make_server_bind({cfg_.inner_host_key});
+  if (!inner_bind) {
+    throw std::runtime_error("inner_host_key: " + inner_bind.error().text);
+  }
+  inner_bind_ = std::move(*inner_bind);
+  auto upstream_key = load_private_key(cfg_.upstream_key);
+  if (!upstream_key) {
+    throw std::runtime_error("upstream_key: " + upstream_key.error().text);
+  }
+  upstream_key_ = std::move(*upstream_key);
+}
+
 // The connection is built on its worker's thread, which then registers all its waits and timers
 // itself; only the accepted descriptor and the peer's address cross threads.
 void server::on_connection(asio::ip::tcp::socket socket, const asio::ip::tcp::endpoint& from) {
@@ -119,12 +141,7 @@ void server::on_connection(asio::ip::tcp::socket socket, const asio::ip::tcp::en
   if (!journal_->accepting_connections()) {
     return refuse_while_journal_behind(std::move(socket), peer);
   }
-  const auto source = parse_ip(address);
-  if (!source) {
-    spdlog::warn("src={} dropped: not an IP address", peer);
-    return;
-  }
-  auto admission = guard_->admit(*source);
+  auto admission = guard_->admit(source_address(from.address()));
   if (admission.verdict != preauth_verdict::admit) {
     return refusals_->refuse(std::move(socket), peer, admission, cfg_.limits);
   }
@@ -233,12 +250,16 @@ void server::arm_trim() {
     if (ec) {
       return;
     }
-    const std::lock_guard lock(connections_mutex_);
-    connections_.remove_if([](const auto& weak) { return weak.expired(); });
-    const std::size_t live = connections_.size();
-    if (connections_peak_ >= 32 && live < connections_peak_ / 2) {
+    bool trim = false;
+    {
+      const std::lock_guard lock(connections_mutex_);
+      connections_.remove_if([](const auto& weak) { return weak.expired(); });
+      const std::size_t live = connections_.size();
+      trim = connections_peak_ >= 32 && live < connections_peak_ / 2;
+      connections_peak_ = trim ? live : connections_peak_;
+    }
+    if (trim) {  // not under the lock: workers take it to register new connections
       malloc_trim(0);
-      connections_peak_ = live;
     }
     arm_trim();
   });

@@ -25,7 +25,7 @@ limits_config no_penalties() {
 struct fixture {
   explicit fixture(limits_config l, unsigned roll = 0)
       : guard(preauth_guard::make(l, [this] { return die; })), die(roll) {}
-  preauth_verdict admit(const char* from, clock::time_point now = clock::time_point{}) {
+  preauth_verdict admit(const char* from, clock::time_point now = clock::now()) {
     auto a = guard->admit(ip(from), now);
     if (a.verdict == preauth_verdict::admit) {
       held.push_back(std::move(a.pass));
@@ -89,17 +89,17 @@ TEST(preauth_guard, penalties_add_up_to_min_then_refuse_until_they_expire) {
   limits_config l;  // authfail 5s, min 15s
   fixture f(l, 99);
   const auto t0 = clock::time_point{} + 1h;
-  for (int i = 0; i < 2; ++i) {
+  for (int i = 0; i < 3; ++i) {
     ASSERT_EQ(f.admit("198.51.100.7", t0), preauth_verdict::admit);
     f.held.back().end(preauth_end::authfail, t0);
   }
-  EXPECT_EQ(f.admit("198.51.100.7", t0), preauth_verdict::admit);  // 10s ahead: below min
+  EXPECT_EQ(f.admit("198.51.100.7", t0), preauth_verdict::admit);  // 15s ahead: not past min
   f.held.back().end(preauth_end::authfail, t0);
   auto refused = f.guard->admit(ip("198.51.100.7"), t0 + 1s);
   EXPECT_EQ(refused.verdict, preauth_verdict::penalty);
-  EXPECT_EQ(refused.penalty_left, 14s);
+  EXPECT_EQ(refused.penalty_left, 19s);
   EXPECT_EQ(f.admit("198.51.100.8", t0), preauth_verdict::admit);  // its neighbour is not
-  EXPECT_EQ(f.admit("198.51.100.7", t0 + 15s), preauth_verdict::admit);
+  EXPECT_EQ(f.admit("198.51.100.7", t0 + 20s), preauth_verdict::admit);
   EXPECT_EQ(f.guard->penalised_blocks(), 0U);
 }
 
@@ -147,11 +147,12 @@ TEST(preauth_guard, exempt_blocks_are_neither_capped_nor_penalised) {
 
 TEST(preauth_guard, a_dropped_ticket_ends_as_noauth) {
   limits_config l;
-  l.penalties.noauth = 15s;
+  l.penalties.noauth = 16s;
   fixture f(l, 99);
-  { auto a = f.guard->admit(ip("192.0.2.77")); }
+  const auto now = preauth_guard::clock::now();
+  { auto a = f.guard->admit(ip("192.0.2.77"), now); }  // ends now, as noauth
   EXPECT_EQ(f.guard->unauthenticated(), 0U);
-  EXPECT_EQ(f.admit("192.0.2.77"), preauth_verdict::penalty);
+  EXPECT_EQ(f.admit("192.0.2.77", now), preauth_verdict::penalty);
 }
 
 TEST(preauth_guard, a_full_table_is_permissive_or_denies_all) {

@@ -36,6 +36,8 @@ class server {
   int run();
 
  private:
+  // The outer and inner host keys (into their binds) and the upstream key.
+  void load_keys();
   void on_signal(int signo);
   void arm_hangup();
   // Every 5 s: gives freed memory back to the system once connections have fallen well below
