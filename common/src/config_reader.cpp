@@ -148,22 +148,28 @@ std::vector<YAML::Node> config_section::sequence(std::string_view key, const YAM
   return items;
 }
 
-void config_section::read(std::string_view key, std::vector<endpoint>& out) {
+// A list whose entries `parse` reads (nullopt: refused with `what` and the fix).
+template <class T, class Parse>
+void config_section::read_list(std::string_view key, std::vector<T>& out, Parse parse,
+                               std::string_view what) {
   const YAML::Node node = lookup(key);
   if (!node.IsDefined()) {
     return;
   }
-  std::vector<endpoint> values;
+  std::vector<T> values;
   for (const auto& item : sequence(key, node)) {
-    const auto parsed = parse_endpoint(item.Scalar());
+    const auto parsed = parse(item.Scalar());
     if (!parsed) {
       fail(item, prefix_ + std::string(key),
-           "\"" + escape(item.Scalar(), 64) +
-               "\" is not an address; write IP:PORT, e.g. 0.0.0.0:2222 or [::]:2222");
+           "\"" + escape(item.Scalar(), 64) + "\" is not " + std::string(what));
     }
     values.push_back(*parsed);
   }
   out = std::move(values);
+}
+
+void config_section::read(std::string_view key, std::vector<endpoint>& out) {
+  read_list(key, out, parse_endpoint, "an address; write IP:PORT, e.g. 0.0.0.0:2222 or [::]:2222");
 }
 
 void config_section::read(std::string_view key, std::vector<std::filesystem::path>& out) {
@@ -179,22 +185,9 @@ void config_section::read(std::string_view key, std::vector<std::filesystem::pat
 }
 
 void config_section::read(std::string_view key, std::vector<net_block>& out) {
-  const YAML::Node node = lookup(key);
-  if (!node.IsDefined()) {
-    return;
-  }
-  std::vector<net_block> values;
-  for (const auto& item : sequence(key, node)) {
-    const auto parsed = parse_net_block(item.Scalar());
-    if (!parsed) {
-      fail(item, prefix_ + std::string(key),
-           "\"" + escape(item.Scalar(), 64) +
-               "\" is not an address block; write an address or ADDRESS/BITS, e.g. 10.0.0.0/8 "
-               "or 2001:db8::/32");
-    }
-    values.push_back(*parsed);
-  }
-  out = std::move(values);
+  read_list(key, out, parse_net_block,
+            "an address block; write an address or ADDRESS/BITS, e.g. 10.0.0.0/8 or "
+            "2001:db8::/32");
 }
 
 config_section config_section::child(std::string_view key) {

@@ -45,6 +45,8 @@ class config_section {
  private:
   YAML::Node lookup(std::string_view key);
   std::vector<YAML::Node> sequence(std::string_view key, const YAML::Node& node);
+  template <class T, class Parse>
+  void read_list(std::string_view key, std::vector<T>& out, Parse parse, std::string_view what);
 
   const std::filesystem::path& source_;
   YAML::Node node_;

@@ -62,7 +62,7 @@ class flood {
 };
 
 // A version line, then the first 5 bytes of a packet whose rest never comes: stalled in KEX.
-const std::string stalled_kex = "SSH-2.0-slow\r\n\x00\x00\x01\x00\x05";
+const std::string stalled_kex = std::string("SSH-2.0-slow\r\n") + std::string("\0\0\x01\0\x05", 5);
 
 // The test opens thousands of descriptors at once.
 void raise_open_files() {
@@ -152,7 +152,7 @@ TEST_F(preauth_fault, two_thousand_stalled_connections_leave_a_live_session_movi
     const auto r = run(download, {.timeout = 120s});
     const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     EXPECT_EQ(r.exit_code, 0) << r.err;
-    EXPECT_EQ(std::atol(r.out.c_str()), bytes) << r.out << r.err;
+    EXPECT_EQ(std::strtol(r.out.c_str(), nullptr, 10), bytes) << r.out << r.err;
     return static_cast<double>(bytes) / 1048576.0 / s;
   };
   const double alone = timed();

@@ -23,7 +23,7 @@ limits_config no_penalties() {
 
 // Holds admitted tickets; the die always rolls `roll`.
 struct fixture {
-  explicit fixture(limits_config l, unsigned roll = 0)
+  explicit fixture(const limits_config& l, unsigned roll = 0)
       : guard(preauth_guard::make(l, [this] { return die; })), die(roll) {}
   preauth_verdict admit(const char* from, clock::time_point now = clock::now()) {
     auto a = guard->admit(ip(from), now);
