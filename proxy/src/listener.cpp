@@ -1,4 +1,7 @@
 // TCP listener with back-off when the process runs out of file descriptors.
+#include <sys/resource.h>
+
+#include <algorithm>
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/ip/v6_only.hpp>
 
@@ -32,6 +35,25 @@ listener::listener(asio::io_context& io, const endpoint& where, handler on_accep
   }
   acceptor_.bind(ep);
   acceptor_.listen(asio::socket_base::max_listen_connections);
+  rlimit files{};
+  if (getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur != RLIM_INFINITY) {
+    const auto limit = static_cast<int>(std::min<rlim_t>(files.rlim_cur, 1 << 30));
+    descriptor_ceiling_ = limit - std::min(64, limit / 4);
+  }
+}
+
+void listener::report_shortage(const std::string& what) {
+  const auto now = std::chrono::steady_clock::now();
+  if (now - failure_logged_ < std::chrono::seconds(10)) {
+    ++failures_unlogged_;
+    return;
+  }
+  spdlog::warn(
+      "accept on {}: {} ({} more since the last line); raise the open-files limit "
+      "(LimitNOFILE=) or lower limits.max_startups",
+      where_.to_string(), what, failures_unlogged_);
+  failure_logged_ = now;
+  failures_unlogged_ = 0;
 }
 
 void listener::start() {
@@ -66,24 +88,25 @@ void listener::on_accepted(const boost::system::error_code& ec, tcp::socket sock
     // EMFILE/ENFILE and friends: the pending connection stays in the backlog; retry shortly
     // instead of spinning on an accept that keeps failing (it would fail at once, every time).
     proxy_metrics::get().preauth_accept_failed.Increment();
-    const auto now = std::chrono::steady_clock::now();
-    if (now - failure_logged_ >= std::chrono::seconds(10)) {
-      spdlog::warn(
-          "accept failed on {}: {}; retrying every 100ms ({} more failures since the "
-          "last line); raise the open-files limit (LimitNOFILE=) or lower "
-          "limits.max_startups",
-          where_.to_string(), ec.message(), failures_unlogged_);
-      failure_logged_ = now;
-      failures_unlogged_ = 0;
-    } else {
-      ++failures_unlogged_;
-    }
+    report_shortage(ec.message() + "; retrying every 100ms");
     backoff_.expires_after(std::chrono::milliseconds(100));
     backoff_.async_wait([self = shared_from_this()](const boost::system::error_code& wait_ec) {
       if (!wait_ec) {
         self->accept_next();
       }
     });
+    return;
+  }
+  // Descriptors are numbered lowest free first: one this high means nearly all below it are in
+  // use. The last ones are kept for the sessions already in (their -J socketpairs, upstream
+  // sockets, recording files, the database), and for the sanitizers of a test build, which need
+  // a pipe for some checks. The client is closed at once.
+  if (socket.native_handle() >= descriptor_ceiling_) {
+    proxy_metrics::get().preauth_out_of_descriptors.Increment();
+    boost::system::error_code ignored;
+    socket.close(ignored);
+    report_shortage("the open-files limit is almost reached; connection closed");
+    accept_next();
     return;
   }
   on_accept_(std::move(socket), peer_);

@@ -54,6 +54,7 @@ proxy_metrics build() {
       .preauth_per_source = preauth.Add({{"reason", "per_source"}}),
       .preauth_penalty = preauth.Add({{"reason", "penalty"}}),
       .preauth_accept_failed = preauth.Add({{"reason", "accept_failed"}}),
+      .preauth_out_of_descriptors = preauth.Add({{"reason", "out_of_descriptors"}}),
   };
 }
 

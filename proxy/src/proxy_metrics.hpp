@@ -38,6 +38,7 @@ struct proxy_metrics {
   prometheus::Counter& preauth_per_source;
   prometheus::Counter& preauth_penalty;
   prometheus::Counter& preauth_accept_failed;
+  prometheus::Counter& preauth_out_of_descriptors;  // closed at accept: the reserve is reached
 
   prometheus::Gauge& channels(policy::channel_kind kind) const {
     return *channels_active.at(static_cast<std::size_t>(kind));

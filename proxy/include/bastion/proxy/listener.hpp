@@ -31,6 +31,8 @@ class listener : public std::enable_shared_from_this<listener> {
  private:
   void accept_next();
   void on_accepted(const boost::system::error_code& ec, boost::asio::ip::tcp::socket socket);
+  // A warning about running out of descriptors, at most one per 10 s.
+  void report_shortage(const std::string& what);
 
   boost::asio::ip::tcp::acceptor acceptor_;
   boost::asio::steady_timer backoff_;
@@ -39,6 +41,9 @@ class listener : public std::enable_shared_from_this<listener> {
   boost::asio::ip::tcp::endpoint peer_;  // filled by the accept in flight (one at a time)
   // Failed accepts since the last log line about them, and when that was (one per 10 s).
   std::uint64_t failures_unlogged_ = 0;
+  // Accepted descriptors from this number up are closed at once: the open-files limit less a
+  // reserve of min(64, a quarter of it).
+  int descriptor_ceiling_ = 1 << 30;
   std::chrono::steady_clock::time_point failure_logged_{};
 };
 
