@@ -136,8 +136,7 @@ void server::load_keys() {
 // The connection is built on its worker's thread, which then registers all its waits and timers
 // itself; only the accepted descriptor and the peer's address cross threads.
 void server::on_connection(asio::ip::tcp::socket socket, const asio::ip::tcp::endpoint& from) {
-  const std::string address = from.address().to_string();
-  std::string peer = endpoint{address, from.port()}.to_string();
+  std::string peer = endpoint{from.address().to_string(), from.port()}.to_string();
   if (!journal_->accepting_connections()) {
     return refuse_while_journal_behind(std::move(socket), peer);
   }
@@ -176,9 +175,8 @@ void server::refuse_while_journal_behind(asio::ip::tcp::socket socket, const std
   const auto& m = proxy_metrics::get();
   m.connections_refused.Increment();
   m.preauth_journal_behind.Increment();
-  const auto now = std::chrono::steady_clock::now();
-  if (now - refusal_logged_ >= std::chrono::seconds(10)) {
-    refusal_logged_ = now;
+  // Every source shares one line every 10 s: the cause is the database, not the client.
+  if (refusals_->log_now("journal_behind", net_block{})) {
     spdlog::error(
         "src={} refused: the journal holds {} rows (limits.journal_backlog {}) that PostgreSQL has "
         "not taken; {} connection(s) refused so far",

@@ -83,11 +83,9 @@ class server {
   // accept that they and the journal make.
   std::shared_ptr<preauth_guard> guard_;
   std::unique_ptr<accept_refusals> refusals_;
-  // Connections refused while the journal was behind, and when that was last logged (the main
-  // thread's: only it accepts).
+  // Connections refused while the journal was behind (the main thread's: only it accepts).
   std::uint64_t refused_behind_journal_ = 0;
   bool draining_ = false;  // SIGTERM came: a SIGHUP already queued neither reloads nor re-arms
-  std::chrono::steady_clock::time_point refusal_logged_{};
 };
 
 }  // namespace bastion::proxy
