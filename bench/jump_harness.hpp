@@ -49,6 +49,10 @@ class jump_harness {
                                const std::vector<std::string>& extra = {}) const;
 
   int bastion_port() const { return port_; }
+  int metrics_port() const { return metrics_port_; }
+  const std::string& config() const { return bastion_config_; }
+  // Runs bastionctl with the bastion's config; its stdout (throws on failure).
+  std::string bastionctl(const std::vector<std::string>& args) const;
   const std::string& key() const { return key_; }
   std::string known_hosts() const { return (dir_ / "known_hosts").string(); }
   pid_t bastiond_pid() const { return bastiond_->pid(); }
@@ -58,7 +62,6 @@ class jump_harness {
   std::string random_file(std::size_t bytes) const;
 
  private:
-  std::string bastionctl(const std::vector<std::string>& args) const;
   void start_bastiond(const options& opts);
   void write_client_config(const std::string& client_options);
 
@@ -68,6 +71,7 @@ class jump_harness {
   std::string key_;
   std::string bastion_config_;
   int port_ = 0;
+  int metrics_port_ = test::free_port();
   std::unique_ptr<test::sshd_server> target_;
   std::unique_ptr<test::sshd_server> jump_;
   std::unique_ptr<test::child_process> bastiond_;

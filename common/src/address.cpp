@@ -16,6 +16,17 @@ std::string endpoint::to_string() const {
   return host + ":" + std::to_string(port);
 }
 
+namespace {
+
+// inet_pton (and asio's make_address on it) reads up to a NUL: "10.0.0.1\0junk" would pass as
+// 10.0.0.1. An IP literal holds only these bytes.
+bool ip_literal_bytes(std::string_view text) {
+  return text.size() <= INET6_ADDRSTRLEN &&
+         text.find_first_not_of("0123456789abcdefABCDEF.:") == std::string_view::npos;
+}
+
+}  // namespace
+
 std::optional<endpoint> parse_endpoint(std::string_view text) {
   std::string_view host;
   std::string_view port;
@@ -36,7 +47,7 @@ std::optional<endpoint> parse_endpoint(std::string_view text) {
   }
   boost::system::error_code ec;
   const auto addr = boost::asio::ip::make_address(std::string(host), ec);
-  if (ec || (addr.is_v6() && !text.starts_with('['))) {
+  if (ec || !ip_literal_bytes(host) || (addr.is_v6() && !text.starts_with('['))) {
     return std::nullopt;
   }
   unsigned value = 0;
@@ -48,7 +59,7 @@ std::optional<endpoint> parse_endpoint(std::string_view text) {
 }
 
 std::optional<net_block> parse_ip(std::string_view text) {
-  if (text.size() > INET6_ADDRSTRLEN) {
+  if (!ip_literal_bytes(text)) {
     return std::nullopt;
   }
   net_block out;

@@ -213,7 +213,8 @@ config parse_config(const std::string& yaml, const std::filesystem::path& source
     root = YAML::Load(yaml);
   } catch (const YAML::ParserException& e) {
     throw config_error(source.string() + ":" + std::to_string(e.mark.line + 1) +
-                       ": not valid YAML (" + e.msg + "); fix the syntax on that line");
+                       ": not valid YAML (" + escape(e.msg, 200) +
+                       "); fix the syntax on that line");
   }
   if (!root.IsDefined() || root.IsNull()) {
     throw config_error(source.string() +

@@ -61,7 +61,16 @@ std::optional<std::string> config_section::scalar(std::string_view key) {
   if (!node.IsScalar()) {
     fail(node, prefix_ + std::string(key), "must be a single value, not a list or mapping");
   }
+  check_no_nul(node, key);
   return node.Scalar();
+}
+
+// Values reach C APIs (open(2), libpq, inet_pton) that stop at a NUL: "/var/lib\0/x" would
+// silently mean "/var/lib".
+void config_section::check_no_nul(const YAML::Node& node, std::string_view key) const {
+  if (node.Scalar().find('\0') != std::string::npos) {
+    fail(node, prefix_ + std::string(key), "holds a NUL byte (\\0); remove it");
+  }
 }
 
 void config_section::read(std::string_view key, std::string& out) {
@@ -78,6 +87,7 @@ void config_section::read(std::string_view key, std::filesystem::path& out) {
   if (!node.IsScalar() || node.Scalar().empty()) {
     fail(node, prefix_ + std::string(key), "must be a file or directory path");
   }
+  check_no_nul(node, key);
   out = node.Scalar();
 }
 
@@ -134,12 +144,14 @@ void config_section::read(std::string_view key, endpoint& out) {
 std::vector<YAML::Node> config_section::sequence(std::string_view key, const YAML::Node& node) {
   std::vector<YAML::Node> items;
   if (node.IsScalar()) {
+    check_no_nul(node, key);
     items.push_back(node);  // a single value where a list is expected is read as a list of one
   } else if (node.IsSequence() && node.size() > 0) {
     for (const auto& item : node) {
       if (!item.IsScalar()) {
         fail(item, prefix_ + std::string(key), "each entry must be a single value");
       }
+      check_no_nul(item, key);
       items.push_back(item);
     }
   } else {

@@ -44,6 +44,7 @@ class config_section {
 
  private:
   YAML::Node lookup(std::string_view key);
+  void check_no_nul(const YAML::Node& node, std::string_view key) const;
   std::vector<YAML::Node> sequence(std::string_view key, const YAML::Node& node);
   template <class T, class Parse>
   void read_list(std::string_view key, std::vector<T>& out, Parse parse, std::string_view what);

@@ -35,6 +35,11 @@ TEST(net_block, reads_blocks_and_clears_the_host_bits) {
                           "host.example", "10.0.0/8", "10.0.0.0//8", "::1/0008"}) {
     EXPECT_FALSE(parse_net_block(bad).has_value()) << bad;
   }
+  // Found by values_fuzz: inet_pton stops at a NUL, so these read as 10.0.0.0 before the check.
+  using namespace std::string_view_literals;
+  EXPECT_FALSE(parse_net_block("10.0.0.0\0junk/8"sv).has_value());
+  EXPECT_FALSE(parse_ip("10.0.0.1\0"sv).has_value());
+  EXPECT_FALSE(parse_endpoint("10.0.0.1\0:22"sv).has_value());
 }
 
 TEST(net_block, contains_its_addresses_only_in_its_family) {

@@ -1,0 +1,70 @@
+// PostgreSQL going away while sessions run and coming back: sessions go on, logins go on from the
+// last good policy snapshot, and the rows that wait meanwhile (the sessions' starts and ends)
+// are written once the database is back, without a restart of bastiond.
+#include <cstdio>
+#include <thread>
+
+#include <bastion/common/metrics.hpp>
+
+#include "target_support.hpp"
+
+namespace bastion::test {
+namespace {
+
+using namespace std::chrono_literals;
+
+class database_fault : public jump_session {
+ protected:
+  void TearDown() override {
+    if (stopped_) {
+      postgres_cluster::instance().start();  // for the tests after this one
+    }
+    jump_session::TearDown();
+  }
+  bool stopped_ = false;
+};
+
+TEST_F(database_fault, a_restart_mid_session_loses_no_row_and_policy_follows_again) {
+  auto& pg = postgres_cluster::instance();
+  ASSERT_EQ(exec(login() + "@t1", "echo warm").out, "warm\n");
+  const int ended_before = count_rows("sessions WHERE ended_at IS NOT NULL");
+
+  run_result spanning;
+  std::thread session(
+      [&] { spanning = exec(login() + "@t1", "echo before; sleep 5; echo after"); });
+  ASSERT_TRUE(eventually([&] { return count_rows("sessions") == ended_before + 1; }, 20s));
+  pg.stop();
+  stopped_ = true;
+  // Logins go on from the last good snapshot while the database is away.
+  const auto during = exec(login() + "@t1", "echo during");
+  std::this_thread::sleep_for(2s);
+  pg.start();
+  stopped_ = false;
+  const auto back = std::chrono::steady_clock::now();
+  session.join();
+
+  EXPECT_EQ(spanning.out, "before\nafter\n") << spanning.err;
+  EXPECT_EQ(during.out, "during\n") << during.err;
+  // Every row that waited is written: the second session's start, and both sessions' ends.
+  EXPECT_TRUE(eventually(
+      [&] { return count_rows("sessions WHERE ended_at IS NOT NULL") == ended_before + 2; }, 60s))
+      << json({"sessions"}).dump() << read_file(log_);
+  const std::chrono::duration<double> landed = std::chrono::steady_clock::now() - back;
+  const std::string scrape = this->scrape();
+  std::printf(
+      "database restart: the rows that waited landed %.1fs after PostgreSQL was back; "
+      "%.0f database errors counted, %.0f rows dropped\n",
+      landed.count(), metrics::value_of(scrape, "bastion_db_errors_total").value_or(-1),
+      metrics::value_of(scrape, "bastion_journal_dropped_rows_total").value_or(-1));
+  EXPECT_EQ(metrics::value_of(scrape, "bastion_journal_dropped_rows_total"), 0);
+  for (const auto& s : json({"sessions"})) {
+    const auto verified =
+        run({BASTIONCTL_PATH, "--config", config_, "verify", s["id"].get<std::string>()});
+    EXPECT_EQ(verified.exit_code, 0) << verified.out << verified.err;
+  }
+  // bastiond hears of policy changes again: its LISTEN connection came back.
+  change_policy([&] { ok({"grant", "alice", "t1", "--login", "other"}); });
+}
+
+}  // namespace
+}  // namespace bastion::test
