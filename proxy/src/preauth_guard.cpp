@@ -52,7 +52,10 @@ std::shared_ptr<preauth_guard> preauth_guard::make(const limits_config& limits, 
 }
 
 preauth_guard::preauth_guard(const limits_config& limits, percent_roll roll)
-    : limits_(limits), roll_(std::move(roll)) {}
+    : limits_(limits),
+      roll_(std::move(roll)),
+      penalties_{penalty_table(static_cast<std::size_t>(limits.penalties.max_sources)),
+                 penalty_table(static_cast<std::size_t>(limits.penalties.max_sources))} {}
 
 // sshd's drop_connection(): below `start` never, at `full` always, and in between with a
 // probability rising linearly from `rate`% to 100%.
@@ -74,15 +77,55 @@ bool preauth_guard::exempt(const net_block& address) const {
                      [&](const net_block& b) { return b.contains(address); });
 }
 
-// Expired penalties are forgotten at most once a second (a scan of the table), and whenever a
-// lookup meets one. True if the table still holds max_sources live entries.
-bool preauth_guard::penalties_full(clock::time_point now) {
-  const auto max = static_cast<std::size_t>(limits_.penalties.max_sources);
-  if (penalties_.size() >= max && now - purged_ >= std::chrono::seconds(1)) {
-    purged_ = now;
-    std::erase_if(penalties_, [now](const auto& kv) { return kv.second.expiry <= now; });
+void preauth_guard::penalty_table::erase(std::map<net_block, penalty>::iterator it) {
+  by_expiry_.erase({it->second.expiry, it->first});
+  entries_.erase(it);
+}
+
+void preauth_guard::penalty_table::forget_expired(clock::time_point now) {
+  while (!by_expiry_.empty() && by_expiry_.begin()->first <= now) {
+    erase(entries_.find(by_expiry_.begin()->second));
   }
-  return penalties_.size() >= max;
+}
+
+const preauth_guard::penalty_table::penalty* preauth_guard::penalty_table::find(
+    const net_block& block, clock::time_point now) {
+  forget_expired(now);
+  const auto it = entries_.find(block);
+  return it == entries_.end() ? nullptr : &it->second;
+}
+
+bool preauth_guard::penalty_table::full(clock::time_point now) {
+  forget_expired(now);
+  return entries_.size() >= max_;
+}
+
+// sshd's srclimit_penalise(): a new block's penalty runs from now, a known one's is extended;
+// either way at most `max` ahead, and refused once it exceeds `min`. A full table makes room in
+// permissive mode by dropping the penalty that expires soonest; in deny-all mode it takes no new
+// block (admit then refuses the family).
+void preauth_guard::penalty_table::penalise(const net_block& block, clock::duration amount,
+                                            const penalty_config& p, clock::time_point now) {
+  if (amount <= clock::duration::zero()) {
+    return;
+  }
+  forget_expired(now);  // an expired penalty starts again from now, not active
+  auto it = entries_.find(block);
+  if (it == entries_.end()) {
+    if (full(now)) {
+      if (p.overflow_deny_all) {
+        return;
+      }
+      erase(entries_.find(by_expiry_.begin()->second));
+    }
+    it = entries_.emplace(block, penalty{now, false}).first;
+    by_expiry_.emplace(now, block);
+  }
+  auto& entry = it->second;
+  by_expiry_.erase({entry.expiry, block});
+  entry.expiry = std::min(entry.expiry + amount, now + clock::duration(p.max));
+  entry.active = entry.active || entry.expiry - now > p.min;
+  by_expiry_.emplace(entry.expiry, block);
 }
 
 preauth_guard::admission preauth_guard::admit(const net_block& address, clock::time_point now) {
@@ -94,16 +137,13 @@ preauth_guard::admission preauth_guard::admit(const net_block& address, clock::t
   out.block = block;
   out.unauthenticated = unauthenticated_;
   if (!is_exempt && limits_.penalties.enabled) {
-    if (const auto it = penalties_.find(block); it != penalties_.end()) {
-      if (it->second.expiry <= now) {
-        penalties_.erase(it);
-      } else if (it->second.active) {
-        out.verdict = preauth_verdict::penalty;
-        out.penalty_left = it->second.expiry - now;
-        return out;
-      }
+    auto& table = table_of(block);
+    if (const auto* p = table.find(block, now); p != nullptr && p->active) {
+      out.verdict = preauth_verdict::penalty;
+      out.penalty_left = p->expiry - now;
+      return out;
     }
-    if (limits_.penalties.overflow_deny_all && penalties_full(now)) {
+    if (limits_.penalties.overflow_deny_all && table.full(now)) {
       out.verdict = preauth_verdict::penalty;
       return out;
     }
@@ -138,37 +178,17 @@ void preauth_guard::release(const net_block& block, bool exempt, preauth_end how
     return;
   }
   const auto& p = limits_.penalties;
+  auto& table = table_of(block);
   switch (how) {
     case preauth_end::authenticated:
       return;
     case preauth_end::authfail:
-      return penalise(block, p.authfail, now);
+      return table.penalise(block, p.authfail, p, now);
     case preauth_end::noauth:
-      return penalise(block, p.noauth, now);
+      return table.penalise(block, p.noauth, p, now);
     case preauth_end::grace_exceeded:
-      return penalise(block, p.grace_exceeded, now);
+      return table.penalise(block, p.grace_exceeded, p, now);
   }
-}
-
-// sshd's srclimit_penalise(): a new block's penalty runs from now, a known one's is extended;
-// either way at most `max` ahead, and refused once it exceeds `min`. A full table of live
-// penalties takes no new block (the overflow policy then decides at admit).
-void preauth_guard::penalise(const net_block& block, clock::duration amount,
-                             clock::time_point now) {
-  if (amount <= clock::duration::zero()) {
-    return;
-  }
-  const auto& p = limits_.penalties;
-  auto it = penalties_.find(block);
-  if (it == penalties_.end() || it->second.expiry <= now) {
-    if (it == penalties_.end() && penalties_full(now)) {
-      return;
-    }
-    it = penalties_.insert_or_assign(block, penalty{now, false}).first;
-  }
-  auto& entry = it->second;
-  entry.expiry = std::min(entry.expiry + amount, now + clock::duration(p.max));
-  entry.active = entry.active || entry.expiry - now > p.min;
 }
 
 std::size_t preauth_guard::unauthenticated() const {
@@ -178,7 +198,7 @@ std::size_t preauth_guard::unauthenticated() const {
 
 std::size_t preauth_guard::penalised_blocks() const {
   const std::lock_guard lock(mutex_);
-  return penalties_.size();
+  return penalties_[0].size() + penalties_[1].size();
 }
 
 }  // namespace bastion::proxy

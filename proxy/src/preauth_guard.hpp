@@ -4,12 +4,14 @@
 // the io threads end tickets. Internal to proxy/.
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <random>
+#include <set>
 
 #include <bastion/common/address.hpp>
 #include <bastion/common/config.hpp>
@@ -63,28 +65,47 @@ class preauth_guard : public std::enable_shared_from_this<preauth_guard> {
   admission admit(const net_block& address, clock::time_point now = clock::now());
 
   std::size_t unauthenticated() const;
+  // Live penalties, of both address families.
   std::size_t penalised_blocks() const;
 
  private:
-  struct penalty {
-    clock::time_point expiry;
-    bool active = false;  // went past `min`: the block is refused until expiry
+  // One address family's penalties (sshd keeps one table per family, each max_sources long),
+  // indexed by netblock and by expiry: expired entries and, when the table is full and the
+  // overflow is permissive, the one expiring soonest are found without a scan.
+  class penalty_table {
+   public:
+    struct penalty {
+      clock::time_point expiry;
+      bool active = false;  // went past `min`: the block is refused until expiry
+    };
+    explicit penalty_table(std::size_t max) : max_(max) {}
+    const penalty* find(const net_block& block, clock::time_point now);
+    // Full of live entries: with overflow deny-all, the family is refused.
+    bool full(clock::time_point now);
+    void penalise(const net_block& block, clock::duration amount, const penalty_config& p,
+                  clock::time_point now);
+    std::size_t size() const { return entries_.size(); }
+
+   private:
+    void forget_expired(clock::time_point now);
+    void erase(std::map<net_block, penalty>::iterator it);
+    std::map<net_block, penalty> entries_;
+    std::set<std::pair<clock::time_point, net_block>> by_expiry_;
+    std::size_t max_;
   };
 
   preauth_guard(const limits_config& limits, percent_roll roll);
   bool drop_early(std::size_t unauthenticated);
-  bool penalties_full(clock::time_point now);
   void release(const net_block& block, bool exempt, preauth_end how, clock::time_point now);
-  void penalise(const net_block& block, clock::duration amount, clock::time_point now);
   bool exempt(const net_block& address) const;
+  penalty_table& table_of(const net_block& block) { return penalties_.at(block.v6 ? 1 : 0); }
 
   const limits_config limits_;
   percent_roll roll_;
   mutable std::mutex mutex_;
   std::size_t unauthenticated_ = 0;
   std::map<net_block, int> per_block_;
-  std::map<net_block, penalty> penalties_;
-  clock::time_point purged_{};
+  std::array<penalty_table, 2> penalties_;  // IPv4, IPv6
 };
 
 }  // namespace bastion::proxy

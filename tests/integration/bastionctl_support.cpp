@@ -55,10 +55,12 @@ std::string service_key(const temp_dir& dir, const std::string& name) {
 
 }  // namespace
 
-std::unique_ptr<child_process> bastionctl_test::start_bastiond(const std::string& config,
-                                                               const std::string& log) const {
-  auto daemon = std::make_unique<child_process>(
-      std::vector<std::string>{BASTIOND_PATH, "--config", config}, log, unprivileged_uid());
+std::unique_ptr<child_process> bastionctl_test::start_bastiond(
+    const std::string& config, const std::string& log,
+    const std::vector<std::string>& launcher) const {
+  std::vector<std::string> argv = launcher;
+  argv.insert(argv.end(), {BASTIOND_PATH, "--config", config});
+  auto daemon = std::make_unique<child_process>(argv, log, unprivileged_uid());
   const bool listening =
       eventually([&] { return read_file(log).find("listening on") != std::string::npos; },
                  std::chrono::seconds(30));

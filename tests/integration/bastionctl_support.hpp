@@ -44,8 +44,10 @@ class bastionctl_test : public ::testing::Test {
   // Starts bastiond with `config` as the service user (as scripts/run does: when the tests run as
   // root, an OS user whose name is none of the logins upstream), logging to `log`, and waits
   // until it listens; null (with a failed expectation) if it does not.
-  std::unique_ptr<child_process> start_bastiond(const std::string& config,
-                                                const std::string& log) const;
+  // `launcher` goes before the binary ({"env", "VAR=value"}, say).
+  std::unique_ptr<child_process> start_bastiond(
+      const std::string& config, const std::string& log,
+      const std::vector<std::string>& launcher = {}) const;
 
   // A database session that holds audit_events locked against writes (a database that takes no
   // audit rows; reads go on) until

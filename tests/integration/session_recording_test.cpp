@@ -331,6 +331,11 @@ class tmpfs_mount {
   tmpfs_mount& operator=(const tmpfs_mount&) = delete;
   bool mounted() const { return mounted_; }
   const std::string& error() const { return error_; }
+  // Space freed: the same file system, grown to `size`.
+  bool resize(const std::string& size) const {
+    return ::mount("tmpfs", at_.c_str(), "tmpfs", MS_REMOUNT | MS_NOSUID | MS_NODEV,
+                   ("size=" + size).c_str()) == 0;
+  }
 
  private:
   std::filesystem::path at_;
@@ -391,6 +396,45 @@ TEST_F(session_recording_fail_open, fail_open_lets_the_session_run_and_counts_lo
     return rows.size() == 1 && !rows[0]["ended_at"].is_null();
   })) << rows.dump();
   EXPECT_GT(rows[0]["lost_bytes"].get<std::uint64_t>(), 0U) << rows.dump();
+}
+
+// The disk fills up under fail_open: the session runs to its end with every byte delivered, the
+// bytes no recording holds are counted, and once there is room again the next session is
+// recorded whole.
+TEST_F(session_recording_fail_open, a_full_disk_loses_recording_not_the_session) {
+  const tmpfs_mount disk(recording_dir(), "2m");
+  ASSERT_TRUE(disk.mounted()) << disk.error();
+  const auto r = exec(login() + "@t1", "head -c 16000000 /dev/urandom");
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out.size(), 16000000U);
+  nlohmann::json s;
+  ASSERT_TRUE(eventually([&] {
+    const auto rows = json({"sessions"});
+    s = rows.empty() ? nlohmann::json() : rows[0];
+    return rows.size() == 1 && !s["ended_at"].is_null();
+  })) << json({"sessions"}).dump();
+  const auto lost = s["lost_bytes"].get<std::uint64_t>();
+  std::printf(
+      "disk full, fail_open: the client received %zu bytes, the recording holds %llu, "
+      "%llu counted as lost\n",
+      r.out.size(), static_cast<unsigned long long>(s["bytes_raw"].get<std::uint64_t>()),
+      static_cast<unsigned long long>(lost));
+  EXPECT_GT(lost, 10000000U) << s.dump();
+  const auto verified = run({BASTIONCTL_PATH, "--config", config_, "verify", s["id"]});
+  EXPECT_EQ(verified.exit_code, 3) << verified.out << verified.err;
+
+  ASSERT_TRUE(disk.resize("64m"));
+  const auto next = exec(login() + "@t1", "head -c 1000000 /dev/urandom");
+  EXPECT_EQ(next.out.size(), 1000000U);
+  nlohmann::json n;
+  ASSERT_TRUE(eventually([&] {
+    const auto rows = json({"sessions"});
+    n = rows.empty() ? nlohmann::json() : rows[0];
+    return rows.size() == 2 && !n["ended_at"].is_null();
+  })) << json({"sessions"}).dump();
+  EXPECT_EQ(n["lost_bytes"].get<std::uint64_t>(), 0U) << n.dump();
+  const auto whole = run({BASTIONCTL_PATH, "--config", config_, "verify", n["id"]});
+  EXPECT_EQ(whole.exit_code, 0) << whole.out << whole.err;
 }
 
 }  // namespace

@@ -155,25 +155,53 @@ TEST(preauth_guard, a_dropped_ticket_ends_as_noauth) {
   EXPECT_EQ(f.admit("192.0.2.77", now), preauth_verdict::penalty);
 }
 
-TEST(preauth_guard, a_full_table_is_permissive_or_denies_all) {
-  const auto t0 = clock::time_point{} + 1h;
-  for (const bool deny_all : {false, true}) {
-    limits_config l;
-    l.penalties.max_sources = 16;
-    l.penalties.overflow_deny_all = deny_all;
-    fixture f(l, 99);
-    for (int i = 0; i < 16; ++i) {
-      const std::string from = "10.1.0." + std::to_string(i);
-      ASSERT_EQ(f.admit(from.c_str(), t0), preauth_verdict::admit);
-      f.held.back().end(preauth_end::noauth, t0);
-    }
-    EXPECT_EQ(f.guard->penalised_blocks(), 16U);
-    // Another source's penalty finds no room; with deny-all it is refused outright.
-    const auto verdict = f.admit("10.2.0.1", t0);
-    EXPECT_EQ(verdict, deny_all ? preauth_verdict::penalty : preauth_verdict::admit) << deny_all;
-    // Once the penalties expire the table is purged and room comes back.
-    EXPECT_EQ(f.admit("10.2.0.2", t0 + 2s), preauth_verdict::admit) << deny_all;
+// Sixteen IPv4 sources penalised at t0 + i seconds: the first expires soonest.
+void fill_v4(fixture& f, clock::time_point t0) {
+  for (int i = 0; i < 16; ++i) {
+    const std::string from = "10.1.0." + std::to_string(i);
+    ASSERT_EQ(f.admit(from.c_str(), t0), preauth_verdict::admit);
+    f.held.back().end(preauth_end::authfail, t0 + std::chrono::seconds(i));
   }
+}
+
+limits_config small_table(bool deny_all) {
+  limits_config l;
+  l.penalties.max_sources = 16;
+  l.penalties.overflow_deny_all = deny_all;
+  l.penalties.authfail = 20s;  // past min at once: a penalised source is refused
+  l.per_source_max_startups = 0;
+  return l;
+}
+
+TEST(preauth_guard, a_full_table_forgets_the_penalty_that_expires_soonest_when_permissive) {
+  const auto t0 = clock::time_point{} + 1h;
+  fixture f(small_table(false), 99);
+  fill_v4(f, t0);
+  EXPECT_EQ(f.guard->penalised_blocks(), 16U);
+  // A seventeenth source is penalised: 10.1.0.0, the soonest to expire, makes room.
+  ASSERT_EQ(f.admit("10.2.0.1", t0 + 16s), preauth_verdict::admit);
+  f.held.back().end(preauth_end::authfail, t0 + 16s);
+  EXPECT_EQ(f.guard->penalised_blocks(), 16U);
+  EXPECT_EQ(f.admit("10.1.0.0", t0 + 16s), preauth_verdict::admit);
+  EXPECT_EQ(f.admit("10.1.0.1", t0 + 16s), preauth_verdict::penalty);
+  EXPECT_EQ(f.admit("10.2.0.1", t0 + 16s), preauth_verdict::penalty);
+}
+
+TEST(preauth_guard, deny_all_refuses_only_the_family_whose_table_is_full) {
+  const auto t0 = clock::time_point{} + 1h;
+  fixture f(small_table(true), 99);
+  fill_v4(f, t0);
+  // The IPv4 table is full of live penalties: every IPv4 source is refused, IPv6 ones are not,
+  // and IPv6 penalties have a table of their own.
+  EXPECT_EQ(f.admit("10.2.0.1", t0 + 16s), preauth_verdict::penalty);
+  for (int i = 0; i < 16; ++i) {
+    const std::string from = "2001:db8:" + std::to_string(i) + "::1";
+    ASSERT_EQ(f.admit(from.c_str(), t0 + 16s), preauth_verdict::admit) << from;
+    f.held.back().end(preauth_end::authfail, t0 + 16s);
+  }
+  EXPECT_EQ(f.guard->penalised_blocks(), 32U);
+  // Once penalties expire, room comes back and the family is admitted again.
+  EXPECT_EQ(f.admit("10.2.0.2", t0 + 21s), preauth_verdict::admit);
 }
 
 TEST(preauth_guard, ipv4_mapped_peers_count_as_ipv4) {

@@ -39,8 +39,10 @@ struct penalty_config {
   duration grace_exceeded = std::chrono::seconds(20);  // login_grace_time ran out
   duration min = std::chrono::seconds(15);
   duration max = std::chrono::minutes(10);
-  // Netblocks remembered at most. When the table is full of live penalties, "permissive" lets
-  // unknown sources in unpenalised, "deny-all" refuses every connection that is not exempt.
+  // Netblocks remembered at most, per address family (sshd's max-sources4 and max-sources6). When
+  // a family's table is full of live penalties, "permissive" makes room by forgetting the penalty
+  // that would expire soonest, "deny-all" refuses every connection of that family that is not
+  // exempt until one expires.
   int max_sources = 65536;
   bool overflow_deny_all = false;
   bool operator==(const penalty_config&) const = default;
