@@ -22,7 +22,7 @@ using namespace std::chrono_literals;
 using bastion::bench::jump_harness;
 using clock_type = std::chrono::steady_clock;
 
-constexpr std::size_t transfer_bytes = 512 * 1024;
+constexpr std::size_t transfer_bytes = std::size_t{512} * 1024;
 
 struct tally {
   std::atomic<long> ok{0};
@@ -201,5 +201,5 @@ int soak(long minutes) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  return bastion::bench::bench_main(argc, argv, "soak_bench", "minutes", 30, 24 * 60, soak);
+  return bastion::bench::bench_main(argc, argv, "soak_bench", "minutes", 30, 24L * 60, soak);
 }

@@ -251,6 +251,9 @@ config parse_config(const std::string& yaml, const std::filesystem::path& source
   read_listener(metrics, c.metrics_listen);
   auto limits = top.child("limits");
   read_limits(limits, c.limits);
+  auto policy = top.child("policy");
+  policy.read("max_staleness", c.policy_max_staleness);
+  policy.finish();
   top.finish();
   if (admin.has("listen")) {
     c.not_enforced_yet.emplace_back("admin.listen (the admin HTTP API; use bastionctl)");
@@ -295,6 +298,7 @@ std::vector<std::string> changed_until_restart(const config& running, const conf
            running.metrics_listen != fresh.metrics_listen,
        "metrics");
   note(!(running.limits == fresh.limits), "limits");
+  note(running.policy_max_staleness != fresh.policy_max_staleness, "policy");
   note(running.banner != fresh.banner, "banner");
   note(running.node_name != fresh.node_name, "node_name");
   return changed;

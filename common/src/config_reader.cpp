@@ -144,18 +144,19 @@ void config_section::read(std::string_view key, endpoint& out) {
 std::vector<YAML::Node> config_section::sequence(std::string_view key, const YAML::Node& node) {
   std::vector<YAML::Node> items;
   if (node.IsScalar()) {
-    check_no_nul(node, key);
     items.push_back(node);  // a single value where a list is expected is read as a list of one
   } else if (node.IsSequence() && node.size() > 0) {
     for (const auto& item : node) {
       if (!item.IsScalar()) {
         fail(item, prefix_ + std::string(key), "each entry must be a single value");
       }
-      check_no_nul(item, key);
       items.push_back(item);
     }
   } else {
     fail(node, prefix_ + std::string(key), "must be a non-empty list, e.g. [\"a\", \"b\"]");
+  }
+  for (const auto& item : items) {
+    check_no_nul(item, key);
   }
   return items;
 }

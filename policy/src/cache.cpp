@@ -46,12 +46,24 @@ std::shared_ptr<const policy_snapshot> policy_cache::current() const {
   return current_;
 }
 
+void policy_cache::confirmed() {
+  confirmed_at_.store(std::chrono::steady_clock::now().time_since_epoch().count(),
+                      std::memory_order_relaxed);
+}
+
+std::chrono::steady_clock::duration policy_cache::stale_for() const {
+  const std::chrono::steady_clock::time_point at(
+      std::chrono::steady_clock::duration(confirmed_at_.load(std::memory_order_relaxed)));
+  return std::chrono::steady_clock::now() - at;
+}
+
 void policy_cache::reload(store& db) {
   auto next = std::make_shared<const policy_snapshot>(db.load_snapshot_rows());
   {
     const std::lock_guard lock(mutex_);
     current_ = std::move(next);
   }
+  confirmed();
   const auto n = reloads_.fetch_add(1, std::memory_order_relaxed) + 1;
   policy_metrics::get().reloads_ok.Increment();
   const auto now = current();
@@ -78,6 +90,7 @@ void policy_cache::run() {
       auto last = std::chrono::steady_clock::now();
       while (!wait_or_stop(std::chrono::milliseconds(0))) {
         listen_conn.await_notification(0, 200000);  // 200 ms, so a stop is seen promptly
+        confirmed();  // the wait returns on a live connection; a broken one throws
         const bool asked = reload_requested_.exchange(false, std::memory_order_relaxed);
         if (notified || asked || std::chrono::steady_clock::now() - last >= resync_) {
           notified = false;

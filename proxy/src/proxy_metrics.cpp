@@ -50,6 +50,7 @@ proxy_metrics build() {
       .upstream_connects_ok = upstream.Add({{"result", "ok"}}),
       .upstream_connects_failed = upstream.Add({{"result", "failed"}}),
       .preauth_journal_behind = preauth.Add({{"reason", "journal_behind"}}),
+      .preauth_policy_stale = preauth.Add({{"reason", "policy_stale"}}),
       .preauth_max_startups = preauth.Add({{"reason", "max_startups"}}),
       .preauth_per_source = preauth.Add({{"reason", "per_source"}}),
       .preauth_penalty = preauth.Add({{"reason", "penalty"}}),

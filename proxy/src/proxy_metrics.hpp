@@ -34,6 +34,7 @@ struct proxy_metrics {
   // by limits.max_startups, limits.per_source_max_startups or limits.penalties; and accepts that
   // failed (out of descriptors), the connection left waiting in the backlog.
   prometheus::Counter& preauth_journal_behind;
+  prometheus::Counter& preauth_policy_stale;  // the policy is older than policy.max_staleness
   prometheus::Counter& preauth_max_startups;
   prometheus::Counter& preauth_per_source;
   prometheus::Counter& preauth_penalty;

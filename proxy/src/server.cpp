@@ -140,6 +140,9 @@ void server::on_connection(asio::ip::tcp::socket socket, const asio::ip::tcp::en
   if (!journal_->accepting_connections()) {
     return refuse_while_journal_behind(std::move(socket), peer);
   }
+  if (refuse_if_policy_stale(socket, peer)) {
+    return;
+  }
   auto admission = guard_->admit(source_address(from.address()));
   if (admission.verdict != preauth_verdict::admit) {
     return refusals_->refuse(std::move(socket), peer, admission, cfg_.limits);
@@ -182,6 +185,30 @@ void server::refuse_while_journal_behind(asio::ip::tcp::socket socket, const std
         "not taken; {} connection(s) refused so far",
         peer, journal_->backlog(), cfg_.limits.journal_backlog, refused_behind_journal_);
   }
+}
+
+// Past policy.max_staleness without the database, the snapshot may hold keys and grants that an
+// admin has since revoked: new logins wait for the database rather than trust it further.
+bool server::refuse_if_policy_stale(asio::ip::tcp::socket& socket, const std::string& peer) {
+  const auto limit = cfg_.policy_max_staleness;
+  const auto stale = std::chrono::duration_cast<duration>(policy_->stale_for());
+  if (limit <= duration::zero() || stale <= limit) {
+    return false;
+  }
+  refusals_->refuse(std::move(socket),
+                    "the bastion cannot reach its policy database, so it cannot check logins; "
+                    "try again later");
+  ++refused_stale_policy_;
+  const auto& m = proxy_metrics::get();
+  m.connections_refused.Increment();
+  m.preauth_policy_stale.Increment();
+  if (refusals_->log_now("policy_stale", net_block{})) {
+    spdlog::error(
+        "src={} refused: the policy was last confirmed by PostgreSQL {} ago (policy.max_staleness "
+        "{}); check the database; {} connection(s) refused so far",
+        peer, format_duration(stale), format_duration(limit), refused_stale_policy_);
+  }
+  return true;
 }
 
 std::vector<std::shared_ptr<client_connection>> server::live_connections() {

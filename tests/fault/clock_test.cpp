@@ -57,17 +57,14 @@ class clock_fault : public jump_session {
   void SetUp() override {
     jump_session::SetUp();
     // The fixture's bastiond again, under libfaketime.
-    ASSERT_EQ(daemon_->stop(SIGTERM), 0);
     offset_file_ = dir().write("faketime", "+0").string();
-    log_ = (dir() / "bastiond-faketime.log").string();
     const char* asan = std::getenv("ASAN_OPTIONS");  // NOLINT(concurrency-mt-unsafe)
-    daemon_ = start_bastiond(
-        config_, log_,
-        {"env", std::string("LD_PRELOAD=") + libfaketime, "FAKETIME_TIMESTAMP_FILE=" + offset_file_,
-         "FAKETIME_NO_CACHE=1", "DONT_FAKE_MONOTONIC=1",
-         // The sanitizer runtime would insist on coming first in the preload list.
-         std::string("ASAN_OPTIONS=") + (asan != nullptr ? asan : "") +
-             ":verify_asan_link_order=0"});
+    restart_bastiond("", {"env", std::string("LD_PRELOAD=") + libfaketime,
+                          "FAKETIME_TIMESTAMP_FILE=" + offset_file_, "FAKETIME_NO_CACHE=1",
+                          "DONT_FAKE_MONOTONIC=1",
+                          // The sanitizer runtime would insist on coming first in the preload list.
+                          std::string("ASAN_OPTIONS=") + (asan != nullptr ? asan : "") +
+                              ":verify_asan_link_order=0"});
     ASSERT_TRUE(daemon_);
   }
   void jump_wall_clock(const char* offset) const { dir().write("faketime", offset); }

@@ -66,5 +66,58 @@ TEST_F(database_fault, a_restart_mid_session_loses_no_row_and_policy_follows_aga
   change_policy([&] { ok({"grant", "alice", "t1", "--login", "other"}); });
 }
 
+// Away for longer than policy.max_staleness: new logins are refused with the reason while
+// sessions already in go on, and admitted again once the database is back.
+class database_stale : public database_fault {
+ protected:
+  void SetUp() override {
+    database_fault::SetUp();
+    restart_bastiond("policy: { max_staleness: 3s }\n");
+  }
+};
+
+TEST_F(database_stale, logins_wait_for_the_database_past_max_staleness) {
+  auto& pg = postgres_cluster::instance();
+  ASSERT_EQ(exec(login() + "@t1", "echo warm").out, "warm\n");
+  run_result spanning;
+  std::thread session([&] { spanning = exec(login() + "@t1", "echo in; sleep 7; echo still"); });
+  std::this_thread::sleep_for(1s);
+  pg.stop();
+  stopped_ = true;
+  const auto down = std::chrono::steady_clock::now();
+  const auto early = exec(login() + "@t1", "echo early");  // within max_staleness
+  const std::chrono::duration<double> early_at = std::chrono::steady_clock::now() - down;
+  std::this_thread::sleep_for(4s);
+  // Without -q: the refusal comes before the SSH banner, and ssh prints it as a diagnostic.
+  const auto late = ssh(login() + "@t1", {alice_key_}, {}, "echo late");
+  pg.start();
+  stopped_ = false;
+  const auto up = std::chrono::steady_clock::now();
+  session.join();
+  run_result again;
+  ASSERT_TRUE(eventually(
+      [&] {
+        again = exec(login() + "@t1", "echo again");
+        return again.out == "again\n";
+      },
+      40s))
+      << again.err << read_file(log_);
+  const std::chrono::duration<double> recovered = std::chrono::steady_clock::now() - up;
+  std::printf(
+      "stale policy: a login %.1fs into the outage went in; one past max_staleness (3s) "
+      "was refused; logins came back %.1fs after PostgreSQL did\n",
+      early_at.count(), recovered.count());
+  EXPECT_EQ(early.out, "early\n") << early.err;
+  EXPECT_EQ(late.exit_code, 255);
+  EXPECT_CONTAINS(late.err,
+                  "the bastion cannot reach its policy database, so it cannot check "
+                  "logins; try again later");
+  EXPECT_EQ(late.out.find("late"), std::string::npos);
+  EXPECT_EQ(spanning.out, "in\nstill\n") << spanning.err;
+  EXPECT_LOGGED("(policy.max_staleness 3s); check the database");
+  EXPECT_GE(metrics::value_of(scrape(), "bastion_preauth_rejects_total{reason=\"policy_stale\"}"),
+            1);
+}
+
 }  // namespace
 }  // namespace bastion::test

@@ -9,7 +9,7 @@
 #include <unistd.h>
 
 #include <cstdio>
-#include <cstring>
+#include <system_error>
 #include <thread>
 
 #include "target_support.hpp"
@@ -27,7 +27,7 @@ class private_network {
   private_network() : original_(open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC)) {
     if (original_ < 0 || unshare(CLONE_NEWNET) != 0) {
       ADD_FAILURE() << "cannot make a network namespace (the fault tests run as root): "
-                    << std::strerror(errno);
+                    << std::system_category().message(errno);
       return;
     }
     const auto up = run({"ip", "link", "set", "lo", "up"});

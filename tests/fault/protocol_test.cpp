@@ -40,9 +40,10 @@ TEST_F(protocol_fault, out_of_state_oversized_and_malformed_messages_end_the_con
   const int sessions_before = count_rows("sessions");
 
   // From 127.0.5.N: the penalties these connections earn fall on those addresses alone.
-  const auto r = run({"/usr/bin/python3", CLIENTS_DIR "/paramiko_hostile_protocol.py",
-                      std::to_string(port_), "127.0.5.", known_hosts_, alice_key_, "t1"},
-                     {.timeout = 180s});
+  const auto r =
+      run({"/usr/bin/python3", std::string(CLIENTS_DIR) + "/paramiko_hostile_protocol.py",
+           std::to_string(port_), "127.0.5.", known_hosts_, alice_key_, "t1"},
+          {.timeout = 180s});
   std::printf("%s", r.out.c_str());
   EXPECT_EQ(r.exit_code, 0) << r.out << r.err << read_file(log_);
   // Refused by libssh's state checks and packet limits at once, well inside the grace time.

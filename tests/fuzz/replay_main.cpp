@@ -14,7 +14,7 @@
 namespace {
 
 // Inputs larger than this are not corpus entries (libFuzzer's -max_len stays far below it).
-constexpr std::uintmax_t max_input_bytes = 16 * 1024 * 1024;
+constexpr std::uintmax_t max_input_bytes = std::uintmax_t{16} * 1024 * 1024;
 
 std::vector<std::filesystem::path> inputs_under(const std::filesystem::path& arg) {
   std::vector<std::filesystem::path> files;

@@ -31,6 +31,18 @@ class bastiond_fixture : public bastionctl_test {
     ASSERT_TRUE(daemon_);
   }
 
+  // Stops the fixture's bastiond and starts it again with `extra_config` appended to its config
+  // (top-level keys, "policy: { max_staleness: 3s }\n"), launched through `launcher`, logging to a
+  // file of its own.
+  void restart_bastiond(const std::string& extra_config,
+                        const std::vector<std::string>& launcher = {}) {
+    ASSERT_EQ(daemon_->stop(SIGTERM), 0) << read_file(log_);
+    std::ofstream(config_, std::ios::app) << extra_config;
+    log_ = (dir() / ("bastiond-" + std::to_string(++restarts_) + ".log")).string();
+    daemon_ = start_bastiond(config_, log_, launcher);
+    ASSERT_TRUE(daemon_);
+  }
+
   // The `limits:` entries of the bastion's config.
   virtual std::string limits() const { return "login_grace_time: 2s, max_auth_tries: 6"; }
   // Entries added to the `recording:` mapping.
@@ -188,6 +200,7 @@ class bastiond_fixture : public bastionctl_test {
   std::string known_hosts_;
   std::string log_;
   std::unique_ptr<child_process> daemon_;
+  int restarts_ = 0;
 };
 
 // Fails the test unless bastiond's log comes to hold `text` (a bastiond_fixture member).

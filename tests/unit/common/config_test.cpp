@@ -193,6 +193,9 @@ INSTANTIATE_TEST_SUITE_P(
         bad_case{"database: x\nhost_keys: [\"/k\\0\"]\n", "host_keys: holds a NUL byte"},
         // Found by config_fuzz: YAML's own message quoted the control byte it refused.
         bad_case{"database: \"\\\x02\"\n", "not valid YAML (unknown escape character: \\x02)"},
+        bad_case{"database: x\npolicy: { max_staleness: 5 }\n",
+                 "test.yaml:2: policy.max_staleness: \"5\" is not a duration"},
+        bad_case{"database: x\npolicy: { staleness: 5m }\n", "policy.staleness: unknown key"},
         bad_case{"", "test.yaml: the file is empty"}),
     [](const auto& param_info) { return "case_" + std::to_string(param_info.index); });
 

@@ -89,6 +89,10 @@ struct config {
   std::filesystem::path inner_host_key = "var/keys/inner_host_ed25519_key";
   std::filesystem::path upstream_key = "var/keys/upstream_ed25519_key";
   std::string database;  // libpq conninfo or URI; required
+  // policy: { max_staleness }: while PostgreSQL is away, logins are decided on the last policy
+  // read; once it is older than this, new connections are refused until the database is back
+  // (sessions already in go on). 0s: never refuse.
+  duration policy_max_staleness = std::chrono::minutes(5);
   recording_config recording;
   endpoint admin_listen{"127.0.0.1", 8022};
   // The Prometheus metrics at http://metrics_listen/metrics; off only where nothing scrapes.

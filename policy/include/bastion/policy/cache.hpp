@@ -29,10 +29,14 @@ class policy_cache {
   std::uint64_t reloads() const { return reloads_.load(std::memory_order_relaxed); }
   // Reloads within moments, as a notification would (SIGHUP).
   void reload_soon() { reload_requested_.store(true, std::memory_order_relaxed); }
+  // How long since the database last confirmed the snapshot: a reload, or a wait for
+  // notifications on a live connection (at least every 200 ms while it is up). Steady clock.
+  std::chrono::steady_clock::duration stale_for() const;
 
  private:
   void run();
   void reload(store& db);
+  void confirmed();
   bool wait_or_stop(std::chrono::milliseconds d);
 
   std::string conninfo_;
@@ -41,6 +45,7 @@ class policy_cache {
   mutable std::mutex mutex_;
   std::shared_ptr<const policy_snapshot> current_;
   std::atomic<std::uint64_t> reloads_{0};
+  std::atomic<std::chrono::steady_clock::rep> confirmed_at_{0};  // steady_clock ticks
   std::atomic<bool> reload_requested_{false};
   std::condition_variable stop_cv_;
   bool stopping_ = false;

@@ -52,6 +52,8 @@ class server {
   // While the journal is at limits.journal_backlog, a new connection is told why and closed
   // before its key exchange; counted, and logged at most every 10 s.
   void refuse_while_journal_behind(boost::asio::ip::tcp::socket socket, const std::string& peer);
+  // True (and the connection refused) when the policy is older than policy.max_staleness.
+  bool refuse_if_policy_stale(boost::asio::ip::tcp::socket& socket, const std::string& peer);
   std::vector<std::shared_ptr<client_connection>> live_connections();
 
   const config& cfg_;
@@ -85,6 +87,7 @@ class server {
   std::unique_ptr<accept_refusals> refusals_;
   // Connections refused while the journal was behind (the main thread's: only it accepts).
   std::uint64_t refused_behind_journal_ = 0;
+  std::uint64_t refused_stale_policy_ = 0;
   bool draining_ = false;  // SIGTERM came: a SIGHUP already queued neither reloads nor re-arms
 };
 
