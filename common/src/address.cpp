@@ -25,6 +25,19 @@ bool ip_literal_bytes(std::string_view text) {
          text.find_first_not_of("0123456789abcdefABCDEF.:") == std::string_view::npos;
 }
 
+// An IPv6 zone ("[fe80::1%eth0]:2222", a link-local listener): an interface name after the '%'.
+bool zone_bytes(std::string_view host) {
+  const auto percent = host.find('%');
+  if (percent == std::string_view::npos) {
+    return true;
+  }
+  const std::string_view zone = host.substr(percent + 1);
+  return !zone.empty() && zone.size() <= 15 &&
+         zone.find_first_not_of(
+             "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") ==
+             std::string_view::npos;
+}
+
 }  // namespace
 
 std::optional<endpoint> parse_endpoint(std::string_view text) {
@@ -47,7 +60,8 @@ std::optional<endpoint> parse_endpoint(std::string_view text) {
   }
   boost::system::error_code ec;
   const auto addr = boost::asio::ip::make_address(std::string(host), ec);
-  if (ec || !ip_literal_bytes(host) || (addr.is_v6() && !text.starts_with('['))) {
+  if (ec || !ip_literal_bytes(host.substr(0, host.find('%'))) || !zone_bytes(host) ||
+      (addr.is_v6() && !text.starts_with('['))) {
     return std::nullopt;
   }
   unsigned value = 0;

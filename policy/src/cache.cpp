@@ -11,6 +11,9 @@ namespace bastion::policy {
 namespace {
 
 constexpr const char* policy_channel = "bastion_policy";
+// How often an idle cache asks the database for the policy version, which confirms the snapshot
+// (policy.max_staleness counts from the last confirmation).
+constexpr auto probe_every = std::chrono::seconds(1);
 
 // Notes that a notification arrived; the thread reloads once per wake-up however many came.
 class policy_listener final : public pqxx::notification_receiver {
@@ -88,14 +91,26 @@ void policy_cache::run() {
       reload(db);  // changes made while we were away
       backoff = std::chrono::milliseconds(250);
       auto last = std::chrono::steady_clock::now();
+      auto probed = last;
       while (!wait_or_stop(std::chrono::milliseconds(0))) {
         listen_conn.await_notification(0, 200000);  // 200 ms, so a stop is seen promptly
-        confirmed();  // the wait returns on a live connection; a broken one throws
         const bool asked = reload_requested_.exchange(false, std::memory_order_relaxed);
-        if (notified || asked || std::chrono::steady_clock::now() - last >= resync_) {
+        const auto now = std::chrono::steady_clock::now();
+        if (notified || asked || now - last >= resync_) {
           notified = false;
           reload(db);
-          last = std::chrono::steady_clock::now();
+          last = probed = std::chrono::steady_clock::now();
+        } else if (now - probed >= probe_every) {
+          // A wait that times out proves nothing: over a half-open TCP connection it returns as
+          // it does on a healthy one. Only an answered query confirms the snapshot (and a version
+          // that moved without a notification reloads it).
+          probed = now;
+          if (db.policy_version() != current()->version()) {
+            reload(db);
+            last = std::chrono::steady_clock::now();
+          } else {
+            confirmed();
+          }
         }
       }
       return;

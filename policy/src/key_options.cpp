@@ -3,14 +3,44 @@
 
 #include <algorithm>
 #include <cctype>
+#include <charconv>
 #include <ctime>
 
 #include <bastion/common/address.hpp>
 #include <bastion/common/escape.hpp>
 #include <bastion/policy/key_options.hpp>
+#include <bastion/policy/names.hpp>
 
 namespace bastion::policy {
 namespace {
+
+// sshd's permitopen="host:port": a literal host (no patterns; an IPv6 address in brackets) and a
+// port number or "*". Anything else could never match a destination.
+bool valid_permitopen(std::string_view value) {
+  const auto colon = value.rfind(':');
+  if (colon == std::string_view::npos) {
+    return false;
+  }
+  std::string_view host = value.substr(0, colon);
+  const std::string_view port = value.substr(colon + 1);
+  if (host.starts_with('[')) {
+    if (!host.ends_with(']')) {
+      return false;
+    }
+    host = host.substr(1, host.size() - 2);
+    const auto ip = parse_ip(host);
+    if (!ip || !ip->v6) {
+      return false;
+    }
+  } else if (host.find(':') != std::string_view::npos) {
+    return false;
+  }
+  int n = 0;
+  const auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), n);
+  const bool port_ok = port == "*" || (ec == std::errc{} && end == port.data() + port.size() &&
+                                       n >= 1 && n <= 65535);
+  return port_ok && check_host(host).has_value();
+}
 
 bool iequals(std::string_view a, std::string_view b) {
   return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
@@ -176,8 +206,10 @@ result<void> apply_valued(key_options& o, std::string_view name, const std::stri
     }
     o.expires_unix = o.expires_unix ? std::min(*o.expires_unix, *t) : *t;
   } else if (iequals(name, "permitopen")) {
-    if (value.rfind(':') == std::string::npos) {
-      return make_error("permitopen=\"" + escape(value, 100) + "\" must be HOST:PORT");
+    if (!valid_permitopen(value)) {
+      return make_error("permitopen=\"" + escape(value, 100) +
+                        "\" must be HOST:PORT, with a host name or address (an IPv6 address in "
+                        "brackets) and a port from 1 to 65535 or *");
     }
     o.permitopen.push_back(value);
   } else {

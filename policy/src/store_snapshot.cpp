@@ -7,6 +7,12 @@
 
 namespace bastion::policy {
 
+std::int64_t store::policy_version() {
+  return impl_->transact("read the policy version", [](pqxx::work& txn) {
+    return txn.exec1("SELECT version FROM policy_version")[0].as<std::int64_t>();
+  });
+}
+
 snapshot_rows store::load_snapshot_rows() {
   return impl_->transact("load policy", [](pqxx::work& txn) {
     txn.exec("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY");

@@ -65,7 +65,7 @@ class preauth_guard : public std::enable_shared_from_this<preauth_guard> {
   admission admit(const net_block& address, clock::time_point now = clock::now());
 
   std::size_t unauthenticated() const;
-  // Live penalties, of both address families.
+  // Penalties held, of both address families (expired ones go at the next lookup).
   std::size_t penalised_blocks() const;
 
  private:

@@ -3,7 +3,7 @@
 
 A unit is analysed again only when one of its inputs changed since its last clean run: its
 compile command, the contents of the source and of every header it includes (the list that
-ninja recorded when it compiled the unit), .clang-tidy, and the clang-tidy version. Clean
+ninja recorded when it compiled the unit), the .clang-tidy files, and the clang-tidy version. Clean
 results are kept in BUILDDIR/tidy-cache/; units with findings are never cached. Without a
 dependency list (the unit was not built yet) the unit is always analysed.
 
@@ -83,8 +83,10 @@ def main():
         entries = {os.path.relpath(e["file"], root): e for e in json.load(f)}
     version = subprocess.run(["clang-tidy", "--version"], capture_output=True,
                              check=True).stdout
-    with open(".clang-tidy", "rb") as f:
-        salt = version + f.read()
+    salt = version
+    for config in (".clang-tidy", "tests/.clang-tidy", "bench/.clang-tidy"):
+        with open(config, "rb") as f:
+            salt += f.read()
     cache = os.path.join(build, "tidy-cache")
     os.makedirs(cache, exist_ok=True)
     digests, todo, keys, cached = {}, [], {}, 0

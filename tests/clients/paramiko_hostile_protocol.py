@@ -14,7 +14,9 @@ address PREFIX + N (so that the penalties one case earns never refuse the next):
   unknown_channel_after_auth  authenticated, then CHANNEL_DATA for a channel never opened
 
 For each case it prints one line, "CASE: OUTCOME SECONDS", where OUTCOME is "closed" when the
-bastion ended the connection, or what went wrong ("channel opened", "still open"). Data for a
+bastion ended the connection after the hostile bytes were sent, or what went wrong ("channel
+opened", "still open", "setup failed ..." when the connection broke before them). SECONDS run
+from the hostile bytes. Data for a
 channel that does not exist is a client's bug, not an attack, and may also be "ignored" (the
 connection goes on, as the SSH spec allows). Exits 0 when every case ended as it should.
 
@@ -30,6 +32,12 @@ from paramiko.common import (cMSG_CHANNEL_DATA, cMSG_GLOBAL_REQUEST, cMSG_IGNORE
                              cMSG_USERAUTH_REQUEST, cMSG_USERAUTH_SUCCESS)
 
 WAIT = 15.0  # seconds the bastion gets to close a connection
+SENT_AT = None  # when the current case sent its hostile bytes
+
+
+def mark_sent():
+    global SENT_AT  # pylint: disable=global-statement
+    SENT_AT = time.monotonic()
 
 
 def connect(port, source):
@@ -58,27 +66,29 @@ def send(t, *parts):
     for kind, value in parts:
         getattr(m, "add_" + kind)(value)
     t._send_message(m)  # pylint: disable=protected-access
+    mark_sent()
+
+
+def session_refused(t):
+    """What came of asking for a session channel on unauthenticated `t`."""
+    try:
+        t.open_session(timeout=WAIT)
+        return "channel opened"
+    except (paramiko.SSHException, EOFError, OSError):
+        pass
+    return "closed" if closed_within(t) else "still open"
 
 
 def success_before_auth(port, source, _args):
     t = transport(port, source)
     send(t, ("byte", cMSG_USERAUTH_SUCCESS))
-    try:
-        t.open_session(timeout=WAIT)
-        return "channel opened"
-    except (paramiko.SSHException, EOFError, OSError):
-        pass
-    return "closed" if closed_within(t) else "still open"
+    return session_refused(t)
 
 
 def channel_before_auth(port, source, _args):
     t = transport(port, source)
-    try:
-        t.open_session(timeout=WAIT)
-        return "channel opened"
-    except (paramiko.SSHException, EOFError, OSError):
-        pass
-    return "closed" if closed_within(t) else "still open"
+    mark_sent()  # the CHANNEL_OPEN itself
+    return session_refused(t)
 
 
 def forward_before_auth(port, source, _args):
@@ -100,6 +110,7 @@ def malformed_userauth(port, source, _args):
     m.add_byte(cMSG_USERAUTH_REQUEST)
     m.add_bytes(struct.pack(">I", 0xFFFFFFF0) + b"alice")  # a length far past the packet's end
     t._send_message(m)  # pylint: disable=protected-access
+    mark_sent()
     return "closed" if closed_within(t) else "still open"
 
 
@@ -120,11 +131,13 @@ def raw_closed_within(sock):
 def garbage_length(port, source, _args):
     sock = connect(port, source)
     sock.sendall(b"SSH-2.0-hostile\r\n" + b"\xff\xff\xff\xff" + b"\x00" * 64)
+    mark_sent()
     return "closed" if raw_closed_within(sock) else "still open"
 
 
 def long_version_line(port, source, _args):
     sock = connect(port, source)
+    mark_sent()
     try:
         sock.sendall(b"SSH-2.0-" + b"v" * 292 + b"z" * 65536)
     except (BrokenPipeError, ConnectionResetError):
@@ -160,14 +173,23 @@ def main():
     port, prefix = sys.argv[1:3]
     args = sys.argv[3:6]
     failures = 0
+    global SENT_AT  # pylint: disable=global-statement
     for n, case in enumerate(CASES, start=1):
         started = time.monotonic()
+        SENT_AT = None
         try:
             outcome = case(port, prefix + str(n), args)
+        except paramiko.ChannelException as e:
+            outcome = f"channel refused ({e})"  # on a connection that is still up
         except (paramiko.SSHException, EOFError, OSError) as e:
-            # The bastion ended the connection while the client was still setting up.
-            outcome = "closed" if not isinstance(e, socket.timeout) else "timed out"
-        print(f"{case.__name__}: {outcome} {time.monotonic() - started:.2f}s", flush=True)
+            if isinstance(e, socket.timeout):
+                outcome = "timed out"
+            elif SENT_AT is None:
+                outcome = f"setup failed ({type(e).__name__}: {e})"
+            else:
+                outcome = "closed"  # the bastion ended the connection under the client's feet
+        since = SENT_AT if SENT_AT is not None else started
+        print(f"{case.__name__}: {outcome} {time.monotonic() - since:.2f}s", flush=True)
         failures += outcome not in ("closed", "ignored" if case is unknown_channel_after_auth else "")
     return 1 if failures else 0
 

@@ -34,9 +34,9 @@ std::vector<std::time_t> log_times(const std::string& log) {
   return times;
 }
 
-// Seconds until the peer closes `fd` (read returns 0 or fails), or -1 after `limit`.
-double seconds_until_closed(int fd, std::chrono::seconds limit) {
-  const auto start = std::chrono::steady_clock::now();
+// Seconds from `start` until the peer closes `fd` (read returns 0 or fails), or -1 after `limit`.
+double seconds_until_closed(int fd, std::chrono::steady_clock::time_point start,
+                            std::chrono::seconds limit) {
   char buf[4096];
   while (std::chrono::steady_clock::now() - start < limit) {
     pollfd p{fd, POLLIN, 0};
@@ -69,18 +69,19 @@ class clock_fault : public jump_session {
   }
   void jump_wall_clock(const char* offset) const { dir().write("faketime", offset); }
 
-  // A client that sends its version line and nothing more, from `source`; the seconds until
-  // bastiond closes it, with the wall clock moved by `offset` half a second in.
+  // A client that sends its version line and nothing more, from `source`; the seconds from its
+  // connect until bastiond closes it, with the wall clock moved by `offset` half a second in.
   double stalled_login(const char* source, const char* offset) const {
+    const auto start = std::chrono::steady_clock::now();
     const int fd = connect_loopback(port_, source);
     EXPECT_GE(fd, 0);
     const std::string hello = "SSH-2.0-stalled\r\n";
     EXPECT_EQ(write(fd, hello.data(), hello.size()), static_cast<ssize_t>(hello.size()));
     std::this_thread::sleep_for(500ms);
     jump_wall_clock(offset);
-    const double closed = seconds_until_closed(fd, 30s);
+    const double closed = seconds_until_closed(fd, start, 30s);
     close(fd);
-    return closed < 0 ? closed : closed + 0.5;
+    return closed;
   }
   std::string offset_file_;
 };
@@ -101,7 +102,7 @@ TEST_F(clock_fault, timeouts_and_recorded_time_follow_the_steady_clock) {
   // A session across two steps of 2h: max_session_duration (30s) does not end it.
   jump_wall_clock("+0");
   run_result spanning;
-  std::thread session(
+  std::jthread session(
       [&] { spanning = exec(login() + "@t1", "echo a; sleep 2; echo b; sleep 2; echo c"); });
   std::this_thread::sleep_for(1500ms);
   jump_wall_clock("+7200");

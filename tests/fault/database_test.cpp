@@ -30,17 +30,19 @@ TEST_F(database_fault, a_restart_mid_session_loses_no_row_and_policy_follows_aga
   const int ended_before = count_rows("sessions WHERE ended_at IS NOT NULL");
 
   run_result spanning;
-  std::thread session(
+  // A jthread: an assertion that returns early still waits for the session.
+  std::jthread session(
       [&] { spanning = exec(login() + "@t1", "echo before; sleep 5; echo after"); });
   ASSERT_TRUE(eventually([&] { return count_rows("sessions") == ended_before + 1; }, 20s));
+  stopped_ = true;  // first: a stop that fails half way is still undone in TearDown
   pg.stop();
-  stopped_ = true;
   // Logins go on from the last good snapshot while the database is away.
   const auto during = exec(login() + "@t1", "echo during");
   std::this_thread::sleep_for(2s);
   pg.start();
   stopped_ = false;
   const auto back = std::chrono::steady_clock::now();
+  const int reloads_at_start = count_in_log("policy reloaded");
   session.join();
 
   EXPECT_EQ(spanning.out, "before\nafter\n") << spanning.err;
@@ -62,7 +64,9 @@ TEST_F(database_fault, a_restart_mid_session_loses_no_row_and_policy_follows_aga
         run({BASTIONCTL_PATH, "--config", config_, "verify", s["id"].get<std::string>()});
     EXPECT_EQ(verified.exit_code, 0) << verified.out << verified.err;
   }
-  // bastiond hears of policy changes again: its LISTEN connection came back.
+  // bastiond hears of policy changes again: its LISTEN connection came back. It reloads once on
+  // reconnecting; only a change after that shows that notifications arrive.
+  ASSERT_TRUE(eventually([&] { return count_in_log("policy reloaded") > reloads_at_start; }, 30s));
   change_policy([&] { ok({"grant", "alice", "t1", "--login", "other"}); });
 }
 
@@ -80,11 +84,11 @@ TEST_F(database_stale, logins_wait_for_the_database_past_max_staleness) {
   auto& pg = postgres_cluster::instance();
   ASSERT_EQ(exec(login() + "@t1", "echo warm").out, "warm\n");
   run_result spanning;
-  std::thread session([&] { spanning = exec(login() + "@t1", "echo in; sleep 7; echo still"); });
+  std::jthread session([&] { spanning = exec(login() + "@t1", "echo in; sleep 7; echo still"); });
   std::this_thread::sleep_for(1s);
-  pg.stop();
   stopped_ = true;
-  const auto down = std::chrono::steady_clock::now();
+  const auto down = std::chrono::steady_clock::now();  // staleness runs from about here
+  pg.stop();
   const auto early = exec(login() + "@t1", "echo early");  // within max_staleness
   const std::chrono::duration<double> early_at = std::chrono::steady_clock::now() - down;
   std::this_thread::sleep_for(4s);

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <system_error>
 #include <thread>
 
@@ -26,24 +27,34 @@ class private_network {
  public:
   private_network() : original_(open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC)) {
     if (original_ < 0 || unshare(CLONE_NEWNET) != 0) {
-      ADD_FAILURE() << "cannot make a network namespace (the fault tests run as root): "
-                    << std::system_category().message(errno);
+      error_ = "cannot make a network namespace (the fault tests run as root): " +
+               std::system_category().message(errno);
       return;
     }
+    entered_ = true;
     const auto up = run({"ip", "link", "set", "lo", "up"});
-    EXPECT_EQ(up.exit_code, 0) << up.err;
+    if (up.exit_code != 0) {
+      error_ = "ip link set lo up: " + up.err;
+    }
   }
   ~private_network() {
+    // Every later test of the binary would run in this namespace: failing to leave it is fatal.
+    if (entered_ && setns(original_, CLONE_NEWNET) != 0) {
+      std::perror("setns back to the original network namespace");
+      std::abort();
+    }
     if (original_ >= 0) {
-      setns(original_, CLONE_NEWNET);
       close(original_);
     }
   }
+  // Empty once the thread is inside a namespace of its own with loopback up.
+  const std::string& error() const { return error_; }
   private_network(const private_network&) = delete;
   private_network& operator=(const private_network&) = delete;
 
-  // SYNs to 127.0.0.1:`port` vanish: no SYN-ACK, no RST.
-  static void blackhole(int port) {
+  // SYNs to 127.0.0.1:`port` vanish: no SYN-ACK, no RST. Only ever inside the namespace.
+  void blackhole(int port) const {
+    ASSERT_TRUE(entered_ && error_.empty()) << error_;
     const auto r = run({"nft",
                         "add table inet fault; "
                         "add chain inet fault input { type filter hook input priority 0; }; "
@@ -54,6 +65,8 @@ class private_network {
 
  private:
   int original_;
+  bool entered_ = false;
+  std::string error_;
 };
 
 // Whether anything (a SYN-ACK or an RST) answers a connection to `port` within `wait`.
@@ -78,6 +91,8 @@ class network_fault : public jump_session {
   }
   void SetUp() override {
     net_ = std::make_unique<private_network>();
+    // Nothing may start, nor any rule be made, outside the namespace.
+    ASSERT_EQ(net_->error(), "");
     jump_session::SetUp();
   }
   std::unique_ptr<private_network> net_;
@@ -85,7 +100,7 @@ class network_fault : public jump_session {
 
 TEST_F(network_fault, a_blackholed_target_times_out_and_holds_no_one_else_up) {
   const int dark_port = free_port();
-  private_network::blackhole(dark_port);
+  net_->blackhole(dark_port);
   ASSERT_TRUE(answers_within(sshd_->port(), 1000ms));  // the check below can tell
   ASSERT_FALSE(answers_within(dark_port, 1000ms)) << "the DROP rule lets SYNs through";
   change_policy([&] {
@@ -100,12 +115,18 @@ TEST_F(network_fault, a_blackholed_target_times_out_and_holds_no_one_else_up) {
   const auto started = std::chrono::steady_clock::now();
   run_result dark;
   std::chrono::duration<double> dark_took{};
-  std::thread waiting([&] {
+  std::jthread waiting([&] {
     dark = exec(login() + "@dark", "echo should-not-run");
     dark_took = std::chrono::steady_clock::now() - started;
   });
-  // While that dial waits on its SYN, other sessions go on.
-  std::this_thread::sleep_for(500ms);
+  // While that dial waits on its SYN (its socket in SYN-SENT), other sessions go on.
+  const std::string syn_sent = "dport = :" + std::to_string(dark_port);
+  ASSERT_TRUE(eventually(
+      [&] {
+        return run({"ss", "-Htn", "state", "syn-sent", syn_sent}).out.find(':') !=
+               std::string::npos;
+      },
+      10s));
   const auto other_started = std::chrono::steady_clock::now();
   const auto other = exec(login() + "@t1", "echo meanwhile");
   const std::chrono::duration<double> other_took = std::chrono::steady_clock::now() - other_started;

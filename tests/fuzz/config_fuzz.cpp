@@ -1,24 +1,11 @@
 // The config reader on arbitrary YAML. Only config_error may escape parse_config (anything else
 // would end bastiond with a bare "terminate called"), and its message, which bastiond and
-// bastionctl print to a terminal, names the file and carries no control bytes from the input.
+// bastionctl print to a terminal, names the file, is one line and carries no control byte or
+// malformed UTF-8 from the input.
 // A config that parses holds no NUL byte in the strings that reach C APIs.
 #include <bastion/common/config.hpp>
 
 #include "fuzz_check.hpp"
-
-namespace {
-
-bool printable(std::string_view text) {
-  for (const char c : text) {
-    const auto b = static_cast<unsigned char>(c);
-    if ((b < 0x20 && c != '\n') || b == 0x7F) {
-      return false;
-    }
-  }
-  return true;
-}
-
-}  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const std::string yaml(bastion::fuzz::as_text(data, size));
@@ -31,7 +18,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   } catch (const bastion::config_error& e) {
     const std::string_view what = e.what();
     FUZZ_REQUIRE(what.starts_with("fuzz.yaml"));
-    FUZZ_REQUIRE(printable(what));
+    FUZZ_REQUIRE(bastion::fuzz::terminal_safe(what));
   }
   return 0;
 }

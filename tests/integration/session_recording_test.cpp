@@ -383,6 +383,18 @@ TEST_F(session_recording_small_bound,
 class session_recording_fail_open : public session_recording {
  protected:
   std::string recording() const override { return "failure_mode: fail_open"; }
+
+  // The newest session's row once `count` sessions exist and the newest has ended (rows are
+  // written off the io threads, after the client may have gone).
+  nlohmann::json newest_ended(std::size_t count) const {
+    nlohmann::json newest;
+    EXPECT_TRUE(eventually([&] {
+      const auto rows = json({"sessions"});
+      newest = rows.empty() ? nlohmann::json() : rows[0];
+      return rows.size() == count && !newest["ended_at"].is_null();
+    })) << json({"sessions"}).dump();
+    return newest;
+  }
 };
 
 TEST_F(session_recording_fail_open, fail_open_lets_the_session_run_and_counts_lost_bytes) {
@@ -407,12 +419,8 @@ TEST_F(session_recording_fail_open, a_full_disk_loses_recording_not_the_session)
   const auto r = exec(login() + "@t1", "head -c 16000000 /dev/urandom");
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.out.size(), 16000000U);
-  nlohmann::json s;
-  ASSERT_TRUE(eventually([&] {
-    const auto rows = json({"sessions"});
-    s = rows.empty() ? nlohmann::json() : rows[0];
-    return rows.size() == 1 && !s["ended_at"].is_null();
-  })) << json({"sessions"}).dump();
+  const nlohmann::json s = newest_ended(1);
+  ASSERT_FALSE(s["ended_at"].is_null());
   const auto lost = s["lost_bytes"].get<std::uint64_t>();
   std::printf(
       "disk full, fail_open: the client received %zu bytes, the recording holds %llu, "
@@ -426,12 +434,8 @@ TEST_F(session_recording_fail_open, a_full_disk_loses_recording_not_the_session)
   ASSERT_TRUE(disk.resize("64m"));
   const auto next = exec(login() + "@t1", "head -c 1000000 /dev/urandom");
   EXPECT_EQ(next.out.size(), 1000000U);
-  nlohmann::json n;
-  ASSERT_TRUE(eventually([&] {
-    const auto rows = json({"sessions"});
-    n = rows.empty() ? nlohmann::json() : rows[0];
-    return rows.size() == 2 && !n["ended_at"].is_null();
-  })) << json({"sessions"}).dump();
+  const nlohmann::json n = newest_ended(2);
+  ASSERT_FALSE(n["ended_at"].is_null());
   EXPECT_EQ(n["lost_bytes"].get<std::uint64_t>(), 0U) << n.dump();
   const auto whole = run({BASTIONCTL_PATH, "--config", config_, "verify", n["id"]});
   EXPECT_EQ(whole.exit_code, 0) << whole.out << whole.err;

@@ -40,6 +40,10 @@ TEST(net_block, reads_blocks_and_clears_the_host_bits) {
   EXPECT_FALSE(parse_net_block("10.0.0.0\0junk/8"sv).has_value());
   EXPECT_FALSE(parse_ip("10.0.0.1\0"sv).has_value());
   EXPECT_FALSE(parse_endpoint("10.0.0.1\0:22"sv).has_value());
+  EXPECT_FALSE(parse_endpoint("[fe80::1%eth0\0x]:22"sv).has_value());
+  // A link-local listener names its interface.
+  EXPECT_EQ(parse_endpoint("[fe80::1%lo]:2222")->host, "fe80::1%lo");
+  EXPECT_FALSE(parse_endpoint("[fe80::1%]:2222").has_value());
 }
 
 TEST(net_block, contains_its_addresses_only_in_its_family) {

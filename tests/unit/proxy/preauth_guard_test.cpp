@@ -187,6 +187,28 @@ TEST(preauth_guard, a_full_table_forgets_the_penalty_that_expires_soonest_when_p
   EXPECT_EQ(f.admit("10.2.0.1", t0 + 16s), preauth_verdict::penalty);
 }
 
+// An extended penalty moves in the expiry order, so that the next one forgotten is another.
+TEST(preauth_guard, an_extended_penalty_is_not_the_one_forgotten) {
+  const auto t0 = clock::time_point{} + 1h;
+  auto l = small_table(false);
+  l.penalties.authfail = 10s;  // below min: one failure penalises without refusing yet
+  fixture f(l, 99);
+  const auto fail_from = [&](const char* from, clock::time_point at) {
+    ASSERT_EQ(f.admit(from, at), preauth_verdict::admit) << from;
+    f.held.back().end(preauth_end::authfail, at);
+  };
+  for (int i = 0; i < 16; ++i) {  // 10.1.0.i expires at t0 + 10s + i * 100ms
+    fail_from(("10.1.0." + std::to_string(i)).c_str(), t0 + std::chrono::milliseconds(100 * i));
+  }
+  fail_from("10.1.0.0", t0 + 2s);  // extended to t0 + 20s, past min: refused from now
+  fail_from("10.3.0.1", t0 + 2s);  // a 17th: 10.1.0.1 (t0 + 10.1s) is forgotten, not 10.1.0.0
+  EXPECT_EQ(f.admit("10.1.0.0", t0 + 2s), preauth_verdict::penalty);
+  // 10.1.0.1 starts afresh: one more failure leaves it below min. Had it been kept, that failure
+  // would have taken it past min.
+  fail_from("10.1.0.1", t0 + 2s);
+  EXPECT_EQ(f.admit("10.1.0.1", t0 + 2s), preauth_verdict::admit);
+}
+
 TEST(preauth_guard, deny_all_refuses_only_the_family_whose_table_is_full) {
   const auto t0 = clock::time_point{} + 1h;
   fixture f(small_table(true), 99);

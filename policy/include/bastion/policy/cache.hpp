@@ -29,8 +29,8 @@ class policy_cache {
   std::uint64_t reloads() const { return reloads_.load(std::memory_order_relaxed); }
   // Reloads within moments, as a notification would (SIGHUP).
   void reload_soon() { reload_requested_.store(true, std::memory_order_relaxed); }
-  // How long since the database last confirmed the snapshot: a reload, or a wait for
-  // notifications on a live connection (at least every 200 ms while it is up). Steady clock.
+  // How long since the database last confirmed the snapshot: a reload, or a query for the policy
+  // version (once a second while it answers). Steady clock.
   std::chrono::steady_clock::duration stale_for() const;
 
  private:

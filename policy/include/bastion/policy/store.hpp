@@ -116,6 +116,8 @@ class store {
 
   // Users, keys, targets and grants as one consistent read (store_snapshot.cpp).
   struct snapshot_rows load_snapshot_rows();
+  // The policy version, in one cheap round trip: proof that the database answers.
+  std::int64_t policy_version();
 
   // Applies audit events and session, channel and recording rows in order, in one transaction
   // (store_journal.cpp). A batch may be retried after the database came back: session, channel
