@@ -45,13 +45,17 @@ TEST_F(metrics_scrape, counters_move_by_what_a_known_sequence_did) {
   ASSERT_EQ(r.out.size(), mib.size());
 
   std::string after;
-  // Connection ends and the journal are counted as they settle, off the client's exit.
+  // Connection ends, the journal and the recording writer are counted as they settle, off the
+  // client's exit: the writer thread counts a chunk when it writes it, which on a loaded machine
+  // can come after the session has ended.
   ASSERT_TRUE(eventually(
       [&] {
         after = scrape();
         return moved(after, "bastion_connections_total{result=\"authenticated\"}") >= 1 &&
                value(after, "bastion_sessions_active") == 0 &&
-               value(after, "bastion_journal_queue_rows") == 0;
+               value(after, "bastion_journal_queue_rows") == 0 &&
+               value(after, "bastion_recording_queue_bytes") == 0 &&
+               moved(after, "bastion_recording_bytes_total{kind=\"raw\"}") >= 2 << 20;
       },
       std::chrono::seconds(20)))
       << after;
