@@ -75,6 +75,7 @@ void jump_harness::start_bastiond(const options& opts) {
                   "recording: { enabled: " + (opts.record ? "true" : "false") + ", dir: \"" +
                   (dir_ / "rec").string() + "\"" +
                   (opts.recording.empty() ? "" : ", " + opts.recording) + " }\n" +
+                  "policy: { journal_spool: \"" + (dir_ / "journal").string() + "\" }\n" +
                   (opts.bastion_limits.empty() ? "" : "limits: { " + opts.bastion_limits + " }\n"))
           .string();
   bastiond_ = std::make_unique<test::child_process>(

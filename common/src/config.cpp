@@ -205,6 +205,16 @@ std::string host_name() {
   return buf.data();
 }
 
+// policy.journal_spool when unset: beside the recordings ("var/recordings" gives "var/journal"),
+// so that a config from before the key existed finds a place that bastiond may write to.
+std::filesystem::path beside_recordings(const std::filesystem::path& recording_dir) {
+  auto recordings = recording_dir.lexically_normal();
+  if (!recordings.has_filename()) {
+    recordings = recordings.parent_path();  // "var/recordings/"
+  }
+  return recordings.parent_path() / "journal";
+}
+
 }  // namespace
 
 config parse_config(const std::string& yaml, const std::filesystem::path& source) {
@@ -253,6 +263,8 @@ config parse_config(const std::string& yaml, const std::filesystem::path& source
   read_limits(limits, c.limits);
   auto policy = top.child("policy");
   policy.read("max_staleness", c.policy_max_staleness);
+  c.journal_spool = beside_recordings(c.recording.dir);
+  policy.read("journal_spool", c.journal_spool);
   policy.finish();
   top.finish();
   if (admin.has("listen")) {
@@ -298,7 +310,9 @@ std::vector<std::string> changed_until_restart(const config& running, const conf
            running.metrics_listen != fresh.metrics_listen,
        "metrics");
   note(!(running.limits == fresh.limits), "limits");
-  note(running.policy_max_staleness != fresh.policy_max_staleness, "policy");
+  note(running.policy_max_staleness != fresh.policy_max_staleness ||
+           running.journal_spool != fresh.journal_spool,
+       "policy");
   note(running.banner != fresh.banner, "banner");
   note(running.node_name != fresh.node_name, "node_name");
   return changed;

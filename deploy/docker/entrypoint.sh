@@ -4,7 +4,7 @@
 # bastionctl ...` finds the same config through BASTION_CONFIG).
 set -eu
 state=${BASTION_STATE:-/var/lib/bastion}
-mkdir -p "$state/keys" "$state/recordings"
+mkdir -p "$state/keys" "$state/recordings" "$state/journal"
 for key in ssh_host_ed25519_key inner_host_ed25519_key upstream_ed25519_key; do
   [ -f "$state/keys/$key" ] || ssh-keygen -q -t ed25519 -N '' -C "$key" -f "$state/keys/$key"
 done
@@ -18,6 +18,7 @@ inner_host_key: "$state/keys/inner_host_ed25519_key"
 upstream_key: "$state/keys/upstream_ed25519_key"
 database: "$BASTION_DATABASE"
 recording: { dir: "$state/recordings", failure_mode: fail_closed }
+policy: { journal_spool: "$state/journal" }
 metrics: { listen: "0.0.0.0:9122" }
 YAML
 fi

@@ -1,23 +1,80 @@
 // The journal's writer thread.
+#include <openssl/rand.h>
+
+#include <array>
+#include <chrono>
 #include <memory>
+#include <random>
 #include <vector>
 
+#include <bastion/common/hex.hpp>
 #include <bastion/common/log.hpp>
 #include <bastion/policy/journal.hpp>
 #include <bastion/policy/store.hpp>
 
+#include "journal_codec.hpp"
+#include "journal_spool.hpp"
 #include "policy_metrics.hpp"
 
 namespace bastion::policy {
 namespace {
 
+using std::chrono::steady_clock;
+
 constexpr std::size_t max_batch = 500;
+constexpr auto min_backoff = std::chrono::milliseconds(200);
+constexpr auto max_backoff = std::chrono::milliseconds(5000);
+
+// A random (version 4) UUID as text.
+std::string random_uuid() {
+  std::array<unsigned char, 16> b{};
+  if (RAND_bytes(b.data(), static_cast<int>(b.size())) != 1) {
+    std::abort();  // no entropy: nothing safe to do
+  }
+  b[6] = static_cast<unsigned char>((b[6] & 0x0F) | 0x40);
+  b[8] = static_cast<unsigned char>((b[8] & 0x3F) | 0x80);
+  const std::string h = to_hex({reinterpret_cast<const char*>(b.data()), b.size()});
+  return h.substr(0, 8) + "-" + h.substr(8, 4) + "-" + h.substr(12, 4) + "-" + h.substr(16, 4) +
+         "-" + h.substr(20);
+}
+
+std::int64_t unix_us_now() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// Every row says when it happened, not when it reached the database, which after an outage
+// can be much later.
+void stamp(journal_entry& entry) {
+  auto now_if_unset = [](std::int64_t& at) {
+    if (at == 0) {
+      at = unix_us_now();
+    }
+  };
+  if (auto* e = std::get_if<audit_event>(&entry)) {
+    if (e->event_id.empty()) {
+      e->event_id = random_uuid();
+    }
+    now_if_unset(e->at_unix_us);
+  } else if (auto* s = std::get_if<session_start>(&entry)) {
+    now_if_unset(s->started_unix_us);
+  } else if (auto* end = std::get_if<session_end>(&entry)) {
+    now_if_unset(end->ended_unix_us);
+  }
+}
 
 }  // namespace
 
-journal::journal(std::string conninfo, std::string node, std::size_t backlog)
-    : conninfo_(std::move(conninfo)), node_(std::move(node)), backlog_(backlog) {
+journal::journal(std::string conninfo, std::string node, const std::filesystem::path& spool_dir,
+                 std::size_t backlog)
+    : conninfo_(std::move(conninfo)),
+      node_(std::move(node)),
+      backlog_(backlog),
+      spool_(std::make_unique<journal_spool>(spool_dir)) {
   policy_metrics::get();  // every series is scraped from the start, at zero
+  spooled_.store(spool_->pending(), std::memory_order_relaxed);
+  set_size();
   thread_ = std::thread([this] { run(); });
 }
 
@@ -31,15 +88,16 @@ journal::~journal() {
 }
 
 void journal::record(journal_entry entry) {
+  stamp(entry);
   {
     const std::lock_guard lock(mutex_);
-    if (queue_.size() >= backlog_ * hard_cap_factor) {
+    if (backlog() >= backlog_ * hard_cap_factor) {
       policy_metrics::get().journal_dropped_rows.Increment();
       if (dropped_.fetch_add(1, std::memory_order_relaxed) % 1000 == 0) {
         spdlog::error(
             "journal over its hard cap ({} entries, {} dropped so far): the database has not taken "
             "rows for long; audit and session rows are being lost",
-            queue_.size(), dropped_.load(std::memory_order_relaxed));
+            backlog(), dropped_.load(std::memory_order_relaxed));
       }
       return;
     }
@@ -87,41 +145,140 @@ bool journal::write(const std::vector<journal_entry>& batch) {
 }
 
 void journal::set_size() {
-  size_.store(queue_.size(), std::memory_order_relaxed);
-  policy_metrics::get().journal_queue_rows.Set(static_cast<double>(queue_.size()));
+  const std::size_t spooled = spooled_.load(std::memory_order_relaxed);
+  size_.store(queue_.size() + spooled, std::memory_order_relaxed);
+  const auto& m = policy_metrics::get();
+  m.journal_queue_rows.Set(static_cast<double>(queue_.size() + spooled));
+  m.journal_spool_rows.Set(static_cast<double>(spooled));
 }
 
-void journal::run() {
-  auto backoff = std::chrono::milliseconds(200);
-  int stop_retries = 0;
-  std::unique_lock lock(mutex_);
-  while (true) {
-    wake_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
-    if (queue_.empty()) {
-      return;  // stopping, and nothing left
+bool journal::spool_waiting(std::unique_lock<std::mutex>& lock) {
+  if (queue_.empty()) {
+    return true;
+  }
+  // Encoded under the lock (a copy, quick); written and synced without it.
+  std::string records;
+  for (auto it = queue_.begin(); it != queue_.end();) {
+    try {
+      journal_spool::frame(records, *it);
+      ++it;
+    } catch (const journal_codec_error& e) {
+      // Over the spool's bounds, which no row the bastion makes comes near: kept, it would hold
+      // every row behind it in memory.
+      dropped_.fetch_add(1, std::memory_order_relaxed);
+      policy_metrics::get().journal_dropped_rows.Increment();
+      spdlog::error("journal entry dropped: it cannot be spooled ({})", e.what());
+      it = queue_.erase(it);
     }
+  }
+  const std::size_t n = queue_.size();
+  if (n == 0) {
+    set_size();
+    return true;
+  }
+  const bool first = spool_->pending() == 0;
+  lock.unlock();
+  const bool ok = spool_->append(records, n);
+  lock.lock();
+  if (!ok) {
+    return false;
+  }
+  queue_.erase(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(n));
+  spooled_.store(spool_->pending(), std::memory_order_relaxed);
+  set_size();
+  if (first) {
+    replayed_ = 0;
+    spdlog::warn("PostgreSQL cannot take journal rows: they go to {} until it is back ({} so far)",
+                 spool_->path().string(), n);
+  }
+  return true;
+}
+
+bool journal::write_next(std::unique_lock<std::mutex>& lock) {
+  if (spool_->pending() == 0) {
     const std::size_t n = std::min(queue_.size(), max_batch);
-    std::vector<journal_entry> batch(queue_.begin(),
-                                     queue_.begin() + static_cast<std::ptrdiff_t>(n));
+    const std::vector<journal_entry> batch(queue_.begin(),
+                                           queue_.begin() + static_cast<std::ptrdiff_t>(n));
     lock.unlock();
     const bool done = write(batch);
     lock.lock();
     if (done) {
       queue_.erase(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(n));
-      set_size();
       written_.fetch_add(n, std::memory_order_relaxed);
-      backoff = std::chrono::milliseconds(200);
+      set_size();
+    }
+    return done;
+  }
+  lock.unlock();
+  bool done = false;
+  std::size_t n = 0;
+  try {
+    const auto batch = spool_->peek(max_batch);
+    n = batch.size();
+    done = write(batch);
+  } catch (const journal_spool_error& e) {
+    spdlog::error("{}; retrying", e.what());
+  }
+  lock.lock();
+  if (!done) {
+    return false;
+  }
+  spool_->consume(n);
+  spooled_.store(spool_->pending(), std::memory_order_relaxed);
+  written_.fetch_add(n, std::memory_order_relaxed);
+  replayed_ += n;
+  set_size();
+  if (spool_->pending() == 0) {
+    spdlog::info("journal spool replayed: {} rows written to PostgreSQL", replayed_);
+  }
+  return true;
+}
+
+// While the spool holds rows, every new entry joins it (its order behind them), so the writer
+// wakes for each arrival to spool it, and tries the database only when its back-off is due.
+void journal::run() {
+  std::minstd_rand jitter(std::random_device{}());
+  auto backoff = min_backoff;
+  auto db_due = steady_clock::now();
+  bool disk_ok = true;  // the last append to the spool went through
+  int stop_tries = 0;
+  std::unique_lock lock(mutex_);
+  while (true) {
+    if (spool_->pending() > 0 && disk_ok) {
+      disk_ok = spool_waiting(lock);  // a group commit of what arrived meanwhile
+    }
+    if (queue_.empty() && (spool_->pending() == 0 || stopping_)) {
+      if (stopping_) {
+        return;  // anything left is in the spool, for the next start
+      }
+      wake_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
       continue;
     }
-    if (stopping_ && ++stop_retries > 10) {
+    if (steady_clock::now() < db_due) {
+      wake_.wait_until(lock, db_due);
+      continue;
+    }
+    if (write_next(lock)) {
+      backoff = min_backoff;
+      stop_tries = 0;
+      continue;
+    }
+    disk_ok = spool_waiting(lock);  // PostgreSQL is away: what waits goes to disk
+    if (stopping_ && !queue_.empty() && ++stop_tries > 10) {
+      // Neither the database nor the disk takes them.
       dropped_.fetch_add(queue_.size(), std::memory_order_relaxed);
       policy_metrics::get().journal_dropped_rows.Increment(static_cast<double>(queue_.size()));
-      spdlog::error("{} journal entries could not be written before shutdown", queue_.size());
+      spdlog::error("{} journal entries could not be written nor spooled before shutdown",
+                    queue_.size());
       return;
     }
-    // Shutting down: a few quick tries, not the full back-off.
-    wake_.wait_for(lock, stopping_ ? std::chrono::milliseconds(100) : backoff);
-    backoff = std::min(backoff * 2, std::chrono::milliseconds(5000));
+    // Shutting down: a few quick tries. Otherwise back off, with jitter, so that the nodes that
+    // share a database do not all come back at the same moment.
+    const auto wait = stopping_ ? std::chrono::milliseconds(100)
+                                : std::chrono::milliseconds(std::uniform_int_distribution<long>(
+                                      backoff.count() / 2, backoff.count())(jitter));
+    db_due = steady_clock::now() + wait;
+    backoff = std::min(backoff * 2, max_backoff);
   }
 }
 

@@ -18,10 +18,15 @@ const policy_metrics& policy_metrics::get() {
                                                     "Audit and session rows waiting for "
                                                     "PostgreSQL")
                                   .Add({}),
+        .journal_spool_rows = metrics::gauge_family("bastion_journal_spool_rows",
+                                                    "Of the rows waiting for PostgreSQL, those "
+                                                    "kept on disk in the journal spool")
+                                  .Add({}),
         .journal_dropped_rows =
             metrics::counter_family("bastion_journal_dropped_rows_total",
                                     "Audit and session rows lost: refused by PostgreSQL, over "
-                                    "the journal's hard cap, or unwritten at shutdown")
+                                    "the journal's hard cap, or neither written nor spooled at "
+                                    "shutdown")
                 .Add({}),
     };
   }();

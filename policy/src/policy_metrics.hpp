@@ -11,6 +11,7 @@ struct policy_metrics {
   prometheus::Counter& reloads_failed;
   prometheus::Counter& db_errors;
   prometheus::Gauge& journal_queue_rows;
+  prometheus::Gauge& journal_spool_rows;
   prometheus::Counter& journal_dropped_rows;
 
   static const policy_metrics& get();

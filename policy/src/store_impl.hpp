@@ -63,6 +63,10 @@ struct store::impl {
 
 // The statements of the session index, shared by the admin calls and the proxy's journal
 // (store_sessions.cpp). Each is idempotent.
+// SQL for parameter $N: a time the proxy measured (microseconds since the epoch), or now() when it
+// gave none (0).
+std::string time_or_now(int n);
+
 void insert_session(pqxx::work& txn, const session_start& s);
 void update_session_end(pqxx::work& txn, const session_end& e);
 void upsert_channel(pqxx::work& txn, const channel_row& c);

@@ -1,4 +1,6 @@
 // The proxy's journal: audit rows and the session index, in order.
+#include <fmt/format.h>
+
 #include "store_impl.hpp"
 
 namespace bastion::policy {
@@ -9,12 +11,16 @@ std::string text(const std::string& s) {
   return is_valid_utf8(s) ? s : escape(s, 256);
 }
 
+// The event id makes the insert idempotent: a spool replay that a crash cut short runs again.
 void insert_audit(pqxx::work& txn, const std::string& node, const audit_event& e) {
   txn.exec_params(
-      "INSERT INTO audit_events (node, kind, result, actor, source_addr, target_name, detail) "
-      "VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb)",
+      fmt::format(
+          "INSERT INTO audit_events (node, kind, result, actor, source_addr, target_name, detail, "
+          "event_id, at) VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, nullif($8, '')::uuid, {}) "
+          "ON CONFLICT (event_id) DO NOTHING",
+          time_or_now(9)),
       node, e.kind, e.result, text(e.actor), text(e.source_addr), text(e.target_name),
-      e.detail_json);
+      e.detail_json, e.event_id, e.at_unix_us);
 }
 
 }  // namespace

@@ -36,14 +36,12 @@ void require_session_id(const std::string& id) {
   }
 }
 
-// SQL for parameter $N: a time the proxy measured (microseconds since the epoch), or now() when it
-// gave none (0).
+}  // namespace
+
 std::string time_or_now(int n) {
   return fmt::format(
       "CASE WHEN ${0}::bigint = 0 THEN now() ELSE to_timestamp(${0}::bigint / 1000000.0) END", n);
 }
-
-}  // namespace
 
 void insert_session(pqxx::work& txn, const session_start& s) {
   require_session_id(s.id);

@@ -83,8 +83,9 @@ server::server(const config& cfg)
   }
   guard_ = preauth_guard::make(cfg_.limits);
   refusals_ = std::make_unique<accept_refusals>();
-  journal_ = std::make_unique<policy::journal>(
-      cfg_.database, cfg_.node_name, static_cast<std::size_t>(cfg_.limits.journal_backlog));
+  journal_ =
+      std::make_unique<policy::journal>(cfg_.database, cfg_.node_name, cfg_.journal_spool,
+                                        static_cast<std::size_t>(cfg_.limits.journal_backlog));
   recorder_ = std::make_unique<recorder::recording_service>(recorder::recorder_options{
       .dir = cfg_.recording.dir,
       .failure_mode = cfg_.recording.failure_mode,

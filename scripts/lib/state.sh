@@ -57,6 +57,7 @@ inner_host_key: "$var/keys/inner_host_ed25519_key"
 upstream_key: "$var/keys/upstream_ed25519_key"
 database: "host=$pg_sock dbname=bastion user=bastion"
 recording: { dir: "$var/recordings", failure_mode: fail_closed }
+policy:  { max_staleness: 5m, journal_spool: "$var/journal" }
 admin:   { listen: "127.0.0.1:8022" }
 metrics: { listen: "127.0.0.1:9122" }
 limits:  { login_grace_time: 120s, max_auth_tries: 6, max_startups: "10:30:100", max_sessions: 10,
@@ -74,7 +75,7 @@ state_prepare() {
   pg_sock=$var/run
   mkdir -p "$var"
   ensure_service_user
-  install -d -m 0700 -o "$service_user" -g "$service_user" "$var/keys" "$var/run" "$var/recordings" "$var/log"
+  install -d -m 0700 -o "$service_user" -g "$service_user" "$var/keys" "$var/run" "$var/recordings" "$var/journal" "$var/log"
   chown "$service_user:$service_user" "$var"
   make_key "$var/keys/ssh_host_ed25519_key"
   make_key "$var/keys/inner_host_ed25519_key"

@@ -65,8 +65,10 @@ def send(t, *parts):
     m = paramiko.Message()
     for kind, value in parts:
         getattr(m, "add_" + kind)(value)
-    t._send_message(m)  # pylint: disable=protected-access
+    # Marked first: the bastion may close the connection while a long packet is still being
+    # written (it reads the length and stops there), and the write then fails under the client.
     mark_sent()
+    t._send_message(m)  # pylint: disable=protected-access
 
 
 def session_refused(t):
@@ -109,8 +111,8 @@ def malformed_userauth(port, source, _args):
     m = paramiko.Message()
     m.add_byte(cMSG_USERAUTH_REQUEST)
     m.add_bytes(struct.pack(">I", 0xFFFFFFF0) + b"alice")  # a length far past the packet's end
-    t._send_message(m)  # pylint: disable=protected-access
     mark_sent()
+    t._send_message(m)  # pylint: disable=protected-access
     return "closed" if closed_within(t) else "still open"
 
 

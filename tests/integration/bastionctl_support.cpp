@@ -106,7 +106,8 @@ std::string bastionctl_test::scrape() const {
 }
 
 std::string bastionctl_test::write_config(int listen_port, const std::string& limits,
-                                          const std::string& recording) const {
+                                          const std::string& recording,
+                                          const std::string& policy) const {
   const std::string outer = service_key(dir_, "outer");
   const std::string inner = service_key(dir_, "inner");
   const std::string upstream = service_key(dir_, "upstream");
@@ -123,7 +124,9 @@ std::string bastionctl_test::write_config(int listen_port, const std::string& li
                  "metrics: { listen: \"127.0.0.1:" + std::to_string(metrics_port_) + "\" }\n" +
                  "limits: { drain_timeout: 5s" + (limits.empty() ? "" : ", " + limits) +
                  " }\nrecording: { dir: \"" + recording_dir().string() + "\"" +
-                 (recording.empty() ? "" : ", " + recording) + " }\n" + log_level)
+                 (recording.empty() ? "" : ", " + recording) + " }\npolicy: { journal_spool: \"" +
+                 journal_dir().string() + "\"" + (policy.empty() ? "" : ", " + policy) + " }\n" +
+                 log_level)
       .string();
 }
 

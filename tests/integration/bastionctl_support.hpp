@@ -32,11 +32,12 @@ class bastionctl_test : public ::testing::Test {
     return std::stoi(n.empty() ? "0" : n);
   }
   // Writes a bastion.yaml in dir() for this database, with freshly generated keys and recordings
-  // in recording_dir(). `limits` adds entries to the limits mapping ("login_grace_time: 2s"),
-  // `recording` to the recording mapping ("failure_mode: fail_open").
+  // in recording_dir() and the journal spool in journal_dir(). `limits`, `recording` and `policy`
+  // add entries to those mappings ("login_grace_time: 2s", "failure_mode: fail_open").
   std::string write_config(int listen_port, const std::string& limits = "",
-                           const std::string& recording = "") const;
+                           const std::string& recording = "", const std::string& policy = "") const;
   std::filesystem::path recording_dir() const { return dir_.path() / "rec"; }
+  std::filesystem::path journal_dir() const { return dir_.path() / "journal"; }
   // `config` (write_config's text) with `log_level: LEVEL` in place of any log_level it has.
   static std::string with_log_level(const std::string& config, const std::string& level);
   // The metrics of the bastiond that runs with write_config's file: the body of GET /metrics.

@@ -113,9 +113,33 @@ TEST_F(bastiond, a_port_in_use_is_named) {
   const std::string config = write_config(port);
   child_process first({BASTIOND_PATH, "--config", config}, (dir() / "first.log").string());
   ASSERT_TRUE(wait_for_port(port, std::chrono::seconds(30)));
-  const auto second = run({BASTIOND_PATH, "--config", config});
+  // Its own journal spool: a directory is held by one bastiond at a time (the next test).
+  std::string text = read_file(config);
+  const std::string spool = journal_dir().string();
+  text.replace(text.find(spool), spool.size(), spool + "-second");
+  const auto second = run({BASTIOND_PATH, "--config", dir().write("second.yaml", text).string()});
   EXPECT_EQ(second.exit_code, 1);
   EXPECT_CONTAINS(second.err, "cannot listen on 127.0.0.1:" + std::to_string(port));
+}
+
+TEST_F(bastiond, a_journal_spool_in_use_is_named_with_the_fix) {
+  const int port = free_port();
+  const std::string config = write_config(port);
+  child_process first({BASTIOND_PATH, "--config", config}, (dir() / "first.log").string());
+  ASSERT_TRUE(wait_for_port(port, std::chrono::seconds(30)));
+  // The same config on ports of its own.
+  std::string text = read_file(config);
+  for (const int used : {port, metrics_port_}) {
+    const std::string at = "127.0.0.1:" + std::to_string(used);
+    text.replace(text.find(at), at.size(), "127.0.0.1:" + std::to_string(free_port()));
+  }
+  const auto second = run({BASTIOND_PATH, "--config", dir().write("second.yaml", text).string()});
+  EXPECT_EQ(second.exit_code, 1);
+  EXPECT_CONTAINS(second.err, "policy.journal_spool " + journal_dir().string() +
+                                  ": another bastiond holds " +
+                                  (journal_dir() / "journal.spool").string() +
+                                  "; give each bastiond on this machine its own "
+                                  "`policy: { journal_spool: DIR }`");
 }
 
 // log: { format: json } makes every line one JSON object, the untrusted parts still escaped.

@@ -16,7 +16,7 @@ class bastiond_fixture : public bastionctl_test {
   void SetUp() override {
     bastionctl_test::SetUp();
     port_ = free_port();
-    config_ = write_config(port_, limits(), recording());
+    config_ = write_config(port_, limits(), recording(), policy());
     alice_key_ = make_ssh_key(dir(), "alice", "ed25519");
     bob_key_ = make_ssh_key(dir(), "bob", "ed25519");
     ok({"user", "add", "alice", "--key", alice_key_ + ".pub"});
@@ -32,7 +32,7 @@ class bastiond_fixture : public bastionctl_test {
   }
 
   // Stops the fixture's bastiond and starts it again with `extra_config` appended to its config
-  // (top-level keys, "policy: { max_staleness: 3s }\n"), launched through `launcher`, logging to a
+  // (top-level keys, "banner: hello\n"), launched through `launcher`, logging to a
   // file of its own.
   void restart_bastiond(const std::string& extra_config,
                         const std::vector<std::string>& launcher = {}) {
@@ -47,6 +47,8 @@ class bastiond_fixture : public bastionctl_test {
   virtual std::string limits() const { return "login_grace_time: 2s, max_auth_tries: 6"; }
   // Entries added to the `recording:` mapping.
   virtual std::string recording() const { return {}; }
+  // Entries added to the `policy:` mapping.
+  virtual std::string policy() const { return {}; }
 
   void TearDown() override {
     if (daemon_) {

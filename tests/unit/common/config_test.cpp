@@ -49,6 +49,12 @@ TEST(config, fills_sshd_like_defaults) {
   EXPECT_EQ(c.metrics_listen, (endpoint{"127.0.0.1", 9122}));
   EXPECT_TRUE(c.metrics_enabled);
   EXPECT_FALSE(c.node_name.empty());
+  EXPECT_EQ(c.policy_max_staleness, std::chrono::minutes(5));
+  EXPECT_EQ(c.journal_spool, "var/journal");
+  // Unset, it follows the recordings.
+  EXPECT_EQ(
+      parse_config("database: x\nrecording: { dir: /srv/bastion/rec/ }\n", "t.yaml").journal_spool,
+      "/srv/bastion/journal");
 }
 
 TEST(config, reads_every_documented_key) {
@@ -61,6 +67,7 @@ database: "host=/run/pg dbname=b"
 recording: { enabled: false, dir: "/rec", failure_mode: fail_open, max_unpersisted_kib: 64 }
 admin:   { listen: "127.0.0.1:9000" }
 metrics: { enabled: false, listen: "127.0.0.1:9001" }
+policy:  { max_staleness: 30s, journal_spool: "/spool" }
 limits:  { login_grace_time: 30s, max_auth_tries: 3, max_startups: "5:50:20", max_sessions: 4,
            idle_timeout: 15m, max_session_duration: 8h, drain_timeout: 5s, connect_timeout: 2s,
            per_source_max_startups: 3, per_source_netblock: "24:48",
@@ -84,6 +91,8 @@ node_name: node-a
   EXPECT_EQ(c.admin_listen.port, 9000);
   EXPECT_EQ(c.metrics_listen.port, 9001);
   EXPECT_FALSE(c.metrics_enabled);
+  EXPECT_EQ(c.policy_max_staleness, std::chrono::seconds(30));
+  EXPECT_EQ(c.journal_spool, "/spool");
   EXPECT_EQ(c.limits.login_grace_time, std::chrono::seconds(30));
   EXPECT_EQ(c.limits.max_auth_tries, 3);
   EXPECT_EQ(c.limits.max_startups.start, 5);
@@ -196,6 +205,8 @@ INSTANTIATE_TEST_SUITE_P(
         bad_case{"database: x\npolicy: { max_staleness: 5 }\n",
                  "test.yaml:2: policy.max_staleness: \"5\" is not a duration"},
         bad_case{"database: x\npolicy: { staleness: 5m }\n", "policy.staleness: unknown key"},
+        bad_case{"database: x\npolicy: { journal_spool: \"\" }\n",
+                 "test.yaml:2: policy.journal_spool: must be a file or directory path"},
         bad_case{"", "test.yaml: the file is empty"}),
     [](const auto& param_info) { return "case_" + std::to_string(param_info.index); });
 

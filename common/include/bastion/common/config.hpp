@@ -93,6 +93,10 @@ struct config {
   // read; once it is older than this, new connections are refused until the database is back
   // (sessions already in go on). 0s: never refuse.
   duration policy_max_staleness = std::chrono::minutes(5);
+  // policy: { journal_spool }: the directory where audit and session rows wait on disk while
+  // PostgreSQL cannot take them, replayed when it is back (also after a crash or a restart). One
+  // per bastiond: it is locked while in use. Unset: `journal` beside recording.dir.
+  std::filesystem::path journal_spool = "var/journal";
   recording_config recording;
   endpoint admin_listen{"127.0.0.1", 8022};
   // The Prometheus metrics at http://metrics_listen/metrics; off only where nothing scrapes.

@@ -1,0 +1,250 @@
+// The journal's spool on disk: every entry kind comes back as it went in, across a reopen; a tail
+// that a crash cut short is set aside, never replayed and never deleted; a file that is not a
+// spool, or one from a newer format, is refused by name; one bastiond at a time holds a directory.
+#include "journal_spool.hpp"
+
+#include <gtest/gtest.h>
+#include <sys/resource.h>
+
+#include <csignal>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "journal_codec.hpp"
+#include "temp_dir.hpp"
+
+namespace bastion::policy {
+namespace {
+
+std::vector<journal_entry> one_of_each() {
+  return {
+      audit_event{"auth", "denied", "mallory\x01", "192.0.2.9", "db", R"({"why":"key"})",
+                  "1b4e28ba-2fa1-4d3b-a3f5-ef19b5a7633b", 1'700'000'000'123'456},
+      session_start{"9f1c7a52-7a4e-4a8e-9b51-3a2d3c4e5f60",
+                    "node-a",
+                    {"alice", "web", "deploy", "198.51.100.4", "SSH-2.0-OpenSSH_9.2", "jump"},
+                    "9f1c7a52.bsr",
+                    1,
+                    1'700'000'001'000'000},
+      session_end{"9f1c7a52-7a4e-4a8e-9b51-3a2d3c4e5f60",
+                  "client closed",
+                  1'700'000'002'000'000,
+                  {"ab12", 1ULL << 40, 12345, 7, 3}},
+      channel_row{"9f1c7a52-7a4e-4a8e-9b51-3a2d3c4e5f60", 4'000'000'000U, "session",
+                  R"({"pty":true})", -5, 1'700'000'002'000'000, -1, "", 10, 20},
+      channel_row{"9f1c7a52-7a4e-4a8e-9b51-3a2d3c4e5f60", 1, "session", "{}", 1, 2, std::nullopt,
+                  "KILL", 0, 0},
+  };
+}
+
+// The entries' fields, for comparison (none of the entry types has operator==).
+std::string shown(const journal_entry& e) {
+  std::string bytes;
+  encode_entry(bytes, e);
+  return bytes;
+}
+
+std::vector<std::string> shown(const std::vector<journal_entry>& entries) {
+  std::vector<std::string> out;
+  for (const auto& e : entries) {
+    out.push_back(shown(e));
+  }
+  return out;
+}
+
+bool append_all(journal_spool& spool, const std::vector<journal_entry>& entries) {
+  std::string records;
+  for (const auto& e : entries) {
+    journal_spool::frame(records, e);
+  }
+  return spool.append(records, entries.size());
+}
+
+std::vector<std::filesystem::path> damaged_files(const std::filesystem::path& dir) {
+  std::vector<std::filesystem::path> out;
+  for (const auto& f : std::filesystem::directory_iterator(dir)) {
+    if (f.path().filename().string().starts_with("journal.spool.damaged-")) {
+      out.push_back(f.path());
+    }
+  }
+  return out;
+}
+
+TEST(journal_codec, every_entry_kind_round_trips_field_for_field) {
+  for (const auto& e : one_of_each()) {
+    const std::string bytes = shown(e);
+    const journal_entry back = decode_entry(bytes);
+    EXPECT_EQ(back.index(), e.index());
+    EXPECT_EQ(shown(back), bytes);
+  }
+  const auto entries = one_of_each();
+  const auto audit = std::get<audit_event>(decode_entry(shown(entries[0])));
+  EXPECT_EQ(audit.actor, "mallory\x01");
+  EXPECT_EQ(audit.event_id, "1b4e28ba-2fa1-4d3b-a3f5-ef19b5a7633b");
+  EXPECT_EQ(audit.at_unix_us, 1'700'000'000'123'456);
+  const auto channel = std::get<channel_row>(decode_entry(shown(entries[3])));
+  EXPECT_EQ(channel.channel_no, 4'000'000'000U);
+  EXPECT_EQ(channel.opened_unix_us, -5);
+  EXPECT_EQ(channel.exit_status, -1);
+  EXPECT_FALSE(std::get<channel_row>(decode_entry(shown(entries[4]))).exit_status);
+}
+
+TEST(journal_codec, refuses_bytes_that_are_not_one_whole_entry) {
+  const std::string good = shown(one_of_each()[1]);
+  for (std::size_t n = 0; n < good.size(); ++n) {
+    EXPECT_THROW(decode_entry(good.substr(0, n)), journal_codec_error) << n;
+  }
+  EXPECT_THROW(decode_entry(good + "x"), journal_codec_error);
+  std::string unknown = good;
+  unknown[0] = '\x09';
+  EXPECT_THROW(decode_entry(unknown), journal_codec_error);
+  // A string length far past the bytes there: refused, nothing allocated for it.
+  std::string huge = good;
+  huge.replace(1, 4, "\xff\xff\xff\x7f");
+  EXPECT_THROW(decode_entry(huge), journal_codec_error);
+}
+
+TEST(journal_spool, entries_come_back_in_order_across_a_reopen) {
+  test::temp_dir dir;
+  const auto entries = one_of_each();
+  {
+    journal_spool spool(dir / "spool");
+    EXPECT_EQ(spool.pending(), 0U);
+    ASSERT_TRUE(append_all(spool, entries));
+    ASSERT_TRUE(append_all(spool, {entries[0]}));
+    EXPECT_EQ(spool.pending(), entries.size() + 1);
+    EXPECT_EQ(shown(spool.peek(2)), shown(std::vector(entries.begin(), entries.begin() + 2)));
+    spool.consume(1);  // the first is in the database; the second was peeked, not taken
+  }
+  EXPECT_EQ(std::filesystem::status(dir / "spool").permissions() & std::filesystem::perms::all,
+            std::filesystem::perms::owner_all);
+  journal_spool spool(dir / "spool");
+  // A replay cut short starts over: what was consumed in memory only comes back too.
+  ASSERT_EQ(spool.pending(), entries.size() + 1);
+  auto all = entries;
+  all.push_back(entries[0]);
+  EXPECT_EQ(shown(spool.peek(100)), shown(all));
+  spool.consume(all.size());
+  EXPECT_EQ(spool.pending(), 0U);
+  EXPECT_EQ(std::filesystem::file_size(spool.path()), 8U);  // back to its header
+  EXPECT_TRUE(spool.peek(10).empty());
+  ASSERT_TRUE(append_all(spool, {entries[2]}));
+  EXPECT_EQ(shown(spool.peek(10)), shown(std::vector{entries[2]}));
+}
+
+TEST(journal_spool, a_torn_tail_is_set_aside_and_the_whole_records_replayed) {
+  const auto entries = one_of_each();
+  std::string records;
+  for (const auto& e : entries) {
+    journal_spool::frame(records, e);
+  }
+  std::string last;
+  journal_spool::frame(last, entries[0]);
+  // Every cut inside the last record, and a flipped byte in its payload.
+  std::vector<std::string> tails;
+  for (std::size_t cut = 1; cut < last.size(); cut += 7) {
+    tails.push_back(last.substr(0, cut));
+  }
+  std::string flipped = last;
+  flipped.back() = static_cast<char>(flipped.back() ^ 0x20);
+  tails.push_back(flipped);
+  for (const auto& tail : tails) {
+    test::temp_dir dir;
+    { journal_spool spool(dir.path()); }
+    {
+      std::ofstream f(dir / "journal.spool", std::ios::binary | std::ios::app);
+      f << records << tail;
+    }
+    journal_spool spool(dir.path());
+    EXPECT_EQ(spool.pending(), entries.size()) << tail.size();
+    EXPECT_EQ(shown(spool.peek(100)), shown(entries));
+    const auto aside = damaged_files(dir.path());
+    ASSERT_EQ(aside.size(), 1U);
+    EXPECT_EQ(std::filesystem::file_size(aside[0]), tail.size());
+    // The next append lands on a record boundary.
+    ASSERT_TRUE(append_all(spool, {entries[1]}));
+    EXPECT_EQ(shown(spool.peek(100)).back(), shown(entries[1]));
+  }
+}
+
+TEST(journal_spool, refuses_a_file_that_is_not_a_spool_or_is_from_a_newer_format) {
+  test::temp_dir dir;
+  const std::string not_ours = "PGDMP\n not ours";
+  dir.write("journal.spool", not_ours);
+  try {
+    journal_spool spool(dir.path());
+    FAIL() << "opened a file that is not a spool";
+  } catch (const journal_spool_error& e) {
+    EXPECT_NE(std::string(e.what()).find("is not a journal spool; move it away"), std::string::npos)
+        << e.what();
+  }
+  EXPECT_EQ(std::filesystem::file_size(dir / "journal.spool"), not_ours.size());  // left as it was
+  dir.write("journal.spool", std::string("BJSPOOL\x02", 8));
+  try {
+    journal_spool spool(dir.path());
+    FAIL() << "opened a spool of a newer format";
+  } catch (const journal_spool_error& e) {
+    EXPECT_NE(std::string(e.what()).find("format version 2"), std::string::npos) << e.what();
+  }
+}
+
+TEST(journal_spool, one_process_at_a_time_holds_a_directory) {
+  test::temp_dir dir;
+  journal_spool first(dir.path());
+  try {
+    journal_spool second(dir.path());
+    FAIL() << "two spools share one directory";
+  } catch (const journal_spool_error& e) {
+    EXPECT_NE(std::string(e.what()).find("another bastiond holds"), std::string::npos) << e.what();
+  }
+}
+
+TEST(journal_spool, a_directory_it_cannot_create_is_named_with_the_fix) {
+  test::temp_dir dir;
+  dir.write("file", "x");
+  try {
+    journal_spool spool(dir / "file" / "spool");
+    FAIL() << "a spool under a regular file";
+  } catch (const journal_spool_error& e) {
+    EXPECT_NE(std::string(e.what()).find("policy.journal_spool " + (dir / "file/spool").string()),
+              std::string::npos)
+        << e.what();
+  }
+}
+
+// A file size limit makes every write past it fail (EFBIG, with SIGXFSZ ignored) as a full disk
+// would: the append is refused whole, the file is cut back to its last record, and the next
+// append, once there is room, goes on from there.
+TEST(journal_spool, a_refused_append_leaves_the_file_whole) {
+  test::temp_dir dir;
+  journal_spool spool(dir.path());
+  const auto entries = one_of_each();
+  ASSERT_TRUE(append_all(spool, {entries[0]}));
+  const auto size = std::filesystem::file_size(spool.path());
+  rlimit old{};
+  ASSERT_EQ(::getrlimit(RLIMIT_FSIZE, &old), 0);
+  const auto previous = std::signal(SIGXFSZ, SIG_IGN);
+  rlimit small = old;
+  small.rlim_cur = size + 16;
+  ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &small), 0);
+  const bool refused = !append_all(spool, entries);
+  ::setrlimit(RLIMIT_FSIZE, &old);
+  std::signal(SIGXFSZ, previous);
+  EXPECT_TRUE(refused);
+  EXPECT_EQ(spool.pending(), 1U);
+  EXPECT_EQ(std::filesystem::file_size(spool.path()), size);
+  ASSERT_TRUE(append_all(spool, {entries[1]}));
+  EXPECT_EQ(shown(spool.peek(10)), shown(std::vector{entries[0], entries[1]}));
+}
+
+TEST(journal_spool, an_entry_over_its_bound_is_refused_before_anything_is_written) {
+  audit_event big;
+  big.detail_json = std::string((16U << 20) + 1, 'x');
+  std::string out;
+  EXPECT_THROW(journal_spool::frame(out, big), journal_codec_error);
+}
+
+}  // namespace
+}  // namespace bastion::policy
