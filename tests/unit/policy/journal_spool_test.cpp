@@ -48,6 +48,7 @@ std::string shown(const journal_entry& e) {
 
 std::vector<std::string> shown(const std::vector<journal_entry>& entries) {
   std::vector<std::string> out;
+  out.reserve(entries.size());
   for (const auto& e : entries) {
     out.push_back(shown(e));
   }
