@@ -64,6 +64,41 @@ void stamp(journal_entry& entry) {
   }
 }
 
+// Applies `batch` in one transaction. A batch that the database refuses for its content (not for
+// being away) would block the queue forever: it is written entry by entry instead, and the
+// entries refused alone are dropped. Returns how many were dropped; throws store_error(unavailable)
+// when the database cannot take it now (nothing dropped: rows are written idempotently, so the
+// whole batch can go again).
+std::size_t apply_batch(store& db, const std::vector<journal_entry>& batch) {
+  const auto& m = policy_metrics::get();
+  try {
+    db.write_journal(batch);
+    return 0;
+  } catch (const store_error& e) {
+    m.db_errors.Increment();
+    if (e.code() == store_error::kind::unavailable) {
+      throw;
+    }
+    spdlog::warn("journal batch refused, writing its {} entries one by one: {}", batch.size(),
+                 log_value(e.what()));
+  }
+  std::size_t dropped = 0;
+  for (const auto& entry : batch) {
+    try {
+      db.write_journal({entry});
+    } catch (const store_error& e) {
+      m.db_errors.Increment();
+      if (e.code() == store_error::kind::unavailable) {
+        throw;
+      }
+      ++dropped;
+      m.journal_dropped_rows.Increment();
+      spdlog::error("journal entry dropped: {}", log_value(e.what()));
+    }
+  }
+  return dropped;
+}
+
 }  // namespace
 
 journal::journal(std::string conninfo, std::string node, const std::filesystem::path& spool_dir,
@@ -107,41 +142,38 @@ void journal::record(journal_entry entry) {
   wake_.notify_one();
 }
 
-// A batch that the database refuses for its content (not for being away) would block the queue
-// forever: it is written entry by entry instead, and the entries refused alone are dropped.
+std::size_t replay_journal_spool(const std::string& conninfo, const std::string& node,
+                                 const std::filesystem::path& spool_dir) {
+  journal_spool spool(spool_dir);
+  if (spool.pending() == 0) {
+    return 0;
+  }
+  store db(conninfo, "bastiond", node);
+  std::size_t written = 0;
+  while (spool.pending() > 0) {
+    const auto batch = spool.peek(max_batch);
+    written += batch.size() - apply_batch(db, batch);
+    spool.consume(batch.size());
+  }
+  spdlog::info("journal spool replayed: {} rows written to PostgreSQL", written);
+  return written;
+}
+
 bool journal::write(const std::vector<journal_entry>& batch) {
   try {
     if (!db_) {
       db_ = std::make_unique<store>(conninfo_, "bastiond", node_);
     }
-    db_->write_journal(batch);
+    dropped_.fetch_add(apply_batch(*db_, batch), std::memory_order_relaxed);
     return true;
   } catch (const store_error& e) {
-    policy_metrics::get().db_errors.Increment();
-    if (e.code() == store_error::kind::unavailable) {
-      db_.reset();
-      spdlog::warn("journal write failed ({} entries kept): {}", batch.size(), log_value(e.what()));
-      return false;
+    if (e.code() != store_error::kind::unavailable) {
+      throw;  // apply_batch lets only unavailable through; anything else is a bug to see
     }
-    spdlog::warn("journal batch refused, writing its {} entries one by one: {}", batch.size(),
-                 log_value(e.what()));
+    db_.reset();
+    spdlog::warn("journal write failed ({} entries kept): {}", batch.size(), log_value(e.what()));
+    return false;
   }
-  for (const auto& entry : batch) {
-    try {
-      db_->write_journal({entry});
-    } catch (const store_error& e) {
-      const auto& m = policy_metrics::get();
-      m.db_errors.Increment();
-      if (e.code() == store_error::kind::unavailable) {
-        db_.reset();
-        return false;  // the whole batch again later; rows are written idempotently
-      }
-      dropped_.fetch_add(1, std::memory_order_relaxed);
-      m.journal_dropped_rows.Increment();
-      spdlog::error("journal entry dropped: {}", log_value(e.what()));
-    }
-  }
-  return true;
 }
 
 void journal::set_size() {
@@ -210,15 +242,17 @@ bool journal::write_next(std::unique_lock<std::mutex>& lock) {
     return done;
   }
   lock.unlock();
-  bool done = false;
-  std::size_t n = 0;
+  std::vector<journal_entry> batch;
   try {
-    const auto batch = spool_->peek(max_batch);
-    n = batch.size();
-    done = write(batch);
+    batch = spool_->peek(max_batch);
   } catch (const journal_spool_error& e) {
-    spdlog::error("{}; retrying", e.what());
+    const bool aside = set_spool_aside(e.what());
+    lock.lock();
+    set_size();
+    return aside;
   }
+  const std::size_t n = batch.size();
+  const bool done = write(batch);
   lock.lock();
   if (!done) {
     return false;
@@ -234,17 +268,63 @@ bool journal::write_next(std::unique_lock<std::mutex>& lock) {
   return true;
 }
 
-// While the spool holds rows, every new entry joins it (its order behind them), so the writer
-// wakes for each arrival to spool it, and tries the database only when its back-off is due.
+// A spool that cannot be read would hold every later row behind it, and fill: it is set aside whole
+// (its rows kept on disk; counted as dropped, since they no longer reach the database by
+// themselves) and a new one is begun. Without the lock: the spool is the writer thread's.
+bool journal::set_spool_aside(const std::string& why) {
+  const std::size_t lost = spool_->pending();
+  try {
+    const std::string aside = spool_->set_aside();
+    dropped_.fetch_add(lost, std::memory_order_relaxed);
+    policy_metrics::get().journal_dropped_rows.Increment(static_cast<double>(lost));
+    spdlog::error(
+        "{}: its {} rows not yet in PostgreSQL are kept in {} and no longer replayed; new rows go "
+        "to a new spool",
+        why, lost, aside);
+    spooled_.store(0, std::memory_order_relaxed);
+    return true;
+  } catch (const journal_spool_error& e) {
+    spdlog::error("{}; {}; retrying", why, e.what());
+    return false;
+  }
+}
+
+// Nothing may leave the writer thread (it would end the process): anything unforeseen, such as
+// running out of memory, is logged and the loop starts over after a pause, with the queue and the
+// spool as they were.
 void journal::run() {
+  while (true) {
+    try {
+      drain();
+      return;
+    } catch (const std::exception& e) {
+      spdlog::error("journal writer: {}; starting over in 1 s", log_value(e.what()));
+    }
+    std::unique_lock lock(mutex_);
+    if (stopping_) {
+      dropped_.fetch_add(queue_.size(), std::memory_order_relaxed);
+      policy_metrics::get().journal_dropped_rows.Increment(static_cast<double>(queue_.size()));
+      spdlog::error("{} journal entries lost at shutdown", queue_.size());
+      return;
+    }
+    wake_.wait_for(lock, std::chrono::seconds(1), [this] { return stopping_; });
+  }
+}
+
+// While the database is away, every new entry joins the spool (its order behind what is there), so
+// the writer wakes for each arrival to spool it, and tries the database only when its back-off is
+// due. Once the database takes rows again, new entries wait in memory while the spool is replayed
+// ahead of them: the spool then only shrinks, and is cut back to empty however busy the bastion is.
+void journal::drain() {
   std::minstd_rand jitter(std::random_device{}());
   auto backoff = min_backoff;
   auto db_due = steady_clock::now();
   bool disk_ok = true;  // the last append to the spool went through
+  bool db_ok = true;    // the last write to the database went through
   int stop_tries = 0;
   std::unique_lock lock(mutex_);
   while (true) {
-    if (spool_->pending() > 0 && disk_ok) {
+    if (spool_->pending() > 0 && disk_ok && !db_ok) {
       disk_ok = spool_waiting(lock);  // a group commit of what arrived meanwhile
     }
     if (queue_.empty() && (spool_->pending() == 0 || stopping_)) {
@@ -255,10 +335,18 @@ void journal::run() {
       continue;
     }
     if (steady_clock::now() < db_due) {
-      wake_.wait_until(lock, db_due);
+      // Woken early by a new entry (to spool it) or by shutdown, whose last tries start at once.
+      const bool was_stopping = stopping_;
+      const std::size_t queued = queue_.size();
+      wake_.wait_until(lock, db_due,
+                       [&] { return stopping_ != was_stopping || queue_.size() != queued; });
+      if (stopping_ != was_stopping) {
+        db_due = steady_clock::now();
+      }
       continue;
     }
-    if (write_next(lock)) {
+    db_ok = write_next(lock);
+    if (db_ok) {
       backoff = min_backoff;
       stop_tries = 0;
       continue;

@@ -4,6 +4,8 @@
 
 #include <concepts>
 #include <limits>
+#include <type_traits>
+#include <variant>
 
 namespace bastion::policy {
 namespace {
@@ -160,6 +162,15 @@ journal_entry decode_alternative(std::size_t tag, reader& in) {
     throw journal_codec_error("unknown journal entry kind " + std::to_string(tag));
   }
 }
+
+// The tag byte is the alternative's index in journal_entry: reordering the variant would change
+// what every spooled record means, so the order is pinned here (a new kind goes last, with a new
+// format version).
+static_assert(std::is_same_v<std::variant_alternative_t<0, journal_entry>, audit_event> &&
+              std::is_same_v<std::variant_alternative_t<1, journal_entry>, session_start> &&
+              std::is_same_v<std::variant_alternative_t<2, journal_entry>, session_end> &&
+              std::is_same_v<std::variant_alternative_t<3, journal_entry>, channel_row> &&
+              std::variant_size_v<journal_entry> == 4);
 
 }  // namespace
 

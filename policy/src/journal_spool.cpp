@@ -63,6 +63,32 @@ bool write_all(int fd, std::string_view bytes, std::uint64_t offset) {
   return true;
 }
 
+// Makes a directory's entries (a file created, renamed or cut) durable.
+bool sync_dir(const std::filesystem::path& dir) {
+  const int d = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (d < 0) {
+    return false;
+  }
+  const bool ok = ::fsync(d) == 0;
+  ::close(d);
+  return ok;
+}
+
+// Creates SPOOL.damaged-UNIXTIME, or .N after it when that name is taken (a second damage within
+// the same second); its descriptor, or -1 with errno set.
+int create_aside(const std::filesystem::path& spool, std::string& name) {
+  const auto unix_s = std::chrono::duration_cast<std::chrono::seconds>(
+                          std::chrono::system_clock::now().time_since_epoch())
+                          .count();
+  name = spool.string() + ".damaged-" + std::to_string(unix_s);
+  int fd = ::open(name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  for (int n = 2; fd < 0 && errno == EEXIST && n <= 1000; ++n) {
+    name = spool.string() + ".damaged-" + std::to_string(unix_s) + "." + std::to_string(n);
+    fd = ::open(name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  }
+  return fd;
+}
+
 }  // namespace
 
 journal_spool::journal_spool(const std::filesystem::path& dir) : path_(dir / "journal.spool") {
@@ -114,10 +140,8 @@ void journal_spool::open_file(const std::filesystem::path& dir) {
     if (!write_all(fd_, {header.data(), header.size()}, 0) || ::fdatasync(fd_) != 0) {
       fail("cannot write the spool: " + errno_text(), "free space or fix the file system");
     }
-    const int d = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (d >= 0) {
-      ::fsync(d);
-      ::close(d);
+    if (!sync_dir(dir)) {
+      fail("cannot sync the directory: " + errno_text(), "fix the file system");
     }
   }
 }
@@ -145,7 +169,10 @@ std::string journal_spool::read_at(std::uint64_t offset, std::size_t n) const {
 
 void journal_spool::scan() {
   struct stat st {};
-  ::fstat(fd_, &st);
+  if (::fstat(fd_, &st) != 0) {
+    throw journal_spool_error("cannot stat the journal spool " + path_.string() + ": " +
+                              errno_text());
+  }
   const auto size = static_cast<std::uint64_t>(st.st_size);
   const std::string head = read_at(0, header.size());
   if (head.size() == header.size() && head.compare(0, 7, header.data(), 7) == 0 &&
@@ -200,16 +227,8 @@ void journal_spool::scan() {
 }
 
 void journal_spool::set_aside_tail(std::uint64_t from, std::uint64_t size, const std::string& why) {
-  const auto unix_s = std::chrono::duration_cast<std::chrono::seconds>(
-                          std::chrono::system_clock::now().time_since_epoch())
-                          .count();
-  // A name of its own, even for a second damaged tail within the same second.
-  std::string aside = path_.string() + ".damaged-" + std::to_string(unix_s);
-  int out = ::open(aside.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-  for (int n = 2; out < 0 && errno == EEXIST && n <= 1000; ++n) {
-    aside = path_.string() + ".damaged-" + std::to_string(unix_s) + "." + std::to_string(n);
-    out = ::open(aside.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-  }
+  std::string aside;
+  const int out = create_aside(path_, aside);
   bool kept = out >= 0;
   constexpr std::size_t piece = 1U << 20;
   for (std::uint64_t at = from; kept && at < size; at += piece) {
@@ -221,6 +240,9 @@ void journal_spool::set_aside_tail(std::uint64_t from, std::uint64_t size, const
   if (out >= 0) {
     ::close(out);
   }
+  // The copy's name must be durable before the spool is cut: after a power loss, the cut alone
+  // would have lost the tail.
+  kept = kept && sync_dir(path_.parent_path());
   if (!kept) {
     throw journal_spool_error("the journal spool " + path_.string() + " ends in " + why +
                               " at byte " + std::to_string(from) + ", and its tail cannot be " +
@@ -235,6 +257,34 @@ void journal_spool::set_aside_tail(std::uint64_t from, std::uint64_t size, const
   // acknowledged; anything else is damage to look at, so the bytes are kept either way.
   spdlog::warn("journal spool {} ended in {} at byte {}: its last {} bytes were moved to {}",
                path_.string(), why, from, size - from, aside);
+}
+
+std::string journal_spool::set_aside() {
+  std::string aside;
+  const int reserved = create_aside(path_, aside);
+  if (reserved < 0) {
+    throw journal_spool_error("cannot set the journal spool " + path_.string() +
+                              " aside: " + errno_text());
+  }
+  ::close(reserved);
+  // Renamed over the name just reserved, so no other file is replaced; every byte stays.
+  if (::rename(path_.c_str(), aside.c_str()) != 0) {
+    throw journal_spool_error("cannot set the journal spool " + path_.string() + " aside as " +
+                              aside + ": " + errno_text());
+  }
+  const int old_fd = fd_;  // keeps the lock until the new file holds it
+  fd_ = -1;
+  try {
+    open_file(path_.parent_path());
+  } catch (...) {
+    fd_ = old_fd;
+    throw;
+  }
+  ::close(old_fd);
+  end_ = read_ = header.size();
+  pending_ = 0;
+  peeked_ends_.clear();
+  return aside;
 }
 
 void journal_spool::frame(std::string& out, const journal_entry& entry) {
@@ -271,13 +321,19 @@ std::vector<journal_entry> journal_spool::peek(std::size_t max) {
   peeked_ends_.clear();
   std::uint64_t at = read_;
   while (out.size() < max && at < end_) {
-    // Every record before end_ was checked (at open) or written by this process.
+    // Every record before end_ was checked (at open) or written by this process, so a length
+    // out of bounds here means the file changed under it.
     const std::string frame = read_at(at, frame_bytes);
-    const std::uint32_t len = le32(frame.data());
-    const std::string payload = read_at(at + frame_bytes, len);
-    if (frame.size() != frame_bytes || payload.size() != len) {
+    const std::uint32_t len = frame.size() == frame_bytes ? le32(frame.data()) : 0;
+    if (frame.size() != frame_bytes || len > max_record ||
+        end_ - at < frame_bytes + std::uint64_t{len}) {
       throw journal_spool_error("the journal spool " + path_.string() +
-                                " is shorter than this process wrote it");
+                                " does not hold what this process wrote to it");
+    }
+    const std::string payload = read_at(at + frame_bytes, len);
+    if (payload.size() != len || crc_of(payload) != le32(frame.data() + 4)) {
+      throw journal_spool_error("the journal spool " + path_.string() +
+                                " does not hold what this process wrote to it");
     }
     try {
       out.push_back(decode_entry(payload));

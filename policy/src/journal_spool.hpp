@@ -45,6 +45,10 @@ class journal_spool {
   std::vector<journal_entry> peek(std::size_t max);
   // The first `n` entries of the last peek() are in the database.
   void consume(std::size_t n);
+  // For a spool that can no longer be read (peek() threw): renames the whole file aside (to
+  // journal.spool.damaged-UNIXTIME, every byte kept) and starts an empty one. Returns the name it
+  // was given. Throws journal_spool_error if the directory refuses.
+  std::string set_aside();
 
   std::size_t pending() const { return pending_; }
   const std::filesystem::path& path() const { return path_; }

@@ -248,7 +248,6 @@ bool open_permitted(const key_options& options, std::string_view host, int port)
   if (options.permitopen.empty()) {
     return true;
   }
-  const std::string port_text = std::to_string(port);
   return std::any_of(options.permitopen.begin(), options.permitopen.end(), [&](const auto& p) {
     const std::string_view entry(p);
     const auto colon = entry.rfind(':');
@@ -257,7 +256,12 @@ bool open_permitted(const key_options& options, std::string_view host, int port)
     if (h.size() >= 2 && h.front() == '[' && h.back() == ']') {
       h = h.substr(1, h.size() - 2);
     }
-    return iequals(h, host) && (entry_port == "*" || entry_port == port_text);
+    // Compared as numbers: sshd reads "022" as port 22, and so does valid_permitopen.
+    int n = 0;
+    const auto [end, ec] =
+        std::from_chars(entry_port.data(), entry_port.data() + entry_port.size(), n);
+    const bool port_matches = entry_port == "*" || (ec == std::errc{} && n == port);
+    return iequals(h, host) && port_matches;
   });
 }
 

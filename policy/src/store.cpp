@@ -21,6 +21,16 @@ pqxx::connection connect(const std::string& conninfo, const std::string& shown) 
   }
 }
 
+// SQLSTATEs of a server that is there but cannot take the work now: out of disk, memory or
+// connections (class 53), shutting down, restarting or cancelling the statement (57), a read-only
+// standby after a failover (25006), a serialisation failure or deadlock (40). The same statement
+// can succeed later, so it counts as unavailable: the journal keeps or spools the rows, never
+// drops them.
+bool transient(const std::string& sqlstate) {
+  return sqlstate.starts_with("53") || sqlstate.starts_with("57") || sqlstate == "25006" ||
+         sqlstate.starts_with("40");
+}
+
 }  // namespace
 
 void require_text(std::string_view what, std::string_view value) {
@@ -71,6 +81,12 @@ void rethrow_as_store_error(std::string_view what, const std::string& shown_conn
   } catch (const pqxx::undefined_table& e) {
     throw store_error(kind::failed,
                       prefix + first_line(e.what()) + "; run `bastionctl migrate` first");
+  } catch (const pqxx::sql_error& e) {
+    if (transient(e.sqlstate())) {
+      throw store_error(kind::unavailable,
+                        prefix + "PostgreSQL cannot take it now (" + first_line(e.what()) + ")");
+    }
+    throw store_error(kind::failed, prefix + first_line(e.what()));
   } catch (const std::exception& e) {
     throw store_error(kind::failed, prefix + first_line(e.what()));
   }

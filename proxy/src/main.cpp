@@ -11,6 +11,7 @@
 #include <bastion/admin/metrics_endpoint.hpp>
 #include <bastion/common/config.hpp>
 #include <bastion/common/log.hpp>
+#include <bastion/policy/journal.hpp>
 #include <bastion/policy/migrate.hpp>
 #include <bastion/policy/store.hpp>
 #include <bastion/proxy/recovery.hpp>
@@ -55,6 +56,9 @@ int serve(const bastion::config& cfg) {
     spdlog::info("applied migration {}", name);
   }
   spdlog::info("node={} schema_version={}", bastion::log_value(cfg.node_name), migrated.to_version);
+  // What a crash during a database outage left in the spool goes in first: crash recovery must
+  // see the sessions it holds.
+  bastion::policy::replay_journal_spool(cfg.database, cfg.node_name, cfg.journal_spool);
   bastion::policy::store store(cfg.database, "bastiond", cfg.node_name);
   if (const int n = bastion::proxy::recover_crashed_sessions(cfg, store); n > 0) {
     spdlog::warn("finalised {} session(s) left open by a crash", n);

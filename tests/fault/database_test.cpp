@@ -96,17 +96,28 @@ TEST_F(database_fault, a_crash_during_an_outage_loses_no_row) {
     ASSERT_EQ(r.out, "outage-" + std::to_string(i) + "\n") << r.err;
   }
   // Every row of those sessions is on disk once the spool holds all that waits and stops growing
-  // (a session's end row follows its recording's last write).
-  double spooled = 0;
-  ASSERT_TRUE(eventually(
-      [&] {
-        const double before = gauge("bastion_journal_spool_rows");
-        std::this_thread::sleep_for(500ms);
-        spooled = gauge("bastion_journal_spool_rows");
-        return spooled > 0 && spooled == before && gauge("bastion_journal_queue_rows") == spooled;
-      },
-      30s))
-      << read_file(log_);
+  // (a session's end row follows its recording's last write) past `above`.
+  const auto settled = [&](double above) {
+    double spooled = 0;
+    EXPECT_TRUE(eventually(
+        [&] {
+          const double before = gauge("bastion_journal_spool_rows");
+          std::this_thread::sleep_for(500ms);
+          spooled = gauge("bastion_journal_spool_rows");
+          return spooled > above && spooled == before &&
+                 gauge("bastion_journal_queue_rows") == spooled;
+        },
+        30s))
+        << read_file(log_);
+    return spooled;
+  };
+  const double ended_sessions = settled(0);
+  // One more, live when bastiond is killed: only its start is in the spool, and crash recovery at
+  // the next start must find it there and end it.
+  std::jthread live([&] { exec(login() + "@t1", "sleep 60"); });
+  ASSERT_TRUE(
+      eventually([&] { return gauge("bastion_channels_active{kind=\"exec\"}") == 1; }, 20s));
+  const double spooled = settled(ended_sessions);
   const int code = daemon_->stop(SIGKILL);
   EXPECT_EQ(code, 128 + SIGKILL);
   pg.start();
@@ -120,16 +131,19 @@ TEST_F(database_fault, a_crash_during_an_outage_loses_no_row) {
       << read_file(log_);
   const std::chrono::duration<double> replayed = std::chrono::steady_clock::now() - restarted;
   std::printf(
-      "crash during an outage: %d sessions ran with PostgreSQL away; %.0f journal rows were in the "
-      "spool when bastiond was killed; %d rows landed %.1fs after the restart\n",
+      "crash during an outage: %d sessions ran with PostgreSQL away and one was live; %.0f journal "
+      "rows were in the spool when bastiond was killed; %d rows landed %.1fs after the restart\n",
       sessions, spooled, journal_rows() - rows_before, replayed.count());
-  // Exactly those rows: none lost, none written twice.
-  EXPECT_EQ(journal_rows() - rows_before, static_cast<int>(spooled));
-  EXPECT_EQ(count_rows("sessions"), sessions_before + sessions);
+  // Exactly those rows, none lost, none written twice, and the live session's end, from crash
+  // recovery.
+  EXPECT_EQ(journal_rows() - rows_before, static_cast<int>(spooled) + 1);
+  EXPECT_EQ(count_rows("sessions"), sessions_before + sessions + 1);
+  EXPECT_EQ(count_rows("sessions WHERE ended_reason = 'crash'"), 1);
   EXPECT_EQ(count_rows("channels"), channels_before + sessions);
   EXPECT_LOGGED("holds " + std::to_string(static_cast<int>(spooled)) +
                 " rows from before this start; replaying them");
   EXPECT_LOGGED("journal spool replayed: " + std::to_string(static_cast<int>(spooled)) + " rows");
+  EXPECT_LOGGED("finalised 1 session(s) left open by a crash");
   for (const auto& s : json({"sessions"})) {
     EXPECT_FALSE(s["ended_at"].is_null()) << s.dump();
     const auto verified =

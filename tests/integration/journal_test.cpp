@@ -6,6 +6,7 @@
 #include <filesystem>
 
 #include <bastion/policy/journal.hpp>
+#include <bastion/policy/store.hpp>
 
 #include "bastionctl_support.hpp"
 
@@ -118,6 +119,60 @@ TEST_F(journal_behind, a_replay_that_runs_twice_writes_each_row_once) {
   }
   EXPECT_EQ(rows_of("spooled"), 30);
   EXPECT_EQ(count_rows(std::string("channels WHERE session_id = '") + spooled_session + "'"), 1);
+}
+
+// bastiond's start replays the spool before crash recovery, synchronously; with PostgreSQL still
+// away it fails and leaves the spool whole for the next try.
+TEST_F(journal_behind, the_replay_at_start_writes_what_a_crash_left_or_leaves_it_whole) {
+  {
+    policy::journal journal(unreachable, "test-node", journal_dir(), 1000);
+    record_outage_rows(journal);
+    ASSERT_TRUE(eventually([&] { return journal.spooled() == 33; }));
+  }
+  const auto spool = journal_dir() / "journal.spool";
+  const auto size = std::filesystem::file_size(spool);
+  EXPECT_THROW(policy::replay_journal_spool(unreachable, "test-node", journal_dir()),
+               policy::store_error);
+  EXPECT_EQ(std::filesystem::file_size(spool), size);
+  EXPECT_EQ(policy::replay_journal_spool(conninfo_, "test-node", journal_dir()), 33U);
+  EXPECT_EQ(rows_of("spooled"), 30);
+  EXPECT_EQ(count_rows(std::string("sessions WHERE id = '") + spooled_session +
+                       "' AND ended_at IS NOT NULL"),
+            1);
+  EXPECT_EQ(std::filesystem::file_size(spool), 8U);
+  EXPECT_EQ(policy::replay_journal_spool(conninfo_, "test-node", journal_dir()), 0U);
+}
+
+// Rows that arrive while the spool is being replayed land after every spooled row, and the spool is
+// cut back to empty even though rows keep arriving.
+TEST_F(journal_behind, rows_recorded_during_a_replay_land_after_it_and_the_spool_empties) {
+  constexpr int spooled = 3000;
+  constexpr int during = 3000;
+  {
+    policy::journal journal(unreachable, "test-node", journal_dir(), 10000);
+    for (int i = 0; i < spooled; ++i) {
+      auto r = row(i);
+      r.kind = "spooled";
+      journal.record(r);
+    }
+    ASSERT_TRUE(eventually([&] { return journal.spooled() == spooled; }));
+  }
+  {
+    policy::journal journal(conninfo_, "test-node", journal_dir(), 10000);
+    for (int i = 0; i < during; ++i) {
+      auto r = row(i);
+      r.kind = "during";
+      journal.record(r);
+    }
+    ASSERT_TRUE(eventually([&] { return journal.backlog() == 0; }, std::chrono::seconds(30)));
+    EXPECT_EQ(journal.dropped(), 0U);
+  }
+  EXPECT_EQ(rows_of("spooled"), spooled);
+  EXPECT_EQ(rows_of("during"), during);
+  EXPECT_EQ(count_rows("audit_events a WHERE kind = 'during' AND id < (SELECT max(id) FROM "
+                       "audit_events WHERE kind = 'spooled')"),
+            0);
+  EXPECT_EQ(std::filesystem::file_size(journal_dir() / "journal.spool"), 8U);
 }
 
 }  // namespace

@@ -120,6 +120,10 @@ TEST(key_options, permitopen_allows_only_the_destinations_it_names) {
   EXPECT_TRUE(open_permitted(o, "db", 5432)) << "any port, any case";
   EXPECT_TRUE(open_permitted(o, "2001:db8::1", 2222));
   EXPECT_FALSE(open_permitted(o, "2001:db8::1", 22));
+  // A port is a number, as sshd reads it: leading zeros name the same port (found by fuzzing).
+  const auto zeros = parsed(R"(permitopen="web:00000000000000000008080")");
+  EXPECT_TRUE(open_permitted(zeros, "web", 8080));
+  EXPECT_FALSE(open_permitted(zeros, "web", 80));
   // No patterns: one is refused when the key is added, rather than stored never to match.
   EXPECT_FALSE(parse_key_options(R"(permitopen="t*:22")")) << "no patterns";
 }

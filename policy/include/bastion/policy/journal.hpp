@@ -5,10 +5,13 @@
 //
 // Through a database outage they are kept on disk, not in memory: once a write finds PostgreSQL
 // unavailable, the writer appends what waits to a spool file (journal_spool.hpp; one fdatasync per
-// group of rows) and every later entry goes through the spool until it has been replayed into the
-// database, so order holds and a crash or a restart during the outage loses no row that reached the
-// spool. A spool left by a crash is replayed at startup. Every row is written idempotently (audit
-// rows carry an event id), because a replay cut short by a crash starts over.
+// group of rows) and every later entry goes through the spool while the database stays away, so a
+// crash or a restart during the outage loses no row that reached the spool. Once the database takes
+// rows again the spool is replayed ahead of what waits in memory, so order holds and the spool only
+// shrinks. A spool left by a crash is replayed at startup, before crash recovery
+// (replay_journal_spool). Every row is written idempotently (audit rows carry an event id), because
+// a replay cut short by a crash starts over. A spool that can no longer be read is set aside whole,
+// never replayed in part.
 //
 // Rows are not dropped to make room. Past `backlog` waiting entries the bastion stops admitting new
 // connections (accepting_connections() turns false; they are refused with the reason and counted)
@@ -82,6 +85,14 @@ struct channel_row {
 
 using journal_entry = std::variant<audit_event, session_start, session_end, channel_row>;
 
+// Replays what a previous run left in the spool in `spool_dir` into the database, before the
+// journal starts and before crash recovery, so that recovery sees the sessions whose rows waited
+// there (a session whose start row was spooled, live when bastiond was killed, is then ended as a
+// crash like any other). Returns the rows written. Throws store_error if PostgreSQL cannot take
+// them, journal_spool_error as journal's constructor does.
+std::size_t replay_journal_spool(const std::string& conninfo, const std::string& node,
+                                 const std::filesystem::path& spool_dir);
+
 class journal {
  public:
   static constexpr std::size_t hard_cap_factor = 8;
@@ -108,7 +119,10 @@ class journal {
   bool accepting_connections() const { return backlog() < backlog_; }
 
  private:
-  void run();
+  void run();    // the writer thread: drain(), started over if anything unforeseen throws
+  void drain();  // writes and spools until stopped
+  // The spool cannot be read: sets it aside and starts a new one; false if the disk refused.
+  bool set_spool_aside(const std::string& why);
   void set_size();  // under mutex_: queue_ or the spool changed
   // Applies `batch` in one transaction; true if it is done with (written, or dropped as bad).
   bool write(const std::vector<journal_entry>& batch);
