@@ -1,6 +1,7 @@
 // bastiond as a process: --check-config, startup migrations, listening, the SIGTERM drain, and
 // the startup errors an operator meets first.
 #include <csignal>
+#include <functional>
 #include <sstream>
 #include <thread>
 
@@ -22,6 +23,18 @@ class bastiond : public bastionctl_test {
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
     return false;
+  }
+
+  // Starts a bastiond on a fresh config (on `port`), then, while it runs, a second one on that
+  // config as `change` rewrites it; what the second printed as it exited.
+  run_result beside_a_running_bastiond(int port,
+                                       const std::function<void(std::string& text)>& change) {
+    const std::string config = write_config(port);
+    const child_process first({BASTIOND_PATH, "--config", config}, (dir() / "first.log").string());
+    EXPECT_TRUE(wait_for_port(port, std::chrono::seconds(30)));
+    std::string text = read_file(config);
+    change(text);
+    return run({BASTIOND_PATH, "--config", dir().write("second.yaml", text).string()});
   }
 };
 
@@ -110,30 +123,24 @@ TEST_F(bastiond, an_unreachable_database_is_one_line_and_exit_1) {
 
 TEST_F(bastiond, a_port_in_use_is_named) {
   const int port = free_port();
-  const std::string config = write_config(port);
-  child_process first({BASTIOND_PATH, "--config", config}, (dir() / "first.log").string());
-  ASSERT_TRUE(wait_for_port(port, std::chrono::seconds(30)));
-  // Its own journal spool: a directory is held by one bastiond at a time (the next test).
-  std::string text = read_file(config);
-  const std::string spool = journal_dir().string();
-  text.replace(text.find(spool), spool.size(), spool + "-second");
-  const auto second = run({BASTIOND_PATH, "--config", dir().write("second.yaml", text).string()});
+  const auto second = beside_a_running_bastiond(port, [&](std::string& text) {
+    // Its own journal spool: a directory is held by one bastiond at a time (the next test).
+    const std::string spool = journal_dir().string();
+    text.replace(text.find(spool), spool.size(), spool + "-second");
+  });
   EXPECT_EQ(second.exit_code, 1);
   EXPECT_CONTAINS(second.err, "cannot listen on 127.0.0.1:" + std::to_string(port));
 }
 
 TEST_F(bastiond, a_journal_spool_in_use_is_named_with_the_fix) {
   const int port = free_port();
-  const std::string config = write_config(port);
-  child_process first({BASTIOND_PATH, "--config", config}, (dir() / "first.log").string());
-  ASSERT_TRUE(wait_for_port(port, std::chrono::seconds(30)));
-  // The same config on ports of its own.
-  std::string text = read_file(config);
-  for (const int used : {port, metrics_port_}) {
-    const std::string at = "127.0.0.1:" + std::to_string(used);
-    text.replace(text.find(at), at.size(), "127.0.0.1:" + std::to_string(free_port()));
-  }
-  const auto second = run({BASTIOND_PATH, "--config", dir().write("second.yaml", text).string()});
+  const auto second = beside_a_running_bastiond(port, [&](std::string& text) {
+    // The same config on ports of its own.
+    for (const int used : {port, metrics_port_}) {
+      const std::string at = "127.0.0.1:" + std::to_string(used);
+      text.replace(text.find(at), at.size(), "127.0.0.1:" + std::to_string(free_port()));
+    }
+  });
   EXPECT_EQ(second.exit_code, 1);
   EXPECT_CONTAINS(second.err, "policy.journal_spool " + journal_dir().string() +
                                   ": another bastiond holds " +
