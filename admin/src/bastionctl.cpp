@@ -87,6 +87,7 @@ int run_bastionctl(int argc, const char* const* argv, std::istream& in, std::ost
   add_system_commands(app, ctx);
   add_identity_commands(app, ctx);
   add_target_commands(app, ctx);
+  add_grant_commands(app, ctx);
   add_recording_commands(app, ctx);
   try {
     app.parse(argc, argv);

@@ -54,7 +54,8 @@ class cli_context {
 };
 
 void add_identity_commands(CLI::App& app, cli_context& ctx);   // user, key
-void add_target_commands(CLI::App& app, cli_context& ctx);     // target, grant, revoke, grants
+void add_target_commands(CLI::App& app, cli_context& ctx);     // target
+void add_grant_commands(CLI::App& app, cli_context& ctx);      // grant, revoke, grants, group
 void add_system_commands(CLI::App& app, cli_context& ctx);     // migrate, known-hosts, upstream-key
 void add_recording_commands(CLI::App& app, cli_context& ctx);  // sessions, verify, replay, export
 

@@ -1,4 +1,4 @@
-// bastionctl target ..., grant, revoke, grants: what users may reach, and as whom.
+// bastionctl target ...: the SSH targets, their trusted host keys and their labels.
 #include <ostream>
 
 #include <bastion/common/escape.hpp>
@@ -16,9 +16,39 @@ struct target_add_opts {
   int port = 22;
   std::vector<std::string> host_keys;
   bool scan = false;
-  std::string expect;  // with --scan: the fingerprint the admin checked
-  bool yes = false;    // refused: it stored a second scan that nobody saw
+  std::string expect;               // with --scan: the fingerprint the admin checked
+  bool yes = false;                 // refused: it stored a second scan that nobody saw
+  std::vector<std::string> labels;  // KEY=VALUE
 };
+
+policy::target_labels labels_from_args(const std::vector<std::string>& args) {
+  policy::target_labels labels;
+  for (const auto& arg : args) {
+    const auto eq = arg.find('=');
+    if (eq == std::string::npos) {
+      throw command_error("--label \"" + escape(arg, 64) + "\": give KEY=VALUE, e.g. env=prod");
+    }
+    const std::string key = arg.substr(0, eq);
+    if (auto ok = policy::check_label(key, arg.substr(eq + 1)); !ok) {
+      throw command_error("--label: " + ok.error().text);
+    }
+    if (!labels.emplace(key, arg.substr(eq + 1)).second) {
+      throw command_error("--label " + escape(key, 64) + " is given twice");
+    }
+  }
+  return labels;
+}
+
+std::string labels_text(const policy::target_labels& labels) {
+  std::string out;
+  for (const auto& [key, value] : labels) {
+    out += out.empty() ? "" : ",";
+    out += key;
+    out += '=';
+    out += value;
+  }
+  return out;
+}
 
 std::vector<policy::host_key> host_keys_from_args(const std::vector<std::string>& args) {
   std::vector<policy::host_key> keys;
@@ -74,7 +104,7 @@ policy::host_key scanned_key(cli_context& ctx, const target_add_opts& o) {
 }
 
 void run_target_add(cli_context& ctx, const target_add_opts& o) {
-  policy::target_info target{o.name, o.host, o.port, {}, {}};
+  policy::target_info target{o.name, o.host, o.port, {}, {}, labels_from_args(o.labels)};
   if (o.scan) {
     target.host_keys.push_back(scanned_key(ctx, o));
   } else {
@@ -99,17 +129,19 @@ void print_targets(cli_context& ctx, bool json) {
                      {"host", t.host},
                      {"port", t.port},
                      {"host_keys", keys},
+                     {"labels", t.labels},
                      {"created_at", t.created_at}});
     }
     return print_json(ctx.out, doc);
   }
-  table tab({"NAME", "HOST", "PORT", "HOST KEY", "ADDED"});
+  table tab({"NAME", "HOST", "PORT", "LABELS", "HOST KEY", "ADDED"});
   for (const auto& t : targets) {
     std::string keys;
     for (const auto& k : t.host_keys) {
       keys += (keys.empty() ? "" : " ") + k.fingerprint;
     }
-    tab.add_row({t.name, t.host, std::to_string(t.port), keys, t.created_at});
+    tab.add_row(
+        {t.name, t.host, std::to_string(t.port), labels_text(t.labels), keys, t.created_at});
   }
   tab.print(ctx.out, "no targets; add one with: bastionctl target add NAME --host HOST --scan");
 }
@@ -134,6 +166,8 @@ void add_target_subcommands(CLI::App& app, cli_context& ctx) {
       "--scan printed and you checked on the target)");
   expect_opt->needs(scan_opt);
   add_cmd->add_flag("--yes", add->yes, "Refused: use --expect SHA256:... instead");
+  add_cmd->add_option("--label", add->labels,
+                      "A label KEY=VALUE (repeatable), which grants can name as label:KEY=VALUE");
   key_opt->excludes(scan_opt);
   add_cmd->callback([&ctx, add] {
     if (!add->scan && add->host_keys.empty()) {
@@ -156,93 +190,10 @@ void add_target_subcommands(CLI::App& app, cli_context& ctx) {
   });
 }
 
-struct grant_opts {
-  std::string user;
-  std::string target;
-  std::string login;
-  std::string allow = "shell,exec,sftp";
-  bool json = false;
-};
-
-std::string join_kinds(const std::vector<policy::channel_kind>& kinds) {
-  std::string out;
-  for (const auto k : kinds) {
-    out += (out.empty() ? "" : ",") + std::string(policy::to_string(k));
-  }
-  return out;
-}
-
-void print_grants(cli_context& ctx, const grant_opts& o) {
-  const auto grants =
-      ctx.store().list_grants(o.user.empty() ? std::nullopt : std::optional(o.user));
-  if (o.json) {
-    auto doc = nlohmann::json::array();
-    for (const auto& g : grants) {
-      auto kinds = nlohmann::json::array();
-      for (const auto k : g.kinds) {
-        kinds.push_back(policy::to_string(k));
-      }
-      doc.push_back({{"user", g.user},
-                     {"target", g.target},
-                     {"login", g.login},
-                     {"kinds", kinds},
-                     {"created_at", g.created_at}});
-    }
-    return print_json(ctx.out, doc);
-  }
-  table t({"USER", "TARGET", "LOGIN", "ALLOW", "GRANTED"});
-  for (const auto& g : grants) {
-    t.add_row({g.user, g.target, g.login, join_kinds(g.kinds), g.created_at});
-  }
-  t.print(ctx.out, "no grants; add one with: bastionctl grant USER TARGET --login LOGIN");
-}
-
-void add_grant_commands(CLI::App& app, cli_context& ctx) {
-  auto g = std::make_shared<grant_opts>();
-  auto* grant_cmd = app.add_subcommand(
-      "grant", "Let a user reach a target as a login (replaces the kinds of an existing grant)");
-  grant_cmd->add_option("USER", g->user, "User name")->required();
-  grant_cmd->add_option("TARGET", g->target, "Target name")->required();
-  grant_cmd->add_option("--login", g->login, "Login on the target")->required();
-  grant_cmd
-      ->add_option("--allow", g->allow,
-                   "Channel kinds: shell,exec,sftp,forward,remote-forward,agent,x11")
-      ->capture_default_str();
-  grant_cmd->callback([&ctx, g] {
-    auto kinds = policy::parse_channel_kinds(g->allow);
-    if (!kinds) {
-      throw command_error("--allow: " + kinds.error().text);
-    }
-    ctx.store().grant(g->user, g->target, g->login, *kinds);
-    ctx.out << "granted " << escape(g->user, 64) << " on " << escape(g->target, 64) << " as "
-            << g->login << ": " << join_kinds(*kinds) << "\n";
-  });
-
-  auto r = std::make_shared<grant_opts>();
-  auto* revoke_cmd =
-      app.add_subcommand("revoke", "Remove a user's grants on a target (all logins, or one)");
-  revoke_cmd->add_option("USER", r->user, "User name")->required();
-  revoke_cmd->add_option("TARGET", r->target, "Target name")->required();
-  revoke_cmd->add_option("--login", r->login, "Only this login");
-  revoke_cmd->callback([&ctx, r] {
-    const int n = ctx.store().revoke(r->user, r->target,
-                                     r->login.empty() ? std::nullopt : std::optional(r->login));
-    ctx.out << "revoked " << n << " grant" << (n == 1 ? "" : "s") << " of " << escape(r->user, 64)
-            << " on " << escape(r->target, 64) << "\n";
-  });
-
-  auto l = std::make_shared<grant_opts>();
-  auto* list_cmd = app.add_subcommand("grants", "List grants");
-  list_cmd->add_option("--user", l->user, "Only this user's grants");
-  add_json_flag(list_cmd, l->json);
-  list_cmd->callback([&ctx, l] { print_grants(ctx, *l); });
-}
-
 }  // namespace
 
 void add_target_commands(CLI::App& app, cli_context& ctx) {
   add_target_subcommands(app, ctx);
-  add_grant_commands(app, ctx);
 }
 
 }  // namespace bastion::admin

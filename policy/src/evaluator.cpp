@@ -65,16 +65,13 @@ const target_info* resolve_destination(const policy_snapshot& snap, std::string_
 }
 
 access_decision decide_access(const policy_snapshot& snap, std::string_view user,
-                              const target_info& target, std::string_view login) {
-  const snapshot_grant* grant = snap.find_grant(user, target.name, login);
-  if (grant == nullptr) {
-    return {false,
-            &target,
-            {},
-            "user " + escape(user, 64) + " may not log in to " + target.name + " as " +
-                escape(login, 64)};
+                              const target_info& target, std::string_view login,
+                              const key_context& at) {
+  const grant_decision d = snap.decide_grant(user, target, login, at.source_ip, at.now_unix);
+  if (!d.allowed || d.rule == nullptr) {  // an allowing decision always names its grant
+    return {false, &target, {}, d.reason, d.rule != nullptr ? d.rule->id : 0};
   }
-  return {true, &target, grant->kinds, {}};
+  return {true, &target, d.rule->kinds, {}, d.rule->id};
 }
 
 void restrict_access(access_decision& access, const key_options& options) {

@@ -282,7 +282,7 @@ grant_decision evaluate_grants(std::span<const grant_rule> rules, const grant_re
     return {false, best_refused, not_admitted(*best_refused, request)};
   }
   return {false, nullptr,
-          "no grant lets " + escape(request.user, 64) + " log in to " + escape(request.target, 64) +
+          "user " + escape(request.user, 64) + " may not log in to " + escape(request.target, 64) +
               " as " + escape(request.login, 64)};
 }
 

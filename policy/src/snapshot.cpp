@@ -1,17 +1,11 @@
 // Indexes over the policy rows.
+#include <algorithm>
+
+#include <bastion/common/escape.hpp>
 #include <bastion/policy/snapshot.hpp>
 
 namespace bastion::policy {
 namespace {
-
-std::string grant_key(std::string_view user, std::string_view target, std::string_view login) {
-  std::string k(user);
-  k += '\0';
-  k += target;
-  k += '\0';
-  k += login;
-  return k;
-}
 
 template <class Map>
 std::size_t index_of(const Map& map, std::string_view key) {
@@ -31,9 +25,8 @@ policy_snapshot::policy_snapshot(snapshot_rows rows) : rows_(std::move(rows)) {
   for (std::size_t i = 0; i < rows_.targets.size(); ++i) {
     targets_.emplace(rows_.targets[i].name, i);
   }
-  for (std::size_t i = 0; i < rows_.grants.size(); ++i) {
-    const auto& g = rows_.grants[i];
-    grants_.emplace(grant_key(g.user, g.target, g.login), i);
+  for (const auto& [user, group] : rows_.memberships) {
+    groups_[user].push_back(group);
   }
 }
 
@@ -65,16 +58,38 @@ const target_info* policy_snapshot::find_target_by_address(std::string_view host
   return found;
 }
 
-const snapshot_grant* policy_snapshot::find_grant(std::string_view user, std::string_view target,
-                                                  std::string_view login) const {
-  const auto i = index_of(grants_, grant_key(user, target, login));
-  return i < rows_.grants.size() ? &rows_.grants[i] : nullptr;
+std::span<const std::string> policy_snapshot::groups_of(std::string_view user) const {
+  const auto it = groups_.find(user);
+  return it == groups_.end() ? std::span<const std::string>{} : std::span(it->second);
 }
 
-bool policy_snapshot::has_grant_on(std::string_view user, std::string_view target) const {
-  const std::string prefix = grant_key(user, target, {});  // "user\0target\0"
-  const auto it = grants_.lower_bound(prefix);
-  return it != grants_.end() && it->first.starts_with(prefix);
+grant_decision policy_snapshot::decide_grant(std::string_view user, const target_info& target,
+                                             std::string_view login, std::string_view source_ip,
+                                             std::int64_t now_unix) const {
+  return evaluate_grants(rows_.grants, {user, groups_of(user), target.name, &target.labels, login,
+                                        source_ip, now_unix});
+}
+
+grant_decision policy_snapshot::decide_reach(std::string_view user, const target_info& target,
+                                             std::string_view source_ip,
+                                             std::int64_t now_unix) const {
+  // Asked once per -J hop, before its login is known. A grant that admits the request on its own
+  // lets the evaluator allow it too (grants that do not admit it take no part in precedence).
+  const auto groups = groups_of(user);
+  grant_decision out{false, nullptr, "user " + escape(user, 64) + " may not reach " + target.name};
+  for (const auto& r : rows_.grants) {
+    for (const auto& login : r.logins) {
+      auto d = evaluate_grants(std::span(&r, 1), {user, groups, target.name, &target.labels, login,
+                                                  source_ip, now_unix});
+      if (d.allowed) {
+        return d;
+      }
+      if (d.rule != nullptr && out.rule == nullptr) {
+        out = std::move(d);
+      }
+    }
+  }
+  return out;
 }
 
 }  // namespace bastion::policy

@@ -1,4 +1,6 @@
 // The store's connection, error mapping and audit trail.
+#include <fmt/format.h>
+
 #include <bastion/common/escape.hpp>
 #include <bastion/policy/conninfo.hpp>
 
@@ -49,6 +51,33 @@ void require(const result<void>& check) {
 
 std::string shown(std::string_view name) {
   return "\"" + escape(name, 64) + "\"";
+}
+
+std::int64_t id_of(pqxx::work& txn, std::string_view table, const std::string& name) {
+  require_text("name", name);
+  const auto rows = txn.exec_params(fmt::format("SELECT id FROM {} WHERE name = $1", table), name);
+  if (rows.empty()) {
+    const std::string_view noun = table == "users"    ? "user"
+                                  : table == "groups" ? "group"
+                                                      : "target";
+    const std::string_view lister = table == "users"    ? "user list"
+                                    : table == "groups" ? "group list"
+                                                        : "target list";
+    throw store_error(
+        store_error::kind::not_found,
+        fmt::format("no {} {}; `bastionctl {}` shows them", noun, shown(name), lister));
+  }
+  return rows[0][0].as<std::int64_t>();
+}
+
+std::vector<std::string> split_commas(std::string_view text) {
+  std::vector<std::string> out;
+  while (!text.empty()) {
+    const auto comma = text.find(',');
+    out.emplace_back(text.substr(0, comma));
+    text = comma == std::string_view::npos ? std::string_view{} : text.substr(comma + 1);
+  }
+  return out;
 }
 
 store_error unavailable_error(const std::string& shown_conninfo, std::string_view detail) {

@@ -28,6 +28,16 @@ void require(const result<void>& check);
 // A name for a message: quoted, escaped, bounded.
 std::string shown(std::string_view name);
 
+// The id of the row named `name` in `table` (users, groups or targets); store_error(not_found)
+// naming the command that lists them.
+std::int64_t id_of(pqxx::work& txn, std::string_view table, const std::string& name);
+
+// Fills each target's labels from target_labels.
+void attach_labels(pqxx::work& txn, std::vector<target_info>& targets);
+
+// "a,b,c" (array_to_string's output) as its items; "" is none.
+std::vector<std::string> split_commas(std::string_view text);
+
 struct store::impl {
   impl(const std::string& conninfo, std::string actor_name, std::string node_name);
 

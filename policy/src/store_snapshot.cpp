@@ -1,4 +1,4 @@
-// Reading the policy snapshot: four queries in one repeatable-read transaction, so a change
+// Reading the policy snapshot: its queries in one repeatable-read transaction, so a change
 // committed half-way never shows half.
 #include <bastion/common/log.hpp>
 #include <bastion/policy/snapshot.hpp>
@@ -6,6 +6,45 @@
 #include "store_impl.hpp"
 
 namespace bastion::policy {
+namespace {
+
+template <class T>
+std::optional<T> optional_of(const pqxx::field& f) {
+  return f.is_null() ? std::nullopt : std::optional<T>(f.as<T>());
+}
+
+// A window's ends in whole seconds, rounded inward: never admitted before valid_from, nor at or
+// after valid_until.
+void load_grants(pqxx::work& txn, std::vector<grant_rule>& out) {
+  const auto rows = txn.exec(
+      "SELECT g.id, coalesce(u.name, ''), coalesce(gr.name, ''), "
+      "coalesce(t.name, g.target_pattern), g.login, array_to_string(g.kinds, ','), "
+      "ceil(extract(epoch FROM g.valid_from))::bigint, "
+      "floor(extract(epoch FROM g.valid_until))::bigint, array_to_string(g.sources, ',') "
+      "FROM grants g LEFT JOIN users u ON u.id = g.user_id LEFT JOIN groups gr ON gr.id = "
+      "g.group_id LEFT JOIN targets t ON t.id = g.target_id ORDER BY g.id");
+  for (const auto& r : rows) {
+    grant_row row;
+    row.id = r[0].as<std::int64_t>();
+    row.user = r[1].as<std::string>();
+    row.group = r[2].as<std::string>();
+    row.targets = r[3].is_null() ? "" : r[3].as<std::string>();
+    row.logins = {r[4].as<std::string>()};
+    row.kinds = r[5].as<std::string>();
+    row.valid_from_unix = optional_of<std::int64_t>(r[6]);
+    row.valid_until_unix = optional_of<std::int64_t>(r[7]);
+    row.sources = split_commas(r[8].as<std::string>());
+    auto rule = make_grant_rule(row);
+    if (!rule) {
+      // A malformed row never widens access: it is left out, and said so.
+      spdlog::error("grant skipped: {}", log_value(rule.error().text));
+      continue;
+    }
+    out.push_back(std::move(*rule));
+  }
+}
+
+}  // namespace
 
 std::int64_t store::policy_version() {
   return impl_->transact("read the policy version", [](pqxx::work& txn) {
@@ -47,19 +86,12 @@ snapshot_rows store::load_snapshot_rows() {
             {r[3].as<std::string>(), r[4].as<std::string>(), r[5].as<std::string>()});
       }
     }
-    for (const auto& r :
-         txn.exec("SELECT u.name, t.name, g.login, array_to_string(g.kinds, ',') FROM grants g "
-                  "JOIN users u ON u.id = g.user_id JOIN targets t ON t.id = g.target_id")) {
-      auto kinds = parse_channel_kinds(r[3].as<std::string>());
-      if (!kinds) {
-        // A malformed row never widens access: it is left out, and said so.
-        spdlog::error("grant of {} on {} skipped: {}", log_value(r[0].as<std::string>()),
-                      log_value(r[1].as<std::string>()), log_value(kinds.error().text));
-        continue;
-      }
-      rows.grants.push_back(
-          {r[0].as<std::string>(), r[1].as<std::string>(), r[2].as<std::string>(), *kinds});
+    attach_labels(txn, rows.targets);
+    for (const auto& r : txn.exec("SELECT u.name, gr.name FROM group_members m JOIN users u ON "
+                                  "u.id = m.user_id JOIN groups gr ON gr.id = m.group_id")) {
+      rows.memberships.emplace_back(r[0].as<std::string>(), r[1].as<std::string>());
     }
+    load_grants(txn, rows.grants);
     return rows;
   });
 }

@@ -1,6 +1,8 @@
 // Targets with their host keys, and grants.
 #include <fmt/format.h>
 
+#include <map>
+
 #include "store_impl.hpp"
 
 namespace bastion::policy {
@@ -8,15 +10,67 @@ namespace {
 
 using kind = store_error::kind;
 
-std::int64_t id_of(pqxx::work& txn, std::string_view table, const std::string& name) {
-  require_text("name", name);
-  const auto rows = txn.exec_params(fmt::format("SELECT id FROM {} WHERE name = $1", table), name);
-  if (rows.empty()) {
-    const std::string_view noun = table == "users" ? "user" : "target";
-    throw store_error(kind::not_found, fmt::format("no {} {}; `bastionctl {} list` shows them",
-                                                   noun, shown(name), noun));
+// A source block as PostgreSQL's cidr takes it: no bits set past the prefix.
+std::string source_block(const std::string& text) {
+  require_text("source", text);
+  const auto block = parse_net_block(text);
+  if (!block) {
+    throw store_error(kind::invalid, "--source " + shown(text) +
+                                         " is not an address or a CIDR block (10.0.0.0/8, "
+                                         "2001:db8::/32)");
   }
-  return rows[0][0].as<std::int64_t>();
+  // parse_net_block clears the bits past the prefix; PostgreSQL's cidr refuses them, and a person
+  // who wrote 10.1.2.3/8 may have meant 10.1.2.3/32: ask.
+  if (parse_ip(text.substr(0, text.find('/')))->bytes != block->bytes) {
+    throw store_error(kind::invalid, "--source " + shown(text) +
+                                         " has bits set past its prefix; did you mean " +
+                                         block->to_string() + "?");
+  }
+  return block->to_string();
+}
+
+std::string sources_literal(const std::vector<std::string>& sources) {
+  if (sources.size() > 64) {
+    throw store_error(kind::invalid, "a grant takes at most 64 --source blocks");
+  }
+  std::string out = "{";
+  for (const auto& s : sources) {
+    out += (out.size() > 1 ? "," : "") + source_block(s);
+  }
+  return out + "}";
+}
+
+// The subject and target columns of a grant: (user_id, group_id, target_id, target_pattern).
+struct grant_columns {
+  std::optional<std::int64_t> user_id;
+  std::optional<std::int64_t> group_id;
+  std::optional<std::int64_t> target_id;
+  std::optional<std::string> pattern;
+};
+
+grant_columns columns_of(pqxx::work& txn, const grant_info& g) {
+  if (g.user.empty() == g.group.empty()) {
+    throw store_error(kind::invalid, "a grant is to a user or to a group (--group), not both");
+  }
+  grant_columns c;
+  if (g.group.empty()) {
+    c.user_id = id_of(txn, "users", g.user);
+  } else {
+    c.group_id = id_of(txn, "groups", g.group);
+  }
+  require_text("target", g.target);
+  auto selector = parse_target_selector(g.target);
+  require(selector ? result<void>{} : result<void>{selector.error()});
+  if (selector->by == target_selector::kind::name) {
+    c.target_id = id_of(txn, "targets", g.target);
+  } else {
+    c.pattern = g.target;
+  }
+  return c;
+}
+
+std::string subject_of(const grant_info& g) {
+  return g.group.empty() ? shown(g.user) : "group " + shown(g.group);
 }
 
 std::string kinds_literal(const std::vector<channel_kind>& kinds) {
@@ -35,6 +89,27 @@ std::vector<channel_kind> kinds_from_db(const std::string& text) {
   return *kinds;
 }
 
+grant_info grant_from(const pqxx::row& r) {
+  grant_info g;
+  g.id = r[0].as<std::int64_t>();
+  g.user = r[1].as<std::string>();
+  g.group = r[2].as<std::string>();
+  g.target = r[3].as<std::string>();
+  g.login = r[4].as<std::string>();
+  g.kinds = kinds_from_db(r[5].as<std::string>());
+  if (!r[6].is_null()) {
+    g.valid_from = r[6].as<std::string>();
+  }
+  if (!r[7].is_null()) {
+    g.valid_until = r[7].as<std::string>();
+  }
+  for (const auto& s : split_commas(r[8].as<std::string>())) {
+    g.sources.push_back(s);
+  }
+  g.created_at = r[9].as<std::string>();
+  return g;
+}
+
 }  // namespace
 
 void store::add_target(const target_info& target) {
@@ -50,6 +125,10 @@ void store::add_target(const target_info& target) {
     throw store_error(kind::invalid,
                       "target " + shown(target.name) +
                           " needs a host key: pass --host-key 'TYPE BASE64' or --scan --yes");
+  }
+  for (const auto& [key, value] : target.labels) {
+    require_text("label", key + value);
+    require(check_label(key, value));
   }
   impl_->transact("add target " + shown(target.name), [&](pqxx::work& txn) {
     const auto rows = txn.exec_params(
@@ -68,8 +147,15 @@ void store::add_target(const target_info& target) {
           "VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
           id, key.type, key.base64, key.fingerprint);
     }
+    for (const auto& [key, value] : target.labels) {
+      txn.exec_params("INSERT INTO target_labels (target_id, key, value) VALUES ($1, $2, $3)", id,
+                      key, value);
+    }
     impl_->audit(txn, "admin.target_add",
-                 {{"target", target.name}, {"host", target.host}, {"port", target.port}});
+                 {{"target", target.name},
+                  {"host", target.host},
+                  {"port", target.port},
+                  {"labels", target.labels}});
   });
 }
 
@@ -94,8 +180,22 @@ std::vector<target_info> store::list_targets() {
             {r[4].as<std::string>(), r[5].as<std::string>(), r[6].as<std::string>()});
       }
     }
+    attach_labels(txn, out);
     return out;
   });
+}
+
+void attach_labels(pqxx::work& txn, std::vector<target_info>& targets) {
+  std::map<std::string, target_info*, std::less<>> by_name;
+  for (auto& t : targets) {
+    by_name.emplace(t.name, &t);
+  }
+  for (const auto& r : txn.exec("SELECT t.name, l.key, l.value FROM target_labels l JOIN targets "
+                                "t ON t.id = l.target_id")) {
+    if (const auto it = by_name.find(r[0].c_str()); it != by_name.end()) {
+      it->second->labels.emplace(r[1].as<std::string>(), r[2].as<std::string>());
+    }
+  }
 }
 
 void store::remove_target(const std::string& name) {
@@ -106,45 +206,68 @@ void store::remove_target(const std::string& name) {
   });
 }
 
-void store::grant(const std::string& user, const std::string& target, const std::string& login,
-                  const std::vector<channel_kind>& kinds) {
-  require_text("login", login);
-  require(check_login(login));
-  if (kinds.empty()) {
+void store::grant(const grant_info& g) {
+  require_text("login", g.login);
+  require(check_login(g.login));
+  if (g.kinds.empty()) {
     throw store_error(kind::invalid, "a grant needs at least one channel kind");
   }
-  impl_->transact("grant " + shown(user) + " on " + shown(target), [&](pqxx::work& txn) {
-    const auto uid = id_of(txn, "users", user);
-    const auto tid = id_of(txn, "targets", target);
+  require_text("--valid-from", g.valid_from.value_or(""));
+  require_text("--valid-until", g.valid_until.value_or(""));
+  const std::string sources = sources_literal(g.sources);
+  impl_->transact("grant " + subject_of(g) + " on " + shown(g.target), [&](pqxx::work& txn) {
+    const auto c = columns_of(txn, g);
+    if (g.valid_from && g.valid_until &&
+        txn.exec_params1("SELECT $1::timestamptz >= $2::timestamptz", *g.valid_from,
+                         *g.valid_until)[0]
+            .as<bool>()) {
+      throw store_error(kind::invalid, "--valid-from " + shown(*g.valid_from) +
+                                           " is not before --valid-until " + shown(*g.valid_until));
+    }
     txn.exec_params(
-        "INSERT INTO grants (user_id, target_id, login, kinds) VALUES ($1, $2, $3, $4::text[]) "
-        "ON CONFLICT (user_id, target_id, login) DO UPDATE SET kinds = EXCLUDED.kinds",
-        uid, tid, login, kinds_literal(kinds));
-    impl_->audit(
-        txn, "admin.grant",
-        {{"user", user}, {"target", target}, {"login", login}, {"kinds", kinds_literal(kinds)}});
+        "INSERT INTO grants (user_id, group_id, target_id, target_pattern, login, kinds, "
+        "valid_from, valid_until, sources) VALUES ($1, $2, $3, $4, $5, $6::text[], "
+        "$7::timestamptz, $8::timestamptz, $9::cidr[]) ON CONFLICT ON CONSTRAINT grants_unique DO "
+        "UPDATE SET kinds = EXCLUDED.kinds, valid_from = EXCLUDED.valid_from, valid_until = "
+        "EXCLUDED.valid_until, sources = EXCLUDED.sources",
+        c.user_id, c.group_id, c.target_id, c.pattern, g.login, kinds_literal(g.kinds),
+        g.valid_from, g.valid_until, sources);
+    impl_->audit(txn, "admin.grant",
+                 {{"user", g.user},
+                  {"group", g.group},
+                  {"target", g.target},
+                  {"login", g.login},
+                  {"kinds", kinds_literal(g.kinds)},
+                  {"valid_from", g.valid_from.value_or("")},
+                  {"valid_until", g.valid_until.value_or("")},
+                  {"sources", sources}});
   });
 }
 
-int store::revoke(const std::string& user, const std::string& target,
-                  const std::optional<std::string>& login) {
-  require_text("login", login.value_or(""));
-  return impl_->transact("revoke " + shown(user) + " on " + shown(target), [&](pqxx::work& txn) {
-    const auto uid = id_of(txn, "users", user);
-    const auto tid = id_of(txn, "targets", target);
-    const auto rows = txn.exec_params(
-        "DELETE FROM grants WHERE user_id = $1 AND target_id = $2 AND ($3 = '' OR login = $3) "
-        "RETURNING login",
-        uid, tid, login.value_or(""));
-    if (rows.empty()) {
-      throw store_error(kind::not_found, "no grant for " + shown(user) + " on " + shown(target) +
-                                             (login ? " as " + shown(*login) : std::string()) +
-                                             "; `bastionctl grants` shows them");
-    }
-    impl_->audit(txn, "admin.revoke",
-                 {{"user", user}, {"target", target}, {"login", login.value_or("*")}});
-    return static_cast<int>(rows.size());
-  });
+int store::revoke(const grant_info& which) {
+  require_text("login", which.login);
+  return impl_->transact(
+      "revoke " + subject_of(which) + " on " + shown(which.target), [&](pqxx::work& txn) {
+        const auto c = columns_of(txn, which);
+        const auto rows = txn.exec_params(
+            "DELETE FROM grants WHERE user_id IS NOT DISTINCT FROM $1 AND group_id IS NOT "
+            "DISTINCT FROM $2 AND target_id IS NOT DISTINCT FROM $3 AND target_pattern IS NOT "
+            "DISTINCT FROM $4 AND ($5 = '' OR login = $5) RETURNING login",
+            c.user_id, c.group_id, c.target_id, c.pattern, which.login);
+        if (rows.empty()) {
+          throw store_error(
+              kind::not_found,
+              "no grant for " + subject_of(which) + " on " + shown(which.target) +
+                  (which.login.empty() ? std::string() : " as " + shown(which.login)) +
+                  "; `bastionctl grants` shows them");
+        }
+        impl_->audit(txn, "admin.revoke",
+                     {{"user", which.user},
+                      {"group", which.group},
+                      {"target", which.target},
+                      {"login", which.login.empty() ? "*" : which.login}});
+        return static_cast<int>(rows.size());
+      });
 }
 
 std::vector<grant_info> store::list_grants(const std::optional<std::string>& user) {
@@ -154,15 +277,20 @@ std::vector<grant_info> store::list_grants(const std::optional<std::string>& use
     }
     const auto rows = txn.exec_params(
         fmt::format(
-            "SELECT u.name, t.name, g.login, array_to_string(g.kinds, ','), {} "
-            "FROM grants g JOIN users u ON u.id = g.user_id JOIN targets t ON t.id = g.target_id "
-            "WHERE $1 = '' OR u.name = $1 ORDER BY u.name, t.name, g.login",
+            "SELECT g.id, coalesce(u.name, ''), coalesce(gr.name, ''), "
+            "coalesce(t.name, g.target_pattern), g.login, array_to_string(g.kinds, ','), {}, {}, "
+            "array_to_string(g.sources, ','), {} FROM grants g "
+            "LEFT JOIN users u ON u.id = g.user_id LEFT JOIN groups gr ON gr.id = g.group_id "
+            "LEFT JOIN targets t ON t.id = g.target_id "
+            "WHERE $1 = '' OR u.name = $1 OR g.group_id IN (SELECT m.group_id FROM group_members "
+            "m JOIN users mu ON mu.id = m.user_id WHERE mu.name = $1) "
+            "ORDER BY coalesce(u.name, gr.name), u.name IS NULL, 4, g.login",
+            fmt::format(iso_time_sql, "g.valid_from"), fmt::format(iso_time_sql, "g.valid_until"),
             fmt::format(iso_time_sql, "g.created_at")),
         user.value_or(""));
     std::vector<grant_info> out;
     for (const auto& r : rows) {
-      out.push_back({r[0].as<std::string>(), r[1].as<std::string>(), r[2].as<std::string>(),
-                     kinds_from_db(r[3].as<std::string>()), r[4].as<std::string>()});
+      out.push_back(grant_from(r));
     }
     return out;
   });

@@ -73,6 +73,10 @@ class client_connection : public server_endpoint,
   std::shared_ptr<relay> make_relay(const std::string& target);
   int on_message(ssh_message message);
   bool open_tunnel(ssh_message message);
+  // Why this user may not open a tunnel to host:port (`target` as it resolves), or "".
+  std::string tunnel_refusal(const policy::policy_snapshot& snapshot,
+                             const policy::target_info* target, std::string_view host, int port,
+                             const std::string& destination) const;
   bool pump_sessions();
   void arm_sessions();
   void audit(std::string kind, std::string result, std::string actor, const nlohmann::json& detail);

@@ -55,7 +55,8 @@ void client_connection::on_authenticated(const policy::parsed_username& name) {
     return relay_->refuse(name.target + " is not a registered target");
   }
   // Policy first: a target this user may not reach as that login is never connected to.
-  auto access = policy::decide_access(*snapshot_, user_, *target, name.login);
+  auto access =
+      policy::decide_access(*snapshot_, user_, *target, name.login, key_context_of(peer_));
   policy::restrict_access(access, key_options_);
   relay_->set_access(std::move(access),
                      {user_, {}, name.login, peer_, client_version(session_.get()), "username"});
@@ -96,6 +97,25 @@ int client_connection::on_message(ssh_message message) {
   return open_tunnel(message) ? 0 : 1;
 }
 
+std::string client_connection::tunnel_refusal(const policy::policy_snapshot& snapshot,
+                                              const policy::target_info* target,
+                                              std::string_view host, int port,
+                                              const std::string& destination) const {
+  if (target == nullptr) {
+    return destination +
+           " is not a registered target; `bastionctl target list` on the bastion shows them";
+  }
+  const auto at = key_context_of(peer_);
+  if (auto reach = snapshot.decide_reach(user_, *target, at.source_ip, at.now_unix);
+      !reach.allowed) {
+    return reach.reason;
+  }
+  if (!policy::open_permitted(key_options_, host, port)) {
+    return "the key's permitopen= option does not let it open " + destination;
+  }
+  return {};
+}
+
 // Accepts the direct-tcpip channel and runs an inner session on it; a destination that is not
 // a target this user may reach gets the reason in a disconnect message, which ssh prints. False
 // if the open is refused as it is (administratively prohibited).
@@ -108,15 +128,8 @@ bool client_connection::open_tunnel(ssh_message message) {
   const auto snapshot = ctx_.policy.current();  // policy as of now, not of the outer login
   const policy::target_info* target =
       policy::resolve_destination(*snapshot, host != nullptr ? host : "", port);
-  std::string refusal;
-  if (target == nullptr) {
-    refusal = destination +
-              " is not a registered target; `bastionctl target list` on the bastion shows them";
-  } else if (!snapshot->has_grant_on(user_, target->name)) {
-    refusal = "user " + user_ + " may not reach " + target->name;
-  } else if (!policy::open_permitted(key_options_, host != nullptr ? host : "", port)) {
-    refusal = "the key's permitopen= option does not let it open " + destination;
-  }
+  const std::string refusal =
+      tunnel_refusal(*snapshot, target, host != nullptr ? host : "", port, destination);
   if (!refusal.empty() && refused_tunnels_ >= ctx_.cfg.limits.max_auth_tries) {
     return false;  // said once, with the refusal that reached the bound
   }

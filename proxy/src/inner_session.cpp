@@ -181,7 +181,8 @@ int inner_session::decide_pubkey(const std::string& login, ssh_key key, char sta
     scope_.audit("auth.inner", "ok",
                  {{"target", target_->name}, {"login", login}, {"fingerprint", fingerprint}});
     // Both keys' options hold: the outer connection's and this hop's.
-    auto access = policy::decide_access(*scope_.snapshot, scope_.user, *target_, login);
+    auto access = policy::decide_access(*scope_.snapshot, scope_.user, *target_, login,
+                                        key_context_of(scope_.source));
     policy::restrict_access(access, scope_.user_key_options);
     policy::restrict_access(access, decision.options);
     relay_->set_access(

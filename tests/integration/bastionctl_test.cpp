@@ -28,7 +28,7 @@ TEST_F(bastionctl, usage_errors_exit_2) {
 }
 
 TEST_F(bastionctl, migrate_reports_up_to_date) {
-  EXPECT_EQ(ok({"migrate"}), "schema at version 3 (up to date)\n");
+  EXPECT_EQ(ok({"migrate"}), "schema at version 4 (up to date)\n");
 }
 
 TEST_F(bastionctl, users_add_list_disable) {
@@ -220,6 +220,67 @@ TEST_F(bastionctl, grants_replace_list_and_revoke) {
   EXPECT_EQ(ctl({"revoke", "alice", "web1", "--login", "ops"}).exit_code, 1);
   ok({"revoke", "bob", "web1"});
   EXPECT_EQ(json({"grants"}).size(), 1U);
+}
+
+TEST_F(bastionctl, groups_patterns_labels_windows_and_sources) {
+  ok({"user", "add", "alice"});
+  ok({"user", "add", "bob"});
+  const std::string host_key = pub_line(key("hk"));
+  ok({"target", "add", "web1", "--host", "10.0.0.5", "--host-key", host_key, "--label", "env=prod",
+      "--label", "team/owner=web"});
+  EXPECT_EQ(json({"target", "list"})[0]["labels"],
+            (nlohmann::json{{"env", "prod"}, {"team/owner", "web"}}));
+  const auto bad_label = ctl(
+      {"target", "add", "web2", "--host", "10.0.0.6", "--host-key", host_key, "--label", "env"});
+  EXPECT_EQ(bad_label.exit_code, 1);
+  EXPECT_CONTAINS(bad_label.err, "give KEY=VALUE");
+
+  EXPECT_EQ(ok({"group", "add", "ops", "alice", "bob"}), "group ops: added 2 users\n");
+  EXPECT_EQ(json({"group", "members", "ops"})[0]["members"], (nlohmann::json{"alice", "bob"}));
+  EXPECT_EQ(ctl({"group", "add", "ops", "carol"}).exit_code, 1) << "no such user";
+  EXPECT_EQ(ctl({"group", "add", "ops!"}).exit_code, 1);
+  EXPECT_EQ(
+      ok({"grant", "--group", "ops", "label:env=prod", "--login", "deploy", "--allow", "exec"}),
+      "granted group ops on label:env=prod as deploy: exec\n");
+  EXPECT_EQ(ok({"grant", "alice", "web-*", "--login", "deploy", "--valid-from", "2026-01-01Z",
+                "--valid-until", "2027-01-01T00:00Z", "--source", "10.0.0.0/8", "--source",
+                "2001:db8::/32"}),
+            "granted alice on web-* as deploy: shell,exec,sftp; valid "
+            "2026-01-01Z..2027-01-01T00:00Z; from 10.0.0.0/8,2001:db8::/32\n");
+  // Refused before anything is stored, each naming its fix.
+  const auto host_bits =
+      ctl({"grant", "bob", "web1", "--login", "deploy", "--source", "10.1.2.3/8"});
+  EXPECT_EQ(host_bits.exit_code, 1);
+  EXPECT_CONTAINS(host_bits.err, "did you mean 10.0.0.0/8?");
+  const auto backwards = ctl({"grant", "bob", "web1", "--login", "deploy", "--valid-from",
+                              "2027-01-01", "--valid-until", "2026-01-01"});
+  EXPECT_EQ(backwards.exit_code, 1);
+  EXPECT_CONTAINS(backwards.err, "is not before --valid-until");
+  EXPECT_EQ(ctl({"grant", "--group", "ops", "alice", "web1", "--login", "deploy"}).exit_code, 1);
+  EXPECT_EQ(ctl({"grant", "--group", "nobody", "web1", "--login", "deploy"}).exit_code, 1);
+  EXPECT_EQ(ctl({"grant", "alice", "web/1*", "--login", "deploy"}).exit_code, 1);
+
+  // bob's grants are his group's; alice's are hers and her group's.
+  const auto bobs = json({"grants", "--user", "bob"});
+  ASSERT_EQ(bobs.size(), 1U);
+  EXPECT_EQ(bobs[0]["group"], "ops");
+  EXPECT_TRUE(bobs[0]["user"].is_null());
+  EXPECT_EQ(bobs[0]["target"], "label:env=prod");
+  const auto alices = json({"grants", "--user", "alice"});
+  ASSERT_EQ(alices.size(), 2U);
+  EXPECT_EQ(alices[0]["target"], "web-*");
+  EXPECT_EQ(alices[0]["valid_from"], "2026-01-01T00:00:00Z");
+  EXPECT_EQ(alices[0]["valid_until"], "2027-01-01T00:00:00Z");
+  EXPECT_EQ(alices[0]["sources"], (nlohmann::json{"10.0.0.0/8", "2001:db8::/32"}));
+  EXPECT_CONTAINS(ok({"grants"}), "group:ops");
+
+  EXPECT_EQ(ok({"group", "remove", "ops", "bob"}), "group ops: took out 1 user\n");
+  EXPECT_TRUE(json({"grants", "--user", "bob"}).empty());
+  EXPECT_EQ(ctl({"group", "remove", "ops", "bob"}).exit_code, 1) << "not in it any more";
+  EXPECT_EQ(ok({"revoke", "alice", "web-*"}), "revoked 1 grant of alice on web-*\n");
+  EXPECT_EQ(ok({"group", "remove", "ops"}), "removed group ops\n");
+  EXPECT_TRUE(json({"grants"}).empty()) << "a group's grants go with it";
+  EXPECT_TRUE(json({"group", "list"}).empty());
 }
 
 TEST_F(bastionctl, known_hosts_and_upstream_key_come_from_the_configured_keys) {

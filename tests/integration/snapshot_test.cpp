@@ -33,14 +33,46 @@ TEST_F(snapshot, reflects_what_admins_wrote) {
   const auto* web1 = policy::resolve_destination(snap, "web1", 22);
   ASSERT_NE(web1, nullptr);
   ASSERT_EQ(web1->host_keys.size(), 1U);
-  const auto access = policy::decide_access(snap, "alice", *web1, "deploy");
+  const policy::key_context at{"10.1.2.3", 1'800'000'000};
+  const auto access = policy::decide_access(snap, "alice", *web1, "deploy", at);
   EXPECT_TRUE(policy::allows(access, policy::channel_kind::sftp));
   EXPECT_FALSE(policy::allows(access, policy::channel_kind::shell));
 
   ok({"revoke", "alice", "web1"});
   const policy::policy_snapshot after(store.load_snapshot_rows());
   EXPECT_FALSE(
-      policy::decide_access(after, "alice", *after.find_target_by_name("web1"), "deploy").allowed);
+      policy::decide_access(after, "alice", *after.find_target_by_name("web1"), "deploy", at)
+          .allowed);
+}
+
+// Groups, labels, patterns, windows and sources as the snapshot reads them back.
+TEST_F(snapshot, reads_groups_labels_windows_and_sources) {
+  ok({"user", "add", "alice"});
+  const auto host = read_file(make_ssh_key(dir(), "hk", "ed25519") + ".pub");
+  ok({"target", "add", "web1", "--host", "10.0.0.5", "--label", "env=prod", "--host-key",
+      host.substr(0, host.rfind(' '))});
+  ok({"group", "add", "ops", "alice"});
+  ok({"grant", "--group", "ops", "label:env=prod", "--login", "deploy", "--allow", "exec",
+      "--source", "10.0.0.0/8"});
+  ok({"grant", "alice", "web*", "--login", "app", "--valid-from", "2027-01-01T00:00:00.5Z",
+      "--valid-until", "2027-02-01Z"});
+
+  policy::store store(conninfo_, "test", "test-node");
+  const policy::policy_snapshot snap(store.load_snapshot_rows());
+  const auto& web1 = *snap.find_target_by_name("web1");
+  EXPECT_EQ(web1.labels, (policy::target_labels{{"env", "prod"}}));
+  ASSERT_EQ(snap.groups_of("alice").size(), 1U);
+  EXPECT_EQ(snap.groups_of("alice")[0], "ops");
+  const std::int64_t jan = 1'798'761'600;  // 2027-01-01T00:00:00Z
+  const auto by_group = policy::decide_access(snap, "alice", web1, "deploy", {"10.1.2.3", jan});
+  EXPECT_TRUE(policy::allows(by_group, policy::channel_kind::exec)) << by_group.reason;
+  EXPECT_FALSE(policy::decide_access(snap, "alice", web1, "deploy", {"192.0.2.1", jan}).allowed);
+  // valid_from has a fraction of a second: the grant starts at the next whole second.
+  EXPECT_FALSE(policy::decide_access(snap, "alice", web1, "app", {"192.0.2.1", jan}).allowed);
+  EXPECT_TRUE(policy::decide_access(snap, "alice", web1, "app", {"192.0.2.1", jan + 1}).allowed);
+  const std::int64_t feb = 1'801'440'000;  // 2027-02-01T00:00:00Z
+  EXPECT_TRUE(policy::decide_access(snap, "alice", web1, "app", {"192.0.2.1", feb - 1}).allowed);
+  EXPECT_FALSE(policy::decide_access(snap, "alice", web1, "app", {"192.0.2.1", feb}).allowed);
 }
 
 }  // namespace

@@ -6,6 +6,17 @@
 namespace bastion::policy {
 namespace {
 
+grant_rule grant(std::int64_t id, std::string user, std::string targets, std::string login,
+                 std::string kinds) {
+  grant_row row;
+  row.id = id;
+  row.user = std::move(user);
+  row.targets = std::move(targets);
+  row.logins = {std::move(login)};
+  row.kinds = std::move(kinds);
+  return *make_grant_rule(row);
+}
+
 class evaluator : public ::testing::Test {
  protected:
   evaluator()
@@ -18,9 +29,9 @@ class evaluator : public ::testing::Test {
              {"db1", "10.0.0.6", 2200, {}, {}},
              {"alias-a", "10.0.0.9", 22, {}, {}},
              {"alias-b", "10.0.0.9", 22, {}, {}}},
-            {{"alice", "web1", "deploy", {channel_kind::shell, channel_kind::exec}},
-             {"alice", "db1", "postgres", {channel_kind::exec}},
-             {"mallory", "web1", "deploy", {channel_kind::shell}}},
+            {grant(1, "alice", "web1", "deploy", "shell,exec"),
+             grant(2, "alice", "db1", "postgres", "exec"),
+             grant(3, "mallory", "web1", "deploy", "shell")},
         }) {}
   policy_snapshot snap_;
 };
@@ -77,12 +88,55 @@ TEST_F(evaluator, keys_are_accepted_only_for_their_enabled_owner) {
 }
 
 TEST_F(evaluator, any_grant_on_a_target_is_found_whatever_the_login) {
-  EXPECT_TRUE(snap_.has_grant_on("alice", "web1"));
-  EXPECT_TRUE(snap_.has_grant_on("alice", "db1"));
-  EXPECT_FALSE(snap_.has_grant_on("bob", "web1"));
-  EXPECT_FALSE(snap_.has_grant_on("alice", "web"));  // a prefix of a name is not the name
-  EXPECT_FALSE(snap_.has_grant_on("alic", "web1"));
-  EXPECT_FALSE(snap_.has_grant_on("alice", "alias-a"));
+  const auto reach = [&](std::string_view user, std::string_view target) {
+    const auto* t = snap_.find_target_by_name(target);
+    return t != nullptr && snap_.decide_reach(user, *t, "10.1.2.3", 0).allowed;
+  };
+  EXPECT_TRUE(reach("alice", "web1"));
+  EXPECT_TRUE(reach("alice", "db1"));
+  EXPECT_FALSE(reach("bob", "web1"));
+  EXPECT_FALSE(reach("alic", "web1"));
+  EXPECT_FALSE(reach("alice", "alias-a"));
+}
+
+// A group's grant on a label reaches the targets that carry it, for the group's members; a grant
+// out of its window or its sources does not.
+TEST(grant_snapshot, groups_labels_windows_and_sources_reach_the_snapshot) {
+  auto windowed = grant(2, "bob", "w*", "deploy", "exec");
+  windowed.valid_until_unix = 100;
+  auto sourced = grant(3, "carol", "web1", "deploy", "exec");
+  sourced.sources = {*parse_net_block("192.0.2.0/24")};
+  grant_rule to_ops = grant(1, "x", "label:env=prod", "deploy", "shell");
+  to_ops.to_group = true;
+  to_ops.subject = "ops";
+  const target_info web1{"web1", "10.0.0.5", 22, {}, {}, {{"env", "prod"}}};
+  const target_info dev1{"dev1", "10.0.0.7", 22, {}, {}, {{"env", "dev"}}};
+  const policy_snapshot snap(snapshot_rows{
+      {{"alice", false, false}, {"bob", false, false}, {"carol", false, false}},
+      {},
+      {web1, dev1},
+      {to_ops, windowed, sourced},
+      {{"alice", "ops"}},
+  });
+  const auto& t1 = *snap.find_target_by_name("web1");
+  const auto& t2 = *snap.find_target_by_name("dev1");
+  const key_context office{"10.1.2.3", 50};
+  EXPECT_EQ(decide_access(snap, "alice", t1, "deploy", office).grant, 1);
+  EXPECT_FALSE(decide_access(snap, "alice", t2, "deploy", office).allowed);
+  EXPECT_TRUE(decide_access(snap, "bob", t1, "deploy", office).allowed);
+  const auto late = decide_access(snap, "bob", t1, "deploy", {"10.1.2.3", 100});
+  EXPECT_FALSE(late.allowed);
+  EXPECT_EQ(late.grant, 2);
+  EXPECT_EQ(late.reason, "grant #2 expired at 1970-01-01T00:01:40Z");
+  EXPECT_EQ(snap.decide_reach("bob", t1, "10.1.2.3", 100).reason,
+            "grant #2 expired at 1970-01-01T00:01:40Z");
+  EXPECT_TRUE(decide_access(snap, "carol", t1, "deploy", {"192.0.2.9", 50}).allowed);
+  EXPECT_FALSE(decide_access(snap, "carol", t1, "deploy", office).allowed);
+  EXPECT_FALSE(snap.decide_reach("carol", t1, "10.1.2.3", 50).allowed);
+  EXPECT_TRUE(snap.decide_reach("carol", t1, "192.0.2.9", 50).allowed);
+  EXPECT_EQ(std::vector(snap.groups_of("alice").begin(), snap.groups_of("alice").end()),
+            std::vector<std::string>{"ops"});
+  EXPECT_TRUE(snap.groups_of("bob").empty());
 }
 
 TEST_F(evaluator, destinations_resolve_by_name_or_unique_address) {
@@ -99,16 +153,17 @@ TEST_F(evaluator, destinations_resolve_by_name_or_unique_address) {
 
 TEST_F(evaluator, access_is_default_deny) {
   const auto* web1 = snap_.find_target_by_name("web1");
-  const auto ok = decide_access(snap_, "alice", *web1, "deploy");
+  const key_context at{"10.1.2.3", 0};
+  const auto ok = decide_access(snap_, "alice", *web1, "deploy", at);
   EXPECT_TRUE(ok.allowed);
   EXPECT_TRUE(allows(ok, channel_kind::shell));
   EXPECT_FALSE(allows(ok, channel_kind::sftp));
   EXPECT_FALSE(allows(ok, channel_kind::agent));
-  const auto other_login = decide_access(snap_, "alice", *web1, "root");
+  const auto other_login = decide_access(snap_, "alice", *web1, "root", at);
   EXPECT_FALSE(other_login.allowed);
   EXPECT_EQ(other_login.reason, "user alice may not log in to web1 as root");
   EXPECT_FALSE(allows(other_login, channel_kind::shell));
-  EXPECT_FALSE(decide_access(snap_, "bob", *web1, "deploy").allowed);
+  EXPECT_FALSE(decide_access(snap_, "bob", *web1, "deploy", at).allowed);
 }
 
 }  // namespace

@@ -26,7 +26,8 @@ struct key_decision {
   key_options options;  // what the key's sessions may do
 };
 
-// Where and when a key is offered: the client's address (from the accepted socket) and the time.
+// Where and when a key is offered or a login asked for: the client's address (from the accepted
+// socket) and the time.
 struct key_context {
   std::string_view source_ip;
   std::int64_t now_unix = 0;
@@ -47,7 +48,8 @@ struct access_decision {
   bool allowed = false;
   const target_info* target = nullptr;
   std::vector<channel_kind> kinds;
-  std::string reason;  // for the client and the audit trail when refused
+  std::string reason;      // for the client and the audit trail when refused
+  std::int64_t grant = 0;  // the grant that decided (grants.hpp), 0 if none
   // From the key's options: whether a PTY may be requested, the command that runs instead of what
   // the client asks (shell, exec or subsystem), and where -L may go (nullopt: anywhere).
   bool pty = true;
@@ -55,8 +57,10 @@ struct access_decision {
   std::optional<std::vector<std::string>> permitopen;
 };
 
+// What the grants let `user` do on `target` as `login`, from where and when `at` says.
 access_decision decide_access(const policy_snapshot& snap, std::string_view user,
-                              const target_info& target, std::string_view login);
+                              const target_info& target, std::string_view login,
+                              const key_context& at);
 
 // Narrows `access` by a key's options (no-pty, no-*-forwarding, restrict, command=, permitopen=).
 // Applied for each key that authenticated the session; two keys forcing different commands refuse

@@ -6,10 +6,12 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include <bastion/policy/grants.hpp>
 #include <bastion/policy/key_options.hpp>
 #include <bastion/policy/names.hpp>
 #include <bastion/policy/store.hpp>
@@ -30,19 +32,13 @@ struct snapshot_key {
   key_options options;  // its authorized_keys options, as the bastion honours them
 };
 
-struct snapshot_grant {
-  std::string user;
-  std::string target;
-  std::string login;
-  std::vector<channel_kind> kinds;
-};
-
 // What the store reads; the snapshot indexes it.
 struct snapshot_rows {
   std::vector<snapshot_user> users;
   std::vector<snapshot_key> keys;
   std::vector<target_info> targets;
-  std::vector<snapshot_grant> grants;
+  std::vector<grant_rule> grants;  // only the rows that passed make_grant_rule
+  std::vector<std::pair<std::string, std::string>> memberships;  // (user, group)
   std::int64_t version = 0;  // the policy_version the rows were read at
 };
 
@@ -56,11 +52,15 @@ class policy_snapshot {
   const target_info* find_target_by_name(std::string_view name) const;
   // A registered target at host:port (as a -J destination names it), if exactly one matches.
   const target_info* find_target_by_address(std::string_view host, int port) const;
-  // The grant of `user` on `target` as `login`, if any.
-  const snapshot_grant* find_grant(std::string_view user, std::string_view target,
-                                   std::string_view login) const;
-  // Whether `user` has any grant on `target`, whatever the login.
-  bool has_grant_on(std::string_view user, std::string_view target) const;
+  // The grants' decision on `user` logging in to `target` as `login` from `source_ip` at `now`.
+  grant_decision decide_grant(std::string_view user, const target_info& target,
+                              std::string_view login, std::string_view source_ip,
+                              std::int64_t now_unix) const;
+  // Whether any grant lets `user` reach `target` from `source_ip` at `now`, as some login; if none
+  // does, the reason of the first grant that names the user and the target, or a plain refusal.
+  grant_decision decide_reach(std::string_view user, const target_info& target,
+                              std::string_view source_ip, std::int64_t now_unix) const;
+  std::span<const std::string> groups_of(std::string_view user) const;
 
   std::size_t user_count() const { return rows_.users.size(); }
   std::int64_t version() const { return rows_.version; }
@@ -70,7 +70,7 @@ class policy_snapshot {
   std::map<std::string, std::size_t, std::less<>> users_;
   std::map<std::string, std::size_t, std::less<>> keys_;
   std::map<std::string, std::size_t, std::less<>> targets_;
-  std::map<std::string, std::size_t, std::less<>> grants_;  // "user\0target\0login"
+  std::map<std::string, std::vector<std::string>, std::less<>> groups_;  // user -> groups
 };
 
 }  // namespace bastion::policy

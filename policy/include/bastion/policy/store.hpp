@@ -1,4 +1,4 @@
-// The PostgreSQL store behind administration: users, keys, targets, host keys and grants.
+// The PostgreSQL store behind administration: users, groups, keys, targets, host keys and grants.
 // Every query is parameterised. libpqxx exceptions never leave this adapter: they become
 // store_error, whose message is one line for a person and never holds a password.
 #pragma once
@@ -11,6 +11,7 @@
 #include <vector>
 
 #include <bastion/policy/authorized_key.hpp>
+#include <bastion/policy/grants.hpp>
 #include <bastion/policy/journal.hpp>
 #include <bastion/policy/names.hpp>
 #include <bastion/policy/sessions.hpp>
@@ -63,13 +64,28 @@ struct target_info {
   int port = 22;
   std::vector<host_key> host_keys;
   std::string created_at;
+  target_labels labels;
 };
 
+// A grant as bastionctl gives it (grant, revoke) and lists it (grants). `target` is a target
+// name, a glob over names or label:KEY=VALUE (grants.hpp); the window's ends are timestamps as
+// PostgreSQL reads them ("2026-12-31", "2026-12-31T18:00Z") and are listed in ISO 8601, UTC.
 struct grant_info {
-  std::string user;
+  std::int64_t id = 0;
+  std::string user;  // exactly one of user and group
+  std::string group;
   std::string target;
-  std::string login;
+  std::string login;  // for revoke: "" is every login
   std::vector<channel_kind> kinds;
+  std::optional<std::string> valid_from;
+  std::optional<std::string> valid_until;
+  std::vector<std::string> sources;  // CIDR blocks; empty: from anywhere
+  std::string created_at;
+};
+
+struct group_info {
+  std::string name;
+  std::vector<std::string> members;
   std::string created_at;
 };
 
@@ -97,13 +113,20 @@ class store {
   std::vector<target_info> list_targets();
   void remove_target(const std::string& name);
 
-  // Granting the same user, target and login again replaces the kinds.
-  void grant(const std::string& user, const std::string& target, const std::string& login,
-             const std::vector<channel_kind>& kinds);
-  // Returns how many grants were removed; 0 is store_error(not_found).
-  int revoke(const std::string& user, const std::string& target,
-             const std::optional<std::string>& login);
+  // Granting the same subject, target and login again replaces the kinds, window and sources.
+  void grant(const grant_info& grant);
+  // The grants of `which` subject on its target (with its login, or every login). Returns how many
+  // were removed; 0 is store_error(not_found).
+  int revoke(const grant_info& which);
+  // Every grant, or those naming `user` directly or through a group.
   std::vector<grant_info> list_grants(const std::optional<std::string>& user);
+
+  // Groups (store_groups.cpp). Adding creates the group if needed; users already in it are left.
+  void add_to_group(const std::string& group, const std::vector<std::string>& users);
+  // Takes `users` out of the group, or removes the group (and its grants) when `users` is empty.
+  // Returns how many memberships or groups went.
+  int remove_from_group(const std::string& group, const std::vector<std::string>& users);
+  std::vector<group_info> list_groups();
 
   // Sessions and recordings (store_sessions.cpp). Ending is idempotent: a retry after the
   // database came back writes the same row.
