@@ -38,6 +38,7 @@ ALTER TABLE grants
   ADD CONSTRAINT grants_one_subject CHECK ((user_id IS NULL) <> (group_id IS NULL)),
   ADD CONSTRAINT grants_one_target CHECK ((target_id IS NULL) <> (target_pattern IS NULL)),
   ADD CONSTRAINT grants_window CHECK (valid_from < valid_until),
+  ADD CONSTRAINT grants_window_finite CHECK (isfinite(valid_from) AND isfinite(valid_until)),
   DROP CONSTRAINT grants_user_id_target_id_login_key,
   ADD CONSTRAINT grants_unique
     UNIQUE NULLS NOT DISTINCT (user_id, group_id, target_id, target_pattern, login);

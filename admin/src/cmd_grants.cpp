@@ -46,7 +46,8 @@ policy::grant_info grant_of(const grant_opts& o) {
   if (o.args.size() != wanted) {
     throw command_error(o.group.empty()
                             ? "give USER TARGET, or --group GROUP TARGET"
-                            : "with --group, give only TARGET (the group is the subject)");
+                            : "with --group, give only TARGET (the group is the subject)",
+                        2);
   }
   g.group = o.group;
   g.user = o.group.empty() ? o.args[0] : "";
@@ -149,9 +150,12 @@ void add_grant_command(CLI::App& app, cli_context& ctx) {
   cmd->add_option("--allow", g->allow,
                   "Channel kinds: shell,exec,sftp,forward,remote-forward,agent,x11")
       ->capture_default_str();
-  cmd->add_option("--valid-from", g->valid_from,
-                  "Not before this time (2026-12-31, 2026-12-31T18:00Z; default: now)");
-  cmd->add_option("--valid-until", g->valid_until, "Not at or after this time (default: never)");
+  cmd->add_option(
+      "--valid-from", g->valid_from,
+      "Not before this time, in UTC unless it says otherwise (2026-12-31, 2026-12-31T18:00Z, "
+      "2026-12-31T19:00+01:00; default: no bound)");
+  cmd->add_option("--valid-until", g->valid_until,
+                  "Not at or after this time (the same forms; default: no bound)");
   cmd->add_option("--source", g->sources,
                   "Only from this address or CIDR block (repeatable; default: anywhere)");
   cmd->callback([&ctx, g] { run_grant(ctx, *g); });
@@ -219,21 +223,26 @@ void add_group_commands(CLI::App& app, cli_context& ctx) {
   add_cmd->add_option("GROUP", a->group, "Group name")->required();
   add_cmd->add_option("USER", a->users, "Users to add");
   add_cmd->callback([&ctx, a] {
-    ctx.store().add_to_group(a->group, a->users);
-    ctx.out << "group " << escape(a->group, 64) << ": added " << a->users.size() << " user"
-            << (a->users.size() == 1 ? "" : "s") << "\n";
+    const int n = ctx.store().add_to_group(a->group, a->users);
+    ctx.out << "group " << escape(a->group, 64) << ": added " << n << " user" << (n == 1 ? "" : "s")
+            << "\n";
   });
   auto r = std::make_shared<group_opts>();
-  auto* remove_cmd = group->add_subcommand(
-      "remove", "Take users out of a group, or, with no user, remove the group and its grants");
+  auto* remove_cmd = group->add_subcommand("remove", "Take users out of a group");
   remove_cmd->add_option("GROUP", r->group, "Group name")->required();
-  remove_cmd->add_option("USER", r->users, "Users to take out");
+  remove_cmd->add_option("USER", r->users, "Users to take out")->required();
   remove_cmd->callback([&ctx, r] {
     const int n = ctx.store().remove_from_group(r->group, r->users);
-    ctx.out << (r->users.empty() ? "removed group " + escape(r->group, 64)
-                                 : "group " + escape(r->group, 64) + ": took out " +
-                                       std::to_string(n) + " user" + (n == 1 ? "" : "s"))
-            << "\n";
+    ctx.out << "group " << escape(r->group, 64) << ": took out " << n << " user"
+            << (n == 1 ? "" : "s") << "\n";
+  });
+  auto d = std::make_shared<group_opts>();
+  auto* delete_cmd = group->add_subcommand("delete", "Remove a group and every grant to it");
+  delete_cmd->add_option("GROUP", d->group, "Group name")->required();
+  delete_cmd->callback([&ctx, d] {
+    const int grants = ctx.store().delete_group(d->group);
+    ctx.out << "removed group " << escape(d->group, 64) << " and its " << grants << " grant"
+            << (grants == 1 ? "" : "s") << "\n";
   });
   auto m = std::make_shared<group_opts>();
   auto* members_cmd = group->add_subcommand("members", "List a group's members");

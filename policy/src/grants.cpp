@@ -81,6 +81,9 @@ bool names_request(const grant_rule& r, const grant_request& q) {
 // Why the rule does not admit the request now; "" if it does.
 std::string not_admitted(const grant_rule& r, const grant_request& q) {
   const std::string which = "grant #" + std::to_string(r.id);
+  if (!r.unreadable.empty()) {
+    return which + " cannot be read (" + r.unreadable + "); fix or revoke it";
+  }
   if (r.valid_from_unix && q.now_unix < *r.valid_from_unix) {
     return which + " is valid from " + utc_text(*r.valid_from_unix);
   }
@@ -263,27 +266,63 @@ result<grant_rule> make_grant_rule(const grant_row& row) {
   return out;
 }
 
+result<grant_rule> make_refusing_rule(const grant_row& row, const std::string& why) {
+  grant_row bare = row;
+  bare.valid_from_unix.reset();
+  bare.valid_until_unix.reset();
+  bare.sources.clear();
+  bare.max_session_seconds.reset();
+  bare.idle_timeout_seconds.reset();
+  bare.upstream_auth = "bastion-key";
+  auto rule = make_grant_rule(bare);
+  if (rule) {
+    rule->unreadable = escape(why, 200);
+  }
+  return rule;
+}
+
 grant_decision evaluate_grants(std::span<const grant_rule> rules, const grant_request& request) {
   const grant_rule* best = nullptr;
-  const grant_rule* best_refused = nullptr;
   for (const auto& r : rules) {
-    if (!names_request(r, request)) {
-      continue;
-    }
-    const grant_rule*& slot = not_admitted(r, request).empty() ? best : best_refused;
-    if (slot == nullptr || specificity(r) > specificity(*slot)) {
-      slot = &r;
+    if (names_request(r, request) && (best == nullptr || specificity(r) > specificity(*best))) {
+      best = &r;
     }
   }
-  if (best != nullptr) {
-    return {true, best, {}};
+  if (best == nullptr) {
+    return {false, nullptr,
+            "user " + escape(request.user, 64) + " may not log in to " +
+                escape(request.target, 64) + " as " + escape(request.login, 64)};
   }
-  if (best_refused != nullptr) {
-    return {false, best_refused, not_admitted(*best_refused, request)};
+  std::string why = not_admitted(*best, request);
+  return {why.empty(), best, std::move(why)};
+}
+
+grant_decision evaluate_reach(std::span<const grant_rule> rules, const grant_request& request) {
+  std::vector<std::string_view> logins;  // the logins that grants on this target name
+  for (const auto& r : rules) {
+    grant_request any = request;
+    for (const auto& login : r.logins) {
+      any.login = login;
+      if (names_request(r, any) && std::find(logins.begin(), logins.end(), login) == logins.end()) {
+        logins.push_back(login);
+      }
+    }
   }
-  return {false, nullptr,
-          "user " + escape(request.user, 64) + " may not log in to " + escape(request.target, 64) +
-              " as " + escape(request.login, 64)};
+  grant_decision first{
+      false, nullptr,
+      "user " + escape(request.user, 64) + " may not reach " + escape(request.target, 64)};
+  for (const auto login : logins) {
+    grant_request as = request;
+    as.login = login;
+    auto d = evaluate_grants(rules, as);
+    if (d.allowed) {
+      return d;
+    }
+    if (first.rule == nullptr) {
+      first = std::move(d);
+    }
+  }
+  return first;
 }
 
 }  // namespace bastion::policy

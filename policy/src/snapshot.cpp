@@ -1,7 +1,6 @@
 // Indexes over the policy rows.
 #include <algorithm>
 
-#include <bastion/common/escape.hpp>
 #include <bastion/policy/snapshot.hpp>
 
 namespace bastion::policy {
@@ -73,23 +72,8 @@ grant_decision policy_snapshot::decide_grant(std::string_view user, const target
 grant_decision policy_snapshot::decide_reach(std::string_view user, const target_info& target,
                                              std::string_view source_ip,
                                              std::int64_t now_unix) const {
-  // Asked once per -J hop, before its login is known. A grant that admits the request on its own
-  // lets the evaluator allow it too (grants that do not admit it take no part in precedence).
-  const auto groups = groups_of(user);
-  grant_decision out{false, nullptr, "user " + escape(user, 64) + " may not reach " + target.name};
-  for (const auto& r : rows_.grants) {
-    for (const auto& login : r.logins) {
-      auto d = evaluate_grants(std::span(&r, 1), {user, groups, target.name, &target.labels, login,
-                                                  source_ip, now_unix});
-      if (d.allowed) {
-        return d;
-      }
-      if (d.rule != nullptr && out.rule == nullptr) {
-        out = std::move(d);
-      }
-    }
-  }
-  return out;
+  return evaluate_reach(
+      rows_.grants, {user, groups_of(user), target.name, &target.labels, {}, source_ip, now_unix});
 }
 
 }  // namespace bastion::policy

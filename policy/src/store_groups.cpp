@@ -5,18 +5,22 @@
 
 namespace bastion::policy {
 
-void store::add_to_group(const std::string& group, const std::vector<std::string>& users) {
+int store::add_to_group(const std::string& group, const std::vector<std::string>& users) {
   require_text("group name", group);
   require(check_group_name(group));
-  impl_->transact("add to group " + shown(group), [&](pqxx::work& txn) {
+  return impl_->transact("add to group " + shown(group), [&](pqxx::work& txn) {
     txn.exec_params("INSERT INTO groups (name) VALUES ($1) ON CONFLICT (name) DO NOTHING", group);
     const auto gid = id_of(txn, "groups", group);
+    int joined = 0;
     for (const auto& user : users) {
-      txn.exec_params(
-          "INSERT INTO group_members (group_id, user_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-          gid, id_of(txn, "users", user));
+      joined += static_cast<int>(
+          txn.exec_params("INSERT INTO group_members (group_id, user_id) VALUES ($1, $2) ON "
+                          "CONFLICT DO NOTHING",
+                          gid, id_of(txn, "users", user))
+              .affected_rows());
     }
     impl_->audit(txn, "admin.group_add", {{"group", group}, {"users", users}});
+    return joined;
   });
 }
 
@@ -24,10 +28,6 @@ int store::remove_from_group(const std::string& group, const std::vector<std::st
   return impl_->transact("remove from group " + shown(group), [&](pqxx::work& txn) {
     const auto gid = id_of(txn, "groups", group);
     int removed = 0;
-    if (users.empty()) {
-      txn.exec_params("DELETE FROM groups WHERE id = $1", gid);
-      removed = 1;
-    }
     for (const auto& user : users) {
       const auto rows =
           txn.exec_params("DELETE FROM group_members WHERE group_id = $1 AND user_id = $2", gid,
@@ -39,9 +39,19 @@ int store::remove_from_group(const std::string& group, const std::vector<std::st
       }
       removed += static_cast<int>(rows.affected_rows());
     }
-    impl_->audit(txn, users.empty() ? "admin.group_remove" : "admin.group_leave",
-                 {{"group", group}, {"users", users}});
+    impl_->audit(txn, "admin.group_leave", {{"group", group}, {"users", users}});
     return removed;
+  });
+}
+
+int store::delete_group(const std::string& group) {
+  return impl_->transact("delete group " + shown(group), [&](pqxx::work& txn) {
+    const auto gid = id_of(txn, "groups", group);
+    const auto grants =
+        txn.exec_params1("SELECT count(*) FROM grants WHERE group_id = $1", gid)[0].as<int>();
+    txn.exec_params("DELETE FROM groups WHERE id = $1", gid);  // its grants and members cascade
+    impl_->audit(txn, "admin.group_delete", {{"group", group}, {"grants", grants}});
+    return grants;
   });
 }
 

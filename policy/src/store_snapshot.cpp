@@ -1,6 +1,7 @@
 // Reading the policy snapshot: its queries in one repeatable-read transaction, so a change
 // committed half-way never shows half.
 #include <bastion/common/log.hpp>
+#include <bastion/policy/migrate.hpp>
 #include <bastion/policy/snapshot.hpp>
 
 #include "store_impl.hpp"
@@ -36,9 +37,14 @@ void load_grants(pqxx::work& txn, std::vector<grant_rule>& out) {
     row.sources = split_commas(r[8].as<std::string>());
     auto rule = make_grant_rule(row);
     if (!rule) {
-      // A malformed row never widens access: it is left out, and said so.
-      spdlog::error("grant skipped: {}", log_value(rule.error().text));
-      continue;
+      // A malformed row never widens access: where it can still be told what it names, it stays
+      // and refuses (so that no broader grant decides in its place); else it names nothing that
+      // can be known, and is left out. Either way it is said.
+      spdlog::error("{}", log_value(rule.error().text));
+      rule = make_refusing_rule(row, rule.error().text);
+      if (!rule) {
+        continue;
+      }
     }
     out.push_back(std::move(*rule));
   }
@@ -57,6 +63,17 @@ snapshot_rows store::load_snapshot_rows() {
     txn.exec("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY");
     snapshot_rows rows;
     rows.version = txn.exec1("SELECT version FROM policy_version")[0].as<std::int64_t>();
+    // A node older than the schema would read the grants without what newer migrations added
+    // (windows, sources, ...) and so admit more than they say: it keeps its last snapshot instead,
+    // and is named, until it is upgraded.
+    const int schema =
+        txn.exec1("SELECT coalesce(max(version), 0) FROM schema_migrations")[0].as<int>();
+    if (const int known = embedded_migrations().back().version; schema > known) {
+      throw store_error(store_error::kind::failed,
+                        "the database schema is at version " + std::to_string(schema) +
+                            ", newer than this bastiond knows (" + std::to_string(known) +
+                            "); upgrade this node: it keeps its last policy until then");
+    }
     for (const auto& r : txn.exec("SELECT name, is_admin, disabled_at IS NOT NULL FROM users")) {
       rows.users.push_back({r[0].as<std::string>(), r[1].as<bool>(), r[2].as<bool>()});
     }

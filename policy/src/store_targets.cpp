@@ -69,6 +69,26 @@ grant_columns columns_of(pqxx::work& txn, const grant_info& g) {
   return c;
 }
 
+// A time without an offset ("2026-12-31") is read as UTC, as listings show it, whatever the
+// server's TimeZone. Both ends must be finite ("infinity" is what leaving one out means).
+void check_window(pqxx::work& txn, const grant_info& g) {
+  txn.exec("SET LOCAL TIME ZONE 'UTC'");
+  for (const auto& [option, value] :
+       {std::pair{"--valid-from", g.valid_from}, std::pair{"--valid-until", g.valid_until}}) {
+    if (value && !txn.exec_params1("SELECT isfinite($1::timestamptz)", *value)[0].as<bool>()) {
+      throw store_error(kind::invalid, std::string(option) + " " + shown(*value) +
+                                           " is not a point in time; leave it out for no bound");
+    }
+  }
+  if (g.valid_from && g.valid_until &&
+      txn.exec_params1("SELECT $1::timestamptz >= $2::timestamptz", *g.valid_from,
+                       *g.valid_until)[0]
+          .as<bool>()) {
+    throw store_error(kind::invalid, "--valid-from " + shown(*g.valid_from) +
+                                         " is not before --valid-until " + shown(*g.valid_until));
+  }
+}
+
 std::string subject_of(const grant_info& g) {
   return g.group.empty() ? shown(g.user) : "group " + shown(g.group);
 }
@@ -217,13 +237,7 @@ void store::grant(const grant_info& g) {
   const std::string sources = sources_literal(g.sources);
   impl_->transact("grant " + subject_of(g) + " on " + shown(g.target), [&](pqxx::work& txn) {
     const auto c = columns_of(txn, g);
-    if (g.valid_from && g.valid_until &&
-        txn.exec_params1("SELECT $1::timestamptz >= $2::timestamptz", *g.valid_from,
-                         *g.valid_until)[0]
-            .as<bool>()) {
-      throw store_error(kind::invalid, "--valid-from " + shown(*g.valid_from) +
-                                           " is not before --valid-until " + shown(*g.valid_until));
-    }
+    check_window(txn, g);
     txn.exec_params(
         "INSERT INTO grants (user_id, group_id, target_id, target_pattern, login, kinds, "
         "valid_from, valid_until, sources) VALUES ($1, $2, $3, $4, $5, $6::text[], "

@@ -256,7 +256,11 @@ TEST_F(bastionctl, groups_patterns_labels_windows_and_sources) {
                               "2027-01-01", "--valid-until", "2026-01-01"});
   EXPECT_EQ(backwards.exit_code, 1);
   EXPECT_CONTAINS(backwards.err, "is not before --valid-until");
-  EXPECT_EQ(ctl({"grant", "--group", "ops", "alice", "web1", "--login", "deploy"}).exit_code, 1);
+  EXPECT_EQ(ctl({"grant", "--group", "ops", "alice", "web1", "--login", "deploy"}).exit_code, 2);
+  const auto forever =
+      ctl({"grant", "bob", "web1", "--login", "deploy", "--valid-until", "infinity"});
+  EXPECT_EQ(forever.exit_code, 1);
+  EXPECT_CONTAINS(forever.err, "is not a point in time; leave it out for no bound");
   EXPECT_EQ(ctl({"grant", "--group", "nobody", "web1", "--login", "deploy"}).exit_code, 1);
   EXPECT_EQ(ctl({"grant", "alice", "web/1*", "--login", "deploy"}).exit_code, 1);
 
@@ -278,7 +282,9 @@ TEST_F(bastionctl, groups_patterns_labels_windows_and_sources) {
   EXPECT_TRUE(json({"grants", "--user", "bob"}).empty());
   EXPECT_EQ(ctl({"group", "remove", "ops", "bob"}).exit_code, 1) << "not in it any more";
   EXPECT_EQ(ok({"revoke", "alice", "web-*"}), "revoked 1 grant of alice on web-*\n");
-  EXPECT_EQ(ok({"group", "remove", "ops"}), "removed group ops\n");
+  EXPECT_EQ(ctl({"group", "remove", "ops"}).exit_code, 2) << "naming no user is not a delete";
+  EXPECT_EQ(ok({"group", "add", "ops", "alice"}), "group ops: added 0 users\n");
+  EXPECT_EQ(ok({"group", "delete", "ops"}), "removed group ops and its 1 grant\n");
   EXPECT_TRUE(json({"grants"}).empty()) << "a group's grants go with it";
   EXPECT_TRUE(json({"group", "list"}).empty());
 }

@@ -156,9 +156,21 @@ std::vector<grant_case> cases() {
        false,
        1,
        "grant #1 expired at 2027-01-15T08:00:00Z"},
-      {"an expired specific grant leaves the broader one to decide",
+      {"an expired specific grant refuses, though a broader one would admit",
        {with(to_user(1, "alice", "web1"), window({}, now)), to_group(2, "ops", "web*")},
        {},
+       false,
+       1,
+       "grant #1 expired at"},
+      {"a specific grant's sources narrow a broader grant",
+       {with(to_user(1, "alice", "web1"), sources({"192.0.2.0/24"})), to_group(2, "ops", "web*")},
+       {},
+       false,
+       1,
+       "grant #1 does not admit connections from 10.1.2.3"},
+      {"elsewhere the broader grant still decides",
+       {with(to_user(1, "alice", "web1"), sources({"192.0.2.0/24"})), to_group(2, "ops", "web*")},
+       {.target = "web2"},
        true,
        2,
        ""},
@@ -282,6 +294,57 @@ TEST(grants, refuse_a_malformed_row_naming_the_field) {
     EXPECT_TRUE(rule.error().text.starts_with("grant #9: ")) << rule.error().text;
     EXPECT_NE(rule.error().text.find(part), std::string::npos) << rule.error().text;
   }
+}
+
+// A stored row whose limits cannot be read still decides where it names the request, and refuses:
+// a broader grant never decides in its place.
+TEST(grants, an_unreadable_row_refuses_where_it_would_have_decided) {
+  auto row = to_user(4, "alice", "web1");
+  row.sources = {"10.0.0.0/99"};
+  const auto refused = make_grant_rule(row);
+  ASSERT_FALSE(refused);
+  const auto rule = make_refusing_rule(row, refused.error().text);
+  ASSERT_TRUE(rule) << rule.error().text;
+  const std::vector rules{*rule, *make_grant_rule(to_group(5, "ops", "*"))};
+  const std::vector<std::string> groups{"ops"};
+  const target_labels none;
+  const auto d =
+      evaluate_grants(rules, {"alice", groups, "web1", &none, "deploy", "10.1.2.3", now});
+  EXPECT_FALSE(d.allowed);
+  EXPECT_EQ(d.rule->id, 4);
+  EXPECT_NE(d.reason.find("grant #4 cannot be read (grant #4: source \"10.0.0.0/99\""),
+            std::string::npos)
+      << d.reason;
+  EXPECT_TRUE(
+      evaluate_grants(rules, {"alice", groups, "db1", &none, "deploy", "::1", now}).allowed);
+  // Nothing can be told of a row whose subject is unreadable: it is left out.
+  auto nameless = row;
+  nameless.user = "a b";
+  EXPECT_FALSE(make_refusing_rule(nameless, "x"));
+}
+
+// Before a -J hop's login is known: open if some login that a grant names would be.
+TEST(grants, reach_tries_each_login_that_a_grant_names) {
+  auto office = to_user(1, "alice", "web1");
+  office.logins = {"app"};
+  office.sources = {"192.0.2.0/24"};
+  const std::vector rules{*make_grant_rule(office), *make_grant_rule(to_user(2, "alice", "w*"))};
+  const std::vector<std::string> groups;
+  const target_labels none;
+  const auto home = [&](std::string_view target) {
+    return evaluate_reach(rules, {"alice", groups, target, &none, {}, "10.1.2.3", now});
+  };
+  EXPECT_TRUE(home("web1").allowed) << "as deploy, by grant #2";
+  EXPECT_EQ(home("web1").rule->id, 2);
+  EXPECT_TRUE(home("web9").allowed);
+  const auto db = home("db1");
+  EXPECT_FALSE(db.allowed);
+  EXPECT_EQ(db.reason, "user alice may not reach db1");
+  const std::vector only_office{*make_grant_rule(office)};
+  const auto away =
+      evaluate_reach(only_office, {"alice", groups, "web1", &none, {}, "10.1.2.3", now});
+  EXPECT_FALSE(away.allowed);
+  EXPECT_EQ(away.reason, "grant #1 does not admit connections from 10.1.2.3");
 }
 
 TEST(grants, target_selectors_print_as_they_are_read) {

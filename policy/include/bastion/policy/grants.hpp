@@ -1,7 +1,6 @@
 // Grants: who may reach which targets, as which logins, with which channel kinds, and within what
 // limits. Default deny: a login that no grant names is refused. Pure: rules and a request in, a
-// decision out, with the rule that decided and the reason, so that it is table-tested and the
-// same code decides at login and again after every policy reload.
+// decision out, with the rule that decided and the reason, so that it is table-tested.
 //
 // A grant names its subject (a user, or a group of users), its targets (one by name, the names
 // that match a glob, or those that carry a label), its logins and its channel kinds, and may add:
@@ -10,12 +9,17 @@
 // the user's forwarded agent), and whether forwarded bytes are recorded.
 //
 // Precedence: when several grants name the same user, target and login, the most specific one
-// decides alone, with its kinds and its limits (they are never merged, so a narrow grant can
-// narrow a broad one): a grant to the user beats one to a group, a target by name beats a label,
-// a label beats a glob, a glob with more literal characters beats one with fewer, and the lowest
-// id breaks a tie. Grants whose window or sources do not admit the request do not take part; if
-// every grant that names the login is out of its window or its sources, the most specific of them
-// gives the reason.
+// decides alone, with its kinds, its window and its sources (they are never merged, so a narrow
+// grant narrows a broad one, also in where and when): a grant to the user beats one to a group, a
+// target by name beats a label, a label beats a glob, a glob with more literal characters beats
+// one with fewer, and the lowest id breaks a tie. If the deciding grant does not admit the request
+// (out of its window, or from a source it does not list), the login is refused with that reason,
+// even where a broader grant would have admitted it: refusals fail closed. A row that cannot be
+// read still decides where it would have, and refuses.
+//
+// The session limits (max_session_duration, idle_timeout), upstream_auth and record_forward_data
+// are read by the evaluator, which hands them to the session with the deciding grant; the database
+// does not store them yet, so they hold their defaults.
 #pragma once
 
 #include <cstdint>
@@ -76,6 +80,9 @@ struct grant_rule {
   std::optional<std::int64_t> idle_timeout_seconds;
   upstream_auth auth = upstream_auth::bastion_key;
   bool record_forward_data = false;
+  // Set for a stored row whose limits cannot be read (make_refusing_rule): it still decides where
+  // it names the request, and refuses, saying this.
+  std::string unreadable;
 };
 
 // A grant as it is stored, in text, before it is checked.
@@ -99,6 +106,12 @@ struct grant_row {
 // a malformed row never widens access; the error names the grant and the field.
 result<grant_rule> make_grant_rule(const grant_row& row);
 
+// For a stored row that make_grant_rule refused: the rule it would have been, without its limits,
+// marked unreadable (it refuses every request it names), so that a broader grant never decides in
+// its place. Fails only if even its subject, targets, logins or kinds cannot be read; such a row
+// names nothing that can be known, and is left out.
+result<grant_rule> make_refusing_rule(const grant_row& row, const std::string& why);
+
 struct grant_request {
   std::string_view user;
   std::span<const std::string> groups;  // the user's groups
@@ -118,5 +131,10 @@ struct grant_decision {
 };
 
 grant_decision evaluate_grants(std::span<const grant_rule> rules, const grant_request& request);
+
+// For a -J hop, before its login is known: allowed if some login that a grant on the target names
+// would be (request.login is ignored). Refused, it gives the first such login's reason, or a plain
+// refusal when no grant names the user and the target.
+grant_decision evaluate_reach(std::span<const grant_rule> rules, const grant_request& request);
 
 }  // namespace bastion::policy

@@ -56,8 +56,7 @@ class policy_snapshot {
   grant_decision decide_grant(std::string_view user, const target_info& target,
                               std::string_view login, std::string_view source_ip,
                               std::int64_t now_unix) const;
-  // Whether any grant lets `user` reach `target` from `source_ip` at `now`, as some login; if none
-  // does, the reason of the first grant that names the user and the target, or a plain refusal.
+  // Whether some login on `target` is open to `user` from `source_ip` at `now` (evaluate_reach).
   grant_decision decide_reach(std::string_view user, const target_info& target,
                               std::string_view source_ip, std::int64_t now_unix) const;
   std::span<const std::string> groups_of(std::string_view user) const;

@@ -122,10 +122,13 @@ class store {
   std::vector<grant_info> list_grants(const std::optional<std::string>& user);
 
   // Groups (store_groups.cpp). Adding creates the group if needed; users already in it are left.
-  void add_to_group(const std::string& group, const std::vector<std::string>& users);
-  // Takes `users` out of the group, or removes the group (and its grants) when `users` is empty.
-  // Returns how many memberships or groups went.
+  // Returns how many users joined.
+  int add_to_group(const std::string& group, const std::vector<std::string>& users);
+  // Takes `users` out of the group; one who is not in it is store_error(not_found). Returns how
+  // many left.
   int remove_from_group(const std::string& group, const std::vector<std::string>& users);
+  // Removes the group and its grants; returns how many grants went.
+  int delete_group(const std::string& group);
   std::vector<group_info> list_groups();
 
   // Sessions and recordings (store_sessions.cpp). Ending is idempotent: a retry after the
