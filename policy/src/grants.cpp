@@ -11,14 +11,6 @@ namespace {
 
 constexpr std::string_view label_prefix = "label:";
 
-bool is_alnum(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-}
-
-bool is_label_char(char c) {
-  return is_alnum(c) || c == '.' || c == '_' || c == '-';
-}
-
 // * matches any run of characters, ? any one; everything else itself. Linear in practice: on a
 // mismatch it backs up only to the last *.
 bool glob_match(std::string_view glob, std::string_view text) {
@@ -157,31 +149,6 @@ std::string_view to_string(upstream_auth auth) {
   return auth == upstream_auth::agent ? "agent" : "bastion-key";
 }
 
-result<void> check_label(std::string_view key, std::string_view value) {
-  const auto key_char = [](char c) { return is_label_char(c) || c == '/'; };
-  if (key.empty() || key.size() > 63 || !is_alnum(key.front()) ||
-      !std::all_of(key.begin(), key.end(), key_char)) {
-    return make_error("label key \"" + escape(key, 64) +
-                      "\" must be 1-63 letters, digits, '.', '_', '-' or '/', starting with a "
-                      "letter or digit");
-  }
-  if (value.size() > 63 || !std::all_of(value.begin(), value.end(), is_label_char)) {
-    return make_error("label value \"" + escape(value, 64) +
-                      "\" must be at most 63 letters, digits, '.', '_' or '-'");
-  }
-  return {};
-}
-
-result<void> check_group_name(std::string_view name) {
-  if (name.empty() || name.size() > 64 || !is_alnum(name.front()) ||
-      !std::all_of(name.begin(), name.end(), is_label_char)) {
-    return make_error("group name \"" + escape(name, 64) +
-                      "\" must be 1-64 letters, digits, '.', '_' or '-', starting with a letter "
-                      "or digit");
-  }
-  return {};
-}
-
 bool target_selector::matches(std::string_view target, const target_labels& labels) const {
   switch (by) {
     case kind::name:
@@ -223,7 +190,7 @@ result<target_selector> parse_target_selector(std::string_view text) {
     }
     return out;
   }
-  const auto glob_char = [](char c) { return is_label_char(c) || c == '*' || c == '?'; };
+  const auto glob_char = [](char c) { return is_name_char(c) || c == '*' || c == '?'; };
   if (text.size() > 253 || !std::all_of(text.begin(), text.end(), glob_char)) {
     return make_error("target pattern \"" + escape(text, 64) +
                       "\" may only hold letters, digits, '.', '_', '-', '*' and '?'");

@@ -12,10 +12,6 @@ bool is_alnum(char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
 }
 
-bool is_name_char(char c) {
-  return is_alnum(c) || c == '.' || c == '_' || c == '-';
-}
-
 result<void> check_name(std::string_view what, std::string_view name, std::size_t max,
                         bool (*allowed)(char)) {
   if (name.empty()) {
@@ -45,6 +41,10 @@ constexpr std::array<std::pair<channel_kind, std::string_view>, 7> kind_names{{
 
 }  // namespace
 
+bool is_name_char(char c) {
+  return is_alnum(c) || c == '.' || c == '_' || c == '-';
+}
+
 result<void> check_user_name(std::string_view name) {
   auto r = check_name("user name", name, 64, is_name_char);
   if (r && name == "root") {
@@ -61,6 +61,25 @@ result<void> check_target_name(std::string_view name) {
 
 result<void> check_login(std::string_view login) {
   return check_name("login", login, 32, is_name_char);
+}
+
+result<void> check_group_name(std::string_view name) {
+  return check_name("group name", name, 64, is_name_char);
+}
+
+result<void> check_label(std::string_view key, std::string_view value) {
+  const auto key_char = [](char c) { return is_name_char(c) || c == '/'; };
+  if (key.empty() || key.size() > 63 || !is_alnum(key.front()) ||
+      !std::all_of(key.begin(), key.end(), key_char)) {
+    return make_error("label key \"" + escape(key, 64) +
+                      "\" must be 1-63 letters, digits, '.', '_', '-' or '/', starting with a "
+                      "letter or digit");
+  }
+  if (value.size() > 63 || !std::all_of(value.begin(), value.end(), is_name_char)) {
+    return make_error("label value \"" + escape(value, 64) +
+                      "\" must be at most 63 letters, digits, '.', '_' or '-'");
+  }
+  return {};
 }
 
 result<void> check_host(std::string_view host) {

@@ -59,13 +59,6 @@ struct target_selector {
 // "web1" (a target name), "web-*" or "db-?" (a glob over names), "label:KEY=VALUE".
 result<target_selector> parse_target_selector(std::string_view text);
 
-// Label keys: 1-63 of [A-Za-z0-9._/-], starting with a letter or digit; values: 0-63 of
-// [A-Za-z0-9._-].
-result<void> check_label(std::string_view key, std::string_view value);
-
-// Group names: as user names (1-64 of [A-Za-z0-9._-], starting with a letter or digit).
-result<void> check_group_name(std::string_view name);
-
 struct grant_rule {
   std::int64_t id = 0;
   bool to_group = false;

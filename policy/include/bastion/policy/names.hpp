@@ -23,6 +23,16 @@ result<void> check_target_name(std::string_view name);
 // Logins on a target: 1-32 of [A-Za-z0-9._-], not starting with '-' (POSIX portable user names).
 result<void> check_login(std::string_view login);
 
+// Group names: as user names (1-64 of [A-Za-z0-9._-], starting with a letter or digit).
+result<void> check_group_name(std::string_view name);
+
+// Target labels: keys 1-63 of [A-Za-z0-9._/-], starting with a letter or digit; values 0-63 of
+// [A-Za-z0-9._-].
+result<void> check_label(std::string_view key, std::string_view value);
+
+// The characters of every name: letters, digits, '.', '_' and '-'.
+bool is_name_char(char c);
+
 // A host name or IP literal for a target: 1-253 bytes of [A-Za-z0-9.:-], not starting with '-'.
 result<void> check_host(std::string_view host);
 
