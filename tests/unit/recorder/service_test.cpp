@@ -166,7 +166,9 @@ struct slow_disk {
   }
 };
 
-// Records 4 KiB blocks while room() allows, as a bridge would; returns the bytes recorded.
+// Records 4 KiB blocks while room() allows, as a bridge would; returns the bytes recorded. A
+// recording that fails meanwhile (the writer thread met a full disk between room() and record())
+// refuses the block, as it must; any other refusal fails the test.
 std::size_t record_while_room(session_recording& s) {
   const std::string block(4096, 'r');
   std::size_t recorded = 0;
@@ -176,7 +178,10 @@ std::size_t record_while_room(session_recording& s) {
       break;
     }
     const std::size_t n = std::min(room, block.size());
-    EXPECT_TRUE(s.record({.type = event_type::data, .data = block.substr(0, n)}));
+    if (!s.record({.type = event_type::data, .data = block.substr(0, n)})) {
+      EXPECT_TRUE(s.failed()) << "a block refused by a recording that has not failed";
+      break;
+    }
     recorded += n;
   }
   return recorded;
