@@ -89,6 +89,7 @@ int run_bastionctl(int argc, const char* const* argv, std::istream& in, std::ost
   add_target_commands(app, ctx);
   add_grant_commands(app, ctx);
   add_recording_commands(app, ctx);
+  add_session_commands(app, ctx);
   try {
     app.parse(argc, argv);
     return 0;

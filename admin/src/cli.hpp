@@ -58,6 +58,7 @@ void add_target_commands(CLI::App& app, cli_context& ctx);     // target
 void add_grant_commands(CLI::App& app, cli_context& ctx);      // grant, revoke, grants, group
 void add_system_commands(CLI::App& app, cli_context& ctx);     // migrate, known-hosts, upstream-key
 void add_recording_commands(CLI::App& app, cli_context& ctx);  // sessions, verify, replay, export
+void add_session_commands(CLI::App& app, cli_context& ctx);    // kill, audit
 
 // One JSON document on its own line; invalid UTF-8 cannot reach here, but is replaced if it does.
 void print_json(std::ostream& out, const nlohmann::json& doc);

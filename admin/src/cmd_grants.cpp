@@ -1,6 +1,7 @@
 // bastionctl grant, revoke, grants, group ...: who may reach which targets, as whom, and when.
 #include <ostream>
 
+#include <bastion/common/duration.hpp>
 #include <bastion/common/escape.hpp>
 
 #include "cli.hpp"
@@ -20,7 +21,36 @@ struct grant_opts {
   std::string valid_from;
   std::string valid_until;
   std::vector<std::string> sources;
+  std::string max_session;
+  std::string idle_timeout;
 };
+
+// A grant's session limit from its option ("8h", "15m"): whole seconds, at least one.
+std::optional<std::int64_t> limit_seconds(const char* option, const std::string& text) {
+  if (text.empty()) {
+    return std::nullopt;
+  }
+  const auto d = parse_duration(text);
+  constexpr std::int64_t most = 366LL * 24 * 3600;
+  if (!d || d->count() % 1000 != 0 || d->count() < 1000 || d->count() / 1000 > most) {
+    throw command_error(std::string(option) + " " + escape(text, 40) +
+                        ": give whole seconds to 366d with units s, m, h, d (30s, 15m, 8h)");
+  }
+  return d->count() / 1000;
+}
+
+std::string limits_text(const policy::grant_info& g) {
+  std::string out;
+  const auto add = [&](const char* what, const std::optional<std::int64_t>& s) {
+    if (s) {
+      out += (out.empty() ? "" : ",") + std::string(what) + " " +
+             format_duration(std::chrono::seconds(*s));
+    }
+  };
+  add("max", g.max_session_seconds);
+  add("idle", g.idle_timeout_seconds);
+  return out.empty() ? "-" : out;
+}
 
 std::string join(const std::vector<std::string>& items, std::string_view empty) {
   std::string out;
@@ -81,6 +111,8 @@ void run_grant(cli_context& ctx, const grant_opts& o) {
     g.valid_until = o.valid_until;
   }
   g.sources = o.sources;
+  g.max_session_seconds = limit_seconds("--max-session-duration", o.max_session);
+  g.idle_timeout_seconds = limit_seconds("--idle-timeout", o.idle_timeout);
   ctx.store().grant(g);
   ctx.out << "granted " << subject_text(g) << " on " << escape(g.target, 253) << " as " << g.login
           << ": " << join_kinds(g.kinds);
@@ -89,6 +121,9 @@ void run_grant(cli_context& ctx, const grant_opts& o) {
   }
   if (!g.sources.empty()) {
     ctx.out << "; from " << escape(join(g.sources, ""), 300);
+  }
+  if (g.max_session_seconds || g.idle_timeout_seconds) {
+    ctx.out << "; limits " << limits_text(g);
   }
   ctx.out << "\n";
 }
@@ -101,6 +136,9 @@ nlohmann::json grant_json(const policy::grant_info& g) {
   const auto or_null = [](const std::optional<std::string>& v) {
     return v ? nlohmann::json(*v) : nlohmann::json(nullptr);
   };
+  const auto or_null_int = [](const std::optional<std::int64_t>& v) {
+    return v ? nlohmann::json(*v) : nlohmann::json(nullptr);
+  };
   return {{"id", g.id},
           {"user", g.user.empty() ? nlohmann::json(nullptr) : nlohmann::json(g.user)},
           {"group", g.group.empty() ? nlohmann::json(nullptr) : nlohmann::json(g.group)},
@@ -110,6 +148,8 @@ nlohmann::json grant_json(const policy::grant_info& g) {
           {"valid_from", or_null(g.valid_from)},
           {"valid_until", or_null(g.valid_until)},
           {"sources", g.sources},
+          {"max_session_seconds", or_null_int(g.max_session_seconds)},
+          {"idle_timeout_seconds", or_null_int(g.idle_timeout_seconds)},
           {"created_at", g.created_at}};
 }
 
@@ -122,11 +162,11 @@ void print_grants(cli_context& ctx, const std::string& user, bool json) {
     }
     return print_json(ctx.out, doc);
   }
-  table t({"ID", "WHO", "TARGET", "LOGIN", "ALLOW", "VALID", "FROM", "GRANTED"});
+  table t({"ID", "WHO", "TARGET", "LOGIN", "ALLOW", "VALID", "FROM", "LIMITS", "GRANTED"});
   for (const auto& g : grants) {
     t.add_row({std::to_string(g.id), g.group.empty() ? g.user : "group:" + g.group, g.target,
                g.login, join_kinds(g.kinds), window_text(g), join(g.sources, "anywhere"),
-               g.created_at});
+               limits_text(g), g.created_at});
   }
   t.print(ctx.out, "no grants; add one with: bastionctl grant USER TARGET --login LOGIN");
 }
@@ -144,7 +184,7 @@ void add_grant_command(CLI::App& app, cli_context& ctx) {
   auto* cmd = app.add_subcommand(
       "grant",
       "Let a user or a group reach targets as a login (granting again replaces the kinds, the "
-      "window and the sources)");
+      "window, the sources and the limits)");
   add_subject_options(cmd, *g);
   cmd->add_option("--login", g->login, "Login on the target")->required();
   cmd->add_option("--allow", g->allow,
@@ -158,6 +198,12 @@ void add_grant_command(CLI::App& app, cli_context& ctx) {
                   "Not at or after this time (the same forms; default: no bound)");
   cmd->add_option("--source", g->sources,
                   "Only from this address or CIDR block (repeatable; default: anywhere)");
+  cmd->add_option("--max-session-duration", g->max_session,
+                  "End its sessions after this long (8h; default: limits.max_session_duration "
+                  "alone; the tighter of the two holds)");
+  cmd->add_option("--idle-timeout", g->idle_timeout,
+                  "End its sessions after this long without data either way (15m; default: "
+                  "limits.idle_timeout alone; the tighter holds)");
   cmd->callback([&ctx, g] { run_grant(ctx, *g); });
 }
 

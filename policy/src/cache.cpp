@@ -11,6 +11,7 @@ namespace bastion::policy {
 namespace {
 
 constexpr const char* policy_channel = "bastion_policy";
+constexpr const char* control_channel = "bastion_control";
 // How often an idle cache asks the database for the policy version, which confirms the snapshot
 // (policy.max_staleness counts from the last confirmation).
 constexpr auto probe_every = std::chrono::seconds(1);
@@ -24,6 +25,30 @@ class policy_listener final : public pqxx::notification_receiver {
 
  private:
   bool& flag_;
+};
+
+// Keeps each control payload for the thread to hand on after the wait (never from inside
+// libpqxx's notification dispatch). Bounded: payloads past the bound in one wake-up are dropped
+// with a count.
+class control_listener final : public pqxx::notification_receiver {
+ public:
+  static constexpr std::size_t max_pending = 256;
+
+  explicit control_listener(pqxx::connection_base& conn)
+      : pqxx::notification_receiver(conn, control_channel) {}
+  void operator()(const std::string& payload, int /*backend_pid*/) override {
+    if (pending_.size() < max_pending) {
+      pending_.push_back(payload);
+    } else {
+      ++dropped_;
+    }
+  }
+  std::vector<std::string> take() { return std::exchange(pending_, {}); }
+  std::size_t take_dropped() { return std::exchange(dropped_, 0); }
+
+ private:
+  std::vector<std::string> pending_;
+  std::size_t dropped_ = 0;
 };
 
 }  // namespace
@@ -71,6 +96,22 @@ void policy_cache::reload(store& db) {
   policy_metrics::get().reloads_ok.Increment();
   const auto now = current();
   spdlog::info("policy reloaded (#{}, version {}, {} users)", n, now->version(), now->user_count());
+  const std::lock_guard lock(events_mutex_);
+  if (events_.reloaded) {
+    events_.reloaded(now);
+  }
+}
+
+void policy_cache::control(const std::string& payload) {
+  const std::lock_guard lock(events_mutex_);
+  if (events_.control) {
+    events_.control(payload);
+  }
+}
+
+void policy_cache::subscribe(policy_events events) {
+  const std::lock_guard lock(events_mutex_);
+  events_ = std::move(events);
 }
 
 bool policy_cache::wait_or_stop(std::chrono::milliseconds d) {
@@ -88,12 +129,20 @@ void policy_cache::run() {
       pqxx::connection listen_conn(conninfo_);
       bool notified = false;
       policy_listener listener(listen_conn, notified);
+      control_listener controls(listen_conn);
       reload(db);  // changes made while we were away
       backoff = std::chrono::milliseconds(250);
       auto last = std::chrono::steady_clock::now();
       auto probed = last;
       while (!wait_or_stop(std::chrono::milliseconds(0))) {
         listen_conn.await_notification(0, 200000);  // 200 ms, so a stop is seen promptly
+        for (const auto& payload : controls.take()) {
+          control(payload);
+        }
+        if (const auto dropped = controls.take_dropped(); dropped > 0) {
+          spdlog::warn("{} bastion_control notification(s) dropped: more than {} in one wake-up",
+                       dropped, control_listener::max_pending);
+        }
         const bool asked = reload_requested_.exchange(false, std::memory_order_relaxed);
         const auto now = std::chrono::steady_clock::now();
         if (notified || asked || now - last >= resync_) {

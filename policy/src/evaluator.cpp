@@ -68,10 +68,47 @@ access_decision decide_access(const policy_snapshot& snap, std::string_view user
                               const target_info& target, std::string_view login,
                               const key_context& at) {
   const grant_decision d = snap.decide_grant(user, target, login, at.source_ip, at.now_unix);
+  access_decision out;
   if (!d.allowed || d.rule == nullptr) {  // an allowing decision always names its grant
-    return {false, &target, {}, d.reason, d.rule != nullptr ? d.rule->id : 0};
+    out.reason = d.reason;
+    out.grant = d.rule != nullptr ? d.rule->id : 0;
+    return out;
   }
-  return {true, &target, d.rule->kinds, {}, d.rule->id};
+  out.allowed = true;
+  out.kinds = d.rule->kinds;
+  out.grant = d.rule->id;
+  out.max_session_seconds = d.rule->max_session_seconds;
+  out.idle_timeout_seconds = d.rule->idle_timeout_seconds;
+  out.auth = d.rule->auth;
+  out.record_forward_data = d.rule->record_forward_data;
+  return out;
+}
+
+access_decision decide_live(const policy_snapshot& snap, const live_session& session,
+                            const key_context& at) {
+  std::vector<key_options> options;
+  for (const auto& key : session.keys) {
+    const auto decided = decide_key(snap, key.name, key.fingerprint, at);
+    if (!decided.accepted || decided.user != session.user) {
+      access_decision out;
+      out.reason = "the key " + key.fingerprint + " is no longer accepted for " +
+                   std::string(session.user) +
+                   (decided.reason.empty() ? "" : " (" + decided.reason + ")");
+      return out;
+    }
+    options.push_back(decided.options);
+  }
+  const target_info* target = snap.find_target_by_name(session.target);
+  if (target == nullptr) {
+    access_decision out;
+    out.reason = std::string(session.target) + " is no longer a registered target";
+    return out;
+  }
+  auto access = decide_access(snap, session.user, *target, session.login, at);
+  for (const auto& o : options) {
+    restrict_access(access, o);
+  }
+  return access;
 }
 
 void restrict_access(access_decision& access, const key_options& options) {

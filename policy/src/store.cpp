@@ -130,10 +130,11 @@ store::impl::impl(const std::string& conninfo, std::string actor_name, std::stri
 void store::impl::audit(pqxx::work& txn, std::string_view kind,
                         const nlohmann::json& detail) const {
   txn.exec_params(
-      "INSERT INTO audit_events (node, kind, result, actor, detail) VALUES ($1, $2, 'ok', $3, "
-      "$4::jsonb)",
+      fmt::format("INSERT INTO audit_events (node, kind, result, actor, detail, target_name, "
+                  "session_id) VALUES ($1, $2, 'ok', $3, $4::jsonb, {}, {})",
+                  audit_target_sql(4, 5), audit_session_sql(4)),
       node, std::string(kind), actor,
-      detail.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+      detail.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), std::string());
 }
 
 store::store(const std::string& conninfo, std::string actor, std::string node)

@@ -71,6 +71,12 @@ struct store::impl {
   pqxx::connection conn;
 };
 
+// An audit row's target_name and session_id columns, so that `bastionctl audit --target` and a
+// session's trail find it: the given name ($`name`, if not ''), else the detail's "target"; the
+// detail's "session" if it is a session id. `detail` is the parameter holding the jsonb text.
+std::string audit_target_sql(int detail, int name);
+std::string audit_session_sql(int detail);
+
 // The statements of the session index, shared by the admin calls and the proxy's journal
 // (store_sessions.cpp). Each is idempotent.
 // SQL for parameter $N: a time the proxy measured (microseconds since the epoch), or now() when it

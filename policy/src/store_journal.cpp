@@ -16,9 +16,9 @@ void insert_audit(pqxx::work& txn, const std::string& node, const audit_event& e
   txn.exec_params(
       fmt::format(
           "INSERT INTO audit_events (node, kind, result, actor, source_addr, target_name, detail, "
-          "event_id, at) VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, nullif($8, '')::uuid, {}) "
-          "ON CONFLICT (event_id) DO NOTHING",
-          time_or_now(9)),
+          "event_id, at, session_id) VALUES ($1, $2, $3, $4, $5, {}, $7::jsonb, "
+          "nullif($8, '')::uuid, {}, {}) ON CONFLICT (event_id) DO NOTHING",
+          audit_target_sql(7, 6), time_or_now(9), audit_session_sql(7)),
       node, e.kind, e.result, text(e.actor), text(e.source_addr), text(e.target_name),
       e.detail_json, e.event_id, e.at_unix_us);
 }

@@ -127,6 +127,12 @@ grant_info grant_from(const pqxx::row& r) {
     g.sources.push_back(s);
   }
   g.created_at = r[9].as<std::string>();
+  if (!r[10].is_null()) {
+    g.max_session_seconds = r[10].as<std::int64_t>();
+  }
+  if (!r[11].is_null()) {
+    g.idle_timeout_seconds = r[11].as<std::int64_t>();
+  }
   return g;
 }
 
@@ -240,12 +246,14 @@ void store::grant(const grant_info& g) {
     check_window(txn, g);
     txn.exec_params(
         "INSERT INTO grants (user_id, group_id, target_id, target_pattern, login, kinds, "
-        "valid_from, valid_until, sources) VALUES ($1, $2, $3, $4, $5, $6::text[], "
-        "$7::timestamptz, $8::timestamptz, $9::cidr[]) ON CONFLICT ON CONSTRAINT grants_unique DO "
-        "UPDATE SET kinds = EXCLUDED.kinds, valid_from = EXCLUDED.valid_from, valid_until = "
-        "EXCLUDED.valid_until, sources = EXCLUDED.sources",
+        "valid_from, valid_until, sources, max_session_seconds, idle_timeout_seconds) VALUES "
+        "($1, $2, $3, $4, $5, $6::text[], $7::timestamptz, $8::timestamptz, $9::cidr[], $10, "
+        "$11) ON CONFLICT ON CONSTRAINT grants_unique DO UPDATE SET kinds = EXCLUDED.kinds, "
+        "valid_from = EXCLUDED.valid_from, valid_until = EXCLUDED.valid_until, sources = "
+        "EXCLUDED.sources, max_session_seconds = EXCLUDED.max_session_seconds, "
+        "idle_timeout_seconds = EXCLUDED.idle_timeout_seconds",
         c.user_id, c.group_id, c.target_id, c.pattern, g.login, kinds_literal(g.kinds),
-        g.valid_from, g.valid_until, sources);
+        g.valid_from, g.valid_until, sources, g.max_session_seconds, g.idle_timeout_seconds);
     impl_->audit(txn, "admin.grant",
                  {{"user", g.user},
                   {"group", g.group},
@@ -254,7 +262,9 @@ void store::grant(const grant_info& g) {
                   {"kinds", kinds_literal(g.kinds)},
                   {"valid_from", g.valid_from.value_or("")},
                   {"valid_until", g.valid_until.value_or("")},
-                  {"sources", sources}});
+                  {"sources", sources},
+                  {"max_session_seconds", g.max_session_seconds.value_or(0)},
+                  {"idle_timeout_seconds", g.idle_timeout_seconds.value_or(0)}});
   });
 }
 
@@ -293,7 +303,8 @@ std::vector<grant_info> store::list_grants(const std::optional<std::string>& use
         fmt::format(
             "SELECT g.id, coalesce(u.name, ''), coalesce(gr.name, ''), "
             "coalesce(t.name, g.target_pattern), g.login, array_to_string(g.kinds, ','), {}, {}, "
-            "array_to_string(g.sources, ','), {} FROM grants g "
+            "array_to_string(g.sources, ','), {}, g.max_session_seconds, "
+            "g.idle_timeout_seconds FROM grants g "
             "LEFT JOIN users u ON u.id = g.user_id LEFT JOIN groups gr ON gr.id = g.group_id "
             "LEFT JOIN targets t ON t.id = g.target_id "
             "WHERE $1 = '' OR u.name = $1 OR g.group_id IN (SELECT m.group_id FROM group_members "

@@ -90,6 +90,7 @@ int channel_bridge::queue(request r) {
     const channel_kind kind = r.type == request::kind::shell  ? channel_kind::shell
                               : r.type == request::kind::exec ? channel_kind::exec
                                                               : channel_kind::sftp;
+    kind_ = kind;
     active_ = metrics::gauge_hold(proxy_metrics::get().channels(kind));
     spdlog::info("{} started {}{}", log_prefix_, policy::to_string(kind),
                  r.type == request::kind::shell ? "" : " " + log_value(r.a));

@@ -44,6 +44,8 @@ class channel_bridge final : public callback_owner {
   // Moves what it can; returns true if anything moved. Call after every event poll.
   bool pump();
   bool finished() const { return finished_; }
+  // What runs on the channel (a command= key's exec is an exec), once started.
+  std::optional<policy::channel_kind> kind() const { return kind_; }
 
   void on_callback_failure() noexcept override { callback_failed_ = true; }
 
@@ -95,6 +97,7 @@ class channel_bridge final : public callback_owner {
   ssh_channel_callbacks_struct up_callbacks_{};
   std::deque<request> requests_;  // bounded: a client gets at most max_requests
   bool started_ = false;          // shell, exec or subsystem was asked for
+  std::optional<policy::channel_kind> kind_;
   metrics::gauge_hold active_;    // bastion_channels_active{kind}, from the start to the end
   up_state up_state_ = up_state::waiting;
   std::string carry_up_;  // read from the client, not yet taken by the upstream window

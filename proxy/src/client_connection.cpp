@@ -79,6 +79,36 @@ void client_connection::notify(std::string text) {
   });
 }
 
+void client_connection::recheck(std::shared_ptr<const policy::policy_snapshot> snapshot) {
+  asio::post(strand_, [self = shared_from_this(), snapshot = std::move(snapshot)] {
+    if (self->phase_ != phase::authenticated) {
+      return;  // one still logging in is decided under the snapshot of its start
+    }
+    if (self->relay_ && self->name_.username_form()) {
+      self->relay_->recheck(self->decide(*snapshot));
+    }
+    for (const auto& inner : self->inner_) {
+      inner->recheck(*snapshot);
+    }
+    self->step();
+  });
+}
+
+void client_connection::kill(std::string session_id, std::string by) {
+  asio::post(strand_, [self = shared_from_this(), id = std::move(session_id), by = std::move(by)] {
+    if (self->phase_ != phase::authenticated) {
+      return;
+    }
+    bool found = self->relay_ && self->relay_->kill(id, by);
+    for (const auto& inner : self->inner_) {
+      found = inner->kill(id, by) || found;
+    }
+    if (found) {
+      self->step();
+    }
+  });
+}
+
 bool client_connection::closed() const {
   return phase_ == phase::closed;
 }
@@ -210,6 +240,7 @@ int client_connection::decide_pubkey(const std::string& name, ssh_key key, char 
   if (state == SSH_PUBLICKEY_STATE_VALID) {  // libssh checked the signature
     user_ = decision.user;
     key_options_ = decision.options;
+    key_fingerprint_ = sha256_fingerprint(key);
     phase_ = phase::authenticated;
     grace_.cancel();
     preauth_.end(preauth_end::authenticated);

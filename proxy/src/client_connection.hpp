@@ -49,6 +49,12 @@ class client_connection : public server_endpoint,
   void close(std::string reason);
   // Tells the client of every running session `text`, from the connection's strand.
   void notify(std::string text);
+  // Decides every running session again under `snapshot`, a reload's (thread-safe): one that it
+  // no longer allows ends, its client told why, with ended_reason revoked.
+  void recheck(std::shared_ptr<const policy::policy_snapshot> snapshot);
+  // Ends session `session_id` (a validated id) if this connection carries it, as `by` asked
+  // (thread-safe).
+  void kill(std::string session_id, std::string by);
   bool closed() const;
 
  private:
@@ -74,6 +80,8 @@ class client_connection : public server_endpoint,
   int on_message(ssh_message message);
   bool open_tunnel(ssh_message message);
   // Why this user may not open a tunnel to host:port (`target` as it resolves), or "".
+  // The username form's access under `snapshot`, for `target`, registered there.
+  policy::access_decision decide(const policy::policy_snapshot& snapshot) const;
   std::string tunnel_refusal(const policy::policy_snapshot& snapshot,
                              const policy::target_info* target, std::string_view host, int port,
                              const std::string& destination) const;
@@ -93,6 +101,7 @@ class client_connection : public server_endpoint,
   bool woken_ = false;  // woken during a step: take another pass
   std::string user_;
   policy::key_options key_options_;  // of the key that authenticated the connection
+  std::string key_fingerprint_;
 
   // The username form relays the outer session's channels; a -J connection has one inner
   // session per direct-tcpip channel, each with its own relay.

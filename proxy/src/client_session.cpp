@@ -55,16 +55,19 @@ void client_connection::on_authenticated(const policy::parsed_username& name) {
     return relay_->refuse(name.target + " is not a registered target");
   }
   // Policy first: a target this user may not reach as that login is never connected to.
-  auto access =
-      policy::decide_access(*snapshot_, user_, *target, name.login, key_context_of(peer_));
-  policy::restrict_access(access, key_options_);
-  relay_->set_access(std::move(access),
+  relay_->set_access(decide(*snapshot_),
                      {user_, {}, name.login, peer_, client_version(session_.get()), "username"});
   if (relay_->refused()) {
     return;
   }
   // Dial at once: the key exchange with the target overlaps the client's channel setup.
   relay_->dial(*target);
+}
+
+policy::access_decision client_connection::decide(const policy::policy_snapshot& snapshot) const {
+  const policy::key_use key{name_, key_fingerprint_};
+  return policy::decide_live(snapshot, {user_, name_.target, name_.login, std::span(&key, 1)},
+                             key_context_of(peer_));
 }
 
 ssh_channel client_connection::open_session_channel() {
@@ -106,6 +109,9 @@ std::string client_connection::tunnel_refusal(const policy::policy_snapshot& sna
            " is not a registered target; `bastionctl target list` on the bastion shows them";
   }
   const auto at = key_context_of(peer_);
+  if (auto key = policy::decide_key(snapshot, name_, key_fingerprint_, at); !key.accepted) {
+    return "the key that authenticated this connection is no longer accepted";
+  }
   if (auto reach = snapshot.decide_reach(user_, *target, at.source_ip, at.now_unix);
       !reach.allowed) {
     return reach.reason;
@@ -150,7 +156,7 @@ bool client_connection::open_tunnel(ssh_message message) {
     }
   }
   auto inner = std::make_shared<inner_session>(
-      inner_scope{strand_, ctx_, event_.get(), channels_, snapshot, user_, key_options_, peer_,
+      inner_scope{strand_, ctx_, event_.get(), channels_, snapshot, user_, {name_, key_fingerprint_}, peer_,
                   "src=" + peer_ + " user=" + log_value(user_), waker(), auditor()},
       channel, target, refusal);
   inner->start();

@@ -4,6 +4,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <array>
 #include <cerrno>
 #include <system_error>
 
@@ -166,30 +167,46 @@ int inner_session::decide_pubkey(const std::string& login, ssh_key key, char sta
     return refuse_auth(login, ok.error().text);
   }
   const std::string fingerprint = sha256_fingerprint(key);
-  policy::parsed_username owner;
-  owner.bastion_user = scope_.user;
-  const auto decision =
-      policy::decide_key(*scope_.snapshot, owner, fingerprint, key_context_of(scope_.source));
+  // Policy as of now: the tunnel may have waited in its handshake across a reload.
+  const auto snapshot = scope_.ctx.policy.current();
+  const auto at = key_context_of(scope_.source);
+  const auto decision = policy::decide_key(*snapshot, owner(), fingerprint, at);
   if (!decision.accepted) {
     return refuse_auth(login, decision.reason);
   }
   if (state == SSH_PUBLICKEY_STATE_VALID) {
     phase_ = phase::authenticated;
+    login_ = login;
+    fingerprint_ = fingerprint;
     grace_.cancel();
     spdlog::info("{} inner session authenticated as login {} with {}", prefix_, log_value(login),
                  fingerprint);
     scope_.audit("auth.inner", "ok",
                  {{"target", target_->name}, {"login", login}, {"fingerprint", fingerprint}});
-    // Both keys' options hold: the outer connection's and this hop's.
-    auto access = policy::decide_access(*scope_.snapshot, scope_.user, *target_, login,
-                                        key_context_of(scope_.source));
-    policy::restrict_access(access, scope_.user_key_options);
-    policy::restrict_access(access, decision.options);
     relay_->set_access(
-        std::move(access),
+        decide(*snapshot),
         {scope_.user, {}, login, scope_.source, client_version(session_.get()), "jump"});
   }
   return SSH_AUTH_SUCCESS;
+}
+
+policy::parsed_username inner_session::owner() const {
+  policy::parsed_username name;
+  name.bastion_user = scope_.user;
+  return name;
+}
+
+// Both keys hold, with their options: the outer connection's and this hop's.
+policy::access_decision inner_session::decide(const policy::policy_snapshot& snapshot) const {
+  const std::array keys{scope_.outer_key, policy::key_use{owner(), fingerprint_}};
+  return policy::decide_live(snapshot, {scope_.user, target_->name, login_, keys},
+                             key_context_of(scope_.source));
+}
+
+void inner_session::recheck(const policy::policy_snapshot& snapshot) {
+  if (phase_ == phase::authenticated && relay_ && !ending_) {
+    relay_->recheck(decide(snapshot));
+  }
 }
 
 ssh_channel inner_session::open_session_channel() {

@@ -28,8 +28,8 @@ struct inner_scope {
   ssh_event event;
   std::shared_ptr<channel_budget> channels;  // the connection's, over all its sessions
   std::shared_ptr<const policy::policy_snapshot> snapshot;
-  std::string user;                      // the bastion user of the outer connection
-  policy::key_options user_key_options;  // of the key that authenticated it
+  std::string user;          // the bastion user of the outer connection
+  policy::key_use outer_key;  // the key that authenticated it
   std::string source;                    // the client's address, "ip:port"
   std::string log_prefix;                // "src=... user=..."
   std::function<void()> wake;
@@ -62,6 +62,12 @@ class inner_session : public server_endpoint, public std::enable_shared_from_thi
       relay_->notify(text);
     }
   }
+  // Decides the session again under `snapshot` (relay::recheck).
+  void recheck(const policy::policy_snapshot& snapshot);
+  // relay::kill.
+  bool kill(std::string_view session_id, const std::string& by) {
+    return relay_ && relay_->kill(session_id, by);
+  }
 
  private:
   enum class phase { key_exchange, authenticating, authenticated };
@@ -70,6 +76,10 @@ class inner_session : public server_endpoint, public std::enable_shared_from_thi
   ssh_channel open_session_channel() override;
   void report_refusal(const std::string& login, const std::string& why, int attempt,
                       auth_method method) override;
+  // The bastion user as the plain form names it: every key of a hop must be that user's.
+  policy::parsed_username owner() const;
+  // This hop's access under `snapshot`, from both its keys (policy::decide_live).
+  policy::access_decision decide(const policy::policy_snapshot& snapshot) const;
 
   inner_scope scope_;
   std::unique_ptr<tunnel> tunnel_;
@@ -77,7 +87,9 @@ class inner_session : public server_endpoint, public std::enable_shared_from_thi
   boost::asio::steady_timer grace_;
   std::shared_ptr<relay> relay_;
   ssh_channel pending_channel_;  // until start()
-  const policy::target_info* target_;
+  const policy::target_info* target_;  // in scope_.snapshot
+  std::string login_;                   // once authenticated
+  std::string fingerprint_;             // of the key that authenticated this hop
   std::string refusal_;
   std::string prefix_;  // for log lines: the scope's prefix and the target
   phase phase_ = phase::key_exchange;

@@ -90,21 +90,45 @@ void relay::set_access(policy::access_decision access, session_identity who) {
   }
 }
 
+namespace {
+
+// The tighter of the node's limit (0: none) and the grant's (nullopt: none), and where it is from.
+std::pair<duration, std::string> tighter(duration node, const char* key,
+                                         std::optional<std::int64_t> grant_seconds,
+                                         std::int64_t grant) {
+  const std::string node_name = std::string("limits.") + key;
+  if (!grant_seconds) {
+    return {node, node_name};
+  }
+  const auto by_grant =
+      std::chrono::duration_cast<duration>(std::chrono::seconds(*grant_seconds));
+  if (node.count() > 0 && node <= by_grant) {
+    return {node, node_name};
+  }
+  return {by_grant, "grant " + std::to_string(grant) + "'s " + key};
+}
+
+}  // namespace
+
 void relay::start_limits() {
   const auto& limits = ctx_.cfg.limits;
+  std::tie(max_duration_, max_duration_from_) =
+      tighter(limits.max_session_duration, "max_session_duration", access_.max_session_seconds,
+              access_.grant);
+  std::tie(idle_limit_, idle_limit_from_) =
+      tighter(limits.idle_timeout, "idle_timeout", access_.idle_timeout_seconds, access_.grant);
   last_activity_ = std::chrono::steady_clock::now();
-  if (limits.max_session_duration.count() > 0) {
-    duration_limit_.expires_after(limits.max_session_duration);
-    duration_limit_.async_wait(
-        [weak = weak_from_this(), &limits](const boost::system::error_code& ec) {
-          if (auto self = weak.lock(); self && !ec) {
-            self->end_by_limit("the session reached limits.max_session_duration " +
-                               format_duration(limits.max_session_duration));
-          }
-        });
+  if (max_duration_.count() > 0) {
+    duration_limit_.expires_after(max_duration_);
+    duration_limit_.async_wait([weak = weak_from_this()](const boost::system::error_code& ec) {
+      if (auto self = weak.lock(); self && !ec) {
+        self->end_by_limit("the session reached " + self->max_duration_from_ + " " +
+                           format_duration(self->max_duration_));
+      }
+    });
   }
-  if (limits.idle_timeout.count() > 0) {
-    arm_idle_check(limits.idle_timeout);
+  if (idle_limit_.count() > 0) {
+    arm_idle_check(idle_limit_);
   }
 }
 
@@ -117,10 +141,11 @@ void relay::arm_idle_check(duration after) {
     if (!self || ec) {
       return;
     }
-    const duration idle = self->ctx_.cfg.limits.idle_timeout;
+    const duration idle = self->idle_limit_;
     const auto quiet = std::chrono::steady_clock::now() - self->last_activity_;
     if (quiet >= idle) {
-      self->end_by_limit("the session was idle for limits.idle_timeout " + format_duration(idle));
+      self->end_by_limit("the session was idle for " + self->idle_limit_from_ + " " +
+                         format_duration(idle));
     } else {
       self->arm_idle_check(std::chrono::duration_cast<duration>(idle - quiet));
     }
@@ -139,6 +164,49 @@ void relay::end_by_limit(const std::string& reason) {
   audit_("session.limit", "ended", {{"target", target_}, {"reason", reason}});
   end_all(reason);
   wake_();  // from a timer: never inside a step
+}
+
+void relay::end_by_admin(std::string code, const std::string& message, const std::string& by) {
+  if (!running()) {
+    return;
+  }
+  end_code_ = std::move(code);
+  spdlog::info("{} ended ({}{}): {}", log_prefix_, end_code_,
+               by.empty() ? "" : " by " + log_value(by), log_value(message));
+  nlohmann::json detail = {
+      {"target", target_}, {"session", tap_ ? tap_->id() : "unrecorded"}, {"reason", message}};
+  if (!by.empty()) {
+    detail["by"] = by;
+  }
+  audit_("session." + end_code_, "ended", detail);
+  end_all(message);
+  wake_();  // from a posted handler: never inside a step
+}
+
+void relay::recheck(policy::access_decision access) {
+  if (!running()) {
+    return;
+  }
+  if (!access.allowed) {
+    return end_by_admin("revoked", "access to " + target_ + " was revoked (" + access.reason +
+                                       "); the session ends");
+  }
+  for (const auto& b : bridges_) {
+    if (const auto kind = b->kind(); kind && !policy::allows(access, *kind)) {
+      return end_by_admin("revoked", "grant " + std::to_string(access.grant) + " no longer allows " +
+                                         std::string(policy::to_string(*kind)) + " on " + target_ +
+                                         "; the session ends");
+    }
+  }
+  access_ = std::move(access);
+}
+
+bool relay::kill(std::string_view session_id, const std::string& by) {
+  if (!tap_ || tap_->id() != session_id || !running()) {
+    return false;
+  }
+  end_by_admin("killed", "an administrator ended this session", by);
+  return true;
 }
 
 void relay::refuse(std::string reason) {
@@ -292,7 +360,7 @@ void relay::close(const std::string& reason) {
   channels_->give_back(bridges_.size());
   bridges_.clear();  // channels go before their sessions, and are recorded as closed first
   if (tap_) {
-    tap_->end(error_.empty() ? reason : error_);
+    tap_->end(!end_code_.empty() ? end_code_ : error_.empty() ? reason : error_);
     tap_.reset();
   }
   if (dialer_) {

@@ -80,6 +80,16 @@ class relay : public std::enable_shared_from_this<relay> {
   void close(const std::string& reason = "the bastion ended the session");
   // Tells every running channel's client `text` (channel_bridge::notify).
   void notify(const std::string& text);
+  // After a policy reload, the owner decides the session again (policy::decide_live). One that
+  // `access` no longer allows, or whose running channel's kind it no longer grants, ends, telling
+  // its clients why, with ended_reason revoked; else `access` is what channels opened from now
+  // on get.
+  void recheck(policy::access_decision access);
+  // Ends the sessions here, with ended_reason killed, if `session_id` is their recording's id
+  // (`bastionctl kill`, asked by `by`). True if it is.
+  bool kill(std::string_view session_id, const std::string& by);
+  // Policy let the sessions here run, and they are not over.
+  bool running() const { return access_.allowed && error_.empty() && !closed_; }
 
   bool upstream_lost() const;
   // No session can run here (refused by policy, or the target could not be reached).
@@ -108,6 +118,9 @@ class relay : public std::enable_shared_from_this<relay> {
   void start_limits();
   void arm_idle_check(duration after);
   void end_by_limit(const std::string& reason);
+  // Ends the sessions here for an admin's reason: `code` is the session row's ended_reason
+  // ("revoked", "killed"), `message` what the clients read, `by` the admin who asked, if one did.
+  void end_by_admin(std::string code, const std::string& message, const std::string& by = {});
 
   strand_type strand_;
   const connection_context& ctx_;
@@ -120,6 +133,13 @@ class relay : public std::enable_shared_from_this<relay> {
   std::string login_;
   policy::access_decision access_;
   std::string error_;       // why no session can be relayed, once known
+  std::string end_code_;    // the session row's ended_reason when an admin ended it
+  // The session limits in force (limits.* narrowed by the grant's), and what a client is told
+  // each came from.
+  duration max_duration_{};
+  duration idle_limit_{};
+  std::string max_duration_from_;
+  std::string idle_limit_from_;
   bool lingering_ = false;  // end_all ran: the sessions here are over for good (see linger())
   bool lingered_ = false;
   // After close(), a dial result already posted to the strand is dropped: it must not add an

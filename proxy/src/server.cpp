@@ -10,7 +10,9 @@
 #include <filesystem>
 #include <thread>
 
+#include <bastion/common/escape.hpp>
 #include <bastion/common/log.hpp>
+#include <bastion/policy/sessions.hpp>
 #include <bastion/proxy/server.hpp>
 #include <bastion/proxy/ssh_server.hpp>
 
@@ -114,7 +116,43 @@ server::server(const config& cfg)
   }
 }
 
-server::~server() = default;
+// The cache's thread calls into the connection list: it stops before anything here goes.
+server::~server() {
+  policy_->subscribe({});
+}
+
+void server::watch_policy() {
+  policy_->subscribe({
+      .reloaded =
+          [this](const std::shared_ptr<const policy::policy_snapshot>& snapshot) {
+            for (const auto& c : live_connections()) {
+              c->recheck(snapshot);
+            }
+          },
+      .control = [this](const std::string& payload) { on_control(payload); },
+  });
+}
+
+// `{"op": "kill", "session": ID, "by": NAME}` from `bastionctl kill`, to every node: the one
+// that holds the session ends it. Anything else is logged (escaped) and dropped.
+void server::on_control(const std::string& payload) {
+  const auto doc = nlohmann::json::parse(payload, nullptr, false);
+  const auto text = [&](const char* key) {
+    const auto it = doc.is_object() ? doc.find(key) : doc.end();
+    return it != doc.end() && it->is_string() ? it->get<std::string>() : std::string();
+  };
+  const std::string id = text("session");
+  if (text("op") != "kill" || !policy::is_session_id(id)) {
+    spdlog::warn("bastion_control: ignored a notification that is not a kill of a session id: {}",
+                 log_value(payload));
+    return;
+  }
+  const std::string by = escape(text("by"), 64);
+  spdlog::debug("bastion_control: kill of session {} asked by {}", id, log_value(by));
+  for (const auto& c : live_connections()) {
+    c->kill(id, by);
+  }
+}
 
 void server::load_keys() {
   auto bind = make_server_bind(cfg_.host_keys);
@@ -327,6 +365,7 @@ int server::run() {
   });
   arm_hangup();
   arm_trim();
+  watch_policy();
   for (auto& l : listeners_) {
     l->start();
     spdlog::info("listening on {}", l->where().to_string());

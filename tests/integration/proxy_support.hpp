@@ -97,6 +97,14 @@ class bastiond_fixture : public bastionctl_test {
   run_result ssh(const std::string& user, const std::vector<std::string>& keys,
                  const std::vector<std::string>& extra = {}, const std::string& command = "true",
                  const std::string& stdin_data = "") const {
+    return run(ssh_argv(user, keys, extra, command),
+               {.stdin_data = stdin_data, .timeout = std::chrono::seconds(60)});
+  }
+
+  // The command line of ssh() above, to run it in the background.
+  std::vector<std::string> ssh_argv(const std::string& user, const std::vector<std::string>& keys,
+                                    const std::vector<std::string>& extra,
+                                    const std::string& command) const {
     std::vector<std::string> argv{"ssh",       "-F",
                                   "/dev/null", "-v",
                                   "-o",        "BatchMode=yes",
@@ -114,7 +122,7 @@ class bastiond_fixture : public bastionctl_test {
     if (!command.empty()) {
       argv.push_back(command);
     }
-    return run(argv, {.stdin_data = stdin_data, .timeout = std::chrono::seconds(60)});
+    return argv;
   }
 
   // An ssh_config for `ssh -J`: the bastion as host "bastion" (outer key `outer_key`), every

@@ -1,6 +1,8 @@
 // Policy decisions against a hand-built snapshot: default deny, and each refusal says why.
 #include <gtest/gtest.h>
 
+#include <array>
+
 #include <bastion/policy/evaluator.hpp>
 
 namespace bastion::policy {
@@ -164,6 +166,61 @@ TEST_F(evaluator, access_is_default_deny) {
   EXPECT_EQ(other_login.reason, "user alice may not log in to web1 as root");
   EXPECT_FALSE(allows(other_login, channel_kind::shell));
   EXPECT_FALSE(decide_access(snap_, "bob", *web1, "deploy", at).allowed);
+}
+
+// After a reload a live session is decided again from what it was let in with: each of its keys,
+// its target and its grant, under the new snapshot.
+TEST(live_decisions, a_session_holds_while_its_keys_target_and_grant_do) {
+  grant_row limited;
+  limited.id = 7;
+  limited.user = "alice";
+  limited.targets = "web*";
+  limited.logins = {"deploy"};
+  limited.kinds = "shell,forward";
+  limited.idle_timeout_seconds = 600;
+  const auto rows = [&](bool with_key, bool with_target, bool with_grant) {
+    snapshot_rows r{{{"alice", false, false}, {"bob", false, false}}, {}, {}, {}};
+    r.keys.push_back({"SHA256:bob1", "bob", "ssh-ed25519", "B"});
+    if (with_key) {
+      r.keys.push_back({"SHA256:a1", "alice", "ssh-ed25519", "A",
+                        *parse_key_options("no-port-forwarding")});
+    }
+    if (with_target) {
+      r.targets.push_back({"web1", "10.0.0.5", 22, {}, {}});
+    }
+    if (with_grant) {
+      r.grants.push_back(*make_grant_rule(limited));
+    }
+    return policy_snapshot(std::move(r));
+  };
+  const std::array keys{key_use{*parse_username("alice"), "SHA256:a1"}};
+  const live_session session{"alice", "web1", "deploy", keys};
+  const key_context at{"10.1.2.3", 0};
+
+  const auto held = decide_live(rows(true, true, true), session, at);
+  EXPECT_TRUE(held.allowed) << held.reason;
+  EXPECT_EQ(held.grant, 7);
+  EXPECT_EQ(held.idle_timeout_seconds, 600) << "the grant's limits go with the decision";
+  EXPECT_EQ(held.kinds, std::vector{channel_kind::shell}) << "narrowed by the key's options";
+
+  const auto no_key = decide_live(rows(false, true, true), session, at);
+  EXPECT_FALSE(no_key.allowed);
+  EXPECT_EQ(no_key.reason,
+            "the key SHA256:a1 is no longer accepted for alice (unknown key SHA256:a1)");
+  const auto no_target = decide_live(rows(true, false, true), session, at);
+  EXPECT_FALSE(no_target.allowed);
+  EXPECT_EQ(no_target.reason, "web1 is no longer a registered target");
+  const auto no_grant = decide_live(rows(true, true, false), session, at);
+  EXPECT_FALSE(no_grant.allowed);
+  EXPECT_EQ(no_grant.reason, "user alice may not log in to web1 as deploy");
+
+  // A -J hop's second key must be the same user's: another user's key refuses it.
+  const std::array two{keys[0], key_use{*parse_username("alice"), "SHA256:bob1"}};
+  const auto foreign = decide_live(rows(true, true, true), {"alice", "web1", "deploy", two}, at);
+  EXPECT_FALSE(foreign.allowed);
+  EXPECT_EQ(foreign.reason,
+            "the key SHA256:bob1 is no longer accepted for alice (key SHA256:bob1 belongs to "
+            "another user)");
 }
 
 }  // namespace

@@ -130,7 +130,6 @@ TEST(key_options, permitopen_allows_only_the_destinations_it_names) {
 
 TEST(key_options, restrict_access_narrows_the_grant) {
   access_decision a{true,
-                    nullptr,
                     {channel_kind::shell, channel_kind::forward, channel_kind::agent,
                      channel_kind::x11, channel_kind::remote_forward},
                     {}};
@@ -142,7 +141,7 @@ TEST(key_options, restrict_access_narrows_the_grant) {
   restrict_access(a, parsed(R"(command="date")"));
   EXPECT_FALSE(a.allowed) << "two keys forcing different commands";
 
-  access_decision b{true, nullptr, {}, {}};
+  access_decision b{true, {}, {}};
   restrict_access(b, parsed(R"(permitopen="db:5432",permitopen="cache:6379")"));
   restrict_access(b, parsed(R"(permitopen="db:5432")"));
   EXPECT_EQ(b.permitopen, std::vector<std::string>{"db:5432"});

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <optional>
+#include <span>
 
 #include <bastion/policy/snapshot.hpp>
 
@@ -44,12 +45,17 @@ key_decision decide_key(const policy_snapshot& snap, const parsed_username& name
 const target_info* resolve_destination(const policy_snapshot& snap, std::string_view host,
                                        int port);
 
+// A value: it points into no snapshot, so a session keeps it across reloads.
 struct access_decision {
   bool allowed = false;
-  const target_info* target = nullptr;
   std::vector<channel_kind> kinds;
   std::string reason;      // for the client and the audit trail when refused
   std::int64_t grant = 0;  // the grant that decided (grants.hpp), 0 if none
+  // The deciding grant's limits on the session (nullopt: the node's limits.* alone).
+  std::optional<std::int64_t> max_session_seconds;
+  std::optional<std::int64_t> idle_timeout_seconds;
+  upstream_auth auth = upstream_auth::bastion_key;
+  bool record_forward_data = false;
   // From the key's options: whether a PTY may be requested, the command that runs instead of what
   // the client asks (shell, exec or subsystem), and where -L may go (nullopt: anywhere).
   bool pty = true;
@@ -68,5 +74,26 @@ access_decision decide_access(const policy_snapshot& snap, std::string_view user
 void restrict_access(access_decision& access, const key_options& options);
 
 bool allows(const access_decision& d, channel_kind kind);
+
+// A key that authenticated a live session: the name it was offered for and its fingerprint.
+struct key_use {
+  parsed_username name;
+  std::string fingerprint;
+};
+
+// A session that runs, as its node knows it.
+struct live_session {
+  std::string_view user;
+  std::string_view target;
+  std::string_view login;
+  std::span<const key_use> keys;  // the outer connection's, then a -J hop's own
+};
+
+// The session's access under `snap` (a reload): as at login, every key that authenticated it must
+// still be accepted for its user (from where and when `at` says), the target must still be
+// registered, and a grant must let the user log in as the login, narrowed by every key's options.
+// Refused, the reason says which of these failed.
+access_decision decide_live(const policy_snapshot& snap, const live_session& session,
+                            const key_context& at);
 
 }  // namespace bastion::policy

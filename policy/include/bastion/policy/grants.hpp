@@ -18,8 +18,9 @@
 // read still decides where it would have, and refuses.
 //
 // The session limits (max_session_duration, idle_timeout), upstream_auth and record_forward_data
-// are read by the evaluator, which hands them to the session with the deciding grant; the database
-// does not store them yet, so they hold their defaults.
+// are read by the evaluator, which hands them to the session with the deciding grant. The
+// database stores the session limits; upstream_auth and record_forward_data hold their defaults
+// until it stores them too.
 #pragma once
 
 #include <cstdint>

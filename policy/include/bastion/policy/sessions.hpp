@@ -5,9 +5,13 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace bastion::policy {
+
+// Session ids are UUIDs that the bastion generates, in lowercase 8-4-4-4-12 hex.
+bool is_session_id(std::string_view text);
 
 // Who ran a session, where to, and how: what its row and its recording's first event say.
 struct session_identity {
@@ -61,6 +65,29 @@ struct session_filter {
   std::optional<std::string>
       since;  // a timestamp PostgreSQL reads, e.g. "2026-11-25" or "2026-11-25T10:00Z"
   int limit = 1000;
+};
+
+// `bastionctl audit`: the audit trail, newest first. Every filter is optional.
+struct audit_filter {
+  std::optional<std::string> actor;   // the bastion user, or the admin, who acted
+  std::optional<std::string> target;  // target_name
+  std::optional<std::string> since;   // a timestamp, as session_filter's
+  std::optional<std::string> kind;    // "auth" matches auth and auth.*; "auth.inner" only itself
+  std::optional<std::string> session;
+  int limit = 1000;
+};
+
+struct audit_row {
+  std::int64_t id = 0;
+  std::string at;  // UTC, ISO 8601 with milliseconds
+  std::string node;
+  std::string kind;
+  std::string result;
+  std::string actor;
+  std::string source_addr;
+  std::string target_name;
+  std::string session_id;  // "" if none
+  std::string detail_json;
 };
 
 }  // namespace bastion::policy

@@ -80,6 +80,9 @@ struct grant_info {
   std::optional<std::string> valid_from;
   std::optional<std::string> valid_until;
   std::vector<std::string> sources;  // CIDR blocks; empty: from anywhere
+  // Session limits beside the node's limits.* (the tighter holds); nullopt: none.
+  std::optional<std::int64_t> max_session_seconds;
+  std::optional<std::int64_t> idle_timeout_seconds;
   std::string created_at;
 };
 
@@ -137,6 +140,12 @@ class store {
   void end_session(const std::string& id, const std::string& reason, const recording_end& rec);
   std::vector<session_info> list_sessions(const session_filter& filter);
   std::optional<session_info> find_session(const std::string& id);
+  // Asks the node that holds live session `id` to end it (NOTIFY bastion_control, which every node
+  // hears), and audits the request. Returns the session as it was; one that had already ended is
+  // not asked. store_error(not_found) if there is none.
+  session_info request_kill(const std::string& id);
+  // The audit trail (store_audit.cpp).
+  std::vector<audit_row> list_audit(const audit_filter& filter);
   // Sessions of `node` that never ended: left by a crash when this node starts.
   std::vector<session_info> unfinished_sessions(const std::string& node);
 

@@ -46,6 +46,9 @@ class server {
   // SIGHUP: reads the config file again and applies log_level, names the keys that take effect
   // only at the next start, and reloads the policy. A config that does not load changes nothing.
   void reload();
+  // Every policy reload decides live sessions again; `bastion_control` kills reach them.
+  void watch_policy();
+  void on_control(const std::string& payload);
   void on_connection(boost::asio::ip::tcp::socket socket,
                      const boost::asio::ip::tcp::endpoint& from);
   void check_drained();
