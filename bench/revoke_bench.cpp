@@ -78,8 +78,9 @@ void report(const char* what, std::vector<timing> runs) {
   };
   const auto [total, total_max] = pick(&timing::total_ms);
   const auto [after, after_max] = pick(&timing::after_ms);
-  std::printf("  %-34s median %7.1f ms (max %7.1f); after bastionctl returned %6.1f ms (max %6.1f)\n",
-              what, total, total_max, after, after_max);
+  std::printf(
+      "  %-34s median %7.1f ms (max %7.1f); after bastionctl returned %6.1f ms (max %6.1f)\n", what,
+      total, total_max, after, after_max);
 }
 
 int bench(int runs) {

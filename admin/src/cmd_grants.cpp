@@ -23,6 +23,8 @@ struct grant_opts {
   std::vector<std::string> sources;
   std::string max_session;
   std::string idle_timeout;
+  bool record_forward_data = false;
+  bool forward_ssh_inside = false;
 };
 
 // A grant's session limit from its option ("8h", "15m"): whole seconds, at least one.
@@ -49,6 +51,12 @@ std::string limits_text(const policy::grant_info& g) {
   };
   add("max", g.max_session_seconds);
   add("idle", g.idle_timeout_seconds);
+  for (const auto& [on, what] : {std::pair{g.record_forward_data, "record-forward-data"},
+                                 std::pair{g.forward_ssh_inside, "ssh-inside"}}) {
+    if (on) {
+      out += (out.empty() ? "" : ",") + std::string(what);
+    }
+  }
   return out.empty() ? "-" : out;
 }
 
@@ -113,6 +121,8 @@ void run_grant(cli_context& ctx, const grant_opts& o) {
   g.sources = o.sources;
   g.max_session_seconds = limit_seconds("--max-session-duration", o.max_session);
   g.idle_timeout_seconds = limit_seconds("--idle-timeout", o.idle_timeout);
+  g.record_forward_data = o.record_forward_data;
+  g.forward_ssh_inside = o.forward_ssh_inside;
   ctx.store().grant(g);
   ctx.out << "granted " << subject_text(g) << " on " << escape(g.target, 253) << " as " << g.login
           << ": " << join_kinds(g.kinds);
@@ -122,8 +132,8 @@ void run_grant(cli_context& ctx, const grant_opts& o) {
   if (!g.sources.empty()) {
     ctx.out << "; from " << escape(join(g.sources, ""), 300);
   }
-  if (g.max_session_seconds || g.idle_timeout_seconds) {
-    ctx.out << "; limits " << limits_text(g);
+  if (const std::string limits = limits_text(g); limits != "-") {
+    ctx.out << "; " << limits;
   }
   ctx.out << "\n";
 }
@@ -150,6 +160,8 @@ nlohmann::json grant_json(const policy::grant_info& g) {
           {"sources", g.sources},
           {"max_session_seconds", or_null_int(g.max_session_seconds)},
           {"idle_timeout_seconds", or_null_int(g.idle_timeout_seconds)},
+          {"record_forward_data", g.record_forward_data},
+          {"forward_ssh_inside", g.forward_ssh_inside},
           {"created_at", g.created_at}};
 }
 
@@ -204,6 +216,12 @@ void add_grant_command(CLI::App& app, cli_context& ctx) {
   cmd->add_option("--idle-timeout", g->idle_timeout,
                   "End its sessions after this long without data either way (15m; default: "
                   "limits.idle_timeout alone; the tighter holds)");
+  cmd->add_flag("--record-forward-data", g->record_forward_data,
+                "Record the bytes of its port forwards too (by default their destination, byte "
+                "counts and duration only)");
+  cmd->add_flag("--allow-ssh-inside", g->forward_ssh_inside,
+                "Let its port forwards carry an SSH connection (refused by default: a tunnel "
+                "around the recording)");
   cmd->callback([&ctx, g] { run_grant(ctx, *g); });
 }
 

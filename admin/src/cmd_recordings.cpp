@@ -109,14 +109,14 @@ void replay(cli_context& ctx, const std::string& id, double speed, double from_s
     ctx.err << "bastionctl: warning: chunk " << *rec.report.bad_chunk << " is bad ("
             << rec.report.problem << "); replaying up to it\n";
   }
-  const auto ptys = pty_channels(rec.reader, rec.report);
+  const auto terminals = terminal_channels(rec.reader, rec.report);
   const auto from = std::chrono::microseconds(static_cast<std::int64_t>(from_seconds * 1e6));
   std::optional<std::chrono::microseconds> last;
   terminal_sanitizer sanitizer;
   std::string clean;
   const auto r = for_each_event(rec.reader, rec.report, from, [&](const event& ev) {
     if (ev.type != event_type::data || ev.stream == stream::input ||
-        (!ptys.empty() && !ptys.contains(ev.channel))) {
+        !terminals.contains(ev.channel)) {
       return true;
     }
     if (speed > 0 && last) {

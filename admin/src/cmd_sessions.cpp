@@ -37,9 +37,8 @@ void run_kill(cli_context& ctx, const kill_opts& o) {
   for (;;) {
     const auto now = ctx.store().find_session(o.id);
     if (now && !now->ended_at.empty()) {
-      ctx.out << "killed session " << o.id << " (" << who << ", node "
-              << escape(asked.node, 64) << "): ended " << now->ended_at << ", "
-              << escape(now->ended_reason, 200) << "\n";
+      ctx.out << "killed session " << o.id << " (" << who << ", node " << escape(asked.node, 64)
+              << "): ended " << now->ended_at << ", " << escape(now->ended_reason, 200) << "\n";
       return;
     }
     if (std::chrono::steady_clock::now() >= deadline) {
@@ -64,22 +63,23 @@ struct audit_opts {
 
 nlohmann::json audit_json(const policy::audit_row& a) {
   auto detail = nlohmann::json::parse(a.detail_json, nullptr, false);
-  return {{"id", a.id},
-          {"at", a.at},
-          {"node", a.node},
-          {"kind", a.kind},
-          {"result", a.result},
-          {"actor", a.actor},
-          {"source", a.source_addr},
-          {"target", a.target_name},
-          {"session", a.session_id.empty() ? nlohmann::json(nullptr) : nlohmann::json(a.session_id)},
-          {"detail", detail.is_discarded() ? nlohmann::json(a.detail_json) : detail}};
+  return {
+      {"id", a.id},
+      {"at", a.at},
+      {"node", a.node},
+      {"kind", a.kind},
+      {"result", a.result},
+      {"actor", a.actor},
+      {"source", a.source_addr},
+      {"target", a.target_name},
+      {"session", a.session_id.empty() ? nlohmann::json(nullptr) : nlohmann::json(a.session_id)},
+      {"detail", detail.is_discarded() ? nlohmann::json(a.detail_json) : detail}};
 }
 
 void run_audit(cli_context& ctx, const audit_opts& o) {
   const auto opt = [](const std::string& s) { return s.empty() ? std::nullopt : std::optional(s); };
-  const auto rows = ctx.store().list_audit({opt(o.user), opt(o.target), opt(o.since), opt(o.kind),
-                                            opt(o.session), o.limit});
+  const auto rows = ctx.store().list_audit(
+      {opt(o.user), opt(o.target), opt(o.since), opt(o.kind), opt(o.session), o.limit});
   if (o.json) {
     auto doc = nlohmann::json::array();
     for (const auto& a : rows) {
@@ -101,8 +101,9 @@ void run_audit(cli_context& ctx, const audit_opts& o) {
 void add_session_commands(CLI::App& app, cli_context& ctx) {
   auto k = std::make_shared<kill_opts>();
   auto* kill = app.add_subcommand(
-      "kill", "End a live session on whichever node holds it; its client is told, and its row "
-              "says killed");
+      "kill",
+      "End a live session on whichever node holds it; its client is told, and its row "
+      "says killed");
   kill->add_option("ID", k->id, "Session id, as `bastionctl sessions --live` shows")->required();
   kill->add_option("--wait", k->wait, "How long to wait for the node to end it")
       ->capture_default_str();
@@ -113,7 +114,8 @@ void add_session_commands(CLI::App& app, cli_context& ctx) {
       "audit", "The audit trail, newest first: logins, sessions, refusals, admin changes");
   audit->add_option("--user", a->user, "Only what this bastion user or admin did");
   audit->add_option("--target", a->target, "Only events about this target");
-  audit->add_option("--since", a->since, "Only events at or after this time, e.g. 2026-12-01T10:00Z");
+  audit->add_option("--since", a->since,
+                    "Only events at or after this time, e.g. 2026-12-01T10:00Z");
   audit->add_option("--kind", a->kind,
                     "Only this kind and its sub-kinds (auth, session, session.revoked, admin)");
   audit->add_option("--session", a->session, "Only events of this session");

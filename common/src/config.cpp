@@ -112,6 +112,7 @@ void read_limits(config_section& s, limits_config& l) {
   read_penalties(penalties, l.penalties);
   s.read("penalty_exempt", l.penalty_exempt);
   s.read("max_sessions", l.max_sessions, 1, 1000);
+  s.read("max_forwards", l.max_forwards, 1, 10000);
   s.read("idle_timeout", l.idle_timeout);
   s.read("max_session_duration", l.max_session_duration);
   s.read("drain_timeout", l.drain_timeout);

@@ -81,7 +81,20 @@ access_decision decide_access(const policy_snapshot& snap, std::string_view user
   out.idle_timeout_seconds = d.rule->idle_timeout_seconds;
   out.auth = d.rule->auth;
   out.record_forward_data = d.rule->record_forward_data;
+  out.forward_ssh_inside = d.rule->forward_ssh_inside;
   return out;
+}
+
+bool forward_permitted(const access_decision& d, std::string_view host, int port) {
+  if (!allows(d, channel_kind::forward)) {
+    return false;
+  }
+  if (!d.permitopen) {
+    return true;
+  }
+  key_options only;
+  only.permitopen = *d.permitopen;
+  return !only.permitopen.empty() && open_permitted(only, host, port);
 }
 
 access_decision decide_live(const policy_snapshot& snap, const live_session& session,

@@ -140,6 +140,7 @@ result<void> check_limits(const grant_row& row, grant_rule& out) {
                       "\" is neither bastion-key nor agent");
   }
   out.record_forward_data = row.record_forward_data;
+  out.forward_ssh_inside = row.forward_ssh_inside;
   return {};
 }
 

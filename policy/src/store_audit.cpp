@@ -12,8 +12,8 @@ using kind = store_error::kind;
 // is refused with the forms that can, before it reaches a LIKE pattern.
 void require_kind(const std::string& k) {
   const bool ok = !k.empty() && k.size() <= 64 && std::all_of(k.begin(), k.end(), [](char c) {
-                    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_';
-                  });
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_';
+  });
   if (!ok) {
     throw store_error(kind::invalid, "--kind " + shown(k) +
                                          " is not an audit kind: give one such as auth, "

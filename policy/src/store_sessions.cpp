@@ -189,7 +189,9 @@ session_info store::request_kill(const std::string& id) {
     // Delivered at commit, with the audit row, to every node listening.
     txn.exec_params("SELECT pg_notify('bastion_control', $1)", payload.dump());
     impl_->audit(txn, "admin.kill",
-                 {{"session", id}, {"target", session.target}, {"user", session.user},
+                 {{"session", id},
+                  {"target", session.target},
+                  {"user", session.user},
                   {"node", session.node}});
     return session;
   });

@@ -22,7 +22,7 @@ void load_grants(pqxx::work& txn, std::vector<grant_rule>& out) {
       "coalesce(t.name, g.target_pattern), g.login, array_to_string(g.kinds, ','), "
       "ceil(extract(epoch FROM g.valid_from))::bigint, "
       "floor(extract(epoch FROM g.valid_until))::bigint, array_to_string(g.sources, ','), "
-      "g.max_session_seconds, g.idle_timeout_seconds "
+      "g.max_session_seconds, g.idle_timeout_seconds, g.record_forward_data, g.forward_ssh_inside "
       "FROM grants g LEFT JOIN users u ON u.id = g.user_id LEFT JOIN groups gr ON gr.id = "
       "g.group_id LEFT JOIN targets t ON t.id = g.target_id ORDER BY g.id");
   for (const auto& r : rows) {
@@ -38,6 +38,8 @@ void load_grants(pqxx::work& txn, std::vector<grant_rule>& out) {
     row.sources = split_commas(r[8].as<std::string>());
     row.max_session_seconds = optional_of<std::int64_t>(r[9]);
     row.idle_timeout_seconds = optional_of<std::int64_t>(r[10]);
+    row.record_forward_data = r[11].as<bool>();
+    row.forward_ssh_inside = r[12].as<bool>();
     auto rule = make_grant_rule(row);
     if (!rule) {
       // A malformed row never widens access: where it can still be told what it names, it stays

@@ -98,7 +98,7 @@ class channel_bridge final : public callback_owner {
   std::deque<request> requests_;  // bounded: a client gets at most max_requests
   bool started_ = false;          // shell, exec or subsystem was asked for
   std::optional<policy::channel_kind> kind_;
-  metrics::gauge_hold active_;    // bastion_channels_active{kind}, from the start to the end
+  metrics::gauge_hold active_;  // bastion_channels_active{kind}, from the start to the end
   up_state up_state_ = up_state::waiting;
   std::string carry_up_;  // read from the client, not yet taken by the upstream window
   std::string carry_down_;

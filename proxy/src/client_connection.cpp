@@ -49,8 +49,6 @@ void client_connection::start() {
       return;
     }
     self->install_callbacks(self->ctx_.cfg.banner);
-    ssh_set_message_callback(self->session_.get(), message_cb,
-                             static_cast<server_endpoint*>(self.get()));
     self->snapshot_ = self->ctx_.policy.current();
     self->grace_.expires_after(self->ctx_.cfg.limits.login_grace_time);
     self->grace_.async_wait(

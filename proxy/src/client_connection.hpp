@@ -77,7 +77,7 @@ class client_connection : public server_endpoint,
   std::function<void()> waker();
   relay::audit_fn auditor();
   std::shared_ptr<relay> make_relay(const std::string& target);
-  int on_message(ssh_message message);
+  int on_message(ssh_message message) override;
   bool open_tunnel(ssh_message message);
   // Why this user may not open a tunnel to host:port (`target` as it resolves), or "".
   // The username form's access under `snapshot`, for `target`, registered there.
@@ -88,8 +88,6 @@ class client_connection : public server_endpoint,
   bool pump_sessions();
   void arm_sessions();
   void audit(std::string kind, std::string result, std::string actor, const nlohmann::json& detail);
-
-  static int message_cb(ssh_session, ssh_message message, void* self);
 
   boost::asio::steady_timer grace_;
   preauth_guard::ticket preauth_;

@@ -85,9 +85,14 @@ ssh_channel client_connection::open_session_channel() {
 // everything that the server callbacks leave (service requests, auth "none", global requests),
 // which get libssh's default reply (return 1).
 int client_connection::on_message(ssh_message message) {
+  if (phase_ != phase::authenticated) {
+    return 1;
+  }
+  if (name_.username_form()) {  // -L, -D and -R of the session on the target
+    return relay_ ? relay_->on_client_message(session_.get(), message) : 1;
+  }
   if (ssh_message_type(message) != SSH_REQUEST_CHANNEL_OPEN ||
-      ssh_message_subtype(message) != SSH_CHANNEL_DIRECT_TCPIP || phase_ != phase::authenticated ||
-      name_.username_form()) {
+      ssh_message_subtype(message) != SSH_CHANNEL_DIRECT_TCPIP) {
     return 1;
   }
   // Ending hops count until their client has closed the tunnel (at most a 5 s linger): each
@@ -155,10 +160,19 @@ bool client_connection::open_tunnel(ssh_message message) {
           peer_, log_value(user_), refused_tunnels_);
     }
   }
-  auto inner = std::make_shared<inner_session>(
-      inner_scope{strand_, ctx_, event_.get(), channels_, snapshot, user_, {name_, key_fingerprint_}, peer_,
-                  "src=" + peer_ + " user=" + log_value(user_), waker(), auditor()},
-      channel, target, refusal);
+  auto inner =
+      std::make_shared<inner_session>(inner_scope{strand_,
+                                                  ctx_,
+                                                  event_.get(),
+                                                  channels_,
+                                                  snapshot,
+                                                  user_,
+                                                  {name_, key_fingerprint_},
+                                                  peer_,
+                                                  "src=" + peer_ + " user=" + log_value(user_),
+                                                  waker(),
+                                                  auditor()},
+                                      channel, target, refusal);
   inner->start();
   inner_.push_back(std::move(inner));
   return true;
@@ -185,11 +199,6 @@ void client_connection::arm_sessions() {
   for (const auto& s : inner_) {
     s->arm(on_ready);
   }
-}
-
-int client_connection::message_cb(ssh_session, ssh_message message, void* self) {
-  auto& c = static_cast<client_connection&>(*static_cast<server_endpoint*>(self));
-  return guarded(c, 1, [&] { return c.on_message(message); });
 }
 
 }  // namespace bastion::proxy

@@ -213,4 +213,8 @@ ssh_channel inner_session::open_session_channel() {
   return phase_ == phase::authenticated ? relay_->open_session_channel(session_.get()) : nullptr;
 }
 
+int inner_session::on_message(ssh_message message) {
+  return phase_ == phase::authenticated ? relay_->on_client_message(session_.get(), message) : 1;
+}
+
 }  // namespace bastion::proxy

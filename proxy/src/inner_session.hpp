@@ -28,10 +28,10 @@ struct inner_scope {
   ssh_event event;
   std::shared_ptr<channel_budget> channels;  // the connection's, over all its sessions
   std::shared_ptr<const policy::policy_snapshot> snapshot;
-  std::string user;          // the bastion user of the outer connection
+  std::string user;           // the bastion user of the outer connection
   policy::key_use outer_key;  // the key that authenticated it
-  std::string source;                    // the client's address, "ip:port"
-  std::string log_prefix;                // "src=... user=..."
+  std::string source;         // the client's address, "ip:port"
+  std::string log_prefix;     // "src=... user=..."
   std::function<void()> wake;
   relay::audit_fn audit;
 };
@@ -74,6 +74,8 @@ class inner_session : public server_endpoint, public std::enable_shared_from_thi
 
   int decide_pubkey(const std::string& login, ssh_key key, char state) override;
   ssh_channel open_session_channel() override;
+  // -L, -D and -R on this hop's session (relay::on_client_message).
+  int on_message(ssh_message message) override;
   void report_refusal(const std::string& login, const std::string& why, int attempt,
                       auth_method method) override;
   // The bastion user as the plain form names it: every key of a hop must be that user's.
@@ -86,10 +88,10 @@ class inner_session : public server_endpoint, public std::enable_shared_from_thi
   fd_watch tunnel_fd_;
   boost::asio::steady_timer grace_;
   std::shared_ptr<relay> relay_;
-  ssh_channel pending_channel_;  // until start()
+  ssh_channel pending_channel_;        // until start()
   const policy::target_info* target_;  // in scope_.snapshot
-  std::string login_;                   // once authenticated
-  std::string fingerprint_;             // of the key that authenticated this hop
+  std::string login_;                  // once authenticated
+  std::string fingerprint_;            // of the key that authenticated this hop
   std::string refusal_;
   std::string prefix_;  // for log lines: the scope's prefix and the target
   phase phase_ = phase::key_exchange;

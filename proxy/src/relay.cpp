@@ -83,7 +83,10 @@ void relay::set_access(policy::access_decision access, session_identity who) {
   }
   active_ = metrics::gauge_hold(proxy_metrics::get().sessions_active);
   audit_("session.start", "ok",
-         {{"target", target_}, {"login", login_}, {"session", tap_ ? tap_->id() : "unrecorded"}});
+         {{"target", target_},
+          {"login", login_},
+          {"grant", access_.grant},
+          {"session", tap_ ? tap_->id() : "unrecorded"}});
   start_limits();
   if (dialer_) {
     dialer_->set_login(login_);
@@ -100,8 +103,7 @@ std::pair<duration, std::string> tighter(duration node, const char* key,
   if (!grant_seconds) {
     return {node, node_name};
   }
-  const auto by_grant =
-      std::chrono::duration_cast<duration>(std::chrono::seconds(*grant_seconds));
+  const auto by_grant = std::chrono::duration_cast<duration>(std::chrono::seconds(*grant_seconds));
   if (node.count() > 0 && node <= by_grant) {
     return {node, node_name};
   }
@@ -191,10 +193,23 @@ void relay::recheck(policy::access_decision access) {
     return end_by_admin("revoked", "access to " + target_ + " was revoked (" + access.reason +
                                        "); the session ends");
   }
+  std::vector<policy::channel_kind> running_kinds;
   for (const auto& b : bridges_) {
-    if (const auto kind = b->kind(); kind && !policy::allows(access, *kind)) {
-      return end_by_admin("revoked", "grant " + std::to_string(access.grant) + " no longer allows " +
-                                         std::string(policy::to_string(*kind)) + " on " + target_ +
+    if (const auto kind = b->kind()) {
+      running_kinds.push_back(*kind);
+    }
+  }
+  if (!forwards_.empty()) {
+    running_kinds.push_back(policy::channel_kind::forward);
+  }
+  if (!listening_.empty()) {
+    running_kinds.push_back(policy::channel_kind::remote_forward);
+  }
+  for (const auto kind : running_kinds) {
+    if (!policy::allows(access, kind)) {
+      return end_by_admin("revoked", "grant " + std::to_string(access.grant) +
+                                         " no longer allows " +
+                                         std::string(policy::to_string(kind)) + " on " + target_ +
                                          "; the session ends");
     }
   }
@@ -213,7 +228,14 @@ void relay::refuse(std::string reason) {
   if (!error_.empty()) {
     return;
   }
-  audit_("session.refused", "denied", {{"target", target_}, {"reason", reason}});
+  nlohmann::json detail = {{"target", target_}, {"reason", reason}};
+  if (!login_.empty()) {
+    detail["login"] = login_;
+  }
+  if (access_.grant != 0) {
+    detail["grant"] = access_.grant;  // the grant that named the login and refused it
+  }
+  audit_("session.refused", "denied", detail);
   fail_all(reason);
   if (dialer_) {
     dialer_->cancel();
@@ -225,6 +247,11 @@ void relay::fail_all(const std::string& reason) {
   for (auto& b : bridges_) {
     b->fail(error_);
   }
+  for (auto& f : forwards_) {
+    f->fail(error_);
+  }
+  listening_.clear();
+  pending_listens_.clear();
 }
 
 void relay::end_all(const std::string& reason) {
@@ -275,6 +302,9 @@ void relay::on_upstream(upstream_result result) {
     for (auto& b : bridges_) {
       b->attach(upstream_.get());
     }
+    for (auto& f : forwards_) {
+      f->attach(upstream_.get());
+    }
   }
   wake_();
 }
@@ -323,12 +353,14 @@ bool relay::pump() {
     audit_("upstream", "error", {{"target", target_}, {"reason", reason}});
     end_all(reason);
   }
-  bool progress = false;
+  // -R requests first: a command started on the same pass may connect to what they listen on.
+  bool progress = pump_listens();
   // By index: a pump reads the client session, and a channel open that it handles there appends
   // to bridges_ from inside the callback, which would invalidate an iterator.
   for (std::size_t i = 0; i < bridges_.size(); ++i) {
     progress = bridges_[i]->pump() || progress;
   }
+  progress = pump_forwards() || progress;
   // A bridge that found the recording failed during this pass stopped; tell its client now.
   progress = check_recording() || progress;
   channels_->give_back(std::erase_if(bridges_, [](const auto& b) { return b->finished(); }));
@@ -357,6 +389,7 @@ void relay::close(const std::string& reason) {
   duration_limit_.cancel();
   idle_check_.cancel();
   linger_.cancel();
+  forwards_.clear();
   channels_->give_back(bridges_.size());
   bridges_.clear();  // channels go before their sessions, and are recorded as closed first
   if (tap_) {

@@ -19,6 +19,7 @@
 
 #include "channel_bridge.hpp"
 #include "connection_context.hpp"
+#include "forward_bridge.hpp"
 #include "session_tap.hpp"
 
 namespace bastion::proxy {
@@ -72,6 +73,10 @@ class relay : public std::enable_shared_from_this<relay> {
   // Accepts a session channel on `server_session` (outer or inner), or returns null when the
   // connection has max_sessions channels open.
   ssh_channel open_session_channel(ssh_session server_session);
+  // A message of the client's session (`client_session`, outer or inner) that no server callback
+  // took: a direct-tcpip open (-L, -D), a tcpip-forward or its cancel (-R). Returns what the
+  // message callback returns: 0 once replied, 1 for libssh's default reply (refused).
+  int on_client_message(ssh_session client_session, ssh_message message);
   // Moves what it can through every bridge; true if anything moved.
   bool pump();
   // Arms the upstream socket's readiness; `on_ready` must keep alive what it uses.
@@ -121,6 +126,16 @@ class relay : public std::enable_shared_from_this<relay> {
   // Ends the sessions here for an admin's reason: `code` is the session row's ended_reason
   // ("revoked", "killed"), `message` what the clients read, `by` the admin who asked, if one did.
   void end_by_admin(std::string code, const std::string& message, const std::string& by = {});
+  // Port forwarding (relay_forward.cpp).
+  int open_local_forward(ssh_message message);
+  int remote_forward_request(ssh_message message, bool cancel);
+  bool pump_forwards();
+  bool pump_listens();
+  void accept_remote_forwards();
+  forward_rules forward_rules_for(const std::string& destination);
+  // Audits a refused forward and logs it, up to a bound per session; returns 1 (refused).
+  int refuse_forward(const std::string& what, const std::string& destination,
+                     const std::string& reason);
 
   strand_type strand_;
   const connection_context& ctx_;
@@ -132,8 +147,8 @@ class relay : public std::enable_shared_from_this<relay> {
   std::string target_;
   std::string login_;
   policy::access_decision access_;
-  std::string error_;       // why no session can be relayed, once known
-  std::string end_code_;    // the session row's ended_reason when an admin ended it
+  std::string error_;     // why no session can be relayed, once known
+  std::string end_code_;  // the session row's ended_reason when an admin ended it
   // The session limits in force (limits.* narrowed by the grant's), and what a client is told
   // each came from.
   duration max_duration_{};
@@ -156,6 +171,18 @@ class relay : public std::enable_shared_from_this<relay> {
   fd_watch up_fd_;
   // Declared after the upstream session that their channels belong to: destroyed first.
   std::vector<std::unique_ptr<channel_bridge>> bridges_;
+  std::vector<std::unique_ptr<forward_bridge>> forwards_;
+  // -R: what the client bound, as it named it (the forwarded-tcpip toward it must repeat that
+  // string exactly), and the tcpip-forward (or cancel) requests still to send upstream.
+  struct remote_listen {
+    std::string address;
+    int port = 0;
+    bool cancel = false;
+  };
+  std::vector<remote_listen> listening_;
+  std::vector<remote_listen> pending_listens_;
+  ssh_session client_session_ = nullptr;  // where -R's forwarded-tcpip channels open
+  int refused_forwards_ = 0;
 };
 
 }  // namespace bastion::proxy

@@ -42,6 +42,9 @@ void server_endpoint::install_callbacks(std::string banner) {
   callbacks_.channel_open_request_session_function = channel_open_cb;
   ssh_callbacks_init(&callbacks_);
   ssh_set_server_callbacks(session_.get(), &callbacks_);
+  // What the server callbacks leave (direct-tcpip opens, global requests, service requests, auth
+  // "none") comes through here; 1 gives libssh's default reply.
+  ssh_set_message_callback(session_.get(), message_cb, static_cast<server_endpoint*>(this));
   ssh_set_auth_methods(session_.get(), SSH_AUTH_METHOD_PUBLICKEY);
   ssh_set_blocking(session_.get(), 0);
 }
@@ -160,6 +163,11 @@ int server_endpoint::auth_password_cb(ssh_session, const char* user, const char*
 ssh_channel server_endpoint::channel_open_cb(ssh_session, void* self) {
   auto& e = *static_cast<server_endpoint*>(self);
   return guarded(e, ssh_channel{nullptr}, [&] { return e.open_session_channel(); });
+}
+
+int server_endpoint::message_cb(ssh_session, ssh_message message, void* self) {
+  auto& e = *static_cast<server_endpoint*>(self);
+  return guarded(e, 1, [&] { return e.on_message(message); });
 }
 
 }  // namespace bastion::proxy

@@ -80,6 +80,9 @@ class server_endpoint : public callback_owner {
   // takes it escaped and cut at max_client_name, the log through log_value (escaped once).
   virtual void report_refusal(const std::string& user, const std::string& why, int attempt,
                               auth_method method) = 0;
+  // A message that no server callback took: a channel open other than a session's, a global
+  // request. Returns 0 once replied to, or 1 for libssh's default reply (a refusal).
+  virtual int on_message(ssh_message /*message*/) { return 1; }
 
   strand_type strand_;
   const connection_context& ctx_;
@@ -93,6 +96,7 @@ class server_endpoint : public callback_owner {
   static int auth_pubkey_cb(ssh_session, const char* user, ssh_key key, char state, void* self);
   static int auth_password_cb(ssh_session, const char* user, const char* password, void* self);
   static ssh_channel channel_open_cb(ssh_session, void* self);
+  static int message_cb(ssh_session, ssh_message message, void* self);
 
   ssh_server_callbacks_struct callbacks_{};
   std::string banner_;  // sent once, then cleared

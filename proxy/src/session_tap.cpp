@@ -142,6 +142,21 @@ void channel_tap::data(recorder::stream s, const char* bytes, std::size_t n) {
   }
 }
 
+void channel_tap::forward(const nlohmann::json& detail) {
+  if (!session_) {
+    return;
+  }
+  detail_ = detail;
+  for (const char* host : {"host", "origin_host"}) {  // as the client or target named them
+    if (detail_.contains(host)) {
+      detail_[host] = cut(detail_[host].get<std::string>(), row_name_bytes * 4);
+    }
+  }
+  nlohmann::json event = detail;
+  event["request"] = row_.kind;
+  record({.type = event_type::channel_request, .data = dump(event)});
+}
+
 void channel_tap::window_change(int cols, int rows) {
   record({.type = event_type::window_change,
           .cols = static_cast<std::uint32_t>(std::max(cols, 0)),

@@ -68,6 +68,13 @@ class channel_tap {
   // "subsystem", with its fields.
   void request(const nlohmann::json& detail);
   void data(recorder::stream s, const char* bytes, std::size_t n);
+  // A port forward's destination and originator ({"host", "port", "origin_host", ...}): the row's
+  // detail, and an event at its open.
+  void forward(const nlohmann::json& detail);
+  // Bytes that crossed without being recorded (a forward's, by default): the row counts them.
+  void count(recorder::stream s, std::size_t n) {
+    (s == recorder::stream::input ? row_.bytes_in : row_.bytes_out) += n;
+  }
   void window_change(int cols, int rows);
   void signal(const std::string& name);
   void eof(recorder::stream from);

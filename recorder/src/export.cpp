@@ -77,21 +77,24 @@ result<void> for_each_event(recording_reader& reader, const verify_report& repor
   return {};
 }
 
-std::set<std::uint32_t> pty_channels(recording_reader& reader, const verify_report& report) {
-  std::set<std::uint32_t> out;
+std::set<std::uint32_t> terminal_channels(recording_reader& reader, const verify_report& report) {
+  std::set<std::uint32_t> ptys;
+  std::set<std::uint32_t> sessions;
   (void)for_each_event(reader, report, std::chrono::microseconds(0), [&](const event& ev) {
     if (ev.type == event_type::channel_request && metadata(ev).value("request", "") == "pty-req") {
-      out.insert(ev.channel);
+      ptys.insert(ev.channel);
+    } else if (ev.type == event_type::channel_open && metadata(ev).value("kind", "") == "session") {
+      sessions.insert(ev.channel);
     }
     return true;
   });
-  return out;
+  return ptys.empty() ? sessions : ptys;
 }
 
 result<void> write_asciicast(recording_reader& reader, const verify_report& report,
                              std::ostream& out, const progress_fn& progress) {
-  const auto ptys = pty_channels(reader, report);
-  const auto shown = [&](std::uint32_t ch) { return ptys.empty() || ptys.contains(ch); };
+  const auto terminals = terminal_channels(reader, report);
+  const auto shown = [&](std::uint32_t ch) { return terminals.contains(ch); };
   nlohmann::json header{{"version", 2},
                         {"width", 80},
                         {"height", 24},

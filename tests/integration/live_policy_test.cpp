@@ -53,19 +53,17 @@ class live_policy : public jump_session {
   std::string ended_reasons(int n) const {
     std::string out;
     eventually([&] {
-      out = sql(
-          "SELECT string_agg(ended_reason, ',' ORDER BY started_at) FROM sessions WHERE "
-          "ended_at IS NOT NULL");
-      return static_cast<int>(std::count(out.begin(), out.end(), ',')) + 1 >= n &&
-             out.size() > 1;
+      out =
+          sql("SELECT string_agg(ended_reason, ',' ORDER BY started_at) FROM sessions WHERE "
+              "ended_at IS NOT NULL");
+      return static_cast<int>(std::count(out.begin(), out.end(), ',')) + 1 >= n && out.size() > 1;
     });
     return out;
   }
 
   // Both forms live, then `change` runs: each client exits within 5 s, told why, and the latency
   // of each is printed.
-  void expect_change_ends_both_forms(const std::function<void()>& change,
-                                     const std::string& told) {
+  void expect_change_ends_both_forms(const std::function<void()>& change, const std::string& told) {
     auto by_jump = start_sleeper(true, "jump");
     auto by_name = start_sleeper(false, "name");
     const auto t0 = clock_type::now();
@@ -87,15 +85,18 @@ class live_policy : public jump_session {
     EXPECT_EQ(audit_rows("kind = 'session.revoked' AND target_name = 't1' AND session_id IS NOT "
                          "NULL",
                          2)
-                  .size() > 1,
+                      .size() > 1,
               true);
     EXPECT_EQ(sql("SELECT count(*) FROM audit_events WHERE kind = 'session.revoked'"), "2\n");
   }
 };
 
 TEST_F(live_policy, revoking_the_grant_ends_live_sessions_of_both_forms) {
-  expect_change_ends_both_forms([&] { ok({"revoke", "alice", "t1"}); },
-                                "access to t1 was revoked (user alice may not");
+  expect_change_ends_both_forms(
+      [&] {
+        ok({"revoke", "alice", "t1"});
+      },
+      "access to t1 was revoked (user alice may not");
   // A new login is refused by both forms.
   const auto again = jump(jump_config_, login() + "@t1", "echo should-not-run");
   EXPECT_EQ(again.exit_code, 255);
@@ -105,10 +106,13 @@ TEST_F(live_policy, revoking_the_grant_ends_live_sessions_of_both_forms) {
 
 TEST_F(live_policy, removing_the_key_ends_live_sessions_of_both_forms) {
   const std::string line = ssh_keygen_fingerprint_line(alice_key_ + ".pub");
-  const std::string fp = line.substr(line.find(' ') + 1,
-                                     line.find(' ', line.find(' ') + 1) - line.find(' ') - 1);
-  expect_change_ends_both_forms([&] { ok({"key", "remove", fp}); },
-                                "is no longer accepted for alice");
+  const std::string fp =
+      line.substr(line.find(' ') + 1, line.find(' ', line.find(' ') + 1) - line.find(' ') - 1);
+  expect_change_ends_both_forms(
+      [&] {
+        ok({"key", "remove", fp});
+      },
+      "is no longer accepted for alice");
   EXPECT_EQ(exec(login() + "@t1", "echo should-not-run").exit_code, 255);
 }
 
@@ -127,8 +131,9 @@ TEST_F(live_policy, kill_ends_one_session_and_no_other) {
   auto second = start_sleeper(false, "second");
   std::string ids;
   ASSERT_TRUE(eventually([&] {
-    ids = sql("SELECT string_agg(id::text, ',' ORDER BY started_at) FROM sessions WHERE "
-              "ended_at IS NULL");
+    ids =
+        sql("SELECT string_agg(id::text, ',' ORDER BY started_at) FROM sessions WHERE "
+            "ended_at IS NULL");
     return std::count(ids.begin(), ids.end(), ',') == 1;
   })) << ids;
   const std::string first_id = ids.substr(0, ids.find(','));
@@ -162,9 +167,7 @@ TEST_F(live_policy, kill_ends_one_session_and_no_other) {
 }
 
 TEST_F(live_policy, a_grants_idle_timeout_and_max_duration_end_its_sessions) {
-  change_policy([&] {
-    ok({"grant", "alice", "t1", "--login", login(), "--idle-timeout", "2s"});
-  });
+  change_policy([&] { ok({"grant", "alice", "t1", "--login", login(), "--idle-timeout", "2s"}); });
   const auto idle = exec(login() + "@t1", "sleep 20");
   EXPECT_EQ(idle.exit_code, 255);
   EXPECT_CONTAINS(idle.err, "the session was idle for grant ");
@@ -174,8 +177,8 @@ TEST_F(live_policy, a_grants_idle_timeout_and_max_duration_end_its_sessions) {
     ok({"grant", "alice", "t1", "--login", login(), "--max-session-duration", "3s"});
   });
   // Busy all along: only the duration can end it.
-  const auto busy = jump(jump_config_, login() + "@t1",
-                         "for i in $(seq 1 40); do echo tick; sleep 0.5; done");
+  const auto busy =
+      jump(jump_config_, login() + "@t1", "for i in $(seq 1 40); do echo tick; sleep 0.5; done");
   EXPECT_EQ(busy.exit_code, 255);
   EXPECT_CONTAINS(busy.err, "'s max_session_duration 3s");
   const std::string reasons = ended_reasons(2);

@@ -34,7 +34,8 @@ TEST_F(migrations, apply_from_empty_then_rerun_is_a_no_op) {
   EXPECT_EQ(first.to_version, 5);
   EXPECT_EQ(first.applied,
             (std::vector<std::string>{"0001_init", "0002_policy_version", "0003_audit_event_id",
-                                      "0004_groups_labels_grant_limits", "0005_grant_session_limits"}));
+                                      "0004_groups_labels_grant_limits",
+                                      "0005_grant_session_and_forward_options"}));
   EXPECT_EQ(
       sql("SELECT string_agg(table_name, ',' ORDER BY table_name) FROM information_schema.tables "
           "WHERE table_schema = 'public'"),

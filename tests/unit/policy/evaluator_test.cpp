@@ -182,8 +182,8 @@ TEST(live_decisions, a_session_holds_while_its_keys_target_and_grant_do) {
     snapshot_rows r{{{"alice", false, false}, {"bob", false, false}}, {}, {}, {}};
     r.keys.push_back({"SHA256:bob1", "bob", "ssh-ed25519", "B"});
     if (with_key) {
-      r.keys.push_back({"SHA256:a1", "alice", "ssh-ed25519", "A",
-                        *parse_key_options("no-port-forwarding")});
+      r.keys.push_back(
+          {"SHA256:a1", "alice", "ssh-ed25519", "A", *parse_key_options("no-port-forwarding")});
     }
     if (with_target) {
       r.targets.push_back({"web1", "10.0.0.5", 22, {}, {}});

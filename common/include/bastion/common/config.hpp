@@ -60,6 +60,8 @@ struct limits_config {
   penalty_config penalties;
   std::vector<net_block> penalty_exempt;  // sources never penalised nor capped per source
   int max_sessions = 10;
+  // Forwarded TCP channels (-L, -D, -R) open at once in one session.
+  int max_forwards = 64;
   duration idle_timeout{0};          // 0: never
   duration max_session_duration{0};  // 0: unlimited
   duration drain_timeout = std::chrono::seconds(30);

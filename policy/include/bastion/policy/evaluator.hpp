@@ -56,6 +56,7 @@ struct access_decision {
   std::optional<std::int64_t> idle_timeout_seconds;
   upstream_auth auth = upstream_auth::bastion_key;
   bool record_forward_data = false;
+  bool forward_ssh_inside = false;
   // From the key's options: whether a PTY may be requested, the command that runs instead of what
   // the client asks (shell, exec or subsystem), and where -L may go (nullopt: anywhere).
   bool pty = true;
@@ -74,6 +75,10 @@ access_decision decide_access(const policy_snapshot& snap, std::string_view user
 void restrict_access(access_decision& access, const key_options& options);
 
 bool allows(const access_decision& d, channel_kind kind);
+
+// Whether a -L or -D forward to host:port is allowed: `forward` granted, and every key's
+// permitopen= (if any) names it.
+bool forward_permitted(const access_decision& d, std::string_view host, int port);
 
 // A key that authenticated a live session: the name it was offered for and its fingerprint.
 struct key_use {

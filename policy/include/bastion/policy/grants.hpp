@@ -17,10 +17,10 @@
 // even where a broader grant would have admitted it: refusals fail closed. A row that cannot be
 // read still decides where it would have, and refuses.
 //
-// The session limits (max_session_duration, idle_timeout), upstream_auth and record_forward_data
-// are read by the evaluator, which hands them to the session with the deciding grant. The
-// database stores the session limits; upstream_auth and record_forward_data hold their defaults
-// until it stores them too.
+// The session limits (max_session_duration, idle_timeout), upstream_auth and the forward options
+// (record_forward_data, forward_ssh_inside) are read by the evaluator, which hands them to the
+// session with the deciding grant. The database stores all but upstream_auth, which holds its
+// default (bastion-key) until it does.
 #pragma once
 
 #include <cstdint>
@@ -74,6 +74,7 @@ struct grant_rule {
   std::optional<std::int64_t> idle_timeout_seconds;
   upstream_auth auth = upstream_auth::bastion_key;
   bool record_forward_data = false;
+  bool forward_ssh_inside = false;  // a forward may carry an SSH connection
   // Set for a stored row whose limits cannot be read (make_refusing_rule): it still decides where
   // it names the request, and refuses, saying this.
   std::string unreadable;
@@ -94,6 +95,7 @@ struct grant_row {
   std::optional<std::int64_t> idle_timeout_seconds;
   std::string upstream_auth = "bastion-key";
   bool record_forward_data = false;
+  bool forward_ssh_inside = false;
 };
 
 // Checks every field. A row that fails is left out of the policy (and logged by the caller), so

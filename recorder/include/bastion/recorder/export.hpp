@@ -17,8 +17,9 @@ result<void> for_each_event(recording_reader& reader, const verify_report& repor
                             std::chrono::microseconds from,
                             const std::function<bool(const event&)>& visit);
 
-// Channels that asked for a PTY: what replay and asciicast show. Empty if none did.
-std::set<std::uint32_t> pty_channels(recording_reader& reader, const verify_report& report);
+// What replay and asciicast show: the channels that asked for a PTY, or, where none did, every
+// session channel (never a forward's bytes, which are no terminal's).
+std::set<std::uint32_t> terminal_channels(recording_reader& reader, const verify_report& report);
 
 // Progress for long exports: bytes of chunks done, and in all.
 using progress_fn = std::function<void(std::uint64_t done, std::uint64_t total)>;
