@@ -29,6 +29,15 @@ channel_bridge::channel_bridge(ssh_channel down, const policy::access_decision& 
   down_callbacks_.channel_env_request_function = on_env;
   down_callbacks_.channel_pty_window_change_function = on_window_change;
   down_callbacks_.channel_signal_function = on_signal;
+  // auth-agent-req is answered by libssh itself, success when this callback exists and failure
+  // otherwise, and OpenSSH sends it without asking for a reply: the callback always exists and
+  // decides. x11-req is answered success whenever its callback exists, so the callback is set only
+  // where policy allows X11; elsewhere the request reaches the message callback and is refused
+  // (OpenSSH prints "X11 forwarding request failed").
+  down_callbacks_.channel_auth_agent_req_function = on_agent_req;
+  if (policy::allows(access_, channel_kind::x11)) {
+    down_callbacks_.channel_x11_req_function = on_x11_req;
+  }
   down_callbacks_.channel_data_function = on_data;
   down_callbacks_.channel_eof_function = on_down_eof;
   down_callbacks_.channel_close_function = on_down_close;
@@ -146,6 +155,11 @@ void channel_bridge::record(const request& r) {
       return tap_.window_change(r.cols, r.rows);
     case request::kind::signal:
       return tap_.signal(r.a);
+    case request::kind::agent:
+      return tap_.request({{"request", "auth-agent-req@openssh.com"}});
+    case request::kind::x11:  // the cookie is a credential: never recorded
+      return tap_.request(
+          {{"request", "x11-req"}, {"protocol", r.a}, {"screen", r.cols}, {"single", r.rows != 0}});
   }
 }
 
@@ -193,6 +207,12 @@ bool channel_bridge::replay_requests() {
       case request::kind::signal:
         rc = ssh_channel_request_send_signal(up, r.a.c_str());
         break;
+      case request::kind::agent:
+        rc = ssh_channel_request_auth_agent(up);
+        break;
+      case request::kind::x11:
+        rc = ssh_channel_request_x11(up, r.rows, r.a.c_str(), r.b.c_str(), r.cols);
+        break;
     }
     if (rc == SSH_AGAIN) {
       return progress;
@@ -204,7 +224,12 @@ bool channel_bridge::replay_requests() {
       requests_.clear();
       return true;
     }
-    // A refused env or signal is the target's policy (AcceptEnv): the session goes on without it.
+    // A refused env or signal is the target's policy (AcceptEnv), as is a refused agent or X11
+    // forwarding (AllowAgentForwarding, X11Forwarding): the session goes on without it.
+    if (rc != SSH_OK && (r.type == request::kind::agent || r.type == request::kind::x11)) {
+      spdlog::info("{} the target refused {} forwarding", log_prefix_,
+                   r.type == request::kind::agent ? "agent" : "X11");
+    }
     requests_.pop_front();
     progress = true;
   }

@@ -10,6 +10,8 @@
 #include <deque>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include <bastion/common/metrics.hpp>
 #include <bastion/common/ssh.hpp>
@@ -47,15 +49,25 @@ class channel_bridge final : public callback_owner {
   // What runs on the channel (a command= key's exec is an exec), once started.
   std::optional<policy::channel_kind> kind() const { return kind_; }
 
+  // The client asked for agent (-A) or X11 (-X) forwarding on this channel: `allowed` says
+  // whether policy let the request through to the target. Taken once by the relay, which audits
+  // it and then accepts the target's agent or X11 channels.
+  struct forwarding_ask {
+    policy::channel_kind kind;
+    bool allowed;
+  };
+  std::vector<forwarding_ask> take_forwarding_asks() { return std::exchange(asks_, {}); }
+
   void on_callback_failure() noexcept override { callback_failed_ = true; }
 
  private:
   struct request {
-    enum class kind { pty, env, shell, exec, subsystem, window_change, signal } type;
-    std::string a;  // term, env name, command, subsystem, signal
-    std::string b;  // env value; for an exec forced by the key, what the client asked for
-    int cols = 0;
-    int rows = 0;
+    enum class kind { pty, env, shell, exec, subsystem, window_change, signal, agent, x11 } type;
+    std::string a;  // term, env name, command, subsystem, signal, X11 auth protocol
+    // env value; for an exec forced by the key, what the client asked for; the X11 auth cookie
+    std::string b;
+    int cols = 0;  // X11: the screen
+    int rows = 0;  // X11: single connection (1) or not
   };
   enum class up_state { waiting, opening, replaying, open, closed };
 
@@ -75,6 +87,9 @@ class channel_bridge final : public callback_owner {
   static int on_env(ssh_session, ssh_channel, const char* name, const char* value, void* self);
   static int on_window_change(ssh_session, ssh_channel, int cols, int rows, int, int, void* self);
   static void on_signal(ssh_session, ssh_channel, const char* signal, void* self);
+  static void on_agent_req(ssh_session, ssh_channel, void* self);
+  static void on_x11_req(ssh_session, ssh_channel, int single, const char* protocol,
+                         const char* cookie, uint32_t screen, void* self);
   static int on_data(ssh_session, ssh_channel, void*, uint32_t, int, void* self);
   static void on_down_eof(ssh_session, ssh_channel, void* self);
   static void on_down_close(ssh_session, ssh_channel, void* self);
@@ -96,7 +111,10 @@ class channel_bridge final : public callback_owner {
   ssh_channel_callbacks_struct down_callbacks_{};
   ssh_channel_callbacks_struct up_callbacks_{};
   std::deque<request> requests_;  // bounded: a client gets at most max_requests
-  bool started_ = false;          // shell, exec or subsystem was asked for
+  std::vector<forwarding_ask> asks_;
+  bool agent_asked_ = false;  // one of each per channel
+  bool x11_asked_ = false;
+  bool started_ = false;  // shell, exec or subsystem was asked for
   std::optional<policy::channel_kind> kind_;
   metrics::gauge_hold active_;  // bastion_channels_active{kind}, from the start to the end
   up_state up_state_ = up_state::waiting;

@@ -82,6 +82,38 @@ void channel_bridge::on_signal(ssh_session, ssh_channel, const char* signal, voi
   guarded(b, [&] { b.queue({request::kind::signal, signal != nullptr ? signal : ""}); });
 }
 
+void channel_bridge::on_agent_req(ssh_session, ssh_channel, void* self) {
+  auto& b = *self_of(self);
+  guarded(b, [&] {
+    if (b.agent_asked_) {
+      return;
+    }
+    b.agent_asked_ = true;
+    const bool allowed = policy::allows(b.access_, channel_kind::agent);
+    b.asks_.push_back({channel_kind::agent, allowed});
+    if (allowed) {
+      b.queue({request::kind::agent});
+    }
+  });
+}
+
+// Set only where policy allows X11 (see the constructor).
+void channel_bridge::on_x11_req(ssh_session, ssh_channel, int single, const char* protocol,
+                                const char* cookie, uint32_t screen, void* self) {
+  auto& b = *self_of(self);
+  guarded(b, [&] {
+    if (b.x11_asked_ || protocol == nullptr || cookie == nullptr) {
+      return;
+    }
+    b.x11_asked_ = true;
+    b.asks_.push_back({channel_kind::x11, true});
+    // Bounded by the packet; an X11 auth protocol name and cookie are tens of bytes.
+    b.queue({request::kind::x11, std::string(protocol).substr(0, 64),
+             std::string(cookie).substr(0, 256), static_cast<int>(screen & 0xffff),
+             single != 0 ? 1 : 0});
+  });
+}
+
 // Data stays in libssh's channel buffer (return 0: nothing consumed) until pump() moves it; the
 // unconsumed bytes also hold the window closed, which is the backpressure. libssh calls this for
 // every packet that adds data, so the flag it sets lets pump() skip the channels with nothing

@@ -33,13 +33,20 @@ forward_bridge::forward_bridge(kind k, forward_endpoint where, channel_tap tap, 
       where_(std::move(where)),
       tap_(std::move(tap)),
       rules_(std::move(rules)),
-      log_prefix_(std::move(log_prefix) +
-                  " forward=" + log_value(where_.host + ":" + std::to_string(where_.port))) {
-  tap_.forward({{"host", where_.host},
-                {"port", where_.port},
-                {"origin_host", where_.origin_host},
-                {"origin_port", where_.origin_port},
-                {"data_recorded", rules_.record_data}});
+      log_prefix_(std::move(log_prefix) + " forward=" +
+                  (k == kind::agent ? std::string("agent")
+                   : k == kind::x11 ? std::string("x11")
+                                    : log_value(where_.host + ":" + std::to_string(where_.port)))) {
+  nlohmann::json detail = {{"data_recorded", rules_.record_data}};
+  if (k != kind::agent) {
+    detail["origin_host"] = where_.origin_host;
+    detail["origin_port"] = where_.origin_port;
+  }
+  if (k == kind::local || k == kind::remote) {
+    detail["host"] = where_.host;
+    detail["port"] = where_.port;
+  }
+  tap_.forward(detail);
 }
 
 std::unique_ptr<forward_bridge> forward_bridge::local(ssh_channel client, forward_endpoint where,
@@ -52,18 +59,22 @@ std::unique_ptr<forward_bridge> forward_bridge::local(ssh_channel client, forwar
   return b;
 }
 
-std::unique_ptr<forward_bridge> forward_bridge::remote(ssh_session client_session,
-                                                       ssh_channel target, forward_endpoint where,
-                                                       channel_tap tap, forward_rules rules,
-                                                       std::string log_prefix) {
-  std::unique_ptr<forward_bridge> b(new forward_bridge(
-      kind::remote, std::move(where), std::move(tap), std::move(rules), std::move(log_prefix)));
+std::unique_ptr<forward_bridge> forward_bridge::toward_client(kind k, ssh_session client_session,
+                                                              ssh_channel target,
+                                                              forward_endpoint where,
+                                                              channel_tap tap, forward_rules rules,
+                                                              std::string log_prefix) {
+  std::unique_ptr<forward_bridge> b(new forward_bridge(k, std::move(where), std::move(tap),
+                                                       std::move(rules), std::move(log_prefix)));
   b->target_.channel.reset(target);
   b->watch(b->target_);
-  // Taken from libssh's queue of channel opens: what reached it before its callbacks did is
-  // already noted in the channel's state.
-  b->target_.eof = ssh_channel_is_eof(target) != 0;
-  b->target_.closed = ssh_channel_is_closed(target) != 0;
+  // A forwarded-tcpip channel was accepted from libssh's queue of channel opens: what reached it
+  // before its callbacks did is already noted in its state. Agent and X11 channels come from
+  // libssh's open callback, before it accepts them: not open yet, and nothing has arrived.
+  if (k == kind::remote) {
+    b->target_.eof = ssh_channel_is_eof(target) != 0;
+    b->target_.closed = ssh_channel_is_closed(target) != 0;
+  }
   b->client_.channel.reset(ssh_channel_new(client_session));
   if (!b->client_.channel) {
     b->fail("the bastion could not make a channel toward the client");
@@ -116,13 +127,25 @@ void forward_bridge::fail(const std::string& reason) {
 // the same arguments. A forwarded-tcpip open names the address exactly as the client bound it
 // ("localhost" is not "127.0.0.1"), or the client finds no forward to match it.
 bool forward_bridge::open_pending() {
-  const int rc =
-      kind_ == kind::local
-          ? ssh_channel_open_forward(target_.channel.get(), where_.host.c_str(), where_.port,
-                                     where_.origin_host.c_str(), where_.origin_port)
-          : ssh_channel_open_reverse_forward(client_.channel.get(), where_.host.c_str(),
-                                             where_.port, where_.origin_host.c_str(),
-                                             where_.origin_port);
+  ssh_channel client = client_.channel.get();
+  const char* origin = where_.origin_host.c_str();
+  int rc = SSH_ERROR;
+  switch (kind_) {
+    case kind::local:
+      rc = ssh_channel_open_forward(target_.channel.get(), where_.host.c_str(), where_.port, origin,
+                                    where_.origin_port);
+      break;
+    case kind::remote:
+      rc = ssh_channel_open_reverse_forward(client, where_.host.c_str(), where_.port, origin,
+                                            where_.origin_port);
+      break;
+    case kind::agent:
+      rc = ssh_channel_open_auth_agent(client);
+      break;
+    case kind::x11:
+      rc = ssh_channel_open_x11(client, origin, where_.origin_port);
+      break;
+  }
   if (rc == SSH_AGAIN) {
     return false;
   }
@@ -175,7 +198,7 @@ bool forward_bridge::relay(side& from, side& to, recorder::stream what) {
       },
       [&](const char* data, std::size_t n) -> std::size_t {
         if (!failure_.empty() || tap_.failed() ||
-            (from.first && !check_first_bytes(from, data, n))) {
+            (from.first && rules_.inspect && !check_first_bytes(from, data, n))) {
           return 0;
         }
         const int wr = ssh_channel_write(dst, data, static_cast<uint32_t>(n));

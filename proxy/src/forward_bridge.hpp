@@ -31,6 +31,7 @@ struct forward_endpoint {
 
 struct forward_rules {
   bool record_data = false;  // the grant's record_forward_data
+  bool inspect = true;       // look for an SSH connection inside (TCP forwards)
   bool ssh_inside = false;   // the grant's forward_ssh_inside
   // Called from pump() when the first bytes either way are an SSH identification line.
   std::function<void(bool allowed)> on_ssh_inside;
@@ -38,17 +39,21 @@ struct forward_rules {
 
 class forward_bridge final : public callback_owner {
  public:
-  enum class kind { local, remote };
+  // local: -L, -D. The others are channels that the target opens toward the client: remote
+  // (-R, forwarded-tcpip), agent (-A, auth-agent@openssh.com), x11 (-X).
+  enum class kind { local, remote, agent, x11 };
 
-  // local: `client` is the accepted direct-tcpip channel; the target side opens once attach()
-  // gives the upstream session. remote: `target` is the forwarded-tcpip channel that the target
-  // opened; the client side opens at once on `client_session`.
+  // `client` is the accepted direct-tcpip channel; the target side opens once attach() gives the
+  // upstream session.
   static std::unique_ptr<forward_bridge> local(ssh_channel client, forward_endpoint where,
                                                channel_tap tap, forward_rules rules,
                                                std::string log_prefix);
-  static std::unique_ptr<forward_bridge> remote(ssh_session client_session, ssh_channel target,
-                                                forward_endpoint where, channel_tap tap,
-                                                forward_rules rules, std::string log_prefix);
+  // `target` is the channel that the target opened (remote, agent or x11); the client side opens
+  // at once on `client_session`.
+  static std::unique_ptr<forward_bridge> toward_client(kind k, ssh_session client_session,
+                                                       ssh_channel target, forward_endpoint where,
+                                                       channel_tap tap, forward_rules rules,
+                                                       std::string log_prefix);
   ~forward_bridge();
   forward_bridge(const forward_bridge&) = delete;
   forward_bridge& operator=(const forward_bridge&) = delete;
@@ -58,6 +63,7 @@ class forward_bridge final : public callback_owner {
   void fail(const std::string& reason);
   bool pump();
   bool finished() const { return finished_; }
+  kind what() const { return kind_; }
   void on_callback_failure() noexcept override { callback_failed_ = true; }
 
  private:

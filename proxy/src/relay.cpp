@@ -199,8 +199,13 @@ void relay::recheck(policy::access_decision access) {
       running_kinds.push_back(*kind);
     }
   }
-  if (!forwards_.empty()) {
-    running_kinds.push_back(policy::channel_kind::forward);
+  for (const auto& f : forwards_) {
+    using k = forward_bridge::kind;
+    const k what = f->what();
+    running_kinds.push_back(what == k::local    ? policy::channel_kind::forward
+                            : what == k::remote ? policy::channel_kind::remote_forward
+                            : what == k::agent  ? policy::channel_kind::agent
+                                                : policy::channel_kind::x11);
   }
   if (!listening_.empty()) {
     running_kinds.push_back(policy::channel_kind::remote_forward);
@@ -292,6 +297,11 @@ void relay::on_upstream(upstream_result result) {
     last_activity_ = std::chrono::steady_clock::now();  // connecting is not idling
     ssh_event_add_session(event_, upstream_.get());
     up_fd_.assign(ssh_get_fd(upstream_.get()));
+    up_callbacks_.userdata = this;
+    up_callbacks_.channel_open_request_auth_agent_function = on_agent_open;
+    up_callbacks_.channel_open_request_x11_function = on_x11_open;
+    ssh_callbacks_init(&up_callbacks_);
+    ssh_set_callbacks(upstream_.get(), &up_callbacks_);
     spdlog::info("{} connected to {} as {} (host key {})", log_prefix_, log_value(target_),
                  log_value(result.login), result.host_key_fingerprint);
     audit_("upstream", "ok",
@@ -319,6 +329,7 @@ ssh_channel relay::open_session_channel(ssh_session server_session) {
     channels_->give_back(1);
     return nullptr;
   }
+  client_session_ = server_session;
   auto bridge = std::make_unique<channel_bridge>(
       channel, access_, tap_ ? channel_tap(tap_, "session") : channel_tap(), log_prefix_);
   if (!error_.empty()) {
@@ -359,6 +370,7 @@ bool relay::pump() {
   // to bridges_ from inside the callback, which would invalidate an iterator.
   for (std::size_t i = 0; i < bridges_.size(); ++i) {
     progress = bridges_[i]->pump() || progress;
+    note_forwarding_asks(*bridges_[i]);
   }
   progress = pump_forwards() || progress;
   // A bridge that found the recording failed during this pass stopped; tell its client now.

@@ -133,6 +133,12 @@ class relay : public std::enable_shared_from_this<relay> {
   bool pump_listens();
   void accept_remote_forwards();
   forward_rules forward_rules_for(const std::string& destination);
+  // Agent (-A) and X11 (-X) forwarding: what the client's channels asked, and the channels that
+  // the target then opens (libssh asks for them from inside its packet handling).
+  void note_forwarding_asks(channel_bridge& bridge);
+  ssh_channel accept_from_target(forward_bridge::kind kind, const char* origin, int origin_port);
+  static ssh_channel on_agent_open(ssh_session, void* self);
+  static ssh_channel on_x11_open(ssh_session, const char* origin, int origin_port, void* self);
   // Audits a refused forward and logs it, up to a bound per session; returns 1 (refused).
   int refuse_forward(const std::string& what, const std::string& destination,
                      const std::string& reason);
@@ -181,8 +187,13 @@ class relay : public std::enable_shared_from_this<relay> {
   };
   std::vector<remote_listen> listening_;
   std::vector<remote_listen> pending_listens_;
-  ssh_session client_session_ = nullptr;  // where -R's forwarded-tcpip channels open
+  // Where the channels that the target opens (-R, -A, -X) are opened again: the client session
+  // that carries this relay's channels (outer or inner).
+  ssh_session client_session_ = nullptr;
   int refused_forwards_ = 0;
+  bool agent_wanted_ = false;  // a channel asked for agent forwarding, and policy allowed it
+  bool x11_wanted_ = false;
+  ssh_callbacks_struct up_callbacks_{};  // on upstream_, for the target's agent and X11 opens
 };
 
 }  // namespace bastion::proxy

@@ -32,7 +32,82 @@ int relay::on_client_message(ssh_session client_session, ssh_message message) {
   if (type == SSH_REQUEST_GLOBAL && subtype == SSH_GLOBAL_REQUEST_CANCEL_TCPIP_FORWARD) {
     return remote_forward_request(message, true);
   }
+  if (type == SSH_REQUEST_CHANNEL && subtype == SSH_CHANNEL_REQUEST_X11) {
+    // Only where policy refused X11: elsewhere the channel's callback took it.
+    return refuse_forward(
+        "x11", "display",
+        "grant " + std::to_string(access_.grant) + " does not allow x11 on " + target_);
+  }
   return 1;
+}
+
+void relay::note_forwarding_asks(channel_bridge& bridge) {
+  for (const auto& ask : bridge.take_forwarding_asks()) {
+    const bool agent = ask.kind == policy::channel_kind::agent;
+    if (!ask.allowed) {
+      refuse_forward(agent ? "agent" : "x11", agent ? "agent" : "display",
+                     "grant " + std::to_string(access_.grant) + " does not allow " +
+                         std::string(policy::to_string(ask.kind)) + " on " + target_);
+      continue;
+    }
+    (agent ? agent_wanted_ : x11_wanted_) = true;
+    audit_(agent ? "agent.forward" : "x11.forward", "ok",
+           {{"target", target_},
+            {"grant", access_.grant},
+            {"session", tap_ ? tap_->id() : "unrecorded"}});
+  }
+}
+
+// A channel that the target opens for the client's agent or X server: accepted only where the
+// client asked for that forwarding on this relay and policy still allows it.
+ssh_channel relay::accept_from_target(forward_bridge::kind kind, const char* origin,
+                                      int origin_port) {
+  const bool agent = kind == forward_bridge::kind::agent;
+  const auto granted = agent ? policy::channel_kind::agent : policy::channel_kind::x11;
+  const char* what = agent ? "agent" : "x11";
+  const std::string from = endpoint_name(origin, origin_port);
+  std::string refusal;
+  if (!running() || client_session_ == nullptr || !upstream_) {
+    refusal = "the session is not running";
+  } else if (!(agent ? agent_wanted_ : x11_wanted_) || !policy::allows(access_, granted)) {
+    refusal =
+        std::string("the client did not ask for ") + what + " forwarding, or policy refused it";
+  } else if (forwards_.size() >= static_cast<std::size_t>(ctx_.cfg.limits.max_forwards)) {
+    refusal = "limits.max_forwards " + std::to_string(ctx_.cfg.limits.max_forwards) + " reached";
+  }
+  if (!refusal.empty()) {
+    refuse_forward(std::string(what) + ".channel", from, refusal);
+    return nullptr;  // libssh refuses the open
+  }
+  ssh_channel channel = ssh_channel_new(upstream_.get());
+  if (channel == nullptr) {
+    return nullptr;
+  }
+  forwards_.push_back(forward_bridge::toward_client(
+      kind, client_session_, channel, {{}, 0, origin != nullptr ? origin : "", origin_port},
+      tap_ ? channel_tap(tap_, agent ? "auth-agent@openssh.com" : "x11") : channel_tap(),
+      {.record_data = false, .inspect = false}, log_prefix_));
+  return channel;
+}
+
+// Nothing may unwind through libssh: a failure refuses the open.
+ssh_channel relay::on_agent_open(ssh_session, void* self) {
+  try {
+    return static_cast<relay*>(self)->accept_from_target(forward_bridge::kind::agent, nullptr, 0);
+  } catch (const std::exception& e) {
+    spdlog::error("agent channel open: {}", e.what());
+    return nullptr;
+  }
+}
+
+ssh_channel relay::on_x11_open(ssh_session, const char* origin, int origin_port, void* self) {
+  try {
+    return static_cast<relay*>(self)->accept_from_target(forward_bridge::kind::x11, origin,
+                                                         origin_port);
+  } catch (const std::exception& e) {
+    spdlog::error("x11 channel open: {}", e.what());
+    return nullptr;
+  }
 }
 
 int relay::refuse_forward(const std::string& what, const std::string& destination,
@@ -53,8 +128,10 @@ int relay::refuse_forward(const std::string& what, const std::string& destinatio
 
 forward_rules relay::forward_rules_for(const std::string& destination) {
   // The bridge is owned by forwards_, which the relay clears before it goes.
-  return {access_.record_forward_data, access_.forward_ssh_inside,
-          [this, destination](bool allowed) {
+  return {.record_data = access_.record_forward_data,
+          .inspect = true,
+          .ssh_inside = access_.forward_ssh_inside,
+          .on_ssh_inside = [this, destination](bool allowed) {
             spdlog::warn("{} forward to {} carries an SSH connection ({})", log_prefix_,
                          destination, allowed ? "allowed by the grant" : "cut");
             audit_("forward.ssh_inside", allowed ? "ok" : "denied",
@@ -215,10 +292,11 @@ void relay::accept_remote_forwards() {
       ssh_channel_free(channel);
       continue;
     }
-    forwards_.push_back(forward_bridge::remote(
-        client_session_, channel, {l->address, port, origin_host, origin_port},
-        tap_ ? channel_tap(tap_, "forwarded-tcpip") : channel_tap(), forward_rules_for(bound),
-        log_prefix_));
+    forwards_.push_back(
+        forward_bridge::toward_client(forward_bridge::kind::remote, client_session_, channel,
+                                      {l->address, port, origin_host, origin_port},
+                                      tap_ ? channel_tap(tap_, "forwarded-tcpip") : channel_tap(),
+                                      forward_rules_for(bound), log_prefix_));
   }
 }
 

@@ -10,7 +10,7 @@ class proxy_session : public bastiond_fixture {
  protected:
   void SetUp() override {
     bastiond_fixture::SetUp();
-    sshd_ = std::make_unique<sshd_server>();
+    sshd_ = std::make_unique<sshd_server>(sshd_config());
     const std::string upstream = read_file((dir() / "upstream.pub").string());
     sshd_->authorize(upstream.substr(0, upstream.find('\n')));
     change_policy([&] {
@@ -21,6 +21,8 @@ class proxy_session : public bastiond_fixture {
   }
 
   static std::string login() { return current_login(); }
+  // More sshd_config lines for the target.
+  virtual std::string sshd_config() const { return {}; }
 
   run_result exec(const std::string& destination, const std::string& command,
                   const std::string& stdin_data = "") {
