@@ -81,7 +81,7 @@ std::unique_ptr<forward_bridge> forward_bridge::toward_client(kind k, ssh_sessio
     return b;
   }
   b->watch(b->client_);
-  b->opening_ = true;
+  b->start_opening();
   return b;
 }
 
@@ -114,7 +114,12 @@ void forward_bridge::attach(ssh_session upstream) {
     return fail("the bastion could not make a channel toward the target");
   }
   watch(target_);
+  start_opening();
+}
+
+void forward_bridge::start_opening() {
   opening_ = true;
+  open_deadline_ = std::chrono::steady_clock::now() + rules_.open_timeout;
 }
 
 void forward_bridge::fail(const std::string& reason) {
@@ -164,7 +169,8 @@ bool forward_bridge::check_first_bytes(side& from, const char* data, std::size_t
   if (!ssh_identification(data, n)) {
     return true;
   }
-  if (rules_.on_ssh_inside) {
+  if (rules_.on_ssh_inside && !ssh_inside_reported_) {
+    ssh_inside_reported_ = true;  // once per forward, whichever side spoke first
     rules_.on_ssh_inside(rules_.ssh_inside);
   }
   if (!rules_.ssh_inside) {
@@ -260,23 +266,19 @@ bool forward_bridge::pump() {
     callback_failed_ = false;
     fail("the bastion failed to handle this forward (see its log)");
   }
+  if (opening_) {
+    return pump_opening();
+  }
   // Either side that gives up before the forward is open ends it: there is nothing to deliver.
-  const bool open = !opening_ && client_.channel && target_.channel;
+  const bool open = client_.channel && target_.channel;
   if (!failure_.empty() || (!open && (client_.closed || target_.closed))) {
     finish();
     return true;
   }
-  bool progress = false;
-  if (opening_) {
-    progress = open_pending();
-    if (opening_ || !failure_.empty()) {
-      return progress;
-    }
+  if (!open) {
+    return false;  // local, before the upstream session exists
   }
-  if (!target_.channel) {
-    return progress;  // local, before the upstream session exists
-  }
-  progress = relay(client_, target_, recorder::stream::input) || progress;
+  bool progress = relay(client_, target_, recorder::stream::input);
   progress = relay(target_, client_, recorder::stream::output) || progress;
   if (!failure_.empty()) {
     finish();
@@ -287,6 +289,31 @@ bool forward_bridge::pump() {
   if ((client_.closed && drained(client_)) || (target_.closed && drained(target_))) {
     finish();
     return true;
+  }
+  return progress;
+}
+
+// Until the peer answers the open, the channel being opened stays: libssh frees a channel that is
+// not open yet at once, and the answer would then name an unknown channel (an error on that
+// session) while the peer's side stayed open. A forward given up meanwhile (its accepted side
+// closed, a failure, no answer within open_timeout) closes the accepted side now, and the other
+// once it is answered (the next pump() finishes it); until then it counts in limits.max_forwards.
+bool forward_bridge::pump_opening() {
+  bool progress = open_pending();
+  if (!opening_) {
+    return true;
+  }
+  if (failure_.empty() && std::chrono::steady_clock::now() >= open_deadline_) {
+    fail(kind_ == kind::local ? "the target did not answer the forward's open in time"
+                              : "the client did not answer the forwarded channel's open in time");
+  }
+  side& accepted = kind_ == kind::local ? client_ : target_;
+  if ((!failure_.empty() || accepted.closed) && !abandoned_) {
+    abandoned_ = true;
+    if (ssh_channel_is_open(accepted.channel.get()) != 0) {
+      ssh_channel_close(accepted.channel.get());
+    }
+    progress = true;
   }
   return progress;
 }

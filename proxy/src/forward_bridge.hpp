@@ -11,10 +11,13 @@
 
 #include <libssh/callbacks.h>
 
+#include <chrono>
 #include <functional>
 #include <string>
 
+#include <bastion/common/escape.hpp>
 #include <bastion/common/ssh.hpp>
+#include <bastion/policy/names.hpp>
 
 #include "callback_guard.hpp"
 #include "session_tap.hpp"
@@ -29,10 +32,18 @@ struct forward_endpoint {
   int origin_port = 0;
 };
 
+// host:port as a client or target named it: untrusted and up to a packet long, so escaped and cut
+// (log lines still quote it with log_value).
+inline std::string forward_name(const char* host, int port) {
+  return escape(std::string(host != nullptr ? host : "") + ":" + std::to_string(port), 300);
+}
+
 struct forward_rules {
   bool record_data = false;  // the grant's record_forward_data
   bool inspect = true;       // look for an SSH connection inside (TCP forwards)
   bool ssh_inside = false;   // the grant's forward_ssh_inside
+  // How long the peer may take to answer the open of the bastion's side (limits.connect_timeout).
+  std::chrono::steady_clock::duration open_timeout = std::chrono::seconds(30);
   // Called from pump() when the first bytes either way are an SSH identification line.
   std::function<void(bool allowed)> on_ssh_inside;
 };
@@ -64,6 +75,21 @@ class forward_bridge final : public callback_owner {
   bool pump();
   bool finished() const { return finished_; }
   kind what() const { return kind_; }
+  // The channel kind that a grant must allow for it.
+  policy::channel_kind granted_as() const {
+    switch (kind_) {
+      case kind::local:
+        return policy::channel_kind::forward;
+      case kind::remote:
+        return policy::channel_kind::remote_forward;
+      case kind::agent:
+        return policy::channel_kind::agent;
+      case kind::x11:
+        break;
+    }
+    return policy::channel_kind::x11;
+  }
+  const forward_endpoint& where() const { return where_; }
   void on_callback_failure() noexcept override { callback_failed_ = true; }
 
  private:
@@ -82,7 +108,9 @@ class forward_bridge final : public callback_owner {
   forward_bridge(kind k, forward_endpoint where, channel_tap tap, forward_rules rules,
                  std::string log_prefix);
   void watch(side& s);
+  void start_opening();
   bool open_pending();
+  bool pump_opening();
   bool relay(side& from, side& to, recorder::stream what);
   bool check_first_bytes(side& from, const char* data, std::size_t n);
   bool propagate_end(side& from, side& to);
@@ -104,6 +132,9 @@ class forward_bridge final : public callback_owner {
   side client_;
   side target_;
   bool opening_ = false;  // the side that the bastion opens is not open yet
+  std::chrono::steady_clock::time_point open_deadline_;
+  bool abandoned_ = false;  // given up while opening: the accepted side is closed
+  bool ssh_inside_reported_ = false;
   std::string failure_;
   bool finished_ = false;
   bool callback_failed_ = false;

@@ -193,6 +193,13 @@ void relay::recheck(policy::access_decision access) {
     return end_by_admin("revoked", "access to " + target_ + " was revoked (" + access.reason +
                                        "); the session ends");
   }
+  if (const std::string why = no_longer_allowed(access); !why.empty()) {
+    return end_by_admin("revoked", why + "; the session ends");
+  }
+  access_ = std::move(access);
+}
+
+std::string relay::no_longer_allowed(const policy::access_decision& access) const {
   std::vector<policy::channel_kind> running_kinds;
   for (const auto& b : bridges_) {
     if (const auto kind = b->kind()) {
@@ -200,25 +207,25 @@ void relay::recheck(policy::access_decision access) {
     }
   }
   for (const auto& f : forwards_) {
-    using k = forward_bridge::kind;
-    const k what = f->what();
-    running_kinds.push_back(what == k::local    ? policy::channel_kind::forward
-                            : what == k::remote ? policy::channel_kind::remote_forward
-                            : what == k::agent  ? policy::channel_kind::agent
-                                                : policy::channel_kind::x11);
+    running_kinds.push_back(f->granted_as());
+    const auto& where = f->where();
+    if (f->what() == forward_bridge::kind::local &&
+        policy::allows(access, policy::channel_kind::forward) &&
+        !policy::forward_permitted(access, where.host, where.port)) {
+      return "the key's permitopen= no longer allows the forward to " +
+             forward_name(where.host.c_str(), where.port);
+    }
   }
   if (!listening_.empty()) {
     running_kinds.push_back(policy::channel_kind::remote_forward);
   }
   for (const auto kind : running_kinds) {
     if (!policy::allows(access, kind)) {
-      return end_by_admin("revoked", "grant " + std::to_string(access.grant) +
-                                         " no longer allows " +
-                                         std::string(policy::to_string(kind)) + " on " + target_ +
-                                         "; the session ends");
+      return "grant " + std::to_string(access.grant) + " no longer allows " +
+             std::string(policy::to_string(kind)) + " on " + target_;
     }
   }
-  access_ = std::move(access);
+  return {};
 }
 
 bool relay::kill(std::string_view session_id, const std::string& by) {
@@ -302,6 +309,7 @@ void relay::on_upstream(upstream_result result) {
     up_callbacks_.channel_open_request_x11_function = on_x11_open;
     ssh_callbacks_init(&up_callbacks_);
     ssh_set_callbacks(upstream_.get(), &up_callbacks_);
+    ssh_set_message_callback(upstream_.get(), on_upstream_message, this);
     spdlog::info("{} connected to {} as {} (host key {})", log_prefix_, log_value(target_),
                  log_value(result.login), result.host_key_fingerprint);
     audit_("upstream", "ok",
@@ -320,6 +328,9 @@ void relay::on_upstream(upstream_result result) {
 }
 
 ssh_channel relay::open_session_channel(ssh_session server_session) {
+  if (closed_) {
+    return nullptr;
+  }
   if (!channels_->take()) {
     spdlog::info("{} channel refused: max_sessions {} reached", log_prefix_, channels_->max());
     return nullptr;  // the client sees the open fail (administratively prohibited)
@@ -375,7 +386,7 @@ bool relay::pump() {
   progress = pump_forwards() || progress;
   // A bridge that found the recording failed during this pass stopped; tell its client now.
   progress = check_recording() || progress;
-  channels_->give_back(std::erase_if(bridges_, [](const auto& b) { return b->finished(); }));
+  channels_->give_back(drop_finished(bridges_));
   if (progress) {
     last_activity_ = std::chrono::steady_clock::now();
   }
@@ -401,9 +412,11 @@ void relay::close(const std::string& reason) {
   duration_limit_.cancel();
   idle_check_.cancel();
   linger_.cancel();
-  forwards_.clear();
+  // Channels go before their sessions, and are recorded as closed first; out of the vectors
+  // before they are freed (see drop_finished).
+  std::exchange(forwards_, {}).clear();
   channels_->give_back(bridges_.size());
-  bridges_.clear();  // channels go before their sessions, and are recorded as closed first
+  std::exchange(bridges_, {}).clear();
   if (tap_) {
     tap_->end(!end_code_.empty() ? end_code_ : error_.empty() ? reason : error_);
     tap_.reset();

@@ -45,6 +45,20 @@ class channel_budget {
   int open_ = 0;
 };
 
+// Removes the finished ones from `v`, then destroys them: freeing a channel may flush its session
+// and poll the event, and a callback run there may append to `v`. Returns how many.
+template <class Bridge>
+std::size_t drop_finished(std::vector<std::unique_ptr<Bridge>>& v) {
+  std::vector<std::unique_ptr<Bridge>> done;
+  for (auto& b : v) {
+    if (b->finished()) {
+      done.push_back(std::move(b));
+    }
+  }
+  std::erase(v, nullptr);
+  return done.size();
+}
+
 class relay : public std::enable_shared_from_this<relay> {
  public:
   // Writes an audit row as the connection's user, from its source address.
@@ -126,13 +140,18 @@ class relay : public std::enable_shared_from_this<relay> {
   // Ends the sessions here for an admin's reason: `code` is the session row's ended_reason
   // ("revoked", "killed"), `message` what the clients read, `by` the admin who asked, if one did.
   void end_by_admin(std::string code, const std::string& message, const std::string& by = {});
+  // Why `access` no longer allows what runs here (a channel's kind, a forward), or "".
+  std::string no_longer_allowed(const policy::access_decision& access) const;
   // Port forwarding (relay_forward.cpp).
   int open_local_forward(ssh_message message);
   int remote_forward_request(ssh_message message, bool cancel);
   bool pump_forwards();
   bool pump_listens();
-  void accept_remote_forwards();
+  static int on_upstream_message(ssh_session, ssh_message message, void* self);
+  int accept_remote_forward(ssh_message message);
   forward_rules forward_rules_for(const std::string& destination);
+  // An audit row for a forward allowed, up to a bound per session (the channel rows have all).
+  void audit_allowed(const std::string& what, nlohmann::json detail);
   // Agent (-A) and X11 (-X) forwarding: what the client's channels asked, and the channels that
   // the target then opens (libssh asks for them from inside its packet handling).
   void note_forwarding_asks(channel_bridge& bridge);
@@ -191,6 +210,7 @@ class relay : public std::enable_shared_from_this<relay> {
   // that carries this relay's channels (outer or inner).
   ssh_session client_session_ = nullptr;
   int refused_forwards_ = 0;
+  int allowed_forwards_ = 0;
   bool agent_wanted_ = false;  // a channel asked for agent forwarding, and policy allowed it
   bool x11_wanted_ = false;
   ssh_callbacks_struct up_callbacks_{};  // on upstream_, for the target's agent and X11 opens

@@ -10,12 +10,9 @@ namespace bastion::proxy {
 
 namespace {
 
-std::string endpoint_name(const char* host, int port) {
-  // Untrusted and up to a packet long: escaped and cut wherever it is shown or stored.
-  return escape(std::string(host != nullptr ? host : "") + ":" + std::to_string(port), 300);
-}
-
-constexpr int max_refusals_audited = 10;
+// Audit rows per session for forwards allowed, and for those refused; past that they are only
+// logged once and counted (a browser behind -D opens hundreds).
+constexpr int max_audited = 10;
 
 }  // namespace
 
@@ -41,85 +38,17 @@ int relay::on_client_message(ssh_session client_session, ssh_message message) {
   return 1;
 }
 
-void relay::note_forwarding_asks(channel_bridge& bridge) {
-  for (const auto& ask : bridge.take_forwarding_asks()) {
-    const bool agent = ask.kind == policy::channel_kind::agent;
-    if (!ask.allowed) {
-      refuse_forward(agent ? "agent" : "x11", agent ? "agent" : "display",
-                     "grant " + std::to_string(access_.grant) + " does not allow " +
-                         std::string(policy::to_string(ask.kind)) + " on " + target_);
-      continue;
-    }
-    (agent ? agent_wanted_ : x11_wanted_) = true;
-    audit_(agent ? "agent.forward" : "x11.forward", "ok",
-           {{"target", target_},
-            {"grant", access_.grant},
-            {"session", tap_ ? tap_->id() : "unrecorded"}});
-  }
-}
-
-// A channel that the target opens for the client's agent or X server: accepted only where the
-// client asked for that forwarding on this relay and policy still allows it.
-ssh_channel relay::accept_from_target(forward_bridge::kind kind, const char* origin,
-                                      int origin_port) {
-  const bool agent = kind == forward_bridge::kind::agent;
-  const auto granted = agent ? policy::channel_kind::agent : policy::channel_kind::x11;
-  const char* what = agent ? "agent" : "x11";
-  const std::string from = endpoint_name(origin, origin_port);
-  std::string refusal;
-  if (!running() || client_session_ == nullptr || !upstream_) {
-    refusal = "the session is not running";
-  } else if (!(agent ? agent_wanted_ : x11_wanted_) || !policy::allows(access_, granted)) {
-    refusal =
-        std::string("the client did not ask for ") + what + " forwarding, or policy refused it";
-  } else if (forwards_.size() >= static_cast<std::size_t>(ctx_.cfg.limits.max_forwards)) {
-    refusal = "limits.max_forwards " + std::to_string(ctx_.cfg.limits.max_forwards) + " reached";
-  }
-  if (!refusal.empty()) {
-    refuse_forward(std::string(what) + ".channel", from, refusal);
-    return nullptr;  // libssh refuses the open
-  }
-  ssh_channel channel = ssh_channel_new(upstream_.get());
-  if (channel == nullptr) {
-    return nullptr;
-  }
-  forwards_.push_back(forward_bridge::toward_client(
-      kind, client_session_, channel, {{}, 0, origin != nullptr ? origin : "", origin_port},
-      tap_ ? channel_tap(tap_, agent ? "auth-agent@openssh.com" : "x11") : channel_tap(),
-      {.record_data = false, .inspect = false}, log_prefix_));
-  return channel;
-}
-
-// Nothing may unwind through libssh: a failure refuses the open.
-ssh_channel relay::on_agent_open(ssh_session, void* self) {
-  try {
-    return static_cast<relay*>(self)->accept_from_target(forward_bridge::kind::agent, nullptr, 0);
-  } catch (const std::exception& e) {
-    spdlog::error("agent channel open: {}", e.what());
-    return nullptr;
-  }
-}
-
-ssh_channel relay::on_x11_open(ssh_session, const char* origin, int origin_port, void* self) {
-  try {
-    return static_cast<relay*>(self)->accept_from_target(forward_bridge::kind::x11, origin,
-                                                         origin_port);
-  } catch (const std::exception& e) {
-    spdlog::error("x11 channel open: {}", e.what());
-    return nullptr;
-  }
-}
-
 int relay::refuse_forward(const std::string& what, const std::string& destination,
                           const std::string& reason) {
-  if (refused_forwards_ < max_refusals_audited) {
-    spdlog::info("{} {} {} refused: {}", log_prefix_, what, destination, log_value(reason));
+  if (refused_forwards_ < max_audited) {
+    spdlog::info("{} {} {} refused: {}", log_prefix_, what, log_value(destination),
+                 log_value(reason));
     audit_(what + ".refused", "denied",
            {{"target", target_},
             {"destination", destination},
             {"reason", reason},
             {"session", tap_ ? tap_->id() : "unrecorded"}});
-  } else if (refused_forwards_ == max_refusals_audited) {
+  } else if (refused_forwards_ == max_audited) {
     spdlog::info("{} further refused forwards are not logged", log_prefix_);
   }
   ++refused_forwards_;
@@ -131,9 +60,10 @@ forward_rules relay::forward_rules_for(const std::string& destination) {
   return {.record_data = access_.record_forward_data,
           .inspect = true,
           .ssh_inside = access_.forward_ssh_inside,
+          .open_timeout = ctx_.cfg.limits.connect_timeout,
           .on_ssh_inside = [this, destination](bool allowed) {
             spdlog::warn("{} forward to {} carries an SSH connection ({})", log_prefix_,
-                         destination, allowed ? "allowed by the grant" : "cut");
+                         log_value(destination), allowed ? "allowed by the grant" : "cut");
             audit_("forward.ssh_inside", allowed ? "ok" : "denied",
                    {{"target", target_},
                     {"destination", destination},
@@ -148,7 +78,7 @@ forward_rules relay::forward_rules_for(const std::string& destination) {
 int relay::open_local_forward(ssh_message message) {
   const char* host = ssh_message_channel_request_open_destination(message);
   const int port = ssh_message_channel_request_open_destination_port(message);
-  const std::string destination = endpoint_name(host, port);
+  const std::string destination = forward_name(host, port);
   if (!running()) {
     return refuse_forward("forward", destination,
                           error_.empty() ? "the session is not running" : error_);
@@ -179,7 +109,18 @@ int relay::open_local_forward(ssh_message message) {
     bridge->attach(upstream_.get());
   }
   forwards_.push_back(std::move(bridge));
+  audit_allowed("forward", {{"destination", destination}});
   return 0;
+}
+
+void relay::audit_allowed(const std::string& what, nlohmann::json detail) {
+  if (allowed_forwards_++ >= max_audited) {
+    return;  // the channel rows have every one
+  }
+  detail["target"] = target_;
+  detail["grant"] = access_.grant;
+  detail["session"] = tap_ ? tap_->id() : "unrecorded";
+  audit_(what, "ok", detail);
 }
 
 // -R: the reply goes now (libssh frees the message when its callback returns), and the request
@@ -189,52 +130,52 @@ int relay::open_local_forward(ssh_message message) {
 int relay::remote_forward_request(ssh_message message, bool cancel) {
   const char* address = ssh_message_global_request_address(message);
   const int port = ssh_message_global_request_port(message);
-  const std::string bound = endpoint_name(address, port);
+  const std::string bound = forward_name(address, port);
   const std::string exact = address != nullptr ? address : "";
+  const auto same = [&](const remote_listen& l) { return l.address == exact && l.port == port; };
   if (cancel) {
-    const auto n = std::erase_if(
-        listening_, [&](const remote_listen& l) { return l.address == exact && l.port == port; });
-    if (n > 0) {
-      pending_listens_.push_back({exact, port, true});
+    if (std::erase_if(listening_, same) > 0) {
+      // A listen not sent yet goes with its cancel; else the cancel follows it upstream.
+      if (std::erase_if(pending_listens_, same) == 0) {
+        pending_listens_.push_back({exact, port, true});
+      }
     }
     ssh_message_global_request_reply_success(message, 0);
     return 0;
   }
+  std::string refusal;
+  const auto limit = static_cast<std::size_t>(ctx_.cfg.limits.max_forwards);
   if (!running()) {
-    return refuse_forward("remote-forward", bound,
-                          error_.empty() ? "the session is not running" : error_);
+    refusal = error_.empty() ? "the session is not running" : error_;
+  } else if (!policy::allows(access_, policy::channel_kind::remote_forward)) {
+    refusal =
+        "grant " + std::to_string(access_.grant) + " does not allow remote-forward on " + target_;
+  } else if (port <= 0 || port > 65535 || exact.size() > 255) {
+    refusal = "name the port to listen on (the bastion does not pass port 0)";
+  } else if (std::any_of(listening_.begin(), listening_.end(), same)) {
+    refusal = "it is already forwarded";
+  } else if (listening_.size() >= limit || pending_listens_.size() >= 2 * limit) {
+    refusal = "limits.max_forwards " + std::to_string(limit) + " reached";
   }
-  if (!policy::allows(access_, policy::channel_kind::remote_forward)) {
-    return refuse_forward(
-        "remote-forward", bound,
-        "grant " + std::to_string(access_.grant) + " does not allow remote-forward on " + target_);
-  }
-  if (port <= 0 || port > 65535 || exact.size() > 255) {
-    return refuse_forward("remote-forward", bound,
-                          "name the port to listen on (the bastion does not pass port 0)");
-  }
-  if (listening_.size() >= static_cast<std::size_t>(ctx_.cfg.limits.max_forwards)) {
-    return refuse_forward(
-        "remote-forward", bound,
-        "limits.max_forwards " + std::to_string(ctx_.cfg.limits.max_forwards) + " reached");
+  if (!refusal.empty()) {
+    return refuse_forward("remote-forward", bound, refusal);
   }
   listening_.push_back({exact, port, false});
   pending_listens_.push_back({exact, port, false});
   ssh_message_global_request_reply_success(message, static_cast<uint16_t>(port));
-  audit_("remote-forward", "ok",
-         {{"target", target_},
-          {"listen", bound},
-          {"grant", access_.grant},
-          {"session", tap_ ? tap_->id() : "unrecorded"}});
+  audit_allowed("remote-forward", {{"listen", bound}});
   return 0;
 }
 
-// One global request at a time is outstanding on a libssh session: in non-blocking mode the call
-// returns SSH_AGAIN until the reply has come, and is repeated with the same arguments.
+// One global request at a time is outstanding on a libssh session, and in non-blocking mode the
+// call returns SSH_AGAIN until its reply has come, and is repeated: the reply that then arrives is
+// taken as this request's, whatever the arguments. So this is the only sender of global requests
+// upstream (no keepalives there), and the front of the queue leaves only once answered.
 bool relay::pump_listens() {
   bool progress = false;
   while (upstream_ && !pending_listens_.empty()) {
-    const remote_listen& l = pending_listens_.front();
+    // A copy: the call polls the whole event, and a client request handled there appends.
+    const remote_listen l = pending_listens_.front();
     int bound = 0;
     const int rc =
         l.cancel ? ssh_channel_cancel_forward(upstream_.get(), l.address.c_str(), l.port)
@@ -243,71 +184,85 @@ bool relay::pump_listens() {
       break;
     }
     progress = true;
+    pending_listens_.erase(pending_listens_.begin());
     if (rc != SSH_OK && !l.cancel) {
-      const std::string bound_name = endpoint_name(l.address.c_str(), l.port);
-      const std::string reason = "the target refused to listen on " + bound_name;
+      const std::string name = forward_name(l.address.c_str(), l.port);
+      const std::string reason = "the target refused to listen on " + name;
       spdlog::info("{} {}", log_prefix_, log_value(reason));
       audit_("remote-forward", "error",
              {{"target", target_},
-              {"listen", bound_name},
+              {"listen", name},
               {"reason", reason},
               {"session", tap_ ? tap_->id() : "unrecorded"}});
-      notify("bastion: " + reason + " (ssh -R); connections to it will not arrive\r\n");
+      notify(reason + " (ssh -R); connections to it will not arrive");
       std::erase_if(listening_, [&](const remote_listen& x) {
         return x.address == l.address && x.port == l.port;
       });
     }
-    pending_listens_.erase(pending_listens_.begin());
   }
   return progress;
 }
 
-// forwarded-tcpip channels that the target opened: libssh queues them on the upstream session
-// (it has no message callback) until taken here. libssh gives the port but not the address they
-// arrived on, so the client's own address string is found by the port.
-void relay::accept_remote_forwards() {
-  if (!upstream_ || (listening_.empty() && pending_listens_.empty())) {
-    return;
+// The upstream session's message callback: what the target sends that no callback took. A
+// forwarded-tcpip open is accepted only for an address and port that the client listens on (the
+// exact address, else the only listener on that port: a target may name the address as it bound
+// it); everything else gets libssh's default reply, a refusal, so nothing waits in its queue.
+int relay::on_upstream_message(ssh_session, ssh_message message, void* self) {
+  try {
+    return static_cast<relay*>(self)->accept_remote_forward(message);
+  } catch (const std::exception& e) {
+    spdlog::error("upstream message: {}", e.what());
+    return 1;
   }
-  for (int taken = 0; taken < 64; ++taken) {
-    int port = 0;
-    int origin_port = 0;
-    char* origin = nullptr;
-    ssh_channel channel =
-        ssh_channel_open_forward_port(upstream_.get(), 0, &port, &origin, &origin_port);
-    if (channel == nullptr) {
-      return;
-    }
-    const std::string origin_host = origin != nullptr ? origin : "";
-    ssh_string_free_char(origin);
-    const auto l = std::find_if(listening_.begin(), listening_.end(),
-                                [port](const remote_listen& x) { return x.port == port; });
-    const std::string bound = endpoint_name(l != listening_.end() ? l->address.c_str() : "", port);
-    if (l == listening_.end() || !running() || client_session_ == nullptr ||
-        forwards_.size() >= static_cast<std::size_t>(ctx_.cfg.limits.max_forwards)) {
-      refuse_forward("remote-forward", bound,
-                     l == listening_.end() ? "the client does not listen there"
-                                           : "limits.max_forwards or the session's end");
-      ssh_channel_close(channel);
-      ssh_channel_free(channel);
-      continue;
-    }
-    forwards_.push_back(
-        forward_bridge::toward_client(forward_bridge::kind::remote, client_session_, channel,
-                                      {l->address, port, origin_host, origin_port},
-                                      tap_ ? channel_tap(tap_, "forwarded-tcpip") : channel_tap(),
-                                      forward_rules_for(bound), log_prefix_));
+}
+
+int relay::accept_remote_forward(ssh_message message) {
+  if (ssh_message_type(message) != SSH_REQUEST_CHANNEL_OPEN ||
+      ssh_message_subtype(message) != SSH_CHANNEL_FORWARDED_TCPIP) {
+    return 1;
   }
+  const char* address = ssh_message_channel_request_open_destination(message);
+  const int port = ssh_message_channel_request_open_destination_port(message);
+  const std::string exact = address != nullptr ? address : "";
+  auto l = std::find_if(listening_.begin(), listening_.end(), [&](const remote_listen& x) {
+    return x.address == exact && x.port == port;
+  });
+  if (l == listening_.end() &&
+      std::count_if(listening_.begin(), listening_.end(),
+                    [port](const remote_listen& x) { return x.port == port; }) == 1) {
+    l = std::find_if(listening_.begin(), listening_.end(),
+                     [port](const remote_listen& x) { return x.port == port; });
+  }
+  const std::string bound = forward_name(address, port);
+  if (l == listening_.end()) {
+    return refuse_forward("remote-forward", bound, "the client does not listen there");
+  }
+  if (!running() || client_session_ == nullptr ||
+      forwards_.size() >= static_cast<std::size_t>(ctx_.cfg.limits.max_forwards)) {
+    return refuse_forward("remote-forward", bound,
+                          running() ? "limits.max_forwards reached" : "the session is not running");
+  }
+  const char* origin = ssh_message_channel_request_open_originator(message);
+  forward_endpoint where{l->address, port, origin != nullptr ? origin : "",
+                         ssh_message_channel_request_open_originator_port(message)};
+  ssh_channel channel = ssh_message_channel_request_open_reply_accept(message);
+  if (channel == nullptr) {
+    return 0;  // the session is failing; libssh has nothing more to reply
+  }
+  forwards_.push_back(forward_bridge::toward_client(
+      forward_bridge::kind::remote, client_session_, channel, std::move(where),
+      tap_ ? channel_tap(tap_, "forwarded-tcpip") : channel_tap(), forward_rules_for(bound),
+      log_prefix_));
+  return 0;
 }
 
 bool relay::pump_forwards() {
   bool progress = pump_listens();  // those that a pass of the bridges made ready to send
-  accept_remote_forwards();
   // By index: a pump reads the client session, whose direct-tcpip opens append to forwards_.
   for (std::size_t i = 0; i < forwards_.size(); ++i) {
     progress = forwards_[i]->pump() || progress;
   }
-  std::erase_if(forwards_, [](const auto& f) { return f->finished(); });
+  drop_finished(forwards_);
   return progress;
 }
 

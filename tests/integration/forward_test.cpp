@@ -133,10 +133,13 @@ TEST_P(granted_forwarding, local_dynamic_and_remote_forwards_work_and_are_channe
   const std::string command = "for i in $(seq 100); do curl -sf --max-time 20 -o " +
                               fetched_remote + " " + blob_url(remote) +
                               " && break; sleep 0.1; done; echo ready-$((6*7)); sleep 60";
+  // -J binds -R as OpenSSH does by default ("localhost"); the username form names 127.0.0.1,
+  // which the forwarded connections must then name too.
+  const std::string bind = by_jump ? "" : "127.0.0.1:";
   auto client = hold(by_jump,
                      {"-L", std::to_string(local) + ":127.0.0.1:" + std::to_string(http_port_),
                       "-D", std::to_string(socks), "-R",
-                      std::to_string(remote) + ":127.0.0.1:" + std::to_string(http_port_)},
+                      bind + std::to_string(remote) + ":127.0.0.1:" + std::to_string(http_port_)},
                      command, "client");
   EXPECT_TRUE(read_file(fetched_remote) == blob_)
       << "-R did not carry the file: " << read_file((dir() / "client.log").string());
@@ -165,7 +168,7 @@ TEST_P(granted_forwarding, local_dynamic_and_remote_forwards_work_and_are_channe
       EXPECT_GT(out, static_cast<long>(blob_bytes)) << "the response";
     } else {  // the target's curl, answered from the client's side
       ++remote_rows;
-      EXPECT_EQ(where, "localhost:" + std::to_string(remote));
+      EXPECT_EQ(where, (by_jump ? "localhost:" : "127.0.0.1:") + std::to_string(remote));
       EXPECT_GT(in, static_cast<long>(blob_bytes));
       EXPECT_GT(out, 0);
     }
@@ -226,20 +229,25 @@ TEST_F(forwarding, an_ssh_connection_through_a_forward_is_flagged_and_cut_unless
   allow({"--allow", "exec,forward"});
   const int local = free_port();
   const std::string to_sshd = std::to_string(local) + ":127.0.0.1:" + std::to_string(sshd_->port());
-  auto client = hold(true, {"-L", to_sshd}, "echo ready-$((6*7)); sleep 60", "jump");
-  // An ssh to the target's own sshd through the forward: the session inside would go unrecorded.
-  const auto inside =
-      run({"ssh", "-F", "/dev/null", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no", "-o",
-           "UserKnownHostsFile=/dev/null", "-o", "ConnectTimeout=10", "-p", std::to_string(local),
-           "-i", alice_key_, login() + "@127.0.0.1", "echo inside"});
-  EXPECT_EQ(inside.exit_code, 255) << inside.out << inside.err;
-  EXPECT_EQ(inside.out.find("inside"), std::string::npos);
-  client->stop(SIGTERM);
-  EXPECT_EQ(audit_rows("kind = 'forward.ssh_inside' AND result = 'denied'", 1).empty(), false);
+  for (const bool by_jump : {true, false}) {
+    auto client =
+        hold(by_jump, {"-L", to_sshd}, "echo ready-$((6*7)); sleep 60", by_jump ? "jump" : "name");
+    // An ssh to the target's own sshd through the forward: the session inside would go
+    // unrecorded.
+    const auto inside =
+        run({"ssh", "-F", "/dev/null", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no",
+             "-o", "UserKnownHostsFile=/dev/null", "-o", "ConnectTimeout=10", "-p",
+             std::to_string(local), "-i", alice_key_, login() + "@127.0.0.1", "echo inside"});
+    EXPECT_EQ(inside.exit_code, 255) << inside.out << inside.err;
+    EXPECT_EQ(inside.out.find("inside"), std::string::npos);
+    client->stop(SIGTERM);
+  }
+  const std::string flagged = audit_rows("kind = 'forward.ssh_inside' AND result = 'denied'", 2);
+  EXPECT_EQ(std::count(flagged.begin(), flagged.end(), ','), 1) << flagged;
 
   // --allow-ssh-inside lets it through, still flagged: the target's banner arrives.
   allow({"--allow", "exec,forward", "--allow-ssh-inside"});
-  client = hold(true, {"-L", to_sshd}, "echo ready-$((6*7)); sleep 60", "jump-allowed");
+  auto client = hold(true, {"-L", to_sshd}, "echo ready-$((6*7)); sleep 60", "jump-allowed");
   const int fd = connect_loopback(local);
   ASSERT_GE(fd, 0);
   char banner[8] = {};
@@ -255,6 +263,47 @@ TEST_F(forwarding, an_ssh_connection_through_a_forward_is_flagged_and_cut_unless
   EXPECT_EQ(std::string(banner, got), "SSH-2.0-");
   client->stop(SIGTERM);
   EXPECT_EQ(audit_rows("kind = 'forward.ssh_inside' AND result = 'ok'", 1).empty(), false);
+}
+
+// A forward whose destination refuses, a listen that the target refuses, an unrelated reload: the
+// session goes on; a grant that no longer allows forward ends it (revoked) while a forward is open.
+TEST_F(forwarding, failed_forwards_leave_the_session_and_revoking_forward_ends_it) {
+  allow({"--allow", "exec,forward,remote-forward"});
+  const int local = free_port();
+  const int closed = free_port();  // nothing listens there
+  const int remote = free_port();
+  const int to_http = free_port();
+  auto client = hold(
+      true,
+      {"-L", std::to_string(local) + ":127.0.0.1:" + std::to_string(closed), "-L",
+       std::to_string(to_http) + ":127.0.0.1:" + std::to_string(http_port_),
+       // The target cannot listen where its HTTP server already does.
+       "-R", "127.0.0.1:" + std::to_string(http_port_) + ":127.0.0.1:" + std::to_string(remote)},
+      "echo ready-$((6*7)); sleep 60", "jump");
+  const std::string log = (dir() / "jump.log").string();
+  EXPECT_EQ(fetch("http://127.0.0.1:" + std::to_string(local) + "/"), "");
+  EXPECT_CONTAINS(audit_rows("kind = 'remote-forward' AND result = 'error' AND detail->>'listen' "
+                             "= '127.0.0.1:" +
+                                 std::to_string(http_port_) + "'",
+                             1),
+                  "error alice");
+  // A reload that changes nothing for this session (another user) leaves it running.
+  const std::string carol = make_ssh_key(dir(), "carol", "ed25519");
+  change_policy([&] { ok({"user", "add", "carol", "--key", carol + ".pub"}); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_FALSE(client->wait_exit(std::chrono::milliseconds(0))) << read_file(log);
+
+  // A connection through the forward that stays open (the HTTP server waits for its request).
+  const int held = connect_loopback(to_http);
+  ASSERT_GE(held, 0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  allow({"--allow", "exec"});
+  const auto exited = client->wait_exit(std::chrono::seconds(5));
+  ASSERT_TRUE(exited) << read_file(log);
+  EXPECT_EQ(*exited, 255);
+  EXPECT_CONTAINS(read_file(log), "no longer allows forward on t1");
+  ::close(held);
+  EXPECT_EQ(sql("SELECT ended_reason FROM sessions"), "revoked\n");
 }
 
 // VS Code Remote-SSH starts its server with a script on the stdin of `ssh -T -D PORT ... bash`,
