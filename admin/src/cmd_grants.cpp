@@ -25,6 +25,7 @@ struct grant_opts {
   std::string idle_timeout;
   bool record_forward_data = false;
   bool forward_ssh_inside = false;
+  std::string upstream_auth = "bastion-key";
 };
 
 // A grant's session limit from its option ("8h", "15m"): whole seconds, at least one.
@@ -52,7 +53,8 @@ std::string limits_text(const policy::grant_info& g) {
   add("max", g.max_session_seconds);
   add("idle", g.idle_timeout_seconds);
   for (const auto& [on, what] : {std::pair{g.record_forward_data, "record-forward-data"},
-                                 std::pair{g.forward_ssh_inside, "ssh-inside"}}) {
+                                 std::pair{g.forward_ssh_inside, "ssh-inside"},
+                                 std::pair{g.upstream_auth == "agent", "upstream-auth agent"}}) {
     if (on) {
       out += (out.empty() ? "" : ",") + std::string(what);
     }
@@ -123,6 +125,7 @@ void run_grant(cli_context& ctx, const grant_opts& o) {
   g.idle_timeout_seconds = limit_seconds("--idle-timeout", o.idle_timeout);
   g.record_forward_data = o.record_forward_data;
   g.forward_ssh_inside = o.forward_ssh_inside;
+  g.upstream_auth = o.upstream_auth;
   ctx.store().grant(g);
   ctx.out << "granted " << subject_text(g) << " on " << escape(g.target, 253) << " as " << g.login
           << ": " << join_kinds(g.kinds);
@@ -162,6 +165,7 @@ nlohmann::json grant_json(const policy::grant_info& g) {
           {"idle_timeout_seconds", or_null_int(g.idle_timeout_seconds)},
           {"record_forward_data", g.record_forward_data},
           {"forward_ssh_inside", g.forward_ssh_inside},
+          {"upstream_auth", g.upstream_auth},
           {"created_at", g.created_at}};
 }
 
@@ -222,6 +226,12 @@ void add_grant_command(CLI::App& app, cli_context& ctx) {
   cmd->add_flag("--allow-ssh-inside", g->forward_ssh_inside,
                 "Let its port forwards carry an SSH connection (refused by default: a tunnel "
                 "around the recording)");
+  cmd->add_option("--upstream-auth", g->upstream_auth,
+                  "How the bastion logs in to the target: bastion-key (its upstream key) or agent "
+                  "(the user's forwarded agent: they connect with ssh -A; no key of theirs is "
+                  "stored)")
+      ->check(CLI::IsMember({"bastion-key", "agent"}))
+      ->capture_default_str();
   cmd->callback([&ctx, g] { run_grant(ctx, *g); });
 }
 

@@ -1,4 +1,5 @@
 // Key helpers over libssh: fingerprints, public lines, loading and generating private keys.
+#include <openssl/sha.h>
 #include <sys/stat.h>
 
 #include <cerrno>
@@ -18,6 +19,18 @@ std::string sha256_fingerprint(ssh_key key) {
   }
   char* text = ssh_get_fingerprint_hash(SSH_PUBLICKEY_HASH_SHA256, hash, len);
   ssh_clean_pubkey_hash(&hash);
+  if (text == nullptr) {
+    return {};
+  }
+  std::string out(text);
+  ssh_string_free_char(text);
+  return out;
+}
+
+std::string sha256_fingerprint_of_blob(std::string_view blob) {
+  unsigned char hash[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(blob.data()), blob.size(), hash);
+  char* text = ssh_get_fingerprint_hash(SSH_PUBLICKEY_HASH_SHA256, hash, sizeof hash);
   if (text == nullptr) {
     return {};
   }

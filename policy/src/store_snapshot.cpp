@@ -22,8 +22,9 @@ void load_grants(pqxx::work& txn, std::vector<grant_rule>& out) {
       "coalesce(t.name, g.target_pattern), g.login, array_to_string(g.kinds, ','), "
       "ceil(extract(epoch FROM g.valid_from))::bigint, "
       "floor(extract(epoch FROM g.valid_until))::bigint, array_to_string(g.sources, ','), "
-      "g.max_session_seconds, g.idle_timeout_seconds, g.record_forward_data, g.forward_ssh_inside "
-      "FROM grants g LEFT JOIN users u ON u.id = g.user_id LEFT JOIN groups gr ON gr.id = "
+      "g.max_session_seconds, g.idle_timeout_seconds, g.record_forward_data, g.forward_ssh_inside, "
+      "g.upstream_auth FROM grants g LEFT JOIN users u ON u.id = g.user_id LEFT JOIN groups gr ON "
+      "gr.id = "
       "g.group_id LEFT JOIN targets t ON t.id = g.target_id ORDER BY g.id");
   for (const auto& r : rows) {
     grant_row row;
@@ -40,6 +41,7 @@ void load_grants(pqxx::work& txn, std::vector<grant_rule>& out) {
     row.idle_timeout_seconds = optional_of<std::int64_t>(r[10]);
     row.record_forward_data = r[11].as<bool>();
     row.forward_ssh_inside = r[12].as<bool>();
+    row.upstream_auth = r[13].as<std::string>();
     auto rule = make_grant_rule(row);
     if (!rule) {
       // A malformed row never widens access: where it can still be told what it names, it stays

@@ -135,6 +135,7 @@ grant_info grant_from(const pqxx::row& r) {
   }
   g.record_forward_data = r[12].as<bool>();
   g.forward_ssh_inside = r[13].as<bool>();
+  g.upstream_auth = r[14].as<std::string>();
   return g;
 }
 
@@ -249,16 +250,17 @@ void store::grant(const grant_info& g) {
     txn.exec_params(
         "INSERT INTO grants (user_id, group_id, target_id, target_pattern, login, kinds, "
         "valid_from, valid_until, sources, max_session_seconds, idle_timeout_seconds, "
-        "record_forward_data, forward_ssh_inside) VALUES ($1, $2, $3, $4, $5, $6::text[], "
-        "$7::timestamptz, $8::timestamptz, $9::cidr[], $10, $11, $12, $13) ON CONFLICT ON "
+        "record_forward_data, forward_ssh_inside, upstream_auth) VALUES ($1, $2, $3, $4, $5, "
+        "$6::text[], $7::timestamptz, $8::timestamptz, $9::cidr[], $10, $11, $12, $13, $14) ON "
+        "CONFLICT ON "
         "CONSTRAINT grants_unique DO UPDATE SET kinds = EXCLUDED.kinds, valid_from = "
         "EXCLUDED.valid_from, valid_until = EXCLUDED.valid_until, sources = EXCLUDED.sources, "
         "max_session_seconds = EXCLUDED.max_session_seconds, idle_timeout_seconds = "
         "EXCLUDED.idle_timeout_seconds, record_forward_data = EXCLUDED.record_forward_data, "
-        "forward_ssh_inside = EXCLUDED.forward_ssh_inside",
+        "forward_ssh_inside = EXCLUDED.forward_ssh_inside, upstream_auth = EXCLUDED.upstream_auth",
         c.user_id, c.group_id, c.target_id, c.pattern, g.login, kinds_literal(g.kinds),
         g.valid_from, g.valid_until, sources, g.max_session_seconds, g.idle_timeout_seconds,
-        g.record_forward_data, g.forward_ssh_inside);
+        g.record_forward_data, g.forward_ssh_inside, g.upstream_auth);
     impl_->audit(txn, "admin.grant",
                  {{"user", g.user},
                   {"group", g.group},
@@ -271,7 +273,8 @@ void store::grant(const grant_info& g) {
                   {"max_session_seconds", g.max_session_seconds.value_or(0)},
                   {"idle_timeout_seconds", g.idle_timeout_seconds.value_or(0)},
                   {"record_forward_data", g.record_forward_data},
-                  {"forward_ssh_inside", g.forward_ssh_inside}});
+                  {"forward_ssh_inside", g.forward_ssh_inside},
+                  {"upstream_auth", g.upstream_auth}});
   });
 }
 
@@ -311,7 +314,8 @@ std::vector<grant_info> store::list_grants(const std::optional<std::string>& use
             "SELECT g.id, coalesce(u.name, ''), coalesce(gr.name, ''), "
             "coalesce(t.name, g.target_pattern), g.login, array_to_string(g.kinds, ','), {}, {}, "
             "array_to_string(g.sources, ','), {}, g.max_session_seconds, "
-            "g.idle_timeout_seconds, g.record_forward_data, g.forward_ssh_inside FROM grants g "
+            "g.idle_timeout_seconds, g.record_forward_data, g.forward_ssh_inside, "
+            "g.upstream_auth FROM grants g "
             "LEFT JOIN users u ON u.id = g.user_id LEFT JOIN groups gr ON gr.id = g.group_id "
             "LEFT JOIN targets t ON t.id = g.target_id "
             "WHERE $1 = '' OR u.name = $1 OR g.group_id IN (SELECT m.group_id FROM group_members "

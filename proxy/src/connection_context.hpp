@@ -3,6 +3,7 @@
 
 #include <libssh/server.h>
 
+#include <boost/asio/thread_pool.hpp>
 #include <mutex>
 
 #include <bastion/common/config.hpp>
@@ -22,7 +23,8 @@ struct connection_context {
   policy::policy_cache& policy;
   policy::journal& journal;  // audit trail and session rows
   recorder::recording_service& recorder;
-  ssh_key upstream_key;  // the bastion-held key targets authorise
+  ssh_key upstream_key;                     // the bastion-held key targets authorise
+  boost::asio::thread_pool& blocking_pool;  // for libssh calls that block (agent authentication)
 };
 
 }  // namespace bastion::proxy

@@ -48,9 +48,15 @@ std::string recording_lost(const std::string& failure) {
 
 void relay::dial(const policy::target_info& target) {
   target_ = target.name;
-  upstream_request request{target.name,      target.host,       target.port,
+  upstream_request request{target.name,
+                           target.host,
+                           target.port,
                            login_,  // empty until set_access, which then passes it on
-                           target.host_keys, ctx_.upstream_key, ctx_.cfg.limits.connect_timeout};
+                           target.host_keys,
+                           ctx_.upstream_key,
+                           ctx_.cfg.limits.connect_timeout,
+                           access_.auth == policy::upstream_auth::agent,
+                           &ctx_.blocking_pool};
   // The dialer reports to a relay that may be gone by then (its inner session ended).
   dialer_ = std::make_shared<upstream_dialer>(strand_, std::move(request),
                                               [weak = weak_from_this()](upstream_result r) {
@@ -89,7 +95,7 @@ void relay::set_access(policy::access_decision access, session_identity who) {
           {"session", tap_ ? tap_->id() : "unrecorded"}});
   start_limits();
   if (dialer_) {
-    dialer_->set_login(login_);
+    dialer_->set_login(login_, access_.auth == policy::upstream_auth::agent);
   }
 }
 
@@ -295,6 +301,7 @@ void relay::on_upstream(upstream_result result) {
   }
   const auto& m = proxy_metrics::get();
   (result.session ? m.upstream_connects_ok : m.upstream_connects_failed).Increment();
+  agent_link_.reset();  // the login is over: the client's agent goes back
   if (!result.session) {
     spdlog::warn("{} unreachable: {}", log_prefix_, log_value(result.error));
     audit_("upstream", "error", {{"target", target_}, {"reason", result.error}});
@@ -316,6 +323,7 @@ void relay::on_upstream(upstream_result result) {
            {{"target", target_},
             {"login", result.login},
             {"host_key", result.host_key_fingerprint},
+            {"auth", policy::to_string(access_.auth)},
             {"session", tap_ ? tap_->id() : "unrecorded"}});
     for (auto& b : bridges_) {
       b->attach(upstream_.get());
@@ -384,6 +392,7 @@ bool relay::pump() {
     note_forwarding_asks(*bridges_[i]);
   }
   progress = pump_forwards() || progress;
+  progress = pump_agent_link() || progress;
   // A bridge that found the recording failed during this pass stopped; tell its client now.
   progress = check_recording() || progress;
   channels_->give_back(drop_finished(bridges_));
@@ -396,6 +405,9 @@ bool relay::pump() {
 void relay::arm(const std::function<void()>& on_ready) {
   if (upstream_ && !upstream_lost()) {
     up_fd_.arm(upstream_.get(), on_ready);
+  }
+  if (agent_link_) {
+    agent_link_->arm(on_ready);
   }
 }
 
@@ -425,6 +437,7 @@ void relay::close(const std::string& reason) {
     dialer_->cancel();
     dialer_.reset();
   }
+  agent_link_.reset();
   if (upstream_) {
     up_fd_.release();
     ssh_event_remove_session(event_, upstream_.get());

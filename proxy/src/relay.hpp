@@ -17,6 +17,7 @@
 #include <bastion/proxy/fd_watch.hpp>
 #include <bastion/proxy/upstream.hpp>
 
+#include "agent_link.hpp"
 #include "channel_bridge.hpp"
 #include "connection_context.hpp"
 #include "forward_bridge.hpp"
@@ -155,6 +156,9 @@ class relay : public std::enable_shared_from_this<relay> {
   // Agent (-A) and X11 (-X) forwarding: what the client's channels asked, and the channels that
   // the target then opens (libssh asks for them from inside its packet handling).
   void note_forwarding_asks(channel_bridge& bridge);
+  // upstream_auth agent: lends the client's agent to the dial once a channel asked for it.
+  void lend_agent();
+  bool pump_agent_link();
   ssh_channel accept_from_target(forward_bridge::kind kind, const char* origin, int origin_port);
   static ssh_channel on_agent_open(ssh_session, void* self);
   static ssh_channel on_x11_open(ssh_session, const char* origin, int origin_port, void* self);
@@ -213,7 +217,8 @@ class relay : public std::enable_shared_from_this<relay> {
   int allowed_forwards_ = 0;
   bool agent_wanted_ = false;  // a channel asked for agent forwarding, and policy allowed it
   bool x11_wanted_ = false;
-  ssh_callbacks_struct up_callbacks_{};  // on upstream_, for the target's agent and X11 opens
+  ssh_callbacks_struct up_callbacks_{};     // on upstream_, for the target's agent and X11 opens
+  std::unique_ptr<agent_link> agent_link_;  // while the dial logs in with the client's agent
 };
 
 }  // namespace bastion::proxy

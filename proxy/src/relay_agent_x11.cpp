@@ -13,6 +13,9 @@ namespace bastion::proxy {
 void relay::note_forwarding_asks(channel_bridge& bridge) {
   for (const auto& ask : bridge.take_forwarding_asks()) {
     const bool agent = ask.kind == policy::channel_kind::agent;
+    if (agent && access_.auth == policy::upstream_auth::agent) {
+      lend_agent();  // to log in upstream, whether or not the target may have it too
+    }
     if (!ask.allowed) {
       refuse_forward(agent ? "agent" : "x11", agent ? "agent" : "display",
                      "grant " + std::to_string(access_.grant) + " does not allow " +
@@ -75,6 +78,55 @@ ssh_channel relay::on_x11_open(ssh_session, const char* origin, int origin_port,
     spdlog::error("x11 channel open: {}", e.what());
     return nullptr;
   }
+}
+
+// The dial logs in with the client's agent: a link to it, whose socket goes to the dialer once
+// the client has opened the channel. Each signature that passes is audited.
+void relay::lend_agent() {
+  if (agent_link_ || !dialer_ || client_session_ == nullptr) {
+    return;
+  }
+  agent_link_ = std::make_unique<agent_link>(
+      strand_, client_session_, [this](const std::string& fingerprint, bool signed_ok) {
+        spdlog::info("{} the client's agent {} a login to {} with {}", log_prefix_,
+                     signed_ok ? "signed" : "refused to sign", log_value(target_), fingerprint);
+        audit_("upstream.agent_sign", signed_ok ? "ok" : "denied",
+               {{"target", target_},
+                {"login", login_},
+                {"key", fingerprint},
+                {"session", tap_ ? tap_->id() : "unrecorded"}});
+      });
+}
+
+bool relay::pump_agent_link() {
+  if (!agent_link_) {
+    return false;
+  }
+  bool progress = agent_link_->pump();
+  if (!agent_link_->failure().empty() && dialer_) {
+    const std::string reason = "the grant for " + target_ +
+                               " logs in with your agent (upstream_auth agent), and " +
+                               agent_link_->failure() + ": connect with ssh -A";
+    agent_link_.reset();
+    dialer_->cancel();
+    dialer_.reset();
+    spdlog::info("{} {}", log_prefix_, reason);
+    audit_("upstream", "error", {{"target", target_}, {"reason", reason}});
+    end_all(reason);
+    return true;
+  }
+  if (!dialer_) {
+    return progress;
+  }
+  if (const int fd = agent_link_->take_library_end(); fd >= 0) {
+    dialer_->set_agent(fd, [weak = weak_from_this()] {
+      if (auto self = weak.lock(); self && self->agent_link_) {
+        self->agent_link_->close();
+      }
+    });
+    progress = true;
+  }
+  return progress;
 }
 
 }  // namespace bastion::proxy

@@ -102,7 +102,7 @@ server::server(const config& cfg)
   }
   context_ = std::make_unique<connection_context>(
       connection_context{cfg_, bind_.get(), inner_bind_.get(), bind_mutex_, *policy_, *journal_,
-                         *recorder_, upstream_key_.get()});
+                         *recorder_, upstream_key_.get(), blocking_pool_});
   for (const auto& where : cfg_.listen) {
     try {
       listeners_.push_back(std::make_shared<listener>(

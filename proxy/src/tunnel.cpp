@@ -91,6 +91,9 @@ bool tunnel::pump_to_socket() {
                             if (wr < 0 && errno != EAGAIN && errno != EINTR) {
                               socket_gone_ = true;  // the inner session closed its end
                             }
+                            if (wr > 0 && observer_) {
+                              observer_(true, data, static_cast<std::size_t>(wr));
+                            }
                             return wr < 0 ? 0 : static_cast<std::size_t>(wr);
                           },
                           to_socket_);
@@ -135,8 +138,11 @@ bool tunnel::pump_to_channel() {
                                }
                                return r;
                              },
-                             [ch](const char* data, std::size_t n) -> std::size_t {
+                             [this, ch](const char* data, std::size_t n) -> std::size_t {
                                const int wr = ssh_channel_write(ch, data, static_cast<uint32_t>(n));
+                               if (wr > 0 && observer_) {
+                                 observer_(false, data, static_cast<std::size_t>(wr));
+                               }
                                return wr < 0 ? 0 : static_cast<std::size_t>(wr);
                              },
                              to_channel_);

@@ -6,6 +6,7 @@
 
 #include <libssh/callbacks.h>
 
+#include <functional>
 #include <string>
 
 #include <bastion/common/ssh.hpp>
@@ -35,6 +36,10 @@ class tunnel {
   bool drained() const { return eof_sent_; }
   // Ends the channel toward the client (EOF, then close) and closes the socket.
   void close();
+  // Called with what each direction delivered (`to_socket`: from the channel), as it is taken.
+  void observe(std::function<void(bool to_socket, const char* data, std::size_t n)> observer) {
+    observer_ = std::move(observer);
+  }
 
  private:
   void install_callbacks();
@@ -48,6 +53,7 @@ class tunnel {
 
   ssh_channel_ptr channel_;
   ssh_channel_callbacks_struct callbacks_{};
+  std::function<void(bool, const char*, std::size_t)> observer_;
   int fd_ = -1;
   std::string to_socket_;         // read from the channel, not yet taken by the socket
   std::string to_channel_;        // read from the socket, not yet taken by the channel window

@@ -23,11 +23,22 @@ upstream_dialer::~upstream_dialer() = default;
 void upstream_dialer::arm_deadline() {
   deadline_.expires_after(request_.timeout);
   deadline_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
-    if (!ec) {
-      self->finish("connecting to " + self->request_.target + " timed out after " +
-                   format_duration(self->request_.timeout) +
-                   (self->phase_ == phase::authenticating ? " (authenticating)" : ""));
+    if (ec) {
+      return;
     }
+    if (self->phase_ == phase::agent_auth) {  // the pool returns at once, and finishes
+      self->timed_out_ = true;
+      self->abort_agent_();
+      return;
+    }
+    self->finish(self->phase_ == phase::awaiting_agent
+                     ? "the grant for " + self->request_.target +
+                           " logs in with your agent (upstream_auth agent), and no agent came "
+                           "within " +
+                           format_duration(self->request_.timeout) + ": connect with ssh -A"
+                     : "connecting to " + self->request_.target + " timed out after " +
+                           format_duration(self->request_.timeout) +
+                           (self->phase_ == phase::authenticating ? " (authenticating)" : ""));
   });
 }
 
@@ -50,8 +61,9 @@ void upstream_dialer::cancel() {
 
 // The login is only stored here: the authentication request takes it from request_ (see
 // auth_step), whatever phase the dial is in when it arrives.
-void upstream_dialer::set_login(std::string login) {
+void upstream_dialer::set_login(std::string login, bool agent_auth) {
   request_.login = std::move(login);
+  request_.agent_auth = request_.agent_auth || agent_auth;
   if (phase_ == phase::awaiting_login) {
     phase_ = phase::authenticating;
     arm_deadline();  // authentication gets a timeout of its own
@@ -140,6 +152,14 @@ bool upstream_dialer::auth_step() {
     finish("no login to authenticate to " + request_.target + " as");
     return false;
   }
+  if (request_.agent_auth) {
+    if (agent_fd_ < 0) {
+      phase_ = phase::awaiting_agent;  // until set_agent, within the deadline
+    } else {
+      start_agent_auth();
+    }
+    return false;
+  }
   const int rc =
       ssh_userauth_publickey(session_.get(), request_.login.c_str(), request_.client_key);
   if (rc == SSH_AUTH_AGAIN) {
@@ -170,6 +190,12 @@ void upstream_dialer::arm() {
 }
 
 void upstream_dialer::stop() {
+  if (phase_ == phase::agent_auth) {  // the pool holds the session: on_agent_auth stops
+    cancelled_ = true;
+    deadline_.cancel();
+    abort_agent_();
+    return;
+  }
   phase_ = phase::done;
   deadline_.cancel();
   resolver_.cancel();

@@ -107,6 +107,50 @@ TEST_F(agent_forwarding, the_target_sees_the_clients_agent_only_where_the_grant_
                   "does not allow agent on t1");
 }
 
+// upstream_auth agent: a target that trusts only alice's own key (not the bastion's) takes the
+// login that the bastion makes with her forwarded agent, and each signature is audited.
+TEST_F(agent_forwarding, the_bastion_logs_in_upstream_with_the_users_agent) {
+  sshd_server own_keys_only;
+  own_keys_only.authorize(read_file(alice_key_ + ".pub"));
+  change_policy([&] {
+    ok({"target", "add", "t2", "--host", "127.0.0.1", "--port",
+        std::to_string(own_keys_only.port()), "--host-key", own_keys_only.host_key()});
+    ok({"grant", "alice", "t2", "--login", login(), "--allow", "exec", "--upstream-auth", "agent"});
+  });
+  jump_config_ = jump_config(alice_key_, alice_key_);  // trusting t2's name too
+  for (const bool by_jump : {true, false}) {
+    std::vector<std::string> argv;
+    if (by_jump) {
+      argv = {"ssh", "-F", jump_config_, "-A", login() + "@t2", "echo agent-login-ok"};
+    } else {
+      argv = ssh_argv(login() + "@t2", {alice_key_}, {"-A"}, "echo agent-login-ok");
+    }
+    argv.insert(argv.begin() + 1, {"-o", "IdentityAgent=" + agent_socket_});
+    const auto r = run(argv);
+    EXPECT_EQ(r.exit_code, 0) << (by_jump ? "-J: " : "username form: ") << r.err;
+    EXPECT_CONTAINS(r.out, "agent-login-ok");
+  }
+  const std::string signs = audit_rows("kind = 'upstream.agent_sign' AND result = 'ok'", 2);
+  EXPECT_EQ(std::count(signs.begin(), signs.end(), ','), 1) << signs;
+  EXPECT_EQ(sql("SELECT string_agg(DISTINCT detail->>'key' || ' ' || target_name, ',') FROM "
+                "audit_events WHERE kind = 'upstream.agent_sign'"),
+            fingerprint_ + " t2\n");
+  // The audit rows of one agent-authenticated session, as an admin reads them.
+  const auto audit = ctl({"audit", "--target", "t2"});
+  std::printf("bastionctl audit --target t2:\n%s", audit.out.c_str());
+
+  // An agent without a key that the target trusts: the login fails, and says why.
+  const auto removed = run({"ssh-add", "-D"}, {.extra_env = {"SSH_AUTH_SOCK=" + agent_socket_}});
+  ASSERT_EQ(removed.exit_code, 0) << removed.err;
+  const auto added = run({"ssh-add", bob_key_}, {.extra_env = {"SSH_AUTH_SOCK=" + agent_socket_}});
+  ASSERT_EQ(added.exit_code, 0) << added.err;
+  const auto refused = run({"ssh", "-o", "IdentityAgent=" + agent_socket_, "-F", jump_config_, "-A",
+                            login() + "@t2", "echo agent-login-ok"});
+  EXPECT_EQ(refused.exit_code, 255);
+  EXPECT_EQ(refused.out.find("agent-login-ok"), std::string::npos);
+  EXPECT_CONTAINS(refused.err, "accepted no key of your agent");
+}
+
 class x11_forwarding : public agent_x11 {
  protected:
   void SetUp() override {

@@ -201,6 +201,13 @@ TEST_F(bastionctl, grants_replace_list_and_revoke) {
   EXPECT_EQ(ok({"grant", "alice", "web1", "--login", "deploy"}),
             "granted alice on web1 as deploy: shell,exec,sftp\n");
   ok({"grant", "alice", "web1", "--login", "deploy", "--allow", "x11,shell,agent"});
+  EXPECT_EQ(ok({"grant", "alice", "web1", "--login", "ops", "--allow", "exec,forward",
+                "--upstream-auth", "agent", "--record-forward-data", "--allow-ssh-inside"}),
+            "granted alice on web1 as ops: exec,forward; record-forward-data,ssh-inside,"
+            "upstream-auth agent\n");
+  EXPECT_EQ(ctl({"grant", "alice", "web1", "--login", "ops", "--upstream-auth", "password"})
+                .exit_code,
+            2);  // a usage error: the choices are bastion-key and agent
   ok({"grant", "alice", "web1", "--login", "ops", "--allow", "exec"});
   ok({"grant", "bob", "web1", "--login", "deploy"});
   EXPECT_EQ(ctl({"grant", "alice", "web1", "--login", "deploy", "--allow", "shell,root"}).exit_code,
@@ -213,6 +220,8 @@ TEST_F(bastionctl, grants_replace_list_and_revoke) {
   EXPECT_EQ(grants[0]["login"], "deploy");
   EXPECT_EQ(grants[0]["kinds"], (nlohmann::json{"shell", "agent", "x11"}));
   EXPECT_EQ(grants[1]["kinds"], (nlohmann::json{"exec"}));
+  EXPECT_EQ(grants[0]["upstream_auth"], "bastion-key");
+  EXPECT_EQ(grants[1]["upstream_auth"], "bastion-key");  // granting again replaced it
   EXPECT_EQ(json({"grants"}).size(), 3U);
 
   EXPECT_EQ(ok({"revoke", "alice", "web1", "--login", "ops"}),

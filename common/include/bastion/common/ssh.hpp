@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include <bastion/common/result.hpp>
 
@@ -33,6 +34,8 @@ using ssh_string_ptr = std::unique_ptr<ssh_string_struct, detail::ssh_deleter>;
 
 // "SHA256:..." exactly as `ssh-keygen -lf` prints it.
 std::string sha256_fingerprint(ssh_key key);
+// The same for a public key in its wire form (the SHA-256 of the blob, as OpenSSH defines it).
+std::string sha256_fingerprint_of_blob(std::string_view blob);
 
 // "TYPE BASE64" (no comment): the public half of `key` in authorized_keys form.
 std::string public_key_line(ssh_key key);

@@ -19,8 +19,7 @@
 //
 // The session limits (max_session_duration, idle_timeout), upstream_auth and the forward options
 // (record_forward_data, forward_ssh_inside) are read by the evaluator, which hands them to the
-// session with the deciding grant. The database stores all but upstream_auth, which holds its
-// default (bastion-key) until it does.
+// session with the deciding grant.
 #pragma once
 
 #include <cstdint>

@@ -83,8 +83,9 @@ struct grant_info {
   // Session limits beside the node's limits.* (the tighter holds); nullopt: none.
   std::optional<std::int64_t> max_session_seconds;
   std::optional<std::int64_t> idle_timeout_seconds;
-  bool record_forward_data = false;  // forwards' bytes are recorded, not only counted
-  bool forward_ssh_inside = false;   // a forward may carry an SSH connection
+  bool record_forward_data = false;           // forwards' bytes are recorded, not only counted
+  bool forward_ssh_inside = false;            // a forward may carry an SSH connection
+  std::string upstream_auth = "bastion-key";  // or "agent": the user's forwarded agent
   std::string created_at;
 };
 

@@ -5,6 +5,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <list>
 #include <memory>
 #include <mutex>
@@ -80,6 +81,9 @@ class server {
   // The recorder hands finished recordings to the journal: it goes first.
   std::unique_ptr<policy::journal> journal_;
   std::unique_ptr<recorder::recording_service> recorder_;
+  // libssh's agent authentication blocks: it runs here, never on an io thread. Destroyed (joined)
+  // before the workers, whose strands its jobs post to.
+  boost::asio::thread_pool blocking_pool_{2};
   std::unique_ptr<connection_context> context_;
   std::mutex connections_mutex_;
   std::list<std::weak_ptr<client_connection>> connections_;

@@ -8,6 +8,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <chrono>
 #include <functional>
 #include <memory>
@@ -29,6 +30,12 @@ struct upstream_request {
   std::vector<policy::host_key> trusted_keys;
   ssh_key client_key = nullptr;  // the bastion-held upstream key (borrowed; outlives the dial)
   duration timeout = std::chrono::seconds(10);
+  // Authenticate with the user's forwarded agent (a grant's upstream_auth agent) instead of
+  // client_key: the dial waits after the host key until set_agent() lends one, then runs libssh's
+  // agent authentication, whose calls block, on `blocking_pool`, with nothing else touching the
+  // session until it returns.
+  bool agent_auth = false;
+  boost::asio::thread_pool* blocking_pool = nullptr;
 };
 
 struct upstream_result {
@@ -55,16 +62,30 @@ class upstream_dialer : public std::enable_shared_from_this<upstream_dialer> {
   void cancel();
   // The login to authenticate as, when the request had none (a -J inner session learns it only
   // from its own authentication, while the target's key exchange already runs). On the strand.
-  void set_login(std::string login);
+  void set_login(std::string login, bool agent_auth = false);
+  // The agent for upstream_request::agent_auth: `fd`, a socket that speaks the agent protocol
+  // (libssh owns it from here); `abort` makes libssh's calls on it fail at once (the dial's
+  // deadline uses it, since they would otherwise wait for ever). On the strand.
+  void set_agent(int fd, std::function<void()> abort);
 
  private:
-  enum class phase { resolving, connecting, awaiting_login, authenticating, done };
+  enum class phase {
+    resolving,
+    connecting,
+    awaiting_login,
+    authenticating,
+    awaiting_agent,
+    agent_auth,  // on the blocking pool: the session is not touched here until it returns
+    done
+  };
 
   void on_resolved(const boost::system::error_code& ec,
                    const boost::asio::ip::tcp::resolver::results_type& results);
   void step();
   bool connect_step();
   bool auth_step();
+  void start_agent_auth();
+  void on_agent_auth(int rc, const std::string& error);
   void arm();
   void arm_deadline();
   void finish(std::string error);
@@ -80,6 +101,10 @@ class upstream_dialer : public std::enable_shared_from_this<upstream_dialer> {
   std::string fingerprint_;
   std::chrono::steady_clock::time_point started_;  // for bastion_upstream_connect_seconds
   phase phase_ = phase::resolving;
+  int agent_fd_ = -1;
+  std::function<void()> abort_agent_;
+  bool cancelled_ = false;  // while agent_auth: stop when the pool returns
+  bool timed_out_ = false;
 };
 
 }  // namespace bastion::proxy
