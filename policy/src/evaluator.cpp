@@ -64,6 +64,54 @@ const target_info* resolve_destination(const policy_snapshot& snap, std::string_
   return snap.find_target_by_address(host, port);
 }
 
+const target_info* resolve_service(const policy_snapshot& snap, std::string_view host, int port) {
+  if (resolve_destination(snap, host, port) != nullptr) {
+    return nullptr;
+  }
+  if (const target_info* t = snap.find_target_by_name(host); t != nullptr) {
+    return t;
+  }
+  const target_info* found = nullptr;
+  for (const auto& t : snap.targets()) {
+    if (t.host == host) {
+      if (found != nullptr) {
+        return nullptr;  // two targets share the address: the user must use a name
+      }
+      found = &t;
+    }
+  }
+  return found;
+}
+
+access_decision decide_plain_forward(const policy_snapshot& snap, std::string_view user,
+                                     const target_info& target, const key_options& key,
+                                     std::string_view host, int port, const key_context& at) {
+  const grant_decision reach = snap.decide_reach(user, target, at.source_ip, at.now_unix);
+  access_decision out;
+  out.grant = reach.rule != nullptr ? reach.rule->id : 0;
+  if (!reach.allowed || reach.rule == nullptr) {
+    out.reason = reach.reason;
+    return out;
+  }
+  out.kinds = reach.rule->kinds;
+  out.record_forward_data = reach.rule->record_forward_data;
+  out.login = reach.rule->logins.empty() ? std::string() : reach.rule->logins.front();
+  out.allowed = true;  // so far: allows() asks it
+  restrict_access(out, key);
+  if (!allows(out, channel_kind::forward)) {
+    out.allowed = false;
+    out.reason = "grant " + std::to_string(out.grant) + " does not allow forward to " +
+                 target.name + (key.port_forwarding ? "" : " (or the key has no-port-forwarding)");
+    return out;
+  }
+  if (!open_permitted(key, host, port)) {
+    out.allowed = false;
+    out.reason = "the key's permitopen= option does not let it open " + std::string(host) + ":" +
+                 std::to_string(port);
+  }
+  return out;
+}
+
 access_decision decide_access(const policy_snapshot& snap, std::string_view user,
                               const target_info& target, std::string_view login,
                               const key_context& at) {

@@ -81,7 +81,7 @@ int agent_link::take_library_end() {
 // In non-blocking mode the open returns SSH_AGAIN until the client answers; a client that was
 // not started with -A refuses it.
 bool agent_link::pump() {
-  if (!failure_.empty()) {
+  if (!failure_.empty() && !opening_) {
     return false;
   }
   if (opening_) {
@@ -90,6 +90,10 @@ bool agent_link::pump() {
       return false;
     }
     opening_ = false;
+    if (released_) {
+      close();
+      return true;
+    }
     if (rc != SSH_OK) {
       ssh_channel_free(channel_);
       channel_ = nullptr;
@@ -115,7 +119,24 @@ void agent_link::arm(const std::function<void()>& on_ready) {
   }
 }
 
+void agent_link::release() {
+  released_ = true;
+  if (!opening_) {
+    close();
+  }
+}
+
 void agent_link::close() {
+  if (opening_) {
+    released_ = true;  // the open's answer closes it (release())
+    return;
+  }
+  // Sign requests that never got their answer are reported too.
+  for (const auto& fingerprint : std::exchange(awaiting_, {})) {
+    if (!fingerprint.empty() && on_sign_) {
+      on_sign_(fingerprint, "unanswered");
+    }
+  }
   watch_.release();
   tunnel_.reset();  // closes the channel and the near end
   if (channel_ != nullptr) {
@@ -154,12 +175,14 @@ void agent_link::on_request(std::string_view frame) {
 
 void agent_link::on_reply(std::string_view frame) {
   if (awaiting_.empty()) {
-    return;  // a reply to nothing: the agent's business, not a signature
+    // libssh would take it as the answer to its next request: the pairing would be lost.
+    failure_ = "the agent answered a request that was not made";
+    return;
   }
   const std::string fingerprint = std::move(awaiting_.front());
   awaiting_.pop_front();
   if (!fingerprint.empty() && on_sign_) {
-    on_sign_(fingerprint, static_cast<unsigned char>(frame[0]) == sign_response);
+    on_sign_(fingerprint, static_cast<unsigned char>(frame[0]) == sign_response ? "ok" : "denied");
   }
 }
 

@@ -22,8 +22,8 @@ namespace bastion::proxy {
 
 class agent_link {
  public:
-  // (fingerprint, whether the agent signed)
-  using sign_report = std::function<void(const std::string& fingerprint, bool signed_ok)>;
+  // (fingerprint, "ok" | "denied" | "unanswered")
+  using sign_report = std::function<void(const std::string& fingerprint, const char* result)>;
 
   // Opens the channel on `client_session`; fails (failure()) if the socket pair cannot be made.
   template <class Executor>
@@ -42,6 +42,11 @@ class agent_link {
   void arm(const std::function<void()>& on_ready);
   // Closes the near end: libssh's agent calls on the far end fail at once.
   void close();
+  // The link is no longer needed: closed now, or, while the channel's open is unanswered, once
+  // it is answered (libssh frees an unopened channel at once, and the answer would then name an
+  // unknown channel). Then done().
+  void release();
+  bool done() const { return released_ && !opening_; }
   const std::string& failure() const { return failure_; }
 
  private:
@@ -56,6 +61,7 @@ class agent_link {
   int near_ = -1;                  // until open: then the tunnel owns it
   int far_ = -1;
   bool opening_ = false;
+  bool released_ = false;
   std::unique_ptr<tunnel> tunnel_;
   // Agent protocol frames (uint32 length, then the body) seen each way, bounded.
   std::string requests_;

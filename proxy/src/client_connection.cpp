@@ -88,6 +88,7 @@ void client_connection::recheck(std::shared_ptr<const policy::policy_snapshot> s
     for (const auto& inner : self->inner_) {
       inner->recheck(*snapshot);
     }
+    self->recheck_plain_forwards(*snapshot);
     self->step();
   });
 }
@@ -100,6 +101,14 @@ void client_connection::kill(std::string session_id, std::string by) {
     bool found = self->relay_ && self->relay_->kill(id, by);
     for (const auto& inner : self->inner_) {
       found = inner->kill(id, by) || found;
+    }
+    for (const auto& f : self->plain_forwards_) {
+      if (f.forward->session_id() == id) {
+        self->audit("session.killed", "ended", self->user_,
+                    {{"target", f.target}, {"session", id}, {"by", by}});
+        f.forward->close("killed");
+        found = true;
+      }
     }
     if (found) {
       self->step();
@@ -193,6 +202,9 @@ void client_connection::teardown(const std::string& reason) {
     inner->close(reason);
   }
   inner_.clear();
+  for (const auto& f : std::exchange(plain_forwards_, {})) {
+    f.forward->close(reason);
+  }
   if (relay_) {
     relay_->close(reason);
     relay_.reset();

@@ -26,6 +26,7 @@
 
 #include "connection_context.hpp"
 #include "inner_session.hpp"
+#include "outer_forward.hpp"
 #include "preauth_guard.hpp"
 #include "relay.hpp"
 #include "server_endpoint.hpp"
@@ -79,6 +80,10 @@ class client_connection : public server_endpoint,
   std::shared_ptr<relay> make_relay(const std::string& target);
   int on_message(ssh_message message) override;
   bool open_tunnel(ssh_message message);
+  // A plain TCP forward to `service`'s host (client_forward.cpp): accepted and started, or
+  // refused (returns 1, with an audit row up to the bound).
+  int open_plain_forward(ssh_message message, const policy::target_info& service);
+  void recheck_plain_forwards(const policy::policy_snapshot& snapshot);
   // Why this user may not open a tunnel to host:port (`target` as it resolves), or "".
   // The username form's access under `snapshot`, for `target`, registered there.
   policy::access_decision decide(const policy::policy_snapshot& snapshot) const;
@@ -107,6 +112,14 @@ class client_connection : public server_endpoint,
   std::shared_ptr<channel_budget> channels_;
   std::shared_ptr<relay> relay_;
   std::vector<std::shared_ptr<inner_session>> inner_;
+  // Plain TCP forwards to registered hosts' other ports, with what decided each.
+  struct plain_forward {
+    std::shared_ptr<outer_forward> forward;
+    std::string target;
+    std::string host;
+    int port = 0;
+  };
+  std::vector<plain_forward> plain_forwards_;
   // -J destinations refused on this connection. After limits.max_auth_tries of them, each with
   // its log line and audit row, later refused destinations are refused at the open (no row, no
   // line), so that one connection cannot write rows without end; its live sessions and the

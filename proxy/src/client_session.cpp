@@ -95,6 +95,15 @@ int client_connection::on_message(ssh_message message) {
       ssh_message_subtype(message) != SSH_CHANNEL_DIRECT_TCPIP) {
     return 1;
   }
+  {
+    const auto snapshot = ctx_.policy.current();
+    const char* host = ssh_message_channel_request_open_destination(message);
+    if (const policy::target_info* service =
+            policy::resolve_service(*snapshot, host != nullptr ? host : "",
+                                    ssh_message_channel_request_open_destination_port(message))) {
+      return open_plain_forward(message, *service);  // a registered host's other port
+    }
+  }
   // Ending hops count until their client has closed the tunnel (at most a 5 s linger): each
   // still holds a channel and descriptors.
   if (inner_.size() >= static_cast<std::size_t>(ctx_.cfg.limits.max_sessions)) {
@@ -188,6 +197,17 @@ bool client_connection::pump_sessions() {
     progress = inner_[i]->pump() || progress;
   }
   std::erase_if(inner_, [](const auto& s) { return s->finished(); });
+  for (std::size_t i = 0; i < plain_forwards_.size(); ++i) {  // by index, as above
+    progress = plain_forwards_[i].forward->pump() || progress;
+  }
+  // Out of the vector before they go (freeing a channel may poll, and append to it).
+  std::vector<plain_forward> done;
+  for (auto& f : plain_forwards_) {
+    if (f.forward->finished()) {
+      done.push_back(std::move(f));
+    }
+  }
+  std::erase_if(plain_forwards_, [](const auto& f) { return !f.forward; });
   return progress;
 }
 
@@ -198,6 +218,9 @@ void client_connection::arm_sessions() {
   }
   for (const auto& s : inner_) {
     s->arm(on_ready);
+  }
+  for (const auto& f : plain_forwards_) {
+    f.forward->arm(on_ready);
   }
 }
 

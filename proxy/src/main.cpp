@@ -51,6 +51,9 @@ int serve(const bastion::config& cfg) {
   // A peer that closes its socket must be an error return on that connection, never a signal
   // that ends the process.
   std::signal(SIGPIPE, SIG_IGN);
+  // libssh falls back to $SSH_AUTH_SOCK where a session has no agent: the bastion only ever uses
+  // a user's agent that it was lent for that user's login, never one of its own environment.
+  ::unsetenv("SSH_AUTH_SOCK");  // NOLINT(concurrency-mt-unsafe): no thread runs yet
   const auto migrated = bastion::policy::migrate(cfg.database);
   for (const auto& name : migrated.applied) {
     spdlog::info("applied migration {}", name);

@@ -262,6 +262,13 @@ void relay::refuse(std::string reason) {
 
 void relay::fail_all(const std::string& reason) {
   error_ = reason;
+  if (dialer_) {  // a login still running (with the user's agent, say) stops too
+    dialer_->cancel();
+    dialer_.reset();
+  }
+  if (agent_link_) {
+    agent_link_->release();
+  }
   for (auto& b : bridges_) {
     b->fail(error_);
   }
@@ -293,6 +300,9 @@ void relay::linger() {
 
 void relay::on_upstream(upstream_result result) {
   dialer_.reset();
+  if (agent_link_) {
+    agent_link_->release();  // the login is over: the client's agent goes back
+  }
   if (closed_) {
     return;  // the result's session, if any, is disconnected and freed with it
   }
@@ -301,7 +311,6 @@ void relay::on_upstream(upstream_result result) {
   }
   const auto& m = proxy_metrics::get();
   (result.session ? m.upstream_connects_ok : m.upstream_connects_failed).Increment();
-  agent_link_.reset();  // the login is over: the client's agent goes back
   if (!result.session) {
     spdlog::warn("{} unreachable: {}", log_prefix_, log_value(result.error));
     audit_("upstream", "error", {{"target", target_}, {"reason", result.error}});

@@ -17,6 +17,9 @@ void relay::note_forwarding_asks(channel_bridge& bridge) {
       lend_agent();  // to log in upstream, whether or not the target may have it too
     }
     if (!ask.allowed) {
+      if (agent && access_.auth == policy::upstream_auth::agent) {
+        continue;  // lent only to log in: upstream.agent_sign rows tell its use
+      }
       refuse_forward(agent ? "agent" : "x11", agent ? "agent" : "display",
                      "grant " + std::to_string(access_.grant) + " does not allow " +
                          std::string(policy::to_string(ask.kind)) + " on " + target_);
@@ -87,10 +90,10 @@ void relay::lend_agent() {
     return;
   }
   agent_link_ = std::make_unique<agent_link>(
-      strand_, client_session_, [this](const std::string& fingerprint, bool signed_ok) {
-        spdlog::info("{} the client's agent {} a login to {} with {}", log_prefix_,
-                     signed_ok ? "signed" : "refused to sign", log_value(target_), fingerprint);
-        audit_("upstream.agent_sign", signed_ok ? "ok" : "denied",
+      strand_, client_session_, [this](const std::string& fingerprint, const char* result) {
+        spdlog::info("{} the client's agent signed a login to {} with {}: {}", log_prefix_,
+                     log_value(target_), fingerprint, result);
+        audit_("upstream.agent_sign", result,
                {{"target", target_},
                 {"login", login_},
                 {"key", fingerprint},
@@ -103,11 +106,15 @@ bool relay::pump_agent_link() {
     return false;
   }
   bool progress = agent_link_->pump();
+  if (agent_link_->done()) {
+    agent_link_.reset();
+    return true;
+  }
   if (!agent_link_->failure().empty() && dialer_) {
     const std::string reason = "the grant for " + target_ +
                                " logs in with your agent (upstream_auth agent), and " +
                                agent_link_->failure() + ": connect with ssh -A";
-    agent_link_.reset();
+    agent_link_->release();
     dialer_->cancel();
     dialer_.reset();
     spdlog::info("{} {}", log_prefix_, reason);

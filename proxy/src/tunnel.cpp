@@ -19,7 +19,13 @@ tunnel* self_of(void* p) {
 
 }  // namespace
 
-tunnel::tunnel(ssh_channel channel, int fd) : channel_(channel), fd_(fd) {
+// The channel may have been accepted a while before (a plain forward waits for its connection):
+// what came meanwhile is in libssh's buffer and state, and no callback will tell of it again.
+tunnel::tunnel(ssh_channel channel, int fd)
+    : channel_(channel),
+      fd_(fd),
+      channel_waiting_(true),
+      channel_eof_(ssh_channel_is_eof(channel) != 0) {
   install_callbacks();
 }
 

@@ -1,4 +1,6 @@
 // The non-blocking upstream dial.
+#include <unistd.h>
+
 #include <bastion/common/escape.hpp>
 #include <bastion/proxy/upstream.hpp>
 
@@ -18,7 +20,11 @@ upstream_dialer::upstream_dialer(const strand_type& strand, upstream_request req
       fd_(strand),
       deadline_(strand) {}
 
-upstream_dialer::~upstream_dialer() = default;
+upstream_dialer::~upstream_dialer() {
+  if (agent_fd_ >= 0 && !agent_given_) {
+    ::close(agent_fd_);
+  }
+}
 
 void upstream_dialer::arm_deadline() {
   deadline_.expires_after(request_.timeout);
@@ -28,7 +34,7 @@ void upstream_dialer::arm_deadline() {
     }
     if (self->phase_ == phase::agent_auth) {  // the pool returns at once, and finishes
       self->timed_out_ = true;
-      self->abort_agent_();
+      self->abort_agent_auth();
       return;
     }
     self->finish(self->phase_ == phase::awaiting_agent
@@ -106,7 +112,8 @@ void upstream_dialer::on_resolved(const boost::system::error_code& ec,
 bool upstream_dialer::connect_step() {
   const int rc = ssh_connect(session_.get());
   if (!fd_.is_open() && ssh_get_fd(session_.get()) != SSH_INVALID_SOCKET) {
-    fd_.assign(ssh_get_fd(session_.get()));
+    socket_fd_ = ssh_get_fd(session_.get());
+    fd_.assign(socket_fd_);
   }
   if (rc == SSH_AGAIN) {
     return false;
@@ -193,10 +200,13 @@ void upstream_dialer::stop() {
   if (phase_ == phase::agent_auth) {  // the pool holds the session: on_agent_auth stops
     cancelled_ = true;
     deadline_.cancel();
-    abort_agent_();
+    abort_agent_auth();
     return;
   }
   phase_ = phase::done;
+  if (agent_fd_ >= 0 && !agent_given_) {
+    ::close(std::exchange(agent_fd_, -1));
+  }
   deadline_.cancel();
   resolver_.cancel();
   fd_.release();  // libssh owns the socket

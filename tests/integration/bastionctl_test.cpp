@@ -205,9 +205,9 @@ TEST_F(bastionctl, grants_replace_list_and_revoke) {
                 "--upstream-auth", "agent", "--record-forward-data", "--allow-ssh-inside"}),
             "granted alice on web1 as ops: exec,forward; record-forward-data,ssh-inside,"
             "upstream-auth agent\n");
-  EXPECT_EQ(ctl({"grant", "alice", "web1", "--login", "ops", "--upstream-auth", "password"})
-                .exit_code,
-            2);  // a usage error: the choices are bastion-key and agent
+  EXPECT_EQ(
+      ctl({"grant", "alice", "web1", "--login", "ops", "--upstream-auth", "password"}).exit_code,
+      2);  // a usage error: the choices are bastion-key and agent
   ok({"grant", "alice", "web1", "--login", "ops", "--allow", "exec"});
   ok({"grant", "bob", "web1", "--login", "deploy"});
   EXPECT_EQ(ctl({"grant", "alice", "web1", "--login", "deploy", "--allow", "shell,root"}).exit_code,

@@ -306,6 +306,48 @@ TEST_F(forwarding, failed_forwards_leave_the_session_and_revoking_forward_ends_i
   EXPECT_EQ(sql("SELECT ended_reason FROM sessions"), "revoked\n");
 }
 
+// `ssh -N -L PORT:t1:HTTP alice@bastion`: the outer connection forwards to a registered host's
+// other port, a plain TCP forward from the bastion, only where the grant allows forward. It is a
+// session of its own with one direct-tcpip channel.
+TEST_F(forwarding, a_forward_on_the_outer_connection_reaches_a_registered_hosts_other_port) {
+  for (const bool granted : {false, true}) {
+    allow({"--allow", granted ? "exec,forward" : "exec"});
+    const int local = free_port();
+    const std::string log = (dir() / (granted ? "outer-granted.log" : "outer.log")).string();
+    child_process client(
+        ssh_argv("alice", {alice_key_},
+                 {"-N", "-L", std::to_string(local) + ":t1:" + std::to_string(http_port_)}, ""),
+        log);
+    ASSERT_TRUE(eventually([&] { return wait_for_port(local, std::chrono::milliseconds(100)); }))
+        << read_file(log);
+    std::string fetched;
+    eventually([&] {
+      fetched = fetch(blob_url(local));
+      return !granted || !fetched.empty();
+    });
+    EXPECT_EQ(fetched == blob_, granted)
+        << sql("SELECT string_agg(detail->>'reason', ',') FROM audit_events WHERE kind = "
+               "'forward.refused'");
+    client.stop(SIGTERM);
+  }
+  EXPECT_CONTAINS(sql("SELECT string_agg(detail->>'reason', ',') FROM audit_events WHERE kind = "
+                      "'forward.refused'"),
+                  "does not allow forward to t1");
+  std::string row;
+  eventually([&] {
+    // The readiness probe above made a forward too, which carried nothing.
+    row =
+        sql("SELECT s.target_name || ' ' || c.kind || ' ' || (c.detail->>'host') || ':' || "
+            "(c.detail->>'port') || ' ' || s.login || ' ' || s.ended_reason FROM channels c "
+            "JOIN sessions s ON s.id = c.session_id WHERE s.ended_at IS NOT NULL AND "
+            "c.bytes_out > " +
+            std::to_string(blob_bytes));
+    return !row.empty() && row != "\n";
+  });
+  EXPECT_EQ(row, "t1 direct-tcpip t1:" + std::to_string(http_port_) + " " + login() +
+                     " the forward closed\n");
+}
+
 // VS Code Remote-SSH starts its server with a script on the stdin of `ssh -T -D PORT ... bash`,
 // then reaches the server on the target's loopback through the SOCKS port.
 TEST_F(forwarding, vs_code_remote_ssh_pattern_works_by_both_forms_and_is_recorded) {

@@ -153,6 +153,44 @@ TEST_F(evaluator, destinations_resolve_by_name_or_unique_address) {
   EXPECT_EQ(resolve_destination(snap_, "example.org", 22), nullptr);
 }
 
+// A registered host's other port is a plain TCP forward: it needs forward in the deciding grant,
+// and a key that may forward.
+TEST_F(evaluator, plain_forwards_go_to_registered_hosts_other_ports_where_forward_is_granted) {
+  EXPECT_EQ(resolve_service(snap_, "web1", 22), nullptr);  // its SSH service: a -J hop
+  EXPECT_EQ(resolve_service(snap_, "db1", 2200), nullptr);
+  EXPECT_EQ(resolve_service(snap_, "nowhere", 5432), nullptr);
+  EXPECT_EQ(resolve_service(snap_, "10.0.0.9", 80), nullptr);  // two names share it
+  ASSERT_NE(resolve_service(snap_, "db1", 5432), nullptr);
+  EXPECT_EQ(resolve_service(snap_, "10.0.0.6", 5432)->name, "db1");
+
+  const target_info& db1 = *resolve_service(snap_, "db1", 5432);
+  const key_context at{"10.1.2.3", 0};
+  const auto exec_only = decide_plain_forward(snap_, "alice", db1, {}, "db1", 5432, at);
+  EXPECT_FALSE(exec_only.allowed);
+  EXPECT_EQ(exec_only.reason, "grant 2 does not allow forward to db1");
+  EXPECT_FALSE(decide_plain_forward(snap_, "bob", db1, {}, "db1", 5432, at).allowed);
+
+  const policy_snapshot granted(
+      snapshot_rows{{{"alice", false, false}},
+                    {},
+                    {{"db1", "10.0.0.6", 2200, {}, {}}},
+                    {grant(7, "alice", "db1", "postgres", "exec,forward")}});
+  const target_info& db = *resolve_service(granted, "db1", 5432);
+  const auto ok = decide_plain_forward(granted, "alice", db, {}, "db1", 5432, at);
+  EXPECT_TRUE(ok.allowed) << ok.reason;
+  EXPECT_EQ(ok.grant, 7);
+  EXPECT_EQ(ok.login, "postgres");
+  EXPECT_FALSE(decide_plain_forward(granted, "alice", db, *parse_key_options("no-port-forwarding"),
+                                    "db1", 5432, at)
+                   .allowed);
+  EXPECT_FALSE(decide_plain_forward(granted, "alice", db,
+                                    *parse_key_options(R"(permitopen="db1:6432")"), "db1", 5432, at)
+                   .allowed);
+  EXPECT_TRUE(decide_plain_forward(granted, "alice", db,
+                                   *parse_key_options(R"(permitopen="db1:5432")"), "db1", 5432, at)
+                  .allowed);
+}
+
 TEST_F(evaluator, access_is_default_deny) {
   const auto* web1 = snap_.find_target_by_name("web1");
   const key_context at{"10.1.2.3", 0};

@@ -62,6 +62,9 @@ struct access_decision {
   bool pty = true;
   std::optional<std::string> forced_command;
   std::optional<std::vector<std::string>> permitopen;
+  // A plain TCP forward's (decide_plain_forward): the deciding grant's first login, which its
+  // session row names.
+  std::string login;
 };
 
 // What the grants let `user` do on `target` as `login`, from where and when `at` says.
@@ -79,6 +82,18 @@ bool allows(const access_decision& d, channel_kind kind);
 // Whether a -L or -D forward to host:port is allowed: `forward` granted, and every key's
 // permitopen= (if any) names it.
 bool forward_permitted(const access_decision& d, std::string_view host, int port);
+
+// A destination on the outer connection that names a registered target (by name or address) on
+// another port than its SSH service: a plain TCP forward from the bastion to that host. Null if
+// it names no target, or is the target's SSH service (then resolve_destination has it).
+const target_info* resolve_service(const policy_snapshot& snap, std::string_view host, int port);
+
+// Whether `user` may open a plain TCP forward to `target` now: the grant that decides their
+// reach of it allows `forward`, and the key's options (no-port-forwarding, restrict, permitopen=)
+// let it. The decision carries that grant (its id and first login, for the session row).
+access_decision decide_plain_forward(const policy_snapshot& snap, std::string_view user,
+                                     const target_info& target, const key_options& key,
+                                     std::string_view host, int port, const key_context& at);
 
 // A key that authenticated a live session: the name it was offered for and its fingerprint.
 struct key_use {

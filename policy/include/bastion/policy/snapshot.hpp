@@ -60,6 +60,7 @@ class policy_snapshot {
   grant_decision decide_reach(std::string_view user, const target_info& target,
                               std::string_view source_ip, std::int64_t now_unix) const;
   std::span<const std::string> groups_of(std::string_view user) const;
+  std::span<const target_info> targets() const { return rows_.targets; }
 
   std::size_t user_count() const { return rows_.users.size(); }
   std::int64_t version() const { return rows_.version; }

@@ -86,6 +86,8 @@ class upstream_dialer : public std::enable_shared_from_this<upstream_dialer> {
   bool auth_step();
   void start_agent_auth();
   void on_agent_auth(int rc, const std::string& error);
+  // Makes a running agent login return at once: the agent link and the target's socket are shut.
+  void abort_agent_auth();
   void arm();
   void arm_deadline();
   void finish(std::string error);
@@ -102,6 +104,8 @@ class upstream_dialer : public std::enable_shared_from_this<upstream_dialer> {
   std::chrono::steady_clock::time_point started_;  // for bastion_upstream_connect_seconds
   phase phase_ = phase::resolving;
   int agent_fd_ = -1;
+  bool agent_given_ = false;  // libssh owns agent_fd_ (it closes it with the session)
+  int socket_fd_ = -1;        // the session's socket, for a shutdown that wakes a blocked call
   std::function<void()> abort_agent_;
   bool cancelled_ = false;  // while agent_auth: stop when the pool returns
   bool timed_out_ = false;
