@@ -74,6 +74,17 @@ class agent_forwarding : public agent_x11 {
         line.substr(line.find(' ') + 1, line.find(' ', line.find(' ') + 1) - line.find(' ') - 1);
   }
 
+  // t2: `target`, where alice logs in with her agent (upstream_auth agent); -J trusts its name.
+  void grant_by_agent(const sshd_server& target) {
+    change_policy([&] {
+      ok({"target", "add", "t2", "--host", "127.0.0.1", "--port", std::to_string(target.port()),
+          "--host-key", target.host_key()});
+      ok({"grant", "alice", "t2", "--login", login(), "--allow", "exec", "--upstream-auth",
+          "agent"});
+    });
+    jump_config_ = jump_config(alice_key_, alice_key_);
+  }
+
   std::string agent_socket_;
   std::string fingerprint_;
   std::unique_ptr<child_process> agent_;
@@ -112,12 +123,7 @@ TEST_F(agent_forwarding, the_target_sees_the_clients_agent_only_where_the_grant_
 TEST_F(agent_forwarding, the_bastion_logs_in_upstream_with_the_users_agent) {
   sshd_server own_keys_only;
   own_keys_only.authorize(read_file(alice_key_ + ".pub"));
-  change_policy([&] {
-    ok({"target", "add", "t2", "--host", "127.0.0.1", "--port",
-        std::to_string(own_keys_only.port()), "--host-key", own_keys_only.host_key()});
-    ok({"grant", "alice", "t2", "--login", login(), "--allow", "exec", "--upstream-auth", "agent"});
-  });
-  jump_config_ = jump_config(alice_key_, alice_key_);  // trusting t2's name too
+  grant_by_agent(own_keys_only);
   for (const bool by_jump : {true, false}) {
     std::vector<std::string> argv;
     if (by_jump) {
@@ -149,6 +155,33 @@ TEST_F(agent_forwarding, the_bastion_logs_in_upstream_with_the_users_agent) {
   EXPECT_EQ(refused.exit_code, 255);
   EXPECT_EQ(refused.out.find("agent-login-ok"), std::string::npos);
   EXPECT_CONTAINS(refused.err, "accepted no key of your agent");
+}
+
+// upstream_auth agent without -A: no agent comes, and the login fails at limits.connect_timeout,
+// telling the client how to connect; nothing it opened for that login stays behind.
+class agent_login_deadline : public agent_forwarding {
+ protected:
+  std::string limits() const override {
+    return "login_grace_time: 60s, max_auth_tries: 6, connect_timeout: 2s";
+  }
+};
+
+TEST_F(agent_login_deadline, without_ssh_A_the_login_fails_at_the_deadline_and_leaks_nothing) {
+  sshd_server own_keys_only;
+  own_keys_only.authorize(read_file(alice_key_ + ".pub"));
+  grant_by_agent(own_keys_only);
+  // One failed login first: what bastiond opens once (its database connections) is then open.
+  EXPECT_EQ(jump(jump_config_, login() + "@t2", "true").exit_code, 255);
+  const std::size_t fds_before = open_fds(daemon_->pid());
+  for (int i = 0; i < 3; ++i) {
+    const auto r = jump(jump_config_, login() + "@t2", "echo should-not-run");
+    EXPECT_EQ(r.exit_code, 255) << r.out << r.err;
+    EXPECT_EQ(r.out.find("should-not-run"), std::string::npos);
+    EXPECT_CONTAINS(r.err, "connect with ssh -A");
+  }
+  EXPECT_TRUE(
+      eventually([&] { return open_fds(daemon_->pid()) <= fds_before; }, std::chrono::seconds(20)))
+      << fd_targets(daemon_->pid());
 }
 
 class x11_forwarding : public agent_x11 {
