@@ -50,6 +50,7 @@ void client_connection::on_authenticated(const policy::parsed_username& name) {
     return;  // -J opens direct-tcpip channels; a session channel is told how to connect
   }
   relay_ = make_relay(name.target);
+  relay_->set_client_session(session_.get());
   const policy::target_info* target = snapshot_->find_target_by_name(name.target);
   if (target == nullptr) {
     return relay_->refuse(name.target + " is not a registered target");

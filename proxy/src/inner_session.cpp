@@ -60,6 +60,7 @@ void inner_session::start() {
   });
   relay_ = std::make_shared<relay>(scope_.strand, scope_.ctx, scope_.event, scope_.channels,
                                    scope_.log_prefix, target_->name, scope_.wake, scope_.audit);
+  relay_->set_client_session(session_.get());
   relay_->dial(*target_);
 }
 

@@ -65,6 +65,7 @@ void relay::dial(const policy::target_info& target) {
                                                 }
                                               });
   dialer_->start();
+  lend_agent();  // the username form knows its access already
 }
 
 void relay::set_access(policy::access_decision access, session_identity who) {
@@ -97,6 +98,7 @@ void relay::set_access(policy::access_decision access, session_identity who) {
   if (dialer_) {
     dialer_->set_login(login_, access_.auth == policy::upstream_auth::agent);
   }
+  lend_agent();
 }
 
 namespace {

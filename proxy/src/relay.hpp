@@ -82,6 +82,9 @@ class relay : public std::enable_shared_from_this<relay> {
   // The access decided for `who.login`: lets the dial authenticate and starts the recording, or
   // refuses with its reason.
   void set_access(policy::access_decision access, session_identity who);
+  // The client session (outer or inner) that carries this relay's channels: where the channels
+  // that the bastion opens toward the client go (the user's agent for an upstream login, -R, X11).
+  void set_client_session(ssh_session session) { client_session_ = session; }
   // No session can run: every channel, present or future, is told `reason` on stderr.
   void refuse(std::string reason);
 
@@ -158,6 +161,7 @@ class relay : public std::enable_shared_from_this<relay> {
   void note_forwarding_asks(channel_bridge& bridge);
   // upstream_auth agent: lends the client's agent to the dial once a channel asked for it.
   void lend_agent();
+  void make_agent_link();
   bool pump_agent_link();
   ssh_channel accept_from_target(forward_bridge::kind kind, const char* origin, int origin_port);
   static ssh_channel on_agent_open(ssh_session, void* self);
@@ -219,6 +223,7 @@ class relay : public std::enable_shared_from_this<relay> {
   bool x11_wanted_ = false;
   ssh_callbacks_struct up_callbacks_{};     // on upstream_, for the target's agent and X11 opens
   std::unique_ptr<agent_link> agent_link_;  // while the dial logs in with the client's agent
+  bool lend_agent_ = false;                 // the dial logs in with it (upstream_auth agent)
 };
 
 }  // namespace bastion::proxy

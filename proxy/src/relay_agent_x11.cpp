@@ -13,9 +13,6 @@ namespace bastion::proxy {
 void relay::note_forwarding_asks(channel_bridge& bridge) {
   for (const auto& ask : bridge.take_forwarding_asks()) {
     const bool agent = ask.kind == policy::channel_kind::agent;
-    if (agent && access_.auth == policy::upstream_auth::agent) {
-      lend_agent();  // to log in upstream, whether or not the target may have it too
-    }
     if (!ask.allowed) {
       if (agent && access_.auth == policy::upstream_auth::agent) {
         continue;  // lent only to log in: upstream.agent_sign rows tell its use
@@ -84,11 +81,16 @@ ssh_channel relay::on_x11_open(ssh_session, const char* origin, int origin_port,
 }
 
 // The dial logs in with the client's agent: a link to it, whose socket goes to the dialer once
-// the client has opened the channel. Each signature that passes is audited.
+// the client has opened the channel. Opened as soon as the access is known, so that `ssh -A -N`
+// logs in too (OpenSSH accepts an agent channel whenever it forwards its agent, asked for on a
+// session channel or not); a client without -A refuses it, and is told to use it at once. Each
+// signature that passes is audited. The link is made by the next pump: libssh makes no channel on
+// a session whose authentication is still under way (set_access runs in its auth callback).
 void relay::lend_agent() {
-  if (agent_link_ || !dialer_ || client_session_ == nullptr) {
-    return;
-  }
+  lend_agent_ = access_.allowed && access_.auth == policy::upstream_auth::agent;
+}
+
+void relay::make_agent_link() {
   agent_link_ = std::make_unique<agent_link>(
       strand_, client_session_, [this](const std::string& fingerprint, const char* result) {
         spdlog::info("{} the client's agent signed a login to {} with {}: {}", log_prefix_,
@@ -102,6 +104,9 @@ void relay::lend_agent() {
 }
 
 bool relay::pump_agent_link() {
+  if (!agent_link_ && lend_agent_ && dialer_ && client_session_ != nullptr) {
+    make_agent_link();
+  }
   if (!agent_link_) {
     return false;
   }

@@ -157,8 +157,9 @@ TEST_F(agent_forwarding, the_bastion_logs_in_upstream_with_the_users_agent) {
   EXPECT_CONTAINS(refused.err, "accepted no key of your agent");
 }
 
-// upstream_auth agent without -A: no agent comes, and the login fails at limits.connect_timeout,
-// telling the client how to connect; nothing it opened for that login stays behind.
+// upstream_auth agent without -A: the client refuses the agent channel, and the login fails,
+// telling it how to connect (within limits.connect_timeout, whatever the client does); nothing
+// opened for that login stays behind.
 class agent_login_deadline : public agent_forwarding {
  protected:
   std::string limits() const override {
@@ -166,7 +167,7 @@ class agent_login_deadline : public agent_forwarding {
   }
 };
 
-TEST_F(agent_login_deadline, without_ssh_A_the_login_fails_at_the_deadline_and_leaks_nothing) {
+TEST_F(agent_login_deadline, without_ssh_A_the_login_fails_saying_how_and_leaks_nothing) {
   sshd_server own_keys_only;
   own_keys_only.authorize(read_file(alice_key_ + ".pub"));
   grant_by_agent(own_keys_only);
