@@ -68,8 +68,13 @@ const target_info* resolve_service(const policy_snapshot& snap, std::string_view
   if (resolve_destination(snap, host, port) != nullptr) {
     return nullptr;
   }
+  const auto ssh_service_at = [&](const std::string& address) {
+    return std::any_of(snap.targets().begin(), snap.targets().end(),
+                       [&](const target_info& o) { return o.host == address && o.port == port; });
+  };
   if (const target_info* t = snap.find_target_by_name(host); t != nullptr) {
-    return t;
+    // Another target's SSH service on the same address is that target's, never a plain forward.
+    return ssh_service_at(t->host) ? nullptr : t;
   }
   const target_info* found = nullptr;
   for (const auto& t : snap.targets()) {
@@ -93,15 +98,31 @@ access_decision decide_plain_forward(const policy_snapshot& snap, std::string_vi
     out.reason = reach.reason;
     return out;
   }
-  out.kinds = reach.rule->kinds;
-  out.record_forward_data = reach.rule->record_forward_data;
-  out.login = reach.rule->logins.empty() ? std::string() : reach.rule->logins.front();
-  out.allowed = true;  // so far: allows() asks it
+  // The first login whose deciding grant allows forward: each login is decided on its own, by
+  // its most specific grant.
+  for (const auto& rule : snap.grants()) {
+    for (const auto& login : rule.logins) {
+      const grant_decision d = snap.decide_grant(user, target, login, at.source_ip, at.now_unix);
+      if (d.allowed && d.rule != nullptr &&
+          std::find(d.rule->kinds.begin(), d.rule->kinds.end(), channel_kind::forward) !=
+              d.rule->kinds.end()) {
+        out = decide_access(snap, user, target, login, at);
+        out.login = login;
+        break;
+      }
+    }
+    if (!out.login.empty()) {
+      break;
+    }
+  }
+  if (out.login.empty()) {
+    out.reason = "grant " + std::to_string(out.grant) + " does not allow forward to " + target.name;
+    return out;
+  }
   restrict_access(out, key);
   if (!allows(out, channel_kind::forward)) {
     out.allowed = false;
-    out.reason = "grant " + std::to_string(out.grant) + " does not allow forward to " +
-                 target.name + (key.port_forwarding ? "" : " (or the key has no-port-forwarding)");
+    out.reason = "the key's no-port-forwarding (or restrict) option does not let it forward";
     return out;
   }
   if (!open_permitted(key, host, port)) {

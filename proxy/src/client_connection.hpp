@@ -125,6 +125,7 @@ class client_connection : public server_endpoint,
   // line), so that one connection cannot write rows without end; its live sessions and the
   // destinations it may reach go on.
   int refused_tunnels_ = 0;
+  int refused_forwards_ = 0;  // the same bound for plain forwards (client_forward.cpp)
 };
 
 }  // namespace bastion::proxy

@@ -11,6 +11,15 @@ namespace bastion::proxy {
 
 namespace {
 
+// The tighter of the node's limit (zero: none) and the grant's (nullopt: none).
+duration tighter(duration node, std::optional<std::int64_t> grant_seconds) {
+  if (!grant_seconds) {
+    return node;
+  }
+  const auto by_grant = std::chrono::duration_cast<duration>(std::chrono::seconds(*grant_seconds));
+  return node.count() > 0 && node <= by_grant ? node : by_grant;
+}
+
 policy::access_decision decide_forward(const policy::policy_snapshot& snapshot,
                                        const policy::parsed_username& name,
                                        const std::string& fingerprint, const std::string& user,
@@ -41,8 +50,8 @@ int client_connection::open_plain_forward(ssh_message message, const policy::tar
     access.reason = "limits.max_forwards " + std::to_string(limit) + " reached";
   }
   if (!access.allowed) {
-    if (refused_tunnels_ < ctx_.cfg.limits.max_auth_tries) {
-      ++refused_tunnels_;
+    if (refused_forwards_ < ctx_.cfg.limits.max_auth_tries) {  // then only refused, unlogged
+      ++refused_forwards_;
       spdlog::info("src={} user={} forward to {} refused: {}", peer_, log_value(user_),
                    log_value(destination), log_value(access.reason));
       audit("forward.refused", "denied", user_,
@@ -63,16 +72,24 @@ int client_connection::open_plain_forward(ssh_message message, const policy::tar
                                                          client_version(session_.get()), "jump"});
   }
   const std::string session = tap ? tap->id() : "unrecorded";
-  auto forward = std::make_shared<outer_forward>(
-      strand_, channel,
-      outer_forward::params{service.host,
-                            {host, port, origin != nullptr ? origin : "", origin_port},
-                            ctx_.cfg.limits.connect_timeout,
-                            access.record_forward_data,
-                            "src=" + peer_ + " user=" + log_value(user_) +
-                                " forward=" + log_value(destination) + " session=" + session,
-                            waker()},
-      std::move(tap));
+  outer_forward::params p{service.host,
+                          {host, port, origin != nullptr ? origin : "", origin_port},
+                          ctx_.cfg.limits.connect_timeout};
+  p.max_duration = tighter(ctx_.cfg.limits.max_session_duration, access.max_session_seconds);
+  p.idle_limit = tighter(ctx_.cfg.limits.idle_timeout, access.idle_timeout_seconds);
+  p.record_data = access.record_forward_data;
+  p.ssh_inside = access.forward_ssh_inside;
+  p.on_ssh_inside = [weak = weak_from_this(), target = service.name, destination,
+                     session](bool allowed) {
+    if (auto self = weak.lock()) {
+      self->audit("forward.ssh_inside", allowed ? "ok" : "denied", self->user_,
+                  {{"target", target}, {"destination", destination}, {"session", session}});
+    }
+  };
+  p.log_prefix = "src=" + peer_ + " user=" + log_value(user_) +
+                 " forward=" + log_value(destination) + " session=" + session;
+  p.wake = waker();
+  auto forward = std::make_shared<outer_forward>(strand_, channel, std::move(p), std::move(tap));
   audit("forward", "ok", user_,
         {{"target", service.name},
          {"destination", destination},

@@ -28,7 +28,13 @@ class outer_forward : public std::enable_shared_from_this<outer_forward> {
     std::string connect_host;  // the target's address
     forward_endpoint where;    // as the client named it
     duration connect_timeout;
+    // The tighter of limits.* and the grant's (zero: none), as a relay takes them.
+    duration max_duration{};
+    duration idle_limit{};
     bool record_data = false;
+    bool ssh_inside = false;  // the grant's forward_ssh_inside
+    // Called when the first bytes either way are an SSH identification line.
+    std::function<void(bool allowed)> on_ssh_inside;
     std::string log_prefix;
     std::function<void()> wake;  // one step of the connection (never inside a step)
   };
@@ -49,6 +55,9 @@ class outer_forward : public std::enable_shared_from_this<outer_forward> {
 
  private:
   void on_connected(const boost::system::error_code& ec);
+  void on_bytes(bool to_socket, const char* data, std::size_t n);
+  void arm_limits();
+  void arm_idle_check(duration after);
   void fail(const std::string& reason);
 
   strand_type strand_;
@@ -59,6 +68,12 @@ class outer_forward : public std::enable_shared_from_this<outer_forward> {
   boost::asio::ip::tcp::resolver resolver_;
   boost::asio::ip::tcp::socket socket_;
   boost::asio::steady_timer deadline_;
+  boost::asio::steady_timer duration_limit_;
+  boost::asio::steady_timer idle_check_;
+  std::chrono::steady_clock::time_point last_activity_;
+  bool first_in_ = true;  // nothing has crossed that way yet
+  bool first_out_ = true;
+  bool ssh_reported_ = false;
   std::unique_ptr<tunnel> tunnel_;
   fd_watch watch_;
   std::string failure_;

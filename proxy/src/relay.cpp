@@ -440,15 +440,15 @@ void relay::close(const std::string& reason) {
   std::exchange(forwards_, {}).clear();
   channels_->give_back(bridges_.size());
   std::exchange(bridges_, {}).clear();
-  if (tap_) {
-    tap_->end(!end_code_.empty() ? end_code_ : error_.empty() ? reason : error_);
-    tap_.reset();
-  }
   if (dialer_) {
     dialer_->cancel();
     dialer_.reset();
   }
-  agent_link_.reset();
+  agent_link_.reset();  // its last audit rows name the session
+  if (tap_) {
+    tap_->end(!end_code_.empty() ? end_code_ : error_.empty() ? reason : error_);
+    tap_.reset();
+  }
   if (upstream_) {
     up_fd_.release();
     ssh_event_remove_session(event_, upstream_.get());

@@ -79,8 +79,9 @@ bool tunnel::pump_to_socket() {
   if (socket_shut_) {
     return false;
   }
-  // The flag before the buffer: a poll may read data that arrived with the EOF.
-  const bool eof = channel_eof_;
+  // The flag before the buffer: a poll may read data that arrived with the EOF. An EOF that came
+  // before the callbacks were set is only in the channel's state.
+  const bool eof = channel_eof_ || ssh_channel_is_eof(ch) != 0;
   bool progress = false;
   if (channel_waiting_ || !to_socket_.empty()) {
     progress = pump_bytes([] { return pump_chunk; },
@@ -166,8 +167,10 @@ bool tunnel::wants_read() const {
          ssh_channel_window_size(channel_.get()) > 0;
 }
 
+// A close that came before the callbacks were set (delayed until the buffer was read) is only in
+// the channel's state.
 bool tunnel::finished() const {
-  return closed_ || channel_closed_;
+  return closed_ || channel_closed_ || (channel_ && ssh_channel_is_closed(channel_.get()) != 0);
 }
 
 void tunnel::close() {

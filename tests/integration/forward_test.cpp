@@ -308,7 +308,7 @@ TEST_F(forwarding, failed_forwards_leave_the_session_and_revoking_forward_ends_i
 
 // `ssh -N -L PORT:t1:HTTP alice@bastion`: the outer connection forwards to a registered host's
 // other port, a plain TCP forward from the bastion, only where the grant allows forward. It is a
-// session of its own with one direct-tcpip channel.
+// session of its own with one direct-tcpip channel; an SSH connection through it is cut.
 TEST_F(forwarding, a_forward_on_the_outer_connection_reaches_a_registered_hosts_other_port) {
   for (const bool granted : {false, true}) {
     allow({"--allow", granted ? "exec,forward" : "exec"});
@@ -346,6 +346,25 @@ TEST_F(forwarding, a_forward_on_the_outer_connection_reaches_a_registered_hosts_
   });
   EXPECT_EQ(row, "t1 direct-tcpip t1:" + std::to_string(http_port_) + " " + login() +
                      " the forward closed\n");
+
+  // An sshd on another port of t1's host, registered nowhere: an SSH connection through the
+  // plain forward is cut and flagged.
+  sshd_server unregistered;
+  unregistered.authorize(read_file(alice_key_ + ".pub"));  // uncut, the login would succeed
+  const int to_sshd = free_port();
+  child_process client(
+      ssh_argv("alice", {alice_key_},
+               {"-N", "-L", std::to_string(to_sshd) + ":t1:" + std::to_string(unregistered.port())},
+               ""),
+      (dir() / "outer-ssh.log").string());
+  ASSERT_TRUE(eventually([&] { return wait_for_port(to_sshd, std::chrono::milliseconds(100)); }));
+  const auto inside =
+      run({"ssh", "-F", "/dev/null", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no", "-o",
+           "UserKnownHostsFile=/dev/null", "-o", "ConnectTimeout=10", "-p", std::to_string(to_sshd),
+           "-i", alice_key_, login() + "@127.0.0.1", "echo inside"});
+  EXPECT_EQ(inside.exit_code, 255) << inside.out << inside.err;
+  EXPECT_EQ(inside.out.find("inside"), std::string::npos);
+  EXPECT_EQ(audit_rows("kind = 'forward.ssh_inside' AND result = 'denied'", 1).empty(), false);
 }
 
 // VS Code Remote-SSH starts its server with a script on the stdin of `ssh -T -D PORT ... bash`,

@@ -176,6 +176,11 @@ TEST_F(evaluator, plain_forwards_go_to_registered_hosts_other_ports_where_forwar
                     {{"db1", "10.0.0.6", 2200, {}, {}}},
                     {grant(7, "alice", "db1", "postgres", "exec,forward")}});
   const target_info& db = *resolve_service(granted, "db1", 5432);
+  // Another target's SSH service on the same address is never a plain forward.
+  const policy_snapshot shared(snapshot_rows{
+      {}, {}, {{"t1", "10.0.0.5", 22, {}, {}}, {"t1b", "10.0.0.5", 2222, {}, {}}}, {}});
+  EXPECT_EQ(resolve_service(shared, "t1", 2222), nullptr);
+  EXPECT_EQ(resolve_service(shared, "t1", 8080)->name, "t1");
   const auto ok = decide_plain_forward(granted, "alice", db, {}, "db1", 5432, at);
   EXPECT_TRUE(ok.allowed) << ok.reason;
   EXPECT_EQ(ok.grant, 7);

@@ -61,6 +61,7 @@ class policy_snapshot {
                               std::string_view source_ip, std::int64_t now_unix) const;
   std::span<const std::string> groups_of(std::string_view user) const;
   std::span<const target_info> targets() const { return rows_.targets; }
+  std::span<const grant_rule> grants() const { return rows_.grants; }
 
   std::size_t user_count() const { return rows_.users.size(); }
   std::int64_t version() const { return rows_.version; }
