@@ -18,14 +18,22 @@ forward_bridge* self_of(void* p) {
   return static_cast<forward_bridge*>(p);
 }
 
-// "SSH-" starts every SSH identification line (RFC 4253 4.2); a first read shorter than that
-// which could still be one counts as one.
-bool ssh_identification(const char* data, std::size_t n) {
-  constexpr std::string_view ident = "SSH-";
-  return std::memcmp(data, ident.data(), std::min(n, ident.size())) == 0;
-}
-
 }  // namespace
+
+std::string ssh_inside_check::first_bytes(const char* data, std::size_t n, bool allowed,
+                                          const std::function<void(bool)>& report) {
+  constexpr std::string_view ident = "SSH-";
+  if (std::memcmp(data, ident.data(), std::min(n, ident.size())) != 0) {
+    return {};
+  }
+  if (report && !reported_) {
+    reported_ = true;  // whichever side spoke first
+    report(allowed);
+  }
+  return allowed ? std::string()
+                 : "the forward carries an SSH connection, which would bypass the recording; "
+                   "connect to that host through the bastion instead (ssh -J)";
+}
 
 forward_bridge::forward_bridge(kind k, forward_endpoint where, channel_tap tap, forward_rules rules,
                                std::string log_prefix)
@@ -166,17 +174,9 @@ bool forward_bridge::open_pending() {
 // run a session that the bastion neither sees nor records.
 bool forward_bridge::check_first_bytes(side& from, const char* data, std::size_t n) {
   from.first = false;
-  if (!ssh_identification(data, n)) {
-    return true;
-  }
-  if (rules_.on_ssh_inside && !ssh_inside_reported_) {
-    ssh_inside_reported_ = true;  // once per forward, whichever side spoke first
-    rules_.on_ssh_inside(rules_.ssh_inside);
-  }
-  if (!rules_.ssh_inside) {
-    fail(
-        "the forward carries an SSH connection, which would bypass the recording; connect to "
-        "that host through the bastion instead (ssh -J)");
+  const std::string cut = ssh_inside_.first_bytes(data, n, rules_.ssh_inside, rules_.on_ssh_inside);
+  if (!cut.empty()) {
+    fail(cut);
     return false;
   }
   return true;

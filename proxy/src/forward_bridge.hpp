@@ -38,6 +38,19 @@ inline std::string forward_name(const char* host, int port) {
   return escape(std::string(host != nullptr ? host : "") + ":" + std::to_string(port), 300);
 }
 
+// The first bytes of a forward either way say what it carries: an SSH identification line (RFC
+// 4253 4.2; a first read shorter than "SSH-" that could still be one counts) is an SSH connection,
+// a session that the bastion would neither see nor record. Reported once per forward.
+class ssh_inside_check {
+ public:
+  // Why the forward must end (`allowed` false), or "". `report(allowed)` runs once, if SSH.
+  std::string first_bytes(const char* data, std::size_t n, bool allowed,
+                          const std::function<void(bool)>& report);
+
+ private:
+  bool reported_ = false;
+};
+
 struct forward_rules {
   bool record_data = false;  // the grant's record_forward_data
   bool inspect = true;       // look for an SSH connection inside (TCP forwards)
@@ -134,7 +147,7 @@ class forward_bridge final : public callback_owner {
   bool opening_ = false;  // the side that the bastion opens is not open yet
   std::chrono::steady_clock::time_point open_deadline_;
   bool abandoned_ = false;  // given up while opening: the accepted side is closed
-  bool ssh_inside_reported_ = false;
+  ssh_inside_check ssh_inside_;
   std::string failure_;
   bool finished_ = false;
   bool callback_failed_ = false;

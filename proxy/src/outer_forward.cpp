@@ -86,18 +86,9 @@ void outer_forward::on_bytes(bool to_socket, const char* data, std::size_t n) {
   bool& first = to_socket ? first_in_ : first_out_;
   if (first) {
     first = false;
-    constexpr std::string_view ident = "SSH-";
-    const std::size_t len = std::min(n, ident.size());
-    if (std::string_view(data, len) == ident.substr(0, len)) {
-      if (p_.on_ssh_inside && !ssh_reported_) {
-        ssh_reported_ = true;  // once per forward, whichever side spoke first
-        p_.on_ssh_inside(p_.ssh_inside);
-      }
-      if (!p_.ssh_inside) {
-        fail(
-            "the forward carries an SSH connection, which would bypass the recording; connect "
-            "to that host through the bastion instead (ssh -J)");
-      }
+    if (const std::string cut = ssh_inside_.first_bytes(data, n, p_.ssh_inside, p_.on_ssh_inside);
+        !cut.empty()) {
+      fail(cut);
     }
   }
   const auto stream = to_socket ? recorder::stream::input : recorder::stream::output;

@@ -73,7 +73,7 @@ class outer_forward : public std::enable_shared_from_this<outer_forward> {
   std::chrono::steady_clock::time_point last_activity_;
   bool first_in_ = true;  // nothing has crossed that way yet
   bool first_out_ = true;
-  bool ssh_reported_ = false;
+  ssh_inside_check ssh_inside_;
   std::unique_ptr<tunnel> tunnel_;
   fd_watch watch_;
   std::string failure_;
