@@ -72,6 +72,7 @@ void jump_harness::start_bastiond(const options& opts) {
                   "\"]\ninner_host_key: \"" + inner + "\"\nupstream_key: \"" + upstream +
                   "\"\ndatabase: \"" + conninfo_ + "\"\nnode_name: bench\nlog_level: warn\n" +
                   "metrics: { listen: \"127.0.0.1:" + std::to_string(metrics_port_) + "\" }\n" +
+                  "admin: { listen: \"127.0.0.1:" + std::to_string(test::free_port()) + "\" }\n" +
                   "recording: { enabled: " + (opts.record ? "true" : "false") + ", dir: \"" +
                   (dir_ / "rec").string() + "\"" +
                   (opts.recording.empty() ? "" : ", " + opts.recording) + " }\n" +

@@ -10,6 +10,7 @@
 #include <bastion/common/escape.hpp>
 
 #include "cli.hpp"
+#include "views.hpp"
 
 namespace bastion::admin {
 namespace {
@@ -71,7 +72,7 @@ policy::store& cli_context::store() {
 }
 
 void print_json(std::ostream& out, const nlohmann::json& doc) {
-  out << doc.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+  out << dump_json(doc) << "\n";
 }
 
 int run_bastionctl(int argc, const char* const* argv, std::istream& in, std::ostream& out,
@@ -90,6 +91,7 @@ int run_bastionctl(int argc, const char* const* argv, std::istream& in, std::ost
   add_grant_commands(app, ctx);
   add_recording_commands(app, ctx);
   add_session_commands(app, ctx);
+  add_token_commands(app, ctx);
   try {
     app.parse(argc, argv);
     return 0;

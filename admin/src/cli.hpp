@@ -59,6 +59,7 @@ void add_grant_commands(CLI::App& app, cli_context& ctx);      // grant, revoke,
 void add_system_commands(CLI::App& app, cli_context& ctx);     // migrate, known-hosts, upstream-key
 void add_recording_commands(CLI::App& app, cli_context& ctx);  // sessions, verify, replay, export
 void add_session_commands(CLI::App& app, cli_context& ctx);    // kill, audit
+void add_token_commands(CLI::App& app, cli_context& ctx);      // token
 
 // One JSON document on its own line; invalid UTF-8 cannot reach here, but is replaced if it does.
 void print_json(std::ostream& out, const nlohmann::json& doc);

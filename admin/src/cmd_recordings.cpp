@@ -12,33 +12,22 @@
 
 #include "cli.hpp"
 #include "table.hpp"
+#include "views.hpp"
 
 namespace bastion::admin {
 namespace {
 
 using namespace bastion::recorder;
 
-struct opened_recording {
+struct session_recording {
   policy::session_info session;
   recording_reader reader;
   verify_report report;
 };
 
-std::optional<sha256> parse_hex(const std::string& hex) {
-  if (hex.size() != 64) {
-    return std::nullopt;
-  }
-  sha256 out{};
-  for (std::size_t i = 0; i < out.size(); ++i) {
-    const auto nibble = [](char c) { return c >= 'a' ? c - 'a' + 10 : c - '0'; };
-    out[i] = static_cast<std::uint8_t>(nibble(hex[2 * i]) << 4 | nibble(hex[2 * i + 1]));
-  }
-  return out;
-}
-
-// Finds the session's recording under recording.dir. The file name must be the one derived from
-// the session id: a row edited to point elsewhere ("../../etc/shadow") is refused.
-opened_recording open_recording(cli_context& ctx, const std::string& id) {
+// Finds the session's recording under recording.dir (open_session_recording refuses a row that
+// names another file).
+session_recording open_recording(cli_context& ctx, const std::string& id) {
   const auto sid = parse_session_id(id);
   if (!sid) {
     throw command_error(escape(id, 64) + " is " + sid.error().text +
@@ -48,18 +37,12 @@ opened_recording open_recording(cli_context& ctx, const std::string& id) {
   if (!session) {
     throw command_error("no session " + id + "; `bastionctl sessions` lists them");
   }
-  if (session->recording_file != recording_file_name(*sid)) {
-    throw command_error("session " + id + " names the recording file \"" +
-                        escape(session->recording_file, 80) +
-                        "\", not its own; the database row was altered");
+  auto rec = open_session_recording(ctx.cfg().recording.dir, id, session->recording_file,
+                                    session->head_hash);
+  if (!rec) {
+    throw command_error(rec.error().text);
   }
-  const auto path = ctx.cfg().recording.dir / session->recording_file;
-  auto reader = recording_reader::open(path);
-  if (!reader) {
-    throw command_error("cannot read the recording of session " + id + ": " + reader.error().text);
-  }
-  auto report = reader->verify(parse_hex(session->head_hash));
-  return {std::move(*session), std::move(*reader), std::move(report)};
+  return {std::move(*session), std::move(rec->reader), std::move(rec->report)};
 }
 
 // Long work shows progress on a terminal, and nothing when stderr is a file or pipe.
@@ -78,20 +61,7 @@ void print_sessions(cli_context& ctx, const policy::session_filter& filter, bool
   if (json) {
     auto doc = nlohmann::json::array();
     for (const auto& s : sessions) {
-      doc.push_back(
-          {{"id", s.id},
-           {"node", s.node},
-           {"user", s.user},
-           {"target", s.target},
-           {"login", s.login},
-           {"source", s.source_addr},
-           {"access_form", s.access_form},
-           {"started_at", s.started_at},
-           {"ended_at", s.ended_at.empty() ? nlohmann::json(nullptr) : nlohmann::json(s.ended_at)},
-           {"ended_reason", s.ended_reason},
-           {"bytes_raw", s.bytes_raw},
-           {"bytes_stored", s.bytes_stored},
-           {"lost_bytes", s.lost_bytes}});
+      doc.push_back(session_json(s));
     }
     return print_json(ctx.out, doc);
   }
@@ -161,8 +131,8 @@ void export_recording(cli_context& ctx, const std::string& id, const std::string
       throw command_error("cannot write " + escape(output, 200));
     }
   }
-  auto r =
-      write_asciicast(rec.reader, rec.report, output.empty() ? ctx.out : file, tty_progress(ctx));
+  auto r = write_asciicast({std::move(rec.reader), std::move(rec.report)},
+                           output.empty() ? ctx.out : file, tty_progress(ctx));
   if (!r) {
     throw command_error(r.error().text);
   }

@@ -9,6 +9,7 @@
 
 #include "cli.hpp"
 #include "table.hpp"
+#include "views.hpp"
 
 namespace bastion::admin {
 namespace {
@@ -60,21 +61,6 @@ struct audit_opts {
   int limit = 200;
   bool json = false;
 };
-
-nlohmann::json audit_json(const policy::audit_row& a) {
-  auto detail = nlohmann::json::parse(a.detail_json, nullptr, false);
-  return {
-      {"id", a.id},
-      {"at", a.at},
-      {"node", a.node},
-      {"kind", a.kind},
-      {"result", a.result},
-      {"actor", a.actor},
-      {"source", a.source_addr},
-      {"target", a.target_name},
-      {"session", a.session_id.empty() ? nlohmann::json(nullptr) : nlohmann::json(a.session_id)},
-      {"detail", detail.is_discarded() ? nlohmann::json(a.detail_json) : detail}};
-}
 
 void run_audit(cli_context& ctx, const audit_opts& o) {
   const auto opt = [](const std::string& s) { return s.empty() ? std::nullopt : std::optional(s); };

@@ -113,6 +113,14 @@ std::optional<net_block> parse_net_block(std::string_view text) {
   return block->prefix(bits);
 }
 
+bool net_block::is_loopback() const {
+  if (!v6) {
+    return bytes[0] == 127;
+  }
+  return std::all_of(bytes.begin(), bytes.end() - 1, [](unsigned char b) { return b == 0; }) &&
+         bytes[15] == 1;
+}
+
 bool net_block::contains(const net_block& address) const {
   return v6 == address.v6 && bits <= address.bits && address.prefix(bits).bytes == bytes;
 }

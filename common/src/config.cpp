@@ -143,6 +143,28 @@ void read_listener(config_section& s, endpoint& out) {
   s.finish();
 }
 
+void read_admin(config_section& s, config& c) {
+  s.read("enabled", c.admin_enabled);
+  s.read("listen", c.admin_listen);
+  s.read("tls_cert", c.admin_tls_cert);
+  s.read("tls_key", c.admin_tls_key);
+  s.read("max_connections", c.admin_max_connections, 1, 10000);
+  s.read("web_root", c.admin_web_root);
+  if (c.admin_tls_cert.empty() != c.admin_tls_key.empty()) {
+    s.fail_value(c.admin_tls_cert.empty() ? "tls_cert" : "tls_key",
+                 "set both tls_cert and tls_key (PEM files), or neither");
+  }
+  // Tokens and recordings must not cross a network in clear text.
+  const auto address = parse_ip(c.admin_listen.host);
+  if (c.admin_enabled && c.admin_tls_cert.empty() && !(address && address->is_loopback())) {
+    s.fail_value("listen", "\"" + c.admin_listen.to_string() +
+                               "\" is not a loopback address, and tokens must not cross a "
+                               "network in clear text: set admin.tls_cert and admin.tls_key, or "
+                               "listen on 127.0.0.1");
+  }
+  s.finish();
+}
+
 // Checks across keys, once every value is read.
 void validate(const config& c, config_section& top) {
   const auto fail = [&](std::string_view key, std::string_view problem) {
@@ -256,7 +278,7 @@ config parse_config(const std::string& yaml, const std::filesystem::path& source
   auto recording = top.child("recording");
   read_recording(recording, c.recording);
   auto admin = top.child("admin");
-  read_listener(admin, c.admin_listen);
+  read_admin(admin, c);
   auto metrics = top.child("metrics");
   metrics.read("enabled", c.metrics_enabled);
   read_listener(metrics, c.metrics_listen);
@@ -268,9 +290,6 @@ config parse_config(const std::string& yaml, const std::filesystem::path& source
   policy.read("journal_spool", c.journal_spool);
   policy.finish();
   top.finish();
-  if (admin.has("listen")) {
-    c.not_enforced_yet.emplace_back("admin.listen (the admin HTTP API; use bastionctl)");
-  }
   validate(c, top);
   if (!c.banner_file.empty()) {
     c.banner = read_banner_file(c.banner_file, top);
@@ -333,6 +352,13 @@ void check_key_files(const config& cfg) {
   }
   check(cfg.inner_host_key, "inner_host_key");
   check(cfg.upstream_key, "upstream_key");
+  for (const auto& [path, key] : {std::pair{cfg.admin_tls_cert, "admin.tls_cert"},
+                                  std::pair{cfg.admin_tls_key, "admin.tls_key"}}) {
+    if (!path.empty() && !std::ifstream(path)) {
+      throw config_error(cfg.source.string() + ": " + key + ": cannot read " + path.string() +
+                         "; give a PEM file that bastiond's user can read");
+    }
+  }
 }
 
 }  // namespace bastion

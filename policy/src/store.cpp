@@ -142,4 +142,8 @@ store::store(const std::string& conninfo, std::string actor, std::string node)
 
 store::~store() = default;
 
+void store::set_actor(std::string actor) {
+  impl_->actor = std::move(actor);
+}
+
 }  // namespace bastion::policy

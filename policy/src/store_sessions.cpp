@@ -13,14 +13,22 @@ constexpr std::string_view session_columns = R"(
   to_char(s.started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
   coalesce(to_char(s.ended_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'), ''),
   coalesce(s.ended_reason, ''), coalesce(r.path, ''), coalesce(r.head_hash, ''),
-  coalesce(r.bytes_raw, 0), coalesce(r.bytes_stored, 0), coalesce(r.lost_bytes, 0))";
+  coalesce(r.bytes_raw, 0), coalesce(r.bytes_stored, 0), coalesce(r.lost_bytes, 0),
+  (extract(epoch FROM s.started_at) * 1000000)::bigint)";
 
 session_info session_from(const pqxx::row& r) {
-  return {r[0].as<std::string>(),    r[1].as<std::string>(),    r[2].as<std::string>(),
-          r[3].as<std::string>(),    r[4].as<std::string>(),    r[5].as<std::string>(),
-          r[6].as<std::string>(),    r[7].as<std::string>(),    r[8].as<std::string>(),
-          r[9].as<std::string>(),    r[10].as<std::string>(),   r[11].as<std::string>(),
-          r[12].as<std::uint64_t>(), r[13].as<std::uint64_t>(), r[14].as<std::uint64_t>()};
+  session_info s{r[0].as<std::string>(), r[1].as<std::string>(), r[2].as<std::string>(),
+                 r[3].as<std::string>(), r[4].as<std::string>(), r[5].as<std::string>(),
+                 r[6].as<std::string>(), r[7].as<std::string>()};
+  s.started_unix_us = r[15].as<std::int64_t>();
+  s.ended_at = r[8].as<std::string>();
+  s.ended_reason = r[9].as<std::string>();
+  s.recording_file = r[10].as<std::string>();
+  s.head_hash = r[11].as<std::string>();
+  s.bytes_raw = r[12].as<std::uint64_t>();
+  s.bytes_stored = r[13].as<std::uint64_t>();
+  s.lost_bytes = r[14].as<std::uint64_t>();
+  return s;
 }
 
 // Anything but a session id is refused before the query.
@@ -34,6 +42,29 @@ void require_session_id(const std::string& id) {
 }
 
 }  // namespace
+
+std::string to_string(const session_cursor& c) {
+  return std::to_string(c.started_unix_us) + "." + c.id;
+}
+
+std::optional<session_cursor> parse_session_cursor(std::string_view text) {
+  const auto dot = text.find('.');
+  if (dot == std::string_view::npos || dot == 0 || dot > 18) {
+    return std::nullopt;
+  }
+  session_cursor out;
+  for (const char c : text.substr(0, dot)) {
+    if (c < '0' || c > '9') {
+      return std::nullopt;
+    }
+    out.started_unix_us = out.started_unix_us * 10 + (c - '0');
+  }
+  out.id = text.substr(dot + 1);
+  if (!is_session_id(out.id)) {
+    return std::nullopt;
+  }
+  return out;
+}
 
 bool is_session_id(std::string_view text) {
   if (text.size() != 36) {
@@ -140,18 +171,47 @@ std::vector<session_info> store::list_sessions(const session_filter& f) {
   for (const auto& text : {f.user, f.target, f.since}) {
     require_text("filter", text.value_or(""));
   }
+  if (f.after) {
+    require_session_id(f.after->id);
+  }
+  // The cursor's instant is rebuilt exactly from whole microseconds (a float epoch would round).
   return impl_->transact("list sessions", [&](pqxx::work& txn) {
     const auto rows = txn.exec_params(
         fmt::format(
             "SELECT {} FROM sessions s LEFT JOIN recordings r ON r.session_id = s.id "
             "WHERE ($1 = false OR s.ended_at IS NULL) AND ($2 = '' OR s.user_name = $2) "
             "AND ($3 = '' OR s.target_name = $3) AND ($4 = '' OR s.started_at >= $4::timestamptz) "
-            "ORDER BY s.started_at DESC, s.id LIMIT $5",
+            "AND ($6::bigint IS NULL OR (s.started_at, s.id) < "
+            "('epoch'::timestamptz + $6::bigint * interval '1 microsecond', $7::uuid)) "
+            "ORDER BY s.started_at DESC, s.id DESC LIMIT $5",
             session_columns),
-        f.live_only, f.user.value_or(""), f.target.value_or(""), f.since.value_or(""), f.limit);
+        f.live_only, f.user.value_or(""), f.target.value_or(""), f.since.value_or(""), f.limit,
+        f.after ? std::optional(f.after->started_unix_us) : std::nullopt,
+        f.after ? f.after->id : std::string("00000000-0000-0000-0000-000000000000"));
     std::vector<session_info> out;
     for (const auto& r : rows) {
       out.push_back(session_from(r));
+    }
+    return out;
+  });
+}
+
+std::vector<channel_info> store::list_channels(const std::string& session_id) {
+  require_session_id(session_id);
+  return impl_->transact("list channels", [&](pqxx::work& txn) {
+    const auto rows = txn.exec_params(
+        fmt::format("SELECT channel_no, kind, detail::text, {}, coalesce({}, ''), exit_status, "
+                    "coalesce(exit_signal, ''), bytes_in, bytes_out FROM channels "
+                    "WHERE session_id = $1::uuid ORDER BY channel_no",
+                    fmt::format(iso_time_sql, "opened_at"), fmt::format(iso_time_sql, "closed_at")),
+        session_id);
+    std::vector<channel_info> out;
+    out.reserve(rows.size());
+    for (const auto& r : rows) {
+      out.push_back({r[0].as<std::uint32_t>(), r[1].as<std::string>(), r[2].as<std::string>(),
+                     r[3].as<std::string>(), r[4].as<std::string>(),
+                     r[5].is_null() ? std::nullopt : std::optional(r[5].as<int>()),
+                     r[6].as<std::string>(), r[7].as<std::uint64_t>(), r[8].as<std::uint64_t>()});
     }
     return out;
   });
@@ -171,8 +231,9 @@ std::optional<session_info> store::find_session(const std::string& id) {
   });
 }
 
-session_info store::request_kill(const std::string& id) {
+session_info store::request_kill(const std::string& id, const std::string& reason) {
   require_session_id(id);
+  require_text("reason", reason);
   return impl_->transact("kill session", [&](pqxx::work& txn) {
     const auto rows = txn.exec_params(fmt::format("SELECT {} FROM sessions s LEFT JOIN recordings "
                                                   "r ON r.session_id = s.id WHERE s.id = $1::uuid",
@@ -188,11 +249,14 @@ session_info store::request_kill(const std::string& id) {
     const nlohmann::json payload = {{"op", "kill"}, {"session", id}, {"by", impl_->actor}};
     // Delivered at commit, with the audit row, to every node listening.
     txn.exec_params("SELECT pg_notify('bastion_control', $1)", payload.dump());
-    impl_->audit(txn, "admin.kill",
-                 {{"session", id},
-                  {"target", session.target},
-                  {"user", session.user},
-                  {"node", session.node}});
+    nlohmann::json detail{{"session", id},
+                          {"target", session.target},
+                          {"user", session.user},
+                          {"node", session.node}};
+    if (!reason.empty()) {
+      detail["reason"] = reason;
+    }
+    impl_->audit(txn, "admin.kill", detail);
     return session;
   });
 }

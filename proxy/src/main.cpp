@@ -8,6 +8,7 @@
 #include <iostream>
 #include <optional>
 
+#include <bastion/admin/api_server.hpp>
 #include <bastion/admin/metrics_endpoint.hpp>
 #include <bastion/common/config.hpp>
 #include <bastion/common/log.hpp>
@@ -45,9 +46,6 @@ int serve(const bastion::config& cfg) {
   bastion::init_logging(cfg.log_level,
                         cfg.log_json ? bastion::log_format::json : bastion::log_format::text,
                         static_cast<std::size_t>(cfg.log_queue_lines));
-  for (const auto& key : cfg.not_enforced_yet) {
-    spdlog::warn("config {}: accepted but not enforced yet: {}", cfg.source.string(), key);
-  }
   // A peer that closes its socket must be an error return on that connection, never a signal
   // that ends the process.
   std::signal(SIGPIPE, SIG_IGN);
@@ -72,6 +70,10 @@ int serve(const bastion::config& cfg) {
   if (cfg.metrics_enabled) {
     metrics.emplace(cfg);
   }
+  std::optional<bastion::admin::api_server> api;
+  if (cfg.admin_enabled) {
+    api.emplace(cfg, srv.journal());
+  }
   return srv.run();
 }
 
@@ -93,9 +95,6 @@ int main(int argc, char** argv) {
     const auto cfg = bastion::load_config(config_path);
     bastion::check_key_files(cfg);
     if (check_only) {
-      for (const auto& key : cfg.not_enforced_yet) {
-        std::cout << config_path << ": note: accepted but not enforced yet: " << key << "\n";
-      }
       std::cout << config_path << ": ok\n";
       return 0;
     }

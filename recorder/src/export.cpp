@@ -5,8 +5,11 @@
 #include <nlohmann/json.hpp>
 #include <ostream>
 
+#include <bastion/recorder/asciicast.hpp>
 #include <bastion/recorder/export.hpp>
 #include <bastion/recorder/sanitizer.hpp>
+
+#include "metadata.hpp"
 
 namespace bastion::recorder {
 namespace {
@@ -17,13 +20,6 @@ std::uint64_t total_stored(const verify_report& report) {
     total += c.header.stored_len;
   }
   return total;
-}
-
-// Events carry JSON metadata written by the bastion itself, but a recording is read as untrusted:
-// a parse failure yields an empty object, never an exception.
-nlohmann::json metadata(const event& ev) {
-  auto doc = nlohmann::json::parse(ev.data, nullptr, false);
-  return doc.is_object() ? doc : nlohmann::json::object();
 }
 
 double seconds(std::chrono::microseconds t) {
@@ -81,9 +77,11 @@ std::set<std::uint32_t> terminal_channels(recording_reader& reader, const verify
   std::set<std::uint32_t> ptys;
   std::set<std::uint32_t> sessions;
   (void)for_each_event(reader, report, std::chrono::microseconds(0), [&](const event& ev) {
-    if (ev.type == event_type::channel_request && metadata(ev).value("request", "") == "pty-req") {
+    if (ev.type == event_type::channel_request &&
+        field<std::string>(metadata(ev), "request", "") == "pty-req") {
       ptys.insert(ev.channel);
-    } else if (ev.type == event_type::channel_open && metadata(ev).value("kind", "") == "session") {
+    } else if (ev.type == event_type::channel_open &&
+               field<std::string>(metadata(ev), "kind", "") == "session") {
       sessions.insert(ev.channel);
     }
     return true;
@@ -91,58 +89,20 @@ std::set<std::uint32_t> terminal_channels(recording_reader& reader, const verify
   return ptys.empty() ? sessions : ptys;
 }
 
-result<void> write_asciicast(recording_reader& reader, const verify_report& report,
-                             std::ostream& out, const progress_fn& progress) {
-  const auto terminals = terminal_channels(reader, report);
-  const auto shown = [&](std::uint32_t ch) { return terminals.contains(ch); };
-  nlohmann::json header{{"version", 2},
-                        {"width", 80},
-                        {"height", 24},
-                        {"timestamp", reader.header().started_unix_us / 1000000}};
-  // The terminal size and type come from the first PTY request.
-  (void)for_each_event(reader, report, std::chrono::microseconds(0), [&](const event& ev) {
-    const auto meta =
-        ev.type == event_type::channel_request ? metadata(ev) : nlohmann::json::object();
-    if (meta.value("request", "") != "pty-req") {
-      return true;
+result<void> write_asciicast(opened_recording recording, std::ostream& out,
+                             const progress_fn& progress) {
+  asciicast_stream cast(std::move(recording));
+  for (;;) {
+    auto piece = cast.next(std::size_t{256} * 1024);
+    if (!piece) {
+      return piece.error();
     }
-    header["width"] = meta.value("cols", 80);
-    header["height"] = meta.value("rows", 24);
-    header["env"] = {{"TERM", meta.value("term", "xterm")}};
-    return false;
-  });
-  out << dump(header) << "\n";
-  std::map<std::uint32_t, terminal_sanitizer> sanitizers;
-  std::uint64_t done = 0;
-  const std::uint64_t total = total_stored(report);
-  std::string clean;
-  for (const auto& chunk : report.good) {
-    auto events = reader.read_chunk(chunk);
-    if (!events) {
-      return events.error();
+    if (piece->empty()) {
+      break;
     }
-    for (const auto& ev : *events) {
-      if (!shown(ev.channel)) {
-        continue;
-      }
-      if (ev.type == event_type::data && ev.stream != stream::input) {
-        clean.clear();
-        sanitizers[ev.channel].feed(ev.data, clean);
-        if (!clean.empty()) {
-          out << dump(nlohmann::json::array({seconds(ev.offset), "o", clean})) << "\n";
-        }
-      } else if (ev.type == event_type::data) {
-        out << dump(nlohmann::json::array({seconds(ev.offset), "i", ev.data})) << "\n";
-      } else if (ev.type == event_type::window_change) {
-        out << dump(
-                   nlohmann::json::array({seconds(ev.offset), "r",
-                                          std::to_string(ev.cols) + "x" + std::to_string(ev.rows)}))
-            << "\n";
-      }
-    }
-    done += chunk.header.stored_len;
+    out << *piece;
     if (progress) {
-      progress(done, total);
+      progress(cast.done_bytes(), cast.total_bytes());
     }
   }
   if (!out) {

@@ -122,6 +122,7 @@ std::string bastionctl_test::write_config(int listen_port, const std::string& li
                  "\"]\ninner_host_key: \"" + inner + "\"\nupstream_key: \"" + upstream +
                  "\"\ndatabase: \"" + conninfo_ + "\"\nnode_name: test-node\n" +
                  "metrics: { listen: \"127.0.0.1:" + std::to_string(metrics_port_) + "\" }\n" +
+                 "admin: { listen: \"127.0.0.1:" + std::to_string(admin_port_) + "\" }\n" +
                  "limits: { drain_timeout: 5s" + (limits.empty() ? "" : ", " + limits) +
                  " }\nrecording: { dir: \"" + recording_dir().string() + "\"" +
                  (recording.empty() ? "" : ", " + recording) + " }\npolicy: { journal_spool: \"" +

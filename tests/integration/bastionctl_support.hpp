@@ -60,6 +60,7 @@ class bastionctl_test : public ::testing::Test {
   std::string conninfo_;
   std::string dbname_;
   int metrics_port_ = free_port();  // write_config's metrics.listen
+  int admin_port_ = free_port();    // write_config's admin.listen
 
  private:
   temp_dir dir_{"bastion-test", unprivileged_uid()};  // bastiond writes its recordings here

@@ -45,23 +45,6 @@ TEST_F(bastiond, check_config_accepts_a_good_config) {
   EXPECT_CONTAINS(r.out, ": ok");
 }
 
-TEST_F(bastiond, keys_for_features_not_built_yet_are_named_at_startup) {
-  std::string text = read_file(write_config(free_port()));
-  text += "admin: { listen: \"127.0.0.1:8022\" }\n";
-  text.replace(text.find("limits: {"), 9, "limits: { max_startups: \"10:30:100\",");  // enforced
-  const auto config = dir().write("later.yaml", text);
-  const auto r = run({BASTIOND_PATH, "--check-config", "--config", config.string()});
-  EXPECT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_EQ(r.out.find("limits.max_startups"), std::string::npos) << r.out;
-  EXPECT_CONTAINS(r.out, "note: accepted but not enforced yet: admin.listen");
-  const std::string log = (dir() / "later.log").string();
-  child_process daemon({BASTIOND_PATH, "--config", config.string()}, log);
-  ASSERT_TRUE(wait_for_log(log, "listening on", std::chrono::seconds(30))) << read_file(log);
-  EXPECT_EQ(read_file(log).find("limits.max_startups"), std::string::npos) << read_file(log);
-  EXPECT_CONTAINS(read_file(log), "accepted but not enforced yet: admin.listen");
-  EXPECT_EQ(daemon.stop(SIGTERM), 0);
-}
-
 TEST_F(bastiond, check_config_names_the_bad_key_and_the_fix) {
   const auto bad = dir().write("bad.yaml", "database: x\nlimits:\n  login_grace_time: soon\n");
   const auto r = run({BASTIOND_PATH, "--check-config", "--config", bad.string()});

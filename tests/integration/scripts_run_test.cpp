@@ -19,14 +19,16 @@ class scripts_run : public ::testing::Test {
   void SetUp() override {
     port_ = free_port();
     const std::string v = var_.path().string();
-    var_.write("bastion.yaml",
-               "listen: [\"127.0.0.1:" + std::to_string(port_) + "\"]\nhost_keys: [\"" + v +
-                   "/keys/ssh_host_ed25519_key\"]\ninner_host_key: \"" + v +
-                   "/keys/inner_host_ed25519_key\"\nupstream_key: \"" + v +
-                   "/keys/upstream_ed25519_key\"\ndatabase: \"host=" + v +
-                   "/run dbname=bastion user=bastion\"\nrecording: { dir: \"" + v +
-                   "/recordings\" }\nmetrics: { listen: \"127.0.0.1:" +
-                   std::to_string(free_port()) + "\" }\nlimits: { drain_timeout: 5s }\n");
+    var_.write(
+        "bastion.yaml",
+        "listen: [\"127.0.0.1:" + std::to_string(port_) + "\"]\nhost_keys: [\"" + v +
+            "/keys/ssh_host_ed25519_key\"]\ninner_host_key: \"" + v +
+            "/keys/inner_host_ed25519_key\"\nupstream_key: \"" + v +
+            "/keys/upstream_ed25519_key\"\ndatabase: \"host=" + v +
+            "/run dbname=bastion user=bastion\"\nrecording: { dir: \"" + v +
+            "/recordings\" }\nmetrics: { listen: \"127.0.0.1:" + std::to_string(free_port()) +
+            "\" }\nadmin: { listen: \"127.0.0.1:" + std::to_string(free_port()) +
+            "\" }\nlimits: { drain_timeout: 5s }\n");
     log_ = (dir_ / "run.log").string();
     script_ = std::make_unique<child_process>(
         // The binaries of the build under test; scripts/test has installed and built already.

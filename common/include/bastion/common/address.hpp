@@ -32,6 +32,8 @@ struct net_block {
   int bits = 0;
 
   bool contains(const net_block& address) const;
+  // 127.0.0.0/8 or ::1.
+  bool is_loopback() const;
   // The block of this address's first `bits` bits (at most its own), the other bits cleared.
   net_block prefix(int bits) const;
   // "10.0.0.0/8", or the bare address for a block of all its bits.

@@ -100,7 +100,16 @@ struct config {
   // per bastiond: it is locked while in use. Unset: `journal` beside recording.dir.
   std::filesystem::path journal_spool = "var/journal";
   recording_config recording;
+  // The admin HTTP API and web console. Plain HTTP only on a loopback address: anywhere else it
+  // needs tls_cert and tls_key (PEM files: the certificate chain and its private key).
+  bool admin_enabled = true;
   endpoint admin_listen{"127.0.0.1", 8022};
+  std::filesystem::path admin_tls_cert;
+  std::filesystem::path admin_tls_key;
+  int admin_max_connections = 64;  // past it, new connections are closed at once
+  // The console's static files (index.html, app.js, the player): built into build/web, which
+  // scripts/run points at; unset, bastiond serves the API only.
+  std::filesystem::path admin_web_root;
   // The Prometheus metrics at http://metrics_listen/metrics; off only where nothing scrapes.
   bool metrics_enabled = true;
   endpoint metrics_listen{"127.0.0.1", 9122};
@@ -113,9 +122,6 @@ struct config {
   bool log_json = false;       // log: { format: json }: one JSON object per line
   int log_queue_lines = 8192;  // log: { queue_lines: N }: past this many waiting, the oldest go
   std::string node_name;  // defaults to the host name; identifies this node in sessions and audit
-  // Keys present in the file for features that this build does not have yet, each with what it
-  // would do: bastiond names them at startup rather than ignore them silently.
-  std::vector<std::string> not_enforced_yet;
 };
 
 // Reads and validates FILE. Throws config_error naming the file, line, key and fix.

@@ -49,7 +49,8 @@ struct session_info {
   std::string source_addr;
   std::string access_form;
   std::string started_at;
-  std::string ended_at;  // "" while live
+  std::int64_t started_unix_us = 0;  // exact: the keyset of the listing's pages
+  std::string ended_at;              // "" while live
   std::string ended_reason;
   std::string recording_file;
   std::string head_hash;  // "" until finalised
@@ -58,6 +59,15 @@ struct session_info {
   std::uint64_t lost_bytes = 0;
 };
 
+// Where a page of the session listing ends: the last row's start and id. As text (an API's
+// next_cursor), "MICROSECONDS.ID".
+struct session_cursor {
+  std::int64_t started_unix_us = 0;
+  std::string id;
+};
+std::string to_string(const session_cursor& c);
+std::optional<session_cursor> parse_session_cursor(std::string_view text);
+
 struct session_filter {
   bool live_only = false;
   std::optional<std::string> user;
@@ -65,6 +75,20 @@ struct session_filter {
   std::optional<std::string>
       since;  // a timestamp PostgreSQL reads, e.g. "2026-11-25" or "2026-11-25T10:00Z"
   int limit = 1000;
+  std::optional<session_cursor> after;  // only sessions listed after this one
+};
+
+// A channel of a session as its row says: kind, what it ran or reached, its end and byte counts.
+struct channel_info {
+  std::uint32_t channel_no = 0;
+  std::string kind;
+  std::string detail_json;
+  std::string opened_at;
+  std::string closed_at;  // "" while open
+  std::optional<int> exit_status;
+  std::string exit_signal;
+  std::uint64_t bytes_in = 0;
+  std::uint64_t bytes_out = 0;
 };
 
 // `bastionctl audit`: the audit trail, newest first. Every filter is optional.

@@ -15,6 +15,7 @@
 #include <bastion/policy/journal.hpp>
 #include <bastion/policy/names.hpp>
 #include <bastion/policy/sessions.hpp>
+#include <bastion/policy/tokens.hpp>
 
 namespace bastion::policy {
 
@@ -141,16 +142,33 @@ class store {
   // database came back writes the same row.
   void start_session(const session_start& s);
   void end_session(const std::string& id, const std::string& reason, const recording_end& rec);
+  // Newest first. A filter with a cursor continues a listing after the row it names, so that
+  // pages stay free of duplicates and gaps while sessions start.
   std::vector<session_info> list_sessions(const session_filter& filter);
   std::optional<session_info> find_session(const std::string& id);
+  // The channel rows of a session, in channel order.
+  std::vector<channel_info> list_channels(const std::string& session_id);
   // Asks the node that holds live session `id` to end it (NOTIFY bastion_control, which every node
   // hears), and audits the request. Returns the session as it was; one that had already ended is
-  // not asked. store_error(not_found) if there is none.
-  session_info request_kill(const std::string& id);
+  // not asked. store_error(not_found) if there is none. `reason`, if given, goes to the audit row.
+  session_info request_kill(const std::string& id, const std::string& reason = "");
   // The audit trail (store_audit.cpp).
   std::vector<audit_row> list_audit(const audit_filter& filter);
   // Sessions of `node` that never ended: left by a crash when this node starts.
   std::vector<session_info> unfinished_sessions(const std::string& node);
+
+  // Admin API tokens (store_tokens.cpp). Only the token's hash reaches the database.
+  // create_token refuses a user who is not an admin or is disabled; a ttl gives it an expiry.
+  token_info create_token(const std::string& user, const std::string& hash,
+                          std::optional<std::int64_t> ttl_seconds);
+  std::vector<token_info> list_tokens();
+  void revoke_token(std::int64_t id);
+  // Whether the token with this hash lets its holder in now, and whose it is; marks it used.
+  token_check check_token(const std::string& hash);
+
+  // Who the following changes are audited as: the admin API acts for each request's token user
+  // on one pooled connection.
+  void set_actor(std::string actor);
 
   // Users, keys, targets and grants as one consistent read (store_snapshot.cpp).
   struct snapshot_rows load_snapshot_rows();

@@ -36,6 +36,9 @@ class server {
   // limits.drain_timeout, closes the rest and returns 0.
   int run();
 
+  // The audit and session rows' writer, for the other services of the process (the admin API).
+  policy::journal& journal() { return *journal_; }
+
  private:
   // The outer and inner host keys (into their binds) and the upstream key.
   void load_keys();

@@ -6,6 +6,7 @@
 #include <iosfwd>
 #include <set>
 
+#include <bastion/recorder/asciicast.hpp>
 #include <bastion/recorder/reader.hpp>
 
 namespace bastion::recorder {
@@ -24,10 +25,9 @@ std::set<std::uint32_t> terminal_channels(recording_reader& reader, const verify
 // Progress for long exports: bytes of chunks done, and in all.
 using progress_fn = std::function<void(std::uint64_t done, std::uint64_t total)>;
 
-// asciicast v2: "o" (output, sanitized), "i" (input) and "r" (resize) events of the PTY channels
-// (or of every channel if none had a PTY).
-result<void> write_asciicast(recording_reader& reader, const verify_report& report,
-                             std::ostream& out, const progress_fn& progress = {});
+// The whole of asciicast_stream's cast (asciicast.hpp), written to `out`.
+result<void> write_asciicast(opened_recording recording, std::ostream& out,
+                             const progress_fn& progress = {});
 
 // For each channel: chN.stdin, chN.stdout, chN.stderr (only those with data) and chN.json (its
 // open and requests, EOFs and exit) in `dir`, which is created.

@@ -1,0 +1,67 @@
+// The admin API's endpoints: authentication by bearer token, the routes under /api/v1/, and the
+// audit row of every request. Each request's blocking work runs on the worker pool; this code runs
+// on the connection's strand and only awaits it. Internal to admin/.
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/beast/http.hpp>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <bastion/common/config.hpp>
+#include <bastion/policy/journal.hpp>
+#include <bastion/recorder/asciicast.hpp>
+
+#include "worker_pool.hpp"
+
+namespace bastion::admin {
+
+namespace http = boost::beast::http;
+using api_request = http::request<http::string_body>;
+
+struct api_reply {
+  http::status status = http::status::ok;
+  std::string content_type = "application/json";
+  std::string body;
+  std::vector<std::pair<http::field, std::string>> headers;
+  // When set, the body is this cast, streamed piece by piece (chunked) instead of `body`.
+  std::unique_ptr<recorder::asciicast_stream> cast;
+};
+
+// An error reply: {"error": CODE, "detail": TEXT}, CODE the status's reason in snake case.
+api_reply error_reply(http::status status, const std::string& detail);
+
+class api_router {
+ public:
+  api_router(const config& cfg, worker_pool& pool, policy::journal& journal);
+
+  // Answers one request from `peer` ("127.0.0.1:40000"); never throws.
+  boost::asio::awaitable<api_reply> handle(const api_request& req, const std::string& peer);
+
+ private:
+  struct caller {
+    std::string user;
+    std::int64_t token_id = 0;
+  };
+  struct route;
+
+  boost::asio::awaitable<api_reply> authorize_and_route(const api_request& req, caller& who);
+  boost::asio::awaitable<api_reply> route_sessions(const route& r, const api_request& req,
+                                                   const caller& who);
+  boost::asio::awaitable<api_reply> list_sessions(const route& r);
+  boost::asio::awaitable<api_reply> show_session(const std::string& id);
+  boost::asio::awaitable<api_reply> stream_asciicast(const route& r, const std::string& id);
+  boost::asio::awaitable<api_reply> kill_session(const std::string& id, const std::string& body,
+                                                 const caller& who);
+  boost::asio::awaitable<api_reply> list_audit(const route& r);
+  void audit(const api_request& req, const std::string& peer, const caller& who,
+             const api_reply& reply) const;
+
+  const config& cfg_;
+  worker_pool& pool_;
+  policy::journal& journal_;
+};
+
+}  // namespace bastion::admin

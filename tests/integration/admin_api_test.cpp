@@ -1,0 +1,214 @@
+// The admin HTTP API against a real bastiond and PostgreSQL: tokens, hostile requests, paging and
+// the audit of every request.
+#include <set>
+
+#include "admin_api_support.hpp"
+
+namespace bastion::test {
+namespace {
+
+constexpr const char* some_id = "0b6b2a8e-8a3c-4a8e-9f0e-3d2f1c0b9a87";
+
+// Each endpoint, as a method and a target.
+const std::vector<std::pair<std::string, std::string>>& endpoints() {
+  static const std::vector<std::pair<std::string, std::string>> all{
+      {"GET", "/api/v1/me"},
+      {"GET", "/api/v1/sessions"},
+      {"GET", std::string("/api/v1/sessions/") + some_id},
+      {"GET", std::string("/api/v1/sessions/") + some_id + "/asciicast"},
+      {"POST", std::string("/api/v1/sessions/") + some_id + "/kill"},
+      {"GET", "/api/v1/audit"},
+  };
+  return all;
+}
+
+class admin_api : public admin_api_fixture {
+ protected:
+  // Every endpoint answers `status` to `token`, with a JSON error naming `detail`.
+  void expect_every_endpoint(const std::string& token, int status, const std::string& detail) {
+    for (const auto& [method, target] : endpoints()) {
+      const auto r = call(method, target, token);
+      EXPECT_EQ(r.status, status) << method << " " << target << "\n" << r.headers << r.body;
+      EXPECT_CONTAINS(r.doc.value("detail", ""), detail);
+    }
+  }
+};
+
+TEST_F(admin_api, every_endpoint_takes_only_a_valid_admin_token) {
+  for (const auto& [method, target] : endpoints()) {
+    const auto r = call(method, target, token_);
+    EXPECT_NE(r.status, 401) << method << " " << target;
+    EXPECT_NE(r.status, 403) << method << " " << target;
+    EXPECT_TRUE(r.status == 200 || r.status == 404) << method << " " << target << ": " << r.body;
+  }
+  EXPECT_EQ(get("/api/v1/me").doc["user"], "carol");
+
+  expect_every_endpoint("", 401, "Authorization: Bearer TOKEN");
+  EXPECT_EQ(call("GET", "/api/v1/me", "").header("WWW-Authenticate"), "Bearer");
+  expect_every_endpoint("bst_" + std::string(43, 'A'), 401, "not known");
+  expect_every_endpoint("not-a-token", 401, "Authorization: Bearer TOKEN");
+
+  const std::string revoked = new_token("carol");
+  const auto listed = json({"token", "list"});
+  ASSERT_EQ(listed.size(), 2U);
+  ok({"token", "revoke", std::to_string(listed[1]["id"].get<int>())});
+  expect_every_endpoint(revoked, 401, "revoked");
+
+  const std::string expiring = new_token("carol", {"--ttl", "1s"});
+  EXPECT_EQ(call("GET", "/api/v1/me", expiring).status, 200);
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  expect_every_endpoint(expiring, 401, "expired");
+
+  // Only admins hold tokens; one whose admin flag was taken away (or who was disabled) is refused.
+  const auto refused = ctl({"token", "create", "alice"});
+  EXPECT_EQ(refused.exit_code, 1);
+  EXPECT_CONTAINS(refused.err, "is not an admin; only admins hold API tokens");
+  ok({"user", "add", "dave", "--admin"});
+  const std::string demoted = new_token("dave");
+  postgres_cluster::instance().psql(dbname_,
+                                    "UPDATE users SET is_admin = false WHERE name = 'dave'");
+  expect_every_endpoint(demoted, 403, "not an admin");
+  ok({"user", "disable", "carol"});
+  expect_every_endpoint(token_, 403, "disabled");
+  // The token itself is never stored.
+  EXPECT_EQ(count_rows("admin_tokens WHERE token_hash = '" + token_ + "'"), 0);
+}
+
+TEST_F(admin_api, ids_and_paths_that_try_to_escape_are_refused) {
+  for (const std::string& id :
+       std::vector<std::string>{"..%2f..%2f..%2fetc%2fpasswd", "..", "%2e%2e", "%00",
+                                "0b6b2a8e-8a3c-4a8e-9f0e-3d2f1c0b9a8%00", std::string(4000, 'a'),
+                                "0B6B2A8E-8A3C-4A8E-9F0E-3D2F1C0B9A87"}) {
+    for (const char* suffix : {"", "/asciicast"}) {
+      const auto r = get("/api/v1/sessions/" + id + suffix);
+      EXPECT_EQ(r.status, 400) << id << suffix << ": " << r.body;
+      EXPECT_CONTAINS(r.doc.value("detail", ""), "is not a session id");
+    }
+  }
+  EXPECT_EQ(get("/api/v1/sessions/../../../etc/passwd").status, 400);
+  EXPECT_EQ(get("/api/v1/../../etc/passwd").status, 404);
+  // A row altered to point at another file is refused before any file is opened.
+  postgres_cluster::instance().psql(
+      dbname_, std::string("INSERT INTO sessions (id, node, user_name, target_name, login, "
+                           "source_addr, access_form, started_at) VALUES ('") +
+                   some_id +
+                   "', 'n', 'alice', 't1', 'root', '127.0.0.1:1', 'jump', now()); "
+                   "INSERT INTO recordings (session_id, path, format_version) VALUES ('" +
+                   some_id + "', '../../../../etc/passwd', 1)");
+  const auto altered = get(std::string("/api/v1/sessions/") + some_id + "/asciicast");
+  EXPECT_EQ(altered.status, 409) << altered.body;
+  EXPECT_CONTAINS(altered.doc.value("detail", ""), "the database row was altered");
+}
+
+TEST_F(admin_api, hostile_requests_get_a_clear_error_and_change_nothing) {
+  const std::string auth = "Authorization: Bearer " + token_ + "\r\n";
+  const auto huge_header = parse_http_response(
+      http_exchange(admin_port_, "GET /api/v1/me HTTP/1.1\r\nHost: x\r\n" + auth +
+                                     "X-Pad: " + std::string(9000, 'p') + "\r\n\r\n"));
+  EXPECT_EQ(huge_header.status, 431);
+  EXPECT_CONTAINS(huge_header.doc.value("detail", ""), "headers are over 8 KiB");
+  const auto huge_body = parse_http_response(
+      http_exchange(admin_port_, std::string("POST /api/v1/sessions/") + some_id +
+                                     "/kill HTTP/1.1\r\nHost: x\r\n" + auth +
+                                     "Content-Length: 70000\r\n\r\n" + std::string(70000, '{')));
+  EXPECT_EQ(huge_body.status, 413);
+  EXPECT_CONTAINS(huge_body.doc.value("detail", ""), "body is over 64 KiB");
+  const auto not_http = parse_http_response(http_exchange(admin_port_, "HELLO\r\n\r\n"));
+  EXPECT_EQ(not_http.status, 400);
+
+  // Bad JSON, unknown fields and bad query values are named; nothing is killed or listed.
+  for (const char* body : {"{", "[1]", R"({"reason": 5})", R"({"why": "x"})"}) {
+    const auto r = call("POST", std::string("/api/v1/sessions/") + some_id + "/kill", token_, body);
+    EXPECT_EQ(r.status, 400) << body;
+    EXPECT_FALSE(r.doc.value("detail", "").empty()) << r.body;
+  }
+  EXPECT_EQ(count_rows("audit_events WHERE kind = 'admin.kill'"), 0);
+  for (const auto& [target, detail] : std::vector<std::pair<std::string, std::string>>{
+           {"/api/v1/sessions?limit=0", "limit must be a whole number from 1 to 1000"},
+           {"/api/v1/sessions?limit=5&limit=6", "given twice"},
+           {"/api/v1/sessions?bogus=1", "unknown query parameter \"bogus\""},
+           {"/api/v1/sessions?user=%ZZ", "not followed by two hex digits"},
+           {"/api/v1/sessions?user=a%00b", "UTF-8 text"},
+           {"/api/v1/sessions?cursor=123", "cursor is not one this API gave"},
+           {"/api/v1/sessions?since=yesterday-ish", "refused the value"},
+           {"/api/v1/audit?kind=DROP%20TABLE", "is not an audit kind"},
+           {"/api/v1/sessions/" + std::string(some_id) + "/asciicast?from=-1", "from must be"}}) {
+    const auto r = get(target);
+    EXPECT_EQ(r.status, 400) << target << ": " << r.body;
+    EXPECT_CONTAINS(r.doc.value("detail", ""), detail);
+    EXPECT_EQ(r.doc.value("error", ""), "bad_request");
+  }
+  const auto wrong_method = call("DELETE", "/api/v1/sessions", token_);
+  EXPECT_EQ(wrong_method.status, 405);
+  EXPECT_EQ(wrong_method.header("Allow"), "GET");
+  EXPECT_EQ(get("/api/v1/nothing").status, 404);
+  EXPECT_EQ(count_rows("sessions"), 0);
+}
+
+TEST_F(admin_api, pages_through_a_thousand_sessions_without_a_duplicate_or_a_gap) {
+  // Sessions that share start times: the page boundary must break ties by id.
+  postgres_cluster::instance().psql(
+      dbname_,
+      "INSERT INTO sessions (id, node, user_name, target_name, login, source_addr, access_form, "
+      "started_at) SELECT gen_random_uuid(), 'n', 'alice', 't' || (i % 7), 'root', '127.0.0.1:1', "
+      "'jump', timestamptz '2026-12-01' + (i / 10) * interval '1 second' "
+      "FROM generate_series(1, 1000) AS i");
+  std::vector<std::string> seen;
+  std::string cursor;
+  for (int page = 0; page < 100; ++page) {
+    const auto r = get("/api/v1/sessions?limit=37" + (cursor.empty() ? "" : "&cursor=" + cursor));
+    ASSERT_EQ(r.status, 200) << r.body;
+    for (const auto& s : r.doc["sessions"]) {
+      seen.push_back(s["id"]);
+    }
+    if (page == 3) {
+      // Sessions that start while an admin pages do not shift the pages after.
+      postgres_cluster::instance().psql(
+          dbname_,
+          "INSERT INTO sessions (id, node, user_name, target_name, login, source_addr, "
+          "access_form, started_at) SELECT gen_random_uuid(), 'n', 'bob', 't', 'root', "
+          "'127.0.0.1:1', 'jump', now() FROM generate_series(1, 50)");
+    }
+    if (r.doc["next_cursor"].is_null()) {
+      break;
+    }
+    cursor = r.doc["next_cursor"];
+  }
+  EXPECT_EQ(seen.size(), 1000U);
+  EXPECT_EQ(std::set<std::string>(seen.begin(), seen.end()).size(), 1000U);
+  const std::string expected = postgres_cluster::instance().psql(
+      dbname_,
+      "SELECT string_agg(id::text, ',' ORDER BY started_at DESC, id DESC) FROM sessions "
+      "WHERE user_name = 'alice'");
+  std::string got;
+  for (const auto& id : seen) {
+    got += (got.empty() ? "" : ",") + id;
+  }
+  EXPECT_EQ(got + "\n", expected);
+  // Filters page too.
+  const auto t3 = get("/api/v1/sessions?target=t3&limit=1000");
+  EXPECT_EQ(t3.doc["sessions"].size(), 143U);
+  EXPECT_TRUE(t3.doc["next_cursor"].is_null());
+}
+
+TEST_F(admin_api, every_request_is_audited_with_who_and_what) {
+  EXPECT_EQ(get("/api/v1/sessions?user=alice").status, 200);
+  EXPECT_EQ(call("GET", "/api/v1/audit", "").status, 401);
+  EXPECT_EQ(get(std::string("/api/v1/sessions/") + some_id).status, 404);
+  EXPECT_CONTAINS(audit_rows("kind = 'admin.api'", 3), "ok carol 127.0.0.1:");
+  const std::string detail = postgres_cluster::instance().psql(
+      dbname_,
+      "SELECT string_agg(result || ' ' || actor || ' ' || (detail->>'status') || ' ' || "
+      "(detail->>'path') || ' ' || coalesce(session_id::text, '-'), ',' ORDER BY id) "
+      "FROM audit_events WHERE kind = 'admin.api'");
+  EXPECT_EQ(detail, std::string("ok carol 200 /api/v1/sessions?user=alice -,denied  401 "
+                                "/api/v1/audit -,error carol 404 /api/v1/sessions/") +
+                        some_id + " " + some_id + "\n");
+  // Admins read the trail through the API too.
+  const auto trail = get("/api/v1/audit?kind=admin.api&limit=2");
+  ASSERT_EQ(trail.doc["events"].size(), 2U);
+  EXPECT_EQ(trail.doc["events"][0]["detail"]["status"], 404);
+}
+
+}  // namespace
+}  // namespace bastion::test
