@@ -149,7 +149,7 @@ void read_admin(config_section& s, config& c) {
   s.read("tls_cert", c.admin_tls_cert);
   s.read("tls_key", c.admin_tls_key);
   s.read("max_connections", c.admin_max_connections, 1, 10000);
-  s.read("web_root", c.admin_web_root);
+  s.read("max_connections_per_source", c.admin_max_connections_per_source, 1, 10000);
   if (c.admin_tls_cert.empty() != c.admin_tls_key.empty()) {
     s.fail_value(c.admin_tls_cert.empty() ? "tls_cert" : "tls_key",
                  "set both tls_cert and tls_key (PEM files), or neither");

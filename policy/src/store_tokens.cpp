@@ -88,11 +88,10 @@ void store::revoke_token(std::int64_t id) {
 token_check store::check_token(const std::string& hash) {
   return impl_->transact("check a token", [&](pqxx::work& txn) {
     const auto rows = txn.exec_params(
-        "UPDATE admin_tokens t SET last_used_at = now() FROM users u "
-        "WHERE t.token_hash = $1 AND u.id = t.user_id "
-        "RETURNING t.id, u.name, t.revoked_at IS NOT NULL, "
+        "SELECT t.id, u.name, t.revoked_at IS NOT NULL, "
         "t.expires_at IS NOT NULL AND t.expires_at <= now(), u.is_admin, "
-        "u.disabled_at IS NOT NULL",
+        "u.disabled_at IS NOT NULL FROM admin_tokens t JOIN users u ON u.id = t.user_id "
+        "WHERE t.token_hash = $1",
         hash);
     if (rows.empty()) {
       return token_check{};
@@ -107,6 +106,8 @@ token_check store::check_token(const std::string& hash) {
       out.verdict = token_verdict::disabled;
     } else if (!r[4].as<bool>()) {
       out.verdict = token_verdict::not_admin;
+    } else {
+      txn.exec_params("UPDATE admin_tokens SET last_used_at = now() WHERE id = $1", out.token_id);
     }
     return out;
   });

@@ -72,7 +72,7 @@ int serve(const bastion::config& cfg) {
   }
   std::optional<bastion::admin::api_server> api;
   if (cfg.admin_enabled) {
-    api.emplace(cfg, srv.journal());
+    api.emplace(cfg, srv.journal(), srv.recorder());
   }
   return srv.run();
 }

@@ -53,18 +53,53 @@ result<opened_recording> open_session_recording(const std::filesystem::path& dir
   return opened_recording{std::move(*reader), std::move(report)};
 }
 
+std::string asciicast_header(int cols, int rows, const std::string& term,
+                             std::int64_t unix_seconds) {
+  return line({{"version", 2},
+               {"width", std::clamp(cols, 1, 10000)},
+               {"height", std::clamp(rows, 1, 10000)},
+               {"timestamp", unix_seconds},
+               {"env", {{"TERM", terminal_sanitizer::clean(term)}}}});
+}
+
+void asciicast_encoder::encode(const event& ev, std::string& out) {
+  if (o_.adopt_ptys && ev.type == event_type::channel_request &&
+      field<std::string>(metadata(ev), "request", "") == "pty-req") {
+    o_.terminals.insert(ev.channel);
+  }
+  if (ev.offset < o_.zero || !o_.terminals.contains(ev.channel)) {
+    return;
+  }
+  const double at = static_cast<double>((ev.offset - o_.zero).count()) / 1e6;
+  if (ev.type == event_type::data && ev.stream != stream::input) {
+    clean_.clear();
+    sanitizers_[ev.channel].feed(ev.data, clean_);
+    if (!clean_.empty()) {
+      out += line(nlohmann::json::array({at, "o", clean_}));
+    }
+  } else if (ev.type == event_type::data && o_.with_input) {
+    out += line(nlohmann::json::array({at, "i", ev.data}));
+  } else if (ev.type == event_type::window_change) {
+    out += line(
+        nlohmann::json::array({at, "r", std::to_string(ev.cols) + "x" + std::to_string(ev.rows)}));
+  }
+}
+
+// The terminal channels are found by reading from the start only until the first PTY request
+// (usually in the first chunk): once a session has a PTY, the cast shows the PTY channels, each
+// from its request on (a further PTY channel, as a multiplexed connection opens, joins at its
+// request; when `from` skips past that request it stays out). Only a session without a PTY is
+// read whole, to show its session channels.
 asciicast_stream::asciicast_stream(opened_recording recording, std::chrono::microseconds from)
-    : rec_(std::move(recording)), from_(from) {
-  std::set<std::uint32_t> ptys;
+    : rec_(std::move(recording)) {
   std::set<std::uint32_t> sessions;
-  nlohmann::json header{{"version", 2},
-                        {"width", 80},
-                        {"height", 24},
-                        {"timestamp", rec_.reader.header().started_unix_us / 1000000}};
-  bool sized = false;
+  std::optional<nlohmann::json> pty;
+  std::uint32_t pty_channel = 0;
   for (const auto& chunk : rec_.report.good) {
     total_bytes_ += chunk.header.stored_len;
-    auto events = rec_.reader.read_chunk(chunk);
+  }
+  for (std::size_t i = 0; i < rec_.report.good.size() && !pty; ++i) {
+    auto events = rec_.reader.read_chunk(rec_.report.good[i]);
     if (!events) {
       break;  // next() meets it again and reports it
     }
@@ -72,50 +107,30 @@ asciicast_stream::asciicast_stream(opened_recording recording, std::chrono::micr
       if (ev.type == event_type::channel_open &&
           field<std::string>(metadata(ev), "kind", "") == "session") {
         sessions.insert(ev.channel);
-      }
-      const auto meta =
-          ev.type == event_type::channel_request ? metadata(ev) : nlohmann::json::object();
-      if (field<std::string>(meta, "request", "") != "pty-req") {
-        continue;
-      }
-      ptys.insert(ev.channel);
-      if (!sized) {
-        header["width"] = std::clamp(field(meta, "cols", 80), 1, 10000);
-        header["height"] = std::clamp(field(meta, "rows", 24), 1, 10000);
-        header["env"] = {
-            {"TERM", terminal_sanitizer::clean(field<std::string>(meta, "term", "xterm"))}};
-        sized = true;
+      } else if (ev.type == event_type::channel_request) {
+        auto meta = metadata(ev);
+        if (field<std::string>(meta, "request", "") == "pty-req") {
+          pty = std::move(meta);
+          pty_channel = ev.channel;
+          break;
+        }
       }
     }
   }
-  terminals_ = ptys.empty() ? sessions : ptys;
-  header_ = line(header);
+  const auto& meta = pty ? *pty : nlohmann::json::object();
+  header_ = asciicast_header(field(meta, "cols", 80), field(meta, "rows", 24),
+                             field<std::string>(meta, "term", "xterm"),
+                             rec_.reader.header().started_unix_us / 1000000);
+  encoder_.emplace(
+      asciicast_encoder::options{.terminals = pty ? std::set<std::uint32_t>{pty_channel} : sessions,
+                                 .zero = from,
+                                 .adopt_ptys = pty.has_value()});
   const auto& good = rec_.report.good;
-  const auto first = std::find_if(good.begin(), good.end(), [&](const chunk_entry& c) {
-    return c.header.last_offset >= from_;
-  });
+  const auto first = std::find_if(
+      good.begin(), good.end(), [&](const chunk_entry& c) { return c.header.last_offset >= from; });
   next_chunk_ = static_cast<std::size_t>(first - good.begin());
   for (auto it = good.begin(); it != first; ++it) {
     done_bytes_ += it->header.stored_len;
-  }
-}
-
-void asciicast_stream::encode(const event& ev, std::string& out) {
-  if (ev.offset < from_ || !terminals_.contains(ev.channel)) {
-    return;
-  }
-  const double at = static_cast<double>((ev.offset - from_).count()) / 1e6;
-  if (ev.type == event_type::data && ev.stream != stream::input) {
-    clean_.clear();
-    sanitizers_[ev.channel].feed(ev.data, clean_);
-    if (!clean_.empty()) {
-      out += line(nlohmann::json::array({at, "o", clean_}));
-    }
-  } else if (ev.type == event_type::data) {
-    out += line(nlohmann::json::array({at, "i", ev.data}));
-  } else if (ev.type == event_type::window_change) {
-    out += line(
-        nlohmann::json::array({at, "r", std::to_string(ev.cols) + "x" + std::to_string(ev.rows)}));
   }
 }
 
@@ -137,7 +152,7 @@ result<std::string> asciicast_stream::next(std::size_t max_bytes) {
       done_bytes_ += chunk.header.stored_len;
       continue;
     }
-    encode(events_[next_event_++], out);
+    encoder_->encode(events_[next_event_++], out);
   }
   return out;
 }

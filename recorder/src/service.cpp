@@ -29,6 +29,9 @@ bool session_recording::record(event ev) {
   if (failed()) {
     return false;
   }
+  if (ev.type != event_type::data || live_.watched()) {
+    live_.publish(ev);
+  }
   const std::size_t bytes = ev.data.size() + event_overhead;
   const std::size_t data = ev.data.size();
   const std::uint64_t backlog = recorded_bytes_.fetch_add(data) + data - persisted_bytes_.load();
@@ -106,6 +109,11 @@ void session_recording::release(bool always) {
 
 void session_recording::finish(std::function<void(const recording_summary&)> done) {
   on_room({});
+  live_.end();
+  {
+    const std::lock_guard lock(owner_.live_mutex_);
+    owner_.live_.erase(id_);
+  }
   owner_.enqueue({recording_service::item::kind::finish, shared_from_this(), std::nullopt,
                   std::move(done), 0});
 }
@@ -129,8 +137,38 @@ recording_service::~recording_service() {
 std::shared_ptr<session_recording> recording_service::start(const file_header& header) {
   // The handle's constructor is private to this service; make_shared cannot reach it.
   std::shared_ptr<session_recording> s(new session_recording(*this, header));
+  {
+    const std::lock_guard lock(live_mutex_);
+    live_[header.id] = s;
+  }
   enqueue({item::kind::open, s, std::nullopt, {}, 0});  // wakes the writer at once
   return s;
+}
+
+std::optional<live_state> recording_service::watch(const session_id& id,
+                                                   const std::shared_ptr<live_watcher>& w) {
+  std::shared_ptr<session_recording> s;
+  {
+    const std::lock_guard lock(live_mutex_);
+    const auto it = live_.find(id);
+    s = it == live_.end() ? nullptr : it->second.lock();
+  }
+  if (!s) {
+    return std::nullopt;
+  }
+  return s->live_.add(w);
+}
+
+void recording_service::unwatch(const session_id& id, const live_watcher* w) {
+  std::shared_ptr<session_recording> s;
+  {
+    const std::lock_guard lock(live_mutex_);
+    const auto it = live_.find(id);
+    s = it == live_.end() ? nullptr : it->second.lock();
+  }
+  if (s) {
+    s->live_.remove(w);
+  }
 }
 
 bool recording_service::enqueue(item it, bool urgent) {

@@ -99,7 +99,7 @@ class admin_api_recordings : public admin_api_fixture {
     file_header header;
     header.id = random_session_id();
     header.started_unix_us = 1764064800000000;
-    const std::string id = to_string(header.id);
+    std::string id = to_string(header.id);
     policy::store db(conninfo_, "test", "test-node");
     db.start_session({id,
                       "test-node",
@@ -113,7 +113,7 @@ class admin_api_recordings : public admin_api_fixture {
                 .channel = 0,
                 .data = R"({"request":"pty-req","term":"xterm","cols":80,"rows":24})"});
     std::mt19937 rng(7);
-    std::string block(64 * 1024, ' ');
+    std::string block(std::size_t{64} * 1024, ' ');
     for (int i = 0; i < mib * 16; ++i) {
       for (auto& c : block) {
         c = static_cast<char>('!' + rng() % 90);
@@ -154,10 +154,10 @@ TEST_F(admin_api_recordings, a_100_mib_cast_streams_in_bounded_memory) {
   EXPECT_EQ(std::count(cast.body.begin(), cast.body.end(), '\n'), 1 + 1600);
   EXPECT_GT(cast.body.size(), 100U * 1024 * 1024);
   EXPECT_EQ(cast.body.substr(cast.body.size() - 5), "\\n\"]\n") << "the last event is cut";
-  std::cout << "asciicast of 100 MiB: " << cast.body.size() / (1024 * 1024) << " MiB in " << seconds
-            << " s; bastiond RSS " << before / 1024 << " MiB before, peak " << peak / 1024
-            << " MiB during\n";
-  EXPECT_LT(peak - before, 16 * 1024)
+  std::cout << "asciicast of 100 MiB: " << cast.body.size() / (std::size_t{1024} * 1024)
+            << " MiB in " << seconds << " s; bastiond RSS " << before / 1024 << " MiB before, peak "
+            << peak / 1024 << " MiB during\n";
+  EXPECT_LT(peak - before, 16L * 1024)
       << "bastiond's RSS grew by " << (peak - before) / 1024 << " MiB while streaming";
 }
 

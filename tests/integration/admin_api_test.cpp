@@ -1,5 +1,7 @@
 // The admin HTTP API against a real bastiond and PostgreSQL: tokens, hostile requests, paging and
 // the audit of every request.
+#include <unistd.h>
+
 #include <set>
 
 #include "admin_api_support.hpp"
@@ -92,12 +94,26 @@ TEST_F(admin_api, ids_and_paths_that_try_to_escape_are_refused) {
       dbname_, std::string("INSERT INTO sessions (id, node, user_name, target_name, login, "
                            "source_addr, access_form, started_at) VALUES ('") +
                    some_id +
-                   "', 'n', 'alice', 't1', 'root', '127.0.0.1:1', 'jump', now()); "
+                   "', 'test-node', 'alice', 't1', 'root', '127.0.0.1:1', 'jump', now()); "
                    "INSERT INTO recordings (session_id, path, format_version) VALUES ('" +
                    some_id + "', '../../../../etc/passwd', 1)");
   const auto altered = get(std::string("/api/v1/sessions/") + some_id + "/asciicast");
   EXPECT_EQ(altered.status, 409) << altered.body;
   EXPECT_CONTAINS(altered.doc.value("detail", ""), "the database row was altered");
+  // A session another node recorded is in that node's recording.dir.
+  const std::string other = "1b6b2a8e-8a3c-4a8e-9f0e-3d2f1c0b9a87";
+  postgres_cluster::instance().psql(
+      dbname_,
+      "INSERT INTO sessions (id, node, user_name, target_name, login, source_addr, "
+      "access_form, started_at, ended_at) VALUES ('" +
+          other +
+          "', 'node-b', 'alice', "
+          "'t1', 'root', '127.0.0.1:1', 'jump', now(), now()); INSERT INTO recordings "
+          "(session_id, path, format_version) VALUES ('" +
+          other + "', '" + other + ".brec', 1)");
+  const auto elsewhere = get("/api/v1/sessions/" + other + "/asciicast");
+  EXPECT_EQ(elsewhere.status, 404) << elsewhere.body;
+  EXPECT_CONTAINS(elsewhere.doc.value("detail", ""), "recorded by node node-b");
 }
 
 TEST_F(admin_api, hostile_requests_get_a_clear_error_and_change_nothing) {
@@ -138,6 +154,17 @@ TEST_F(admin_api, hostile_requests_get_a_clear_error_and_change_nothing) {
     EXPECT_CONTAINS(r.doc.value("detail", ""), detail);
     EXPECT_EQ(r.doc.value("error", ""), "bad_request");
   }
+  // HEAD is refused and the connection closed; the scheme's name is case-insensitive.
+  const auto head = parse_http_response(
+      http_exchange(admin_port_, "HEAD /api/v1/me HTTP/1.1\r\nHost: x\r\n" + auth + "\r\n"));
+  EXPECT_EQ(head.status, 405);
+  EXPECT_EQ(head.header("Connection"), "close");
+  const auto lower = parse_http_response(
+      http_exchange(admin_port_,
+                    "GET /api/v1/me HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                    "authorization: bearer " +
+                        token_ + "\r\n\r\n"));
+  EXPECT_EQ(lower.status, 200) << lower.body;
   const auto wrong_method = call("DELETE", "/api/v1/sessions", token_);
   EXPECT_EQ(wrong_method.status, 405);
   EXPECT_EQ(wrong_method.header("Allow"), "GET");
@@ -145,13 +172,43 @@ TEST_F(admin_api, hostile_requests_get_a_clear_error_and_change_nothing) {
   EXPECT_EQ(count_rows("sessions"), 0);
 }
 
+TEST_F(admin_api, one_address_holds_at_most_its_share_of_connections) {
+  // admin.max_connections_per_source (10): the eleventh from one address is closed at accept,
+  // and one from another address still gets in.
+  std::vector<int> held;
+  for (int i = 0; i < 10; ++i) {
+    held.push_back(connect_loopback(admin_port_));
+    ASSERT_GE(held.back(), 0);
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  const int extra = connect_loopback(admin_port_);
+  ASSERT_GE(extra, 0);
+  const std::string req = "GET /api/v1/me HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+  ASSERT_EQ(write(extra, req.data(), req.size()), static_cast<ssize_t>(req.size()));
+  char byte = 0;
+  EXPECT_LE(read(extra, &byte, 1), 0) << "the eleventh connection was served";
+  close(extra);
+  const auto other = parse_http_response(
+      http_exchange(admin_port_,
+                    "GET /api/v1/me HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                    "Authorization: Bearer " +
+                        token_ + "\r\n\r\n",
+                    "127.0.0.2"));
+  EXPECT_EQ(other.status, 200);
+  for (const int fd : held) {
+    close(fd);
+  }
+}
+
 TEST_F(admin_api, pages_through_a_thousand_sessions_without_a_duplicate_or_a_gap) {
-  // Sessions that share start times: the page boundary must break ties by id.
+  // Sessions that share start times (to the microsecond, or one apart): the page boundary must
+  // break ties by id and keep microseconds exact.
   postgres_cluster::instance().psql(
       dbname_,
       "INSERT INTO sessions (id, node, user_name, target_name, login, source_addr, access_form, "
       "started_at) SELECT gen_random_uuid(), 'n', 'alice', 't' || (i % 7), 'root', '127.0.0.1:1', "
-      "'jump', timestamptz '2026-12-01' + (i / 10) * interval '1 second' "
+      "'jump', timestamptz '2026-12-01' + (i / 10) * interval '1 second' + "
+      "(i % 3) * interval '1 microsecond' "
       "FROM generate_series(1, 1000) AS i");
   std::vector<std::string> seen;
   std::string cursor;

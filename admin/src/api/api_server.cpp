@@ -6,6 +6,8 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/beast/ssl.hpp>
+#include <map>
+#include <mutex>
 #include <optional>
 #include <thread>
 
@@ -59,10 +61,10 @@ std::string peer_of(const tcp::socket& s) {
 }  // namespace
 
 struct api_server::impl {
-  impl(const config& c, policy::journal& journal)
+  impl(const config& c, policy::journal& journal, recorder::recording_service& recorder)
       : cfg(c),
         pool(c.database, c.node_name, worker_threads, max_jobs),
-        router(c, pool, journal),
+        router(c, pool, journal, recorder),
         acceptor(io) {
     if (!cfg.admin_tls_cert.empty()) {
       tls.emplace(make_tls(cfg));
@@ -87,9 +89,9 @@ struct api_server::impl {
   ~impl() {
     io.stop();
     thread.join();
-    // Jobs still running post their results to `io`; once they are done, destroying `io` (before
-    // the pool and router it references) frees the connections' coroutines.
-    pool.join();
+    // Jobs not started are dropped; those running post their results to `io`, whose destruction
+    // (before the pool and the router that its coroutines use) frees them.
+    pool.stop();
   }
 
   static void log_failure(const std::exception_ptr& e) {
@@ -117,23 +119,53 @@ struct api_server::impl {
         co_await backoff.async_wait(asio::as_tuple(asio::use_awaitable));
         continue;
       }
-      if (active.load() >= static_cast<std::size_t>(cfg.admin_max_connections)) {
-        spdlog::warn("admin API: {} connections open (admin.max_connections); closing one from {}",
-                     active.load(), peer_of(socket));
+      const std::string peer = peer_of(socket);
+      const std::string source = peer.substr(0, peer.rfind(':'));
+      if (!admit(source)) {
+        router.note_refused(peer, 503);
         continue;  // the socket closes as it goes out of scope
       }
-      ++active;
-      asio::co_spawn(asio::make_strand(io), serve(std::move(socket)),
+      asio::co_spawn(asio::make_strand(io), serve(std::move(socket), peer, source),
                      [](const std::exception_ptr& e) { log_failure(e); });
     }
   }
 
-  asio::awaitable<void> serve(tcp::socket socket) {
-    struct slot {
-      std::atomic<std::size_t>& n;
-      ~slot() { --n; }
-    } held{active};
-    const std::string peer = peer_of(socket);
+  // A connection's place under admin.max_connections and max_connections_per_source; logged
+  // (at most every 10 s) when there is none.
+  bool admit(const std::string& source) {
+    const std::lock_guard lock(places_mutex);
+    const char* full = active >= static_cast<std::size_t>(cfg.admin_max_connections)
+                           ? "admin.max_connections"
+                       : per_source[source] >= cfg.admin_max_connections_per_source
+                           ? "admin.max_connections_per_source"
+                           : nullptr;
+    if (full == nullptr) {
+      ++active;
+      ++per_source[source];
+      return true;
+    }
+    if (const auto now = std::chrono::steady_clock::now();
+        now - last_full_log > std::chrono::seconds(10)) {
+      last_full_log = now;
+      spdlog::warn("admin API: {} reached; closing a connection from {}", full, log_value(source));
+    }
+    return false;
+  }
+
+  void release(const std::string& source) {
+    const std::lock_guard lock(places_mutex);
+    --active;
+    if (--per_source[source] == 0) {
+      per_source.erase(source);
+    }
+  }
+
+  asio::awaitable<void> serve(tcp::socket socket, std::string peer, std::string source) {
+    struct place {
+      impl& owner;
+      const std::string& source;
+      ~place() { owner.release(source); }
+    } const held{*this, source};
     beast::tcp_stream stream(std::move(socket));
     if (!tls) {
       co_await serve_requests(stream, router, pool, peer, limits);
@@ -157,16 +189,20 @@ struct api_server::impl {
   worker_pool pool;
   api_router router;
   connection_limits limits;
-  std::atomic<std::size_t> active{0};
+  std::mutex places_mutex;
+  std::size_t active = 0;                               // under places_mutex
+  std::map<std::string, int> per_source;                // under places_mutex
+  std::chrono::steady_clock::time_point last_full_log;  // under places_mutex
+  std::optional<ssl::context> tls;                      // outlives the connections' streams
   // Destroyed before the pool and the router: its pending handlers hold coroutines that use them.
   asio::io_context io{1};
-  std::optional<ssl::context> tls;
   tcp::acceptor acceptor;
   std::thread thread;
 };
 
-api_server::api_server(const config& cfg, policy::journal& journal)
-    : impl_(std::make_unique<impl>(cfg, journal)) {}
+api_server::api_server(const config& cfg, policy::journal& journal,
+                       recorder::recording_service& recorder)
+    : impl_(std::make_unique<impl>(cfg, journal, recorder)) {}
 
 api_server::~api_server() = default;
 

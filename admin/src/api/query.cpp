@@ -113,6 +113,16 @@ result<bool> bool_param(const query_params& q, std::string_view name) {
   return make_error(std::string(name) + " must be true or false");
 }
 
+std::vector<std::string_view> split_path(std::string_view path) {
+  std::vector<std::string_view> out;
+  while (!path.empty()) {
+    const auto slash = path.find('/');
+    out.push_back(path.substr(0, slash));
+    path = slash == std::string_view::npos ? std::string_view() : path.substr(slash + 1);
+  }
+  return out;
+}
+
 std::optional<std::string> text_param(const query_params& q, std::string_view name) {
   const auto it = q.find(name);
   return it == q.end() || it->second.empty() ? std::nullopt : std::optional(it->second);

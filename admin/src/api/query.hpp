@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <bastion/common/result.hpp>
 
@@ -26,6 +27,9 @@ result<query_params> parse_query(std::string_view query,
 result<int> int_param(const query_params& q, std::string_view name, int fallback, int min, int max);
 // true/false (or 1/0).
 result<bool> bool_param(const query_params& q, std::string_view name);
+// A path's segments between slashes ("/api/v1/x" gives "", "api", "v1", "x").
+std::vector<std::string_view> split_path(std::string_view path);
+
 // The value if given and non-empty.
 std::optional<std::string> text_param(const query_params& q, std::string_view name);
 

@@ -1,6 +1,7 @@
 // The admin API's routes.
 #include "router.hpp"
 
+#include <boost/beast/websocket/rfc6455.hpp>
 #include <charconv>
 #include <cmath>
 
@@ -10,6 +11,7 @@
 
 #include "../views.hpp"
 #include "query.hpp"
+#include "request_audit.hpp"
 
 namespace bastion::admin {
 
@@ -60,7 +62,10 @@ api_reply store_error_reply(const policy::store_error& e) {
     case kind::failed:
       break;
   }
-  return error_reply(http::status::internal_server_error, e.what());
+  // The database's own words stay in the log: they may name its tables and settings.
+  spdlog::error("admin API: {}", log_value(e.what()));
+  return error_reply(http::status::internal_server_error,
+                     "the database failed to answer; see bastiond's log");
 }
 
 api_reply method_not_allowed(std::string_view allowed) {
@@ -68,16 +73,6 @@ api_reply method_not_allowed(std::string_view allowed) {
                        "this resource takes " + std::string(allowed) + " only");
   r.headers.emplace_back(http::field::allow, std::string(allowed));
   return r;
-}
-
-std::vector<std::string_view> split_path(std::string_view path) {
-  std::vector<std::string_view> out;
-  while (!path.empty()) {
-    const auto slash = path.find('/');
-    out.push_back(path.substr(0, slash));
-    path = slash == std::string_view::npos ? std::string_view() : path.substr(slash + 1);
-  }
-  return out;
 }
 
 // Seconds into the session, as ?from= gives them: a finite number from 0 to a year.
@@ -121,8 +116,18 @@ api_reply error_reply(http::status status, const std::string& detail) {
   return json_reply({{"error", snake_reason(status)}, {"detail", detail}}, status);
 }
 
-api_router::api_router(const config& cfg, worker_pool& pool, policy::journal& journal)
-    : cfg_(cfg), pool_(pool), journal_(journal) {}
+api_router::api_router(const config& cfg, worker_pool& pool, policy::journal& journal,
+                       recorder::recording_service& recorder)
+    : cfg_(cfg),
+      pool_(pool),
+      recorder_(recorder),
+      audit_(std::make_unique<request_audit>(journal)) {}
+
+api_router::~api_router() = default;
+
+void api_router::note_refused(const std::string& peer, unsigned status) {
+  audit_->unreadable(peer, status);
+}
 
 asio::awaitable<api_reply> api_router::handle(const api_request& req, const std::string& peer) {
   caller who;
@@ -139,7 +144,65 @@ asio::awaitable<api_reply> api_router::handle(const api_request& req, const std:
                   log_value(std::string(req.target())), log_value(e.what()));
     reply = error_reply(http::status::internal_server_error, "internal error; see bastiond's log");
   }
-  audit(req, peer, who, reply);
+  audit_->request(req, peer, who.user, who.token_id, static_cast<unsigned>(reply.status));
+  co_return reply;
+}
+
+// A watch's WebSocket may carry a one-time ticket in its URL instead of the header.
+asio::awaitable<std::optional<api_reply>> api_router::authorize(const api_request& req,
+                                                                const route& r, caller& who) {
+  if (r.segments.size() == 3 && r.segments[2] == "live") {
+    const auto q = parse_query(r.query, {"ticket"});
+    if (const auto ticket = q ? text_param(*q, "ticket") : std::nullopt) {
+      const auto holder = tickets_.redeem(*ticket, std::string(r.segments[1]));
+      if (!holder) {
+        co_return error_reply(http::status::unauthorized,
+                              "the ticket is unknown, used or expired; ask for another with POST "
+                              "/api/v1/sessions/ID/live-ticket");
+      }
+      who = {holder->user, holder->token_id};
+      co_return std::nullopt;
+    }
+  }
+  const std::string_view auth = req[http::field::authorization];
+  constexpr std::string_view bearer = "Bearer ";  // the scheme's name is case-insensitive
+  if (auth.size() < bearer.size() ||
+      !boost::beast::iequals(auth.substr(0, bearer.size()), bearer) ||
+      !policy::looks_like_admin_token(auth.substr(bearer.size()))) {
+    auto reply = error_reply(http::status::unauthorized,
+                             "send Authorization: Bearer TOKEN, with a token from `bastionctl "
+                             "token create USER`");
+    reply.headers.emplace_back(http::field::www_authenticate, "Bearer");
+    co_return reply;
+  }
+  // Token checks have a bound of their own below the pool's: a flood of made-up tokens must
+  // leave the pool to the admins who hold real ones.
+  if (checking_.fetch_add(1) >= max_token_checks) {
+    checking_.fetch_sub(1);
+    auto busy = error_reply(http::status::service_unavailable,
+                            "too many token checks at once; try again in a moment");
+    busy.headers.emplace_back(http::field::retry_after, "1");
+    co_return busy;
+  }
+  struct release {
+    std::atomic<int>& n;
+    ~release() { n.fetch_sub(1); }
+  } const checked{checking_};
+  auto check_token = [hash = policy::admin_token_hash(auth.substr(bearer.size()))](store& db) {
+    return db.check_token(hash);
+  };
+  const auto check = co_await pool_.run(check_token);
+  who = {check.user, check.token_id};
+  if (check.verdict == policy::token_verdict::ok) {
+    co_return std::nullopt;
+  }
+  const bool known_user = check.verdict == policy::token_verdict::not_admin ||
+                          check.verdict == policy::token_verdict::disabled;
+  auto reply = error_reply(known_user ? http::status::forbidden : http::status::unauthorized,
+                           std::string(policy::describe(check.verdict)));
+  if (!known_user) {
+    reply.headers.emplace_back(http::field::www_authenticate, "Bearer error=\"invalid_token\"");
+  }
   co_return reply;
 }
 
@@ -148,34 +211,13 @@ asio::awaitable<api_reply> api_router::authorize_and_route(const api_request& re
   if (!target.starts_with(api_prefix)) {
     co_return error_reply(http::status::not_found, "no such resource; the API is under /api/v1/");
   }
-  const std::string_view auth = req[http::field::authorization];
-  constexpr std::string_view bearer = "Bearer ";
-  if (!auth.starts_with(bearer) || !policy::looks_like_admin_token(auth.substr(bearer.size()))) {
-    auto r = error_reply(http::status::unauthorized,
-                         "send Authorization: Bearer TOKEN, with a token from `bastionctl token "
-                         "create USER`");
-    r.headers.emplace_back(http::field::www_authenticate, "Bearer");
-    co_return r;
-  }
-  auto check_token = [hash = policy::admin_token_hash(auth.substr(bearer.size()))](store& db) {
-    return db.check_token(hash);
-  };
-  const auto check = co_await pool_.run(check_token);
-  who = {check.user, check.token_id};
-  if (check.verdict != policy::token_verdict::ok) {
-    const bool known_user = check.verdict == policy::token_verdict::not_admin ||
-                            check.verdict == policy::token_verdict::disabled;
-    auto r = error_reply(known_user ? http::status::forbidden : http::status::unauthorized,
-                         std::string(policy::describe(check.verdict)));
-    if (!known_user) {
-      r.headers.emplace_back(http::field::www_authenticate, "Bearer error=\"invalid_token\"");
-    }
-    co_return r;
-  }
   const auto query_at = target.find('?');
   const route r{
       req.method(), split_path(target.substr(api_prefix.size(), query_at - api_prefix.size())),
       query_at == std::string_view::npos ? std::string_view() : target.substr(query_at + 1)};
+  if (auto refused = co_await authorize(req, r, who)) {
+    co_return std::move(*refused);
+  }
   if (r.segments.size() == 1 && r.segments[0] == "me") {
     if (r.method != http::verb::get) {
       co_return method_not_allowed("GET");
@@ -216,8 +258,8 @@ asio::awaitable<api_reply> api_router::route_sessions(const route& r, const api_
   }
   const std::string id(seg[1]);
   const std::string_view leaf = seg.size() == 3 ? seg[2] : std::string_view();
-  const bool post = leaf == "kill";
-  if (!leaf.empty() && leaf != "asciicast" && leaf != "kill") {
+  const bool post = leaf == "kill" || leaf == "live-ticket";
+  if (!leaf.empty() && leaf != "asciicast" && leaf != "live" && !post) {
     co_return error_reply(http::status::not_found, "no such resource under /api/v1/sessions/ID/");
   }
   if (r.method != (post ? http::verb::post : http::verb::get)) {
@@ -228,6 +270,12 @@ asio::awaitable<api_reply> api_router::route_sessions(const route& r, const api_
   }
   if (leaf == "asciicast") {
     co_return co_await stream_asciicast(r, id);
+  }
+  if (leaf == "live") {
+    co_return co_await start_live(req, id);
+  }
+  if (leaf == "live-ticket") {
+    co_return co_await issue_live_ticket(id, who);
   }
   co_return co_await kill_session(id, req.body(), who);
 }
@@ -307,6 +355,11 @@ asio::awaitable<api_reply> api_router::stream_asciicast(const route& r, const st
                                             false);
   };
   auto opened = co_await pool_.run_plain(open);
+  if (!opened && session->node != cfg_.node_name) {
+    co_return error_reply(http::status::not_found,
+                          "session " + id + " was recorded by node " + escape(session->node, 64) +
+                              "; its recording is in that node's recording.dir");
+  }
   if (!opened) {
     co_return error_reply(http::status::conflict, opened.error().text);
   }
@@ -323,6 +376,58 @@ asio::awaitable<api_reply> api_router::stream_asciicast(const route& r, const st
     return std::make_unique<recorder::asciicast_stream>(std::move(rec), at);
   };
   reply.cast = co_await pool_.run_plain(index);
+  co_return reply;
+}
+
+// Only the node that holds a live session can watch it: its recording tap is in that process.
+asio::awaitable<api_reply> api_router::check_watchable(const std::string& id) {
+  auto find = [&id](store& db) { return db.find_session(id); };
+  const auto session = co_await pool_.run(find);
+  if (!session) {
+    co_return error_reply(http::status::not_found, "no session " + id);
+  }
+  if (!session->ended_at.empty()) {
+    co_return error_reply(http::status::conflict,
+                          "session " + id + " ended at " + session->ended_at +
+                              "; replay it: GET /api/v1/sessions/" + id + "/asciicast");
+  }
+  if (session->node != cfg_.node_name) {
+    co_return error_reply(http::status::conflict, "session " + id + " is live on node " +
+                                                      escape(session->node, 64) +
+                                                      "; watch it through that node's admin API");
+  }
+  co_return api_reply{};
+}
+
+asio::awaitable<api_reply> api_router::issue_live_ticket(const std::string& id, const caller& who) {
+  auto checked = co_await check_watchable(id);
+  if (checked.status != http::status::ok) {
+    co_return checked;
+  }
+  const auto ticket = tickets_.issue(id, {who.user, who.token_id});
+  if (!ticket) {
+    co_return error_reply(http::status::service_unavailable,
+                          "too many unused live tickets; try again in 30 s");
+  }
+  co_return json_reply({{"ticket", *ticket},
+                        {"url", "/api/v1/sessions/" + id + "/live?ticket=" + *ticket},
+                        {"expires_in", live_tickets::lifetime.count()}},
+                       http::status::created);
+}
+
+asio::awaitable<api_reply> api_router::start_live(const api_request& req, const std::string& id) {
+  if (!boost::beast::websocket::is_upgrade(req)) {
+    auto reply = error_reply(http::status::upgrade_required,
+                             "open this URL as a WebSocket, with the v2.asciicast subprotocol");
+    reply.headers.emplace_back(http::field::upgrade, "websocket");
+    co_return reply;
+  }
+  auto reply = co_await check_watchable(id);
+  if (reply.status != http::status::ok) {
+    co_return reply;
+  }
+  reply.status = http::status::switching_protocols;
+  reply.live = *recorder::parse_session_id(id);  // checked by route_sessions
   co_return reply;
 }
 
@@ -368,29 +473,6 @@ asio::awaitable<api_reply> api_router::list_audit(const route& r) {
     list.push_back(audit_json(a));
   }
   co_return json_reply({{"events", std::move(list)}});
-}
-
-void api_router::audit(const api_request& req, const std::string& peer, const caller& who,
-                       const api_reply& reply) const {
-  const auto status = static_cast<unsigned>(reply.status);
-  nlohmann::json detail{{"method", std::string(req.method_string())},
-                        {"path", escape(req.target(), 200)},
-                        {"status", status}};
-  if (who.token_id != 0) {
-    detail["token"] = who.token_id;
-  }
-  const auto segments = split_path(req.target().substr(0, req.target().find('?')));
-  if (segments.size() > 4 && segments[3] == "sessions" && policy::is_session_id(segments[4])) {
-    detail["session"] = std::string(segments[4]);
-  }
-  const bool denied = status == 401 || status == 403;
-  journal_.record(policy::audit_event{.kind = "admin.api",
-                                      .result = status < 400 ? "ok"
-                                                : denied     ? "denied"
-                                                             : "error",
-                                      .actor = who.user,
-                                      .source_addr = peer,
-                                      .detail_json = dump_json(detail)});
 }
 
 }  // namespace bastion::admin

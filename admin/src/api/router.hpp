@@ -3,9 +3,11 @@
 // on the connection's strand and only awaits it. Internal to admin/.
 #pragma once
 
+#include <atomic>
 #include <boost/asio/awaitable.hpp>
 #include <boost/beast/http.hpp>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -13,7 +15,9 @@
 #include <bastion/common/config.hpp>
 #include <bastion/policy/journal.hpp>
 #include <bastion/recorder/asciicast.hpp>
+#include <bastion/recorder/service.hpp>
 
+#include "live_tickets.hpp"
 #include "worker_pool.hpp"
 
 namespace bastion::admin {
@@ -28,17 +32,30 @@ struct api_reply {
   std::vector<std::pair<http::field, std::string>> headers;
   // When set, the body is this cast, streamed piece by piece (chunked) instead of `body`.
   std::unique_ptr<recorder::asciicast_stream> cast;
+  // When set (with status 101), the connection becomes the live watch of this session.
+  std::optional<recorder::session_id> live;
 };
 
 // An error reply: {"error": CODE, "detail": TEXT}, CODE the status's reason in snake case.
 api_reply error_reply(http::status status, const std::string& detail);
 
+class request_audit;
+
 class api_router {
  public:
-  api_router(const config& cfg, worker_pool& pool, policy::journal& journal);
+  api_router(const config& cfg, worker_pool& pool, policy::journal& journal,
+             recorder::recording_service& recorder);
 
   // Answers one request from `peer` ("127.0.0.1:40000"); never throws.
   boost::asio::awaitable<api_reply> handle(const api_request& req, const std::string& peer);
+
+  ~api_router();
+  api_router(const api_router&) = delete;
+  api_router& operator=(const api_router&) = delete;
+
+  recorder::recording_service& recorder() { return recorder_; }
+  // A request refused before the router saw it (not HTTP, over a limit): audited like one.
+  void note_refused(const std::string& peer, unsigned status);
 
  private:
   struct caller {
@@ -47,7 +64,14 @@ class api_router {
   };
   struct route;
 
+  // A refusal, or nullopt with `who` set.
+  boost::asio::awaitable<std::optional<api_reply>> authorize(const api_request& req, const route& r,
+                                                             caller& who);
   boost::asio::awaitable<api_reply> authorize_and_route(const api_request& req, caller& who);
+  // 200 (empty) when session `id` is live on this node, else the refusal.
+  boost::asio::awaitable<api_reply> check_watchable(const std::string& id);
+  boost::asio::awaitable<api_reply> issue_live_ticket(const std::string& id, const caller& who);
+  boost::asio::awaitable<api_reply> start_live(const api_request& req, const std::string& id);
   boost::asio::awaitable<api_reply> route_sessions(const route& r, const api_request& req,
                                                    const caller& who);
   boost::asio::awaitable<api_reply> list_sessions(const route& r);
@@ -56,12 +80,14 @@ class api_router {
   boost::asio::awaitable<api_reply> kill_session(const std::string& id, const std::string& body,
                                                  const caller& who);
   boost::asio::awaitable<api_reply> list_audit(const route& r);
-  void audit(const api_request& req, const std::string& peer, const caller& who,
-             const api_reply& reply) const;
 
   const config& cfg_;
   worker_pool& pool_;
-  policy::journal& journal_;
+  recorder::recording_service& recorder_;
+  std::unique_ptr<request_audit> audit_;
+  static constexpr int max_token_checks = 8;
+  std::atomic<int> checking_{0};
+  live_tickets tickets_;
 };
 
 }  // namespace bastion::admin

@@ -30,8 +30,11 @@ class worker_pool {
  public:
   worker_pool(std::string conninfo, std::string node, std::size_t threads, std::size_t max_jobs);
   ~worker_pool();  // waits for the running jobs
-  // Runs the jobs queued and waits for them; the pool takes no more.
-  void join() { pool_.join(); }
+  // Drops the jobs not started and waits for those running.
+  void stop() {
+    pool_.stop();
+    pool_.join();
+  }
   worker_pool(const worker_pool&) = delete;
   worker_pool& operator=(const worker_pool&) = delete;
 

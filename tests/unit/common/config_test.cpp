@@ -66,7 +66,7 @@ upstream_key: "/k/up"
 database: "host=/run/pg dbname=b"
 recording: { enabled: false, dir: "/rec", failure_mode: fail_open, max_unpersisted_kib: 64 }
 admin:   { listen: "0.0.0.0:9000", tls_cert: "/k/cert.pem", tls_key: "/k/key.pem",
-           max_connections: 8, web_root: "/web" }
+           max_connections: 8, max_connections_per_source: 3 }
 metrics: { enabled: false, listen: "127.0.0.1:9001" }
 policy:  { max_staleness: 30s, journal_spool: "/spool" }
 limits:  { login_grace_time: 30s, max_auth_tries: 3, max_startups: "5:50:20", max_sessions: 4,
@@ -93,7 +93,7 @@ node_name: node-a
   EXPECT_EQ(c.admin_tls_cert, "/k/cert.pem");
   EXPECT_EQ(c.admin_tls_key, "/k/key.pem");
   EXPECT_EQ(c.admin_max_connections, 8);
-  EXPECT_EQ(c.admin_web_root, "/web");
+  EXPECT_EQ(c.admin_max_connections_per_source, 3);
   EXPECT_EQ(c.metrics_listen.port, 9001);
   EXPECT_FALSE(c.metrics_enabled);
   EXPECT_EQ(c.policy_max_staleness, std::chrono::seconds(30));

@@ -12,6 +12,9 @@
 namespace bastion::policy {
 class journal;
 }
+namespace bastion::recorder {
+class recording_service;
+}
 
 namespace bastion::admin {
 
@@ -19,7 +22,8 @@ class api_server {
  public:
   // Listens on cfg.admin_listen and starts serving. Throws std::runtime_error naming the key and
   // the fix when it cannot listen or load its certificate.
-  api_server(const config& cfg, policy::journal& journal);
+  // `recorder` is where live watches attach to sessions as they are recorded.
+  api_server(const config& cfg, policy::journal& journal, recorder::recording_service& recorder);
   // Closes the listener and every connection, and waits for the threads.
   ~api_server();
   api_server(const api_server&) = delete;

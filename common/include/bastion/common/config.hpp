@@ -106,10 +106,8 @@ struct config {
   endpoint admin_listen{"127.0.0.1", 8022};
   std::filesystem::path admin_tls_cert;
   std::filesystem::path admin_tls_key;
-  int admin_max_connections = 64;  // past it, new connections are closed at once
-  // The console's static files (index.html, app.js, the player): built into build/web, which
-  // scripts/run points at; unset, bastiond serves the API only.
-  std::filesystem::path admin_web_root;
+  int admin_max_connections = 64;             // past it, new connections are closed at once
+  int admin_max_connections_per_source = 10;  // from one client address
   // The Prometheus metrics at http://metrics_listen/metrics; off only where nothing scrapes.
   bool metrics_enabled = true;
   endpoint metrics_listen{"127.0.0.1", 9122};

@@ -38,6 +38,8 @@ class server {
 
   // The audit and session rows' writer, for the other services of the process (the admin API).
   policy::journal& journal() { return *journal_; }
+  // The recorder, whose recordings the admin API's live watches attach to.
+  recorder::recording_service& recorder() { return *recorder_; }
 
  private:
   // The outer and inner host keys (into their binds) and the upstream key.

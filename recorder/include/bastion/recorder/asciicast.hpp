@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <string_view>
@@ -27,6 +28,31 @@ result<opened_recording> open_session_recording(const std::filesystem::path& dir
                                                 std::string_view id, std::string_view file_from_row,
                                                 std::string_view head_hex, bool decode = true);
 
+// The header line of an asciicast v2 cast (with its newline).
+std::string asciicast_header(int cols, int rows, const std::string& term,
+                             std::int64_t unix_seconds);
+
+// Events as asciicast v2 lines: "o" (output, sanitized per channel), "i" (input, where asked) and
+// "r" (resize) of the terminal channels, timed from `zero`.
+class asciicast_encoder {
+ public:
+  struct options {
+    std::set<std::uint32_t> terminals;
+    std::chrono::microseconds zero{0};  // events before it are left out
+    bool with_input = true;
+    bool adopt_ptys = false;  // a channel that asks for a PTY becomes a terminal (live: a shell
+                              // opened after the watcher joined)
+  };
+  explicit asciicast_encoder(options o) : o_(std::move(o)) {}
+  // Appends the lines of `ev` (none for most events) to `out`, each ending in a newline.
+  void encode(const event& ev, std::string& out);
+
+ private:
+  options o_;
+  std::map<std::uint32_t, terminal_sanitizer> sanitizers_;
+  std::string clean_;
+};
+
 // asciicast v2: "o" (output, sanitized), "i" (input) and "r" (resize) events of the PTY channels
 // (or of every session channel if none had a PTY), from `from` on with times shifted to start
 // there, after a header line that takes the terminal's size and type from the first PTY request.
@@ -46,19 +72,14 @@ class asciicast_stream {
   std::uint64_t total_bytes() const { return total_bytes_; }
 
  private:
-  void encode(const event& ev, std::string& out);
-
   opened_recording rec_;
-  std::chrono::microseconds from_;
-  std::set<std::uint32_t> terminals_;
-  std::map<std::uint32_t, terminal_sanitizer> sanitizers_;
+  std::optional<asciicast_encoder> encoder_;
   std::string header_;  // sent first, then cleared
   std::size_t next_chunk_ = 0;
   std::vector<event> events_;  // the chunk being encoded
   std::size_t next_event_ = 0;
   std::uint64_t done_bytes_ = 0;
   std::uint64_t total_bytes_ = 0;
-  std::string clean_;
 };
 
 }  // namespace bastion::recorder

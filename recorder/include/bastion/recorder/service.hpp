@@ -13,12 +13,15 @@
 #include <condition_variable>
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include <bastion/common/config.hpp>
 #include <bastion/recorder/chunk_writer.hpp>
+#include <bastion/recorder/live.hpp>
 
 namespace bastion::recorder {
 
@@ -105,6 +108,7 @@ class session_recording : public std::enable_shared_from_this<session_recording>
   std::atomic<std::uint64_t> recorded_bytes_{0};
   std::atomic<std::uint64_t> persisted_bytes_{0};
   std::atomic<bool> starved_{false};
+  live_feed live_;  // admins watching the session as it is recorded
   // Guards wake_ (finish() clears it while the writer may call it) and reason_.
   mutable std::mutex mutex_;
   std::function<void()> wake_;
@@ -130,6 +134,11 @@ class recording_service {
   // Over the high watermark: half the queue bound.
   bool congested() const { return queued_bytes() > options_.queue_limit_bytes / 2; }
   const recorder_options& options() const { return options_; }
+
+  // Adds `w` to the watchers of session `id` if this service records it now, and returns the
+  // state it starts from; nullopt if the session is not live here.
+  std::optional<live_state> watch(const session_id& id, const std::shared_ptr<live_watcher>& w);
+  void unwatch(const session_id& id, const live_watcher* w);
 
  private:
   friend class session_recording;
@@ -170,6 +179,9 @@ class recording_service {
   bool hurried_ = false;  // a session waits for room: no sleep after this batch
   bool stopping_ = false;
   std::vector<std::shared_ptr<session_recording>> active_;  // writer thread only
+  // The recordings between start() and finish(), for watchers.
+  std::mutex live_mutex_;
+  std::map<session_id, std::weak_ptr<session_recording>> live_;
   std::thread thread_;
 };
 
