@@ -24,14 +24,7 @@ class agent_x11 : public jump_session {
   run_result through(bool by_jump, const std::vector<std::string>& extra,
                      const std::string& command, const std::string& agent = "none",
                      const std::vector<std::string>& env = {}) {
-    std::vector<std::string> argv;
-    if (by_jump) {
-      argv = {"ssh", "-F", jump_config_};
-      argv.insert(argv.end(), extra.begin(), extra.end());
-      argv.insert(argv.end(), {login() + "@t1", command});
-    } else {
-      argv = ssh_argv(login() + "@t1", {alice_key_}, extra, command);
-    }
+    auto argv = client_argv(by_jump, extra, command);
     // ssh takes the first value it is given: this one, before those of the config or ssh_argv.
     // With IdentityAgent none, ssh also forwards no agent.
     argv.insert(argv.begin() + 1, {"-o", "IdentityAgent=" + agent});

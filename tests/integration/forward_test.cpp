@@ -60,14 +60,7 @@ class forwarding : public jump_session {
   std::unique_ptr<child_process> hold(bool by_jump, const std::vector<std::string>& forwards,
                                       const std::string& command, const std::string& name,
                                       const std::string& mark = "ready-42") {
-    std::vector<std::string> argv;
-    if (by_jump) {
-      argv = {"ssh", "-F", jump_config_};
-      argv.insert(argv.end(), forwards.begin(), forwards.end());
-      argv.insert(argv.end(), {login() + "@t1", command});
-    } else {
-      argv = ssh_argv(login() + "@t1", {alice_key_}, forwards, command);
-    }
+    const auto argv = client_argv(by_jump, forwards, command);
     const std::string log = (dir() / (name + ".log")).string();
     auto client = std::make_unique<child_process>(argv, log);
     EXPECT_TRUE(eventually([&] { return read_file(log).find(mark) != std::string::npos; },

@@ -49,6 +49,19 @@ class jump_session : public proxy_session {
     jump_config_ = jump_config(alice_key_, alice_key_);
   }
 
+  // The ssh command line for `command` on t1 with `extra` options: through the bastion by -J
+  // (ProxyJump in jump_config_), or by the username form.
+  std::vector<std::string> client_argv(bool by_jump, const std::vector<std::string>& extra,
+                                       const std::string& command) const {
+    if (!by_jump) {
+      return ssh_argv(login() + "@t1", {alice_key_}, extra, command);
+    }
+    std::vector<std::string> argv{"ssh", "-F", jump_config_};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    argv.insert(argv.end(), {login() + "@t1", command});
+    return argv;
+  }
+
   std::string jump_config_;
 };
 
