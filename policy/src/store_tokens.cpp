@@ -85,31 +85,49 @@ void store::revoke_token(std::int64_t id) {
   });
 }
 
+namespace {
+
+// The verdict on the token that `where` ("t.token_hash = $1" or "t.id = $1::bigint") names, with
+// `key` as $1; marks it used
+// when it lets its holder in.
+token_check check_token_where(pqxx::work& txn, const char* where, const std::string& key) {
+  const auto rows = txn.exec_params(
+      fmt::format("SELECT t.id, u.name, t.revoked_at IS NOT NULL, "
+                  "t.expires_at IS NOT NULL AND t.expires_at <= now(), u.is_admin, "
+                  "u.disabled_at IS NOT NULL FROM admin_tokens t JOIN users u ON u.id = t.user_id "
+                  "WHERE {}",
+                  where),
+      key);
+  if (rows.empty()) {
+    return token_check{};
+  }
+  const auto& r = rows[0];
+  token_check out{token_verdict::ok, r[0].as<std::int64_t>(), r[1].as<std::string>()};
+  if (r[2].as<bool>()) {
+    out.verdict = token_verdict::revoked;
+  } else if (r[3].as<bool>()) {
+    out.verdict = token_verdict::expired;
+  } else if (r[5].as<bool>()) {
+    out.verdict = token_verdict::disabled;
+  } else if (!r[4].as<bool>()) {
+    out.verdict = token_verdict::not_admin;
+  } else {
+    txn.exec_params("UPDATE admin_tokens SET last_used_at = now() WHERE id = $1", out.token_id);
+  }
+  return out;
+}
+
+}  // namespace
+
 token_check store::check_token(const std::string& hash) {
   return impl_->transact("check a token", [&](pqxx::work& txn) {
-    const auto rows = txn.exec_params(
-        "SELECT t.id, u.name, t.revoked_at IS NOT NULL, "
-        "t.expires_at IS NOT NULL AND t.expires_at <= now(), u.is_admin, "
-        "u.disabled_at IS NOT NULL FROM admin_tokens t JOIN users u ON u.id = t.user_id "
-        "WHERE t.token_hash = $1",
-        hash);
-    if (rows.empty()) {
-      return token_check{};
-    }
-    const auto& r = rows[0];
-    token_check out{token_verdict::ok, r[0].as<std::int64_t>(), r[1].as<std::string>()};
-    if (r[2].as<bool>()) {
-      out.verdict = token_verdict::revoked;
-    } else if (r[3].as<bool>()) {
-      out.verdict = token_verdict::expired;
-    } else if (r[5].as<bool>()) {
-      out.verdict = token_verdict::disabled;
-    } else if (!r[4].as<bool>()) {
-      out.verdict = token_verdict::not_admin;
-    } else {
-      txn.exec_params("UPDATE admin_tokens SET last_used_at = now() WHERE id = $1", out.token_id);
-    }
-    return out;
+    return check_token_where(txn, "t.token_hash = $1", hash);
+  });
+}
+
+token_check store::check_token_id(std::int64_t id) {
+  return impl_->transact("check a token", [&](pqxx::work& txn) {
+    return check_token_where(txn, "t.id = $1::bigint", std::to_string(id));
   });
 }
 

@@ -71,8 +71,13 @@ void live_feed::publish(const event& ev) {
     state_.cols = static_cast<int>(ev.cols);
     state_.rows = static_cast<int>(ev.rows);
   }
-  // Only what a terminal shows is copied: a file transfer beside a shell costs the watch nothing.
-  if (list_.empty() || (ev.type == event_type::data && !state_.terminals.contains(ev.channel))) {
+  // Only what a terminal shows is copied: its output, resizes and PTY requests (a shell opened
+  // later joins), never keystrokes, and a file transfer beside a shell costs the watch nothing.
+  const bool shown =
+      ev.type == event_type::data
+          ? ev.stream != stream::input && state_.terminals.contains(ev.channel)
+          : ev.type == event_type::window_change || ev.type == event_type::channel_request;
+  if (list_.empty() || !shown) {
     return;
   }
   const auto dropped =

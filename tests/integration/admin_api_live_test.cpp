@@ -92,6 +92,17 @@ TEST_F(admin_api_live, a_watcher_sees_what_the_session_prints_as_it_happens) {
   EXPECT_EQ(watch.response()[boost::beast::http::field::sec_websocket_protocol], "v2.asciicast");
   const auto header = nlohmann::json::parse(watch.read().value_or(""), nullptr, false);
   EXPECT_EQ(header.value("version", 0), 2) << header;
+  // While the session is live: the ticket was good once, and a ticket whose token was revoked
+  // since it was issued is good for nothing.
+  watch_client again;
+  EXPECT_TRUE(again.open(admin_port_, url));
+  const std::string second = new_token("carol");
+  const auto t = call("POST", "/api/v1/sessions/" + id + "/live-ticket", second);
+  ASSERT_EQ(t.status, 201) << t.body;
+  const auto tokens = json({"token", "list"});
+  ok({"token", "revoke", std::to_string(tokens.back()["id"].get<int>())});
+  watch_client revoked;
+  EXPECT_TRUE(revoked.open(admin_port_, t.doc.value("url", "")));
   go();
   std::string seen;
   for (auto msg = watch.read(); msg; msg = watch.read()) {
@@ -105,11 +116,9 @@ TEST_F(admin_api_live, a_watcher_sees_what_the_session_prints_as_it_happens) {
   EXPECT_CONTAINS(seen, "live-42-marker");
   EXPECT_EQ(watch.close_code(), 1000);
   EXPECT_EQ(client->wait_exit(20s), std::optional<int>(0));
-  // The ticket was good once; the trail names the watch without it.
-  watch_client again;
-  EXPECT_TRUE(again.open(admin_port_, url));
+  // The trail names the watch without its ticket.
   EXPECT_EQ(count_rows("audit_events WHERE kind = 'admin.api' AND detail->>'status' = '101' AND "
-                       "detail->>'path' LIKE '%ticket=(redacted)' AND actor = 'carol'"),
+                       "detail->>'path' LIKE '%/live?(redacted)' AND actor = 'carol'"),
             1);
 }
 

@@ -177,7 +177,8 @@ boost::asio::awaitable<void> serve_requests(Stream& stream, api_router& router, 
     const auto req = parser.release();
     auto reply = co_await router.handle(req, peer);
     if (reply.live) {
-      co_await serve_live(stream, req, router.recorder(), *reply.live, limits.live_watcher_bytes);
+      co_await serve_live(stream, req, router.recorder(), *reply.live, limits.live_watcher_bytes,
+                          limits.write_timeout);
       co_return;
     }
     // HEAD is not served: closing keeps a client that expects no body from misreading the next

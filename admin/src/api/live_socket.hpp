@@ -47,11 +47,33 @@ boost::asio::awaitable<void> drain_messages(Socket& ws) {
 
 // Sends each batch of events as asciicast lines, one message each, until the session ends or the
 // watcher falls behind.
+// A watcher that stops reading (while it still answers pings, which keeps the WebSocket's idle
+// timeout away) would park a write forever: each write has `write_timeout`, after which the
+// connection is closed under it.
+template <class Socket>
+boost::asio::awaitable<boost::system::error_code> write_within(Socket& ws, std::string_view text,
+                                                               boost::asio::steady_timer& deadline,
+                                                               std::chrono::seconds write_timeout) {
+  deadline.expires_after(write_timeout);
+  deadline.async_wait(
+      [&socket = boost::beast::get_lowest_layer(ws)](const boost::system::error_code& ec) {
+        if (!ec) {  // on cancel the socket may be gone: touch it only when the deadline passed
+          socket.close();
+        }
+      });
+  auto [ec, n] = co_await ws.async_write(boost::asio::buffer(text.data(), text.size()),
+                                         boost::asio::as_tuple(boost::asio::use_awaitable));
+  deadline.cancel();
+  co_return ec;
+}
+
 template <class Socket>
 boost::asio::awaitable<void> send_events(Socket& ws, recorder::live_watcher& watcher,
-                                         live_signal& signal, recorder::asciicast_encoder& cast) {
+                                         live_signal& signal, recorder::asciicast_encoder& cast,
+                                         std::chrono::seconds write_timeout) {
   using boost::asio::as_tuple;
   using boost::asio::use_awaitable;
+  boost::asio::steady_timer deadline(co_await boost::asio::this_coro::executor);
   std::string lines;
   std::optional<std::chrono::microseconds> zero;
   for (;;) {
@@ -66,8 +88,8 @@ boost::asio::awaitable<void> send_events(Socket& ws, recorder::live_watcher& wat
       cast.encode(ev, lines);
       for (std::size_t at = 0; at < lines.size();) {
         const auto end = lines.find('\n', at);
-        auto [ec, n] = co_await ws.async_write(boost::asio::buffer(lines.data() + at, end - at),
-                                               as_tuple(use_awaitable));
+        const auto ec = co_await write_within(ws, std::string_view(lines).substr(at, end - at),
+                                              deadline, write_timeout);
         if (ec) {
           co_return;
         }
@@ -96,16 +118,23 @@ boost::asio::awaitable<void> send_events(Socket& ws, recorder::live_watcher& wat
 template <class Stream>
 boost::asio::awaitable<void> serve_live(Stream& stream, const http::request<http::string_body>& req,
                                         recorder::recording_service& recorder,
-                                        const recorder::session_id& id, std::size_t max_bytes) {
+                                        const recorder::session_id& id, std::size_t max_bytes,
+                                        std::chrono::seconds write_timeout) {
   using namespace boost::asio::experimental::awaitable_operators;
   using boost::asio::as_tuple;
   using boost::asio::use_awaitable;
   boost::beast::get_lowest_layer(stream).expires_never();
   websocket::stream<Stream&> ws(stream);
   ws.set_option(websocket::stream_base::timeout::suggested(boost::beast::role_type::server));
-  ws.set_option(websocket::stream_base::decorator([](websocket::response_type& res) {
+  // The subprotocol is named only when the client offered it (a browser fails the connection
+  // on one it did not); the messages are v2.asciicast either way.
+  const std::string_view offered = req[http::field::sec_websocket_protocol];
+  const bool named = offered.find("v2.asciicast") != std::string_view::npos;
+  ws.set_option(websocket::stream_base::decorator([named](websocket::response_type& res) {
     res.set(http::field::server, "bastiond");
-    res.set(http::field::sec_websocket_protocol, "v2.asciicast");
+    if (named) {
+      res.set(http::field::sec_websocket_protocol, "v2.asciicast");
+    }
   }));
   ws.read_message_max(4096);
   if (auto [ec] = co_await ws.async_accept(req, as_tuple(use_awaitable)); ec) {
@@ -128,15 +157,28 @@ boost::asio::awaitable<void> serve_live(Stream& stream, const http::request<http
                             as_tuple(use_awaitable));
     co_return;
   }
+  // However the watch ends (an error, or its frame destroyed at shutdown without resuming), the
+  // session stops feeding it.
+  struct registration {
+    recorder::recording_service& recorder;
+    const recorder::session_id& id;
+    const recorder::live_watcher* watcher;
+    ~registration() { recorder.unwatch(id, watcher); }
+  } const registered{recorder, id, watcher.get()};
   recorder::asciicast_encoder cast(
       {.terminals = state->terminals, .with_input = false, .adopt_ptys = true});
-  const std::string header = recorder::asciicast_header(state->cols, state->rows, state->term, 0);
+  const auto now = std::chrono::system_clock::now().time_since_epoch();
+  const std::string header =
+      recorder::asciicast_header(state->cols, state->rows, state->term,
+                                 std::chrono::duration_cast<std::chrono::seconds>(now).count());
   if (auto [ec, n] = co_await ws.async_write(boost::asio::buffer(header.data(), header.size() - 1),
                                              as_tuple(use_awaitable));
-      !ec) {
-    co_await (drain_messages(ws) || send_events(ws, *watcher, *signal, cast));
+      ec) {
+    co_return;
   }
-  recorder.unwatch(id, watcher.get());
+  // The awaitables move into the operator; a moved-from awaitable holds no frame, so the
+  // temporaries left here have nothing to destroy twice.
+  co_await (drain_messages(ws) || send_events(ws, *watcher, *signal, cast, write_timeout));
 }
 
 }  // namespace bastion::admin

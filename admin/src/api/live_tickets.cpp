@@ -12,7 +12,8 @@ std::optional<std::string> live_tickets::issue(const std::string& session, holde
     return std::nullopt;
   }
   std::string ticket = policy::new_admin_token();
-  tickets_[ticket] = {session, std::move(who), std::chrono::steady_clock::now() + lifetime};
+  tickets_[policy::admin_token_hash(ticket)] = {session, std::move(who),
+                                                std::chrono::steady_clock::now() + lifetime};
   return ticket;
 }
 
@@ -20,13 +21,17 @@ std::optional<live_tickets::holder> live_tickets::redeem(const std::string& tick
                                                          const std::string& session) {
   const std::lock_guard lock(mutex_);
   forget_expired();
-  const auto it = tickets_.find(ticket);
-  if (it == tickets_.end() || it->second.session != session) {
+  // Looked up by its hash (no compare of the secret itself), and used up whenever it is shown.
+  const auto it = tickets_.find(policy::admin_token_hash(ticket));
+  if (it == tickets_.end()) {
     return std::nullopt;
   }
-  auto who = std::move(it->second.who);
+  const entry found = std::move(it->second);
   tickets_.erase(it);
-  return who;
+  if (found.session != session) {
+    return std::nullopt;
+  }
+  return found.who;
 }
 
 void live_tickets::forget_expired() {

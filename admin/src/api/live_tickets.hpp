@@ -26,7 +26,7 @@ class live_tickets {
 
   // A new ticket for `session`; nullopt when max_outstanding unexpired ones wait already.
   std::optional<std::string> issue(const std::string& session, holder who);
-  // The ticket's holder if it names `session` and has not expired; it is good only once.
+  // The ticket's holder if it names `session` and has not expired. Shown once, it is used up.
   std::optional<holder> redeem(const std::string& ticket, const std::string& session);
 
  private:
@@ -38,7 +38,7 @@ class live_tickets {
   void forget_expired();  // under mutex_
 
   std::mutex mutex_;
-  std::map<std::string, entry, std::less<>> tickets_;
+  std::map<std::string, entry, std::less<>> tickets_;  // by the ticket's SHA-256
 };
 
 }  // namespace bastion::admin

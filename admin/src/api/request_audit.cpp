@@ -60,17 +60,18 @@ void request_audit::request(const api_request& req, const std::string& peer,
   const bool denied = status == 401 || status == 403;
   const char* result = status < 400 ? "ok" : denied ? "denied" : "error";
   (status < 400 ? ok_ : denied ? denied_ : error_).Increment();
-  if (token_id == 0 && !admit_refusal(peer)) {
+  if (denied && !admit_refusal(peer)) {
     return;
   }
-  // A live ticket is a credential: the trail keeps the path without it.
+  // A live watch's query may hold a ticket, a credential (under any spelling that decodes to
+  // "ticket"): the trail keeps its path without the query.
   const std::string_view path = req.target();
-  const auto ticket = path.find("ticket=");
-  nlohmann::json detail{{"method", std::string(req.method_string())},
-                        {"path", ticket == std::string_view::npos
-                                     ? escape(path, 200)
-                                     : escape(path.substr(0, ticket), 200) + "ticket=(redacted)"},
-                        {"status", status}};
+  const auto query = path.find('?');
+  const bool redact = query != std::string_view::npos && path.substr(0, query).ends_with("/live");
+  nlohmann::json detail{
+      {"method", std::string(req.method_string())},
+      {"path", redact ? escape(path.substr(0, query), 200) + "?(redacted)" : escape(path, 200)},
+      {"status", status}};
   if (token_id != 0) {
     detail["token"] = token_id;
   }

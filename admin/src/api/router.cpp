@@ -140,8 +140,9 @@ asio::awaitable<api_reply> api_router::handle(const api_request& req, const std:
   } catch (const policy::store_error& e) {
     reply = store_error_reply(e);
   } catch (const std::exception& e) {
+    const std::string_view target = req.target();
     spdlog::error("admin API: {} {}: {}", std::string(req.method_string()),
-                  log_value(std::string(req.target())), log_value(e.what()));
+                  log_value(target.substr(0, target.find('?'))), log_value(e.what()));
     reply = error_reply(http::status::internal_server_error, "internal error; see bastiond's log");
   }
   audit_->request(req, peer, who.user, who.token_id, static_cast<unsigned>(reply.status));
@@ -151,7 +152,9 @@ asio::awaitable<api_reply> api_router::handle(const api_request& req, const std:
 // A watch's WebSocket may carry a one-time ticket in its URL instead of the header.
 asio::awaitable<std::optional<api_reply>> api_router::authorize(const api_request& req,
                                                                 const route& r, caller& who) {
-  if (r.segments.size() == 3 && r.segments[2] == "live") {
+  // Only an upgrade spends a ticket; the token behind it must still let its holder in.
+  if (r.segments.size() == 3 && r.segments[2] == "live" &&
+      boost::beast::websocket::is_upgrade(req)) {
     const auto q = parse_query(r.query, {"ticket"});
     if (const auto ticket = q ? text_param(*q, "ticket") : std::nullopt) {
       const auto holder = tickets_.redeem(*ticket, std::string(r.segments[1]));
@@ -160,7 +163,13 @@ asio::awaitable<std::optional<api_reply>> api_router::authorize(const api_reques
                               "the ticket is unknown, used or expired; ask for another with POST "
                               "/api/v1/sessions/ID/live-ticket");
       }
-      who = {holder->user, holder->token_id};
+      auto recheck = [id = holder->token_id](store& db) { return db.check_token_id(id); };
+      const auto check = co_await pool_.run(recheck);
+      who = {check.user, check.token_id};
+      if (check.verdict != policy::token_verdict::ok) {
+        co_return error_reply(http::status::forbidden,
+                              std::string(policy::describe(check.verdict)));
+      }
       co_return std::nullopt;
     }
   }

@@ -165,6 +165,8 @@ class store {
   void revoke_token(std::int64_t id);
   // Whether the token with this hash lets its holder in now, and whose it is; marks it used.
   token_check check_token(const std::string& hash);
+  // The same for the token with this id (a live ticket's, when it is redeemed).
+  token_check check_token_id(std::int64_t id);
 
   // Who the following changes are audited as: the admin API acts for each request's token user
   // on one pooled connection.

@@ -1,7 +1,8 @@
 // Live watching: a recording's events handed, as they are recorded, to admins who watch the
-// session. A session that nobody watches pays one atomic load per event; a watched one copies each
-// event into every watcher's bounded queue and never waits for a watcher: one that falls more than
-// its bound behind is dropped, and the session goes on at its own pace.
+// session. A data event of a session that nobody watches costs one atomic load (the rare other
+// events take the feed's lock, to keep the terminal state); a watched session copies what a
+// terminal shows into every watcher's bounded queue and never waits for a watcher: one that falls
+// more than its bound behind is dropped, and the session goes on at its own pace.
 #pragma once
 
 #include <atomic>
