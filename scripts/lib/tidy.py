@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
-"""clang-tidy over the repository's translation units, with a cache in the build tree.
+"""clang-tidy over the repository's translation units, with a cache shared by every checkout.
 
 A unit is analysed again only when one of its inputs changed since its last clean run: its
 compile command, the contents of the source and of every header it includes (the list that
-ninja recorded when it compiled the unit), the .clang-tidy files, and the clang-tidy version. Clean
-results are kept in BUILDDIR/tidy-cache/; units with findings are never cached. Without a
-dependency list (the unit was not built yet) the unit is always analysed.
+ninja recorded when it compiled the unit), the .clang-tidy files, and the clang-tidy version.
+Paths inside the checkout enter the key relative to it, so a fresh clone reuses the results of
+another one. Clean results are kept in $BASTION_TIDY_CACHE (default ~/.cache/bastion/tidy);
+units with findings are never cached. Without a dependency list (the unit was not built yet)
+the unit is always analysed.
 
 usage: tidy.py BUILDDIR UNIT...
 """
@@ -32,22 +34,27 @@ def dependencies(build, obj):
     return [os.path.join(build, l.strip()) for l in lines[1:] if l.strip()]
 
 
-def unit_key(build, entry, salt, digests):
+def unit_key(build, entry, salt, digests, root):
     args = shlex.split(entry["command"])
     obj = args[args.index("-o") + 1] if "-o" in args else None
     deps = dependencies(build, obj) if obj else None
     if deps is None:
         return None
+
+    def portable(text):
+        return text.replace(root + os.sep, "@ROOT@/")
+
     h = hashlib.sha256(salt)
-    h.update(entry["command"].encode())
-    for path in sorted(set(deps)):
+    h.update(portable(entry["command"]).encode())
+    h.update(portable(os.path.abspath(entry["directory"])).encode())
+    for path in sorted(set(os.path.abspath(d) for d in deps)):
         if path not in digests:
             try:
                 with open(path, "rb") as f:
                     digests[path] = hashlib.sha256(f.read()).digest()
             except OSError:
                 return None
-        h.update(path.encode() + b"\0" + digests[path])
+        h.update(portable(path).encode() + b"\0" + digests[path])
     return h.hexdigest()
 
 
@@ -87,13 +94,14 @@ def main():
     for config in (".clang-tidy", "tests/.clang-tidy", "bench/.clang-tidy"):
         with open(config, "rb") as f:
             salt += f.read()
-    cache = os.path.join(build, "tidy-cache")
+    cache = os.environ.get("BASTION_TIDY_CACHE") or os.path.join(
+        os.path.expanduser("~"), ".cache", "bastion", "tidy")
     os.makedirs(cache, exist_ok=True)
     digests, todo, keys, cached = {}, [], {}, 0
     for unit in units:
         if unit not in entries:
             continue  # not compiled in this tree (e.g. a fuzz target of another build)
-        key = unit_key(build, entries[unit], salt, digests)
+        key = unit_key(build, entries[unit], salt, digests, root)
         if key and os.path.exists(os.path.join(cache, key)):
             cached += 1
             continue
