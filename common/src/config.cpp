@@ -150,6 +150,7 @@ void read_admin(config_section& s, config& c) {
   s.read("tls_key", c.admin_tls_key);
   s.read("max_connections", c.admin_max_connections, 1, 10000);
   s.read("max_connections_per_source", c.admin_max_connections_per_source, 1, 10000);
+  s.read("web_root", c.admin_web_root);
   if (c.admin_tls_cert.empty() != c.admin_tls_key.empty()) {
     s.fail_value(c.admin_tls_cert.empty() ? "tls_cert" : "tls_key",
                  "set both tls_cert and tls_key (PEM files), or neither");
@@ -325,7 +326,11 @@ std::vector<std::string> changed_until_restart(const config& running, const conf
   note(running.upstream_key != fresh.upstream_key, "upstream_key");
   note(running.database != fresh.database, "database");
   note(!(running.recording == fresh.recording), "recording");
-  note(running.admin_listen != fresh.admin_listen, "admin");
+  note(running.admin_enabled != fresh.admin_enabled || running.admin_listen != fresh.admin_listen ||
+           running.admin_tls_cert != fresh.admin_tls_cert ||
+           running.admin_tls_key != fresh.admin_tls_key ||
+           running.admin_web_root != fresh.admin_web_root,
+       "admin");
   note(running.metrics_enabled != fresh.metrics_enabled ||
            running.metrics_listen != fresh.metrics_listen,
        "metrics");

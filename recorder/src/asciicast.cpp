@@ -55,9 +55,11 @@ result<opened_recording> open_session_recording(const std::filesystem::path& dir
 
 std::string asciicast_header(int cols, int rows, const std::string& term,
                              std::int64_t unix_seconds) {
+  // A client that is not on a terminal asks for a PTY of 0x0 (ssh -tt from a script); programs
+  // on it then assume 80x24, and so does the player.
   return line({{"version", 2},
-               {"width", std::clamp(cols, 1, 10000)},
-               {"height", std::clamp(rows, 1, 10000)},
+               {"width", cols > 0 ? std::min(cols, 10000) : 80},
+               {"height", rows > 0 ? std::min(rows, 10000) : 24},
                {"timestamp", unix_seconds},
                {"env", {{"TERM", terminal_sanitizer::clean(term)}}}});
 }

@@ -116,6 +116,48 @@ TEST_F(admin_api, ids_and_paths_that_try_to_escape_are_refused) {
   EXPECT_CONTAINS(elsewhere.doc.value("detail", ""), "recorded by node node-b");
 }
 
+TEST_F(admin_api, serves_the_console_with_its_policy_and_nothing_else) {
+  const auto index = call("GET", "/", "");
+  ASSERT_EQ(index.status, 200) << index.headers;
+  EXPECT_CONTAINS(index.header("Content-Type"), "text/html");
+  EXPECT_CONTAINS(index.body, "/js/main.js");
+  // Every answer carries the console's policy: no inline script, nothing from elsewhere.
+  EXPECT_CONTAINS(index.header("Content-Security-Policy"), "default-src 'none'; script-src 'self'");
+  EXPECT_CONTAINS(get("/api/v1/me").header("Content-Security-Policy"), "frame-ancestors 'none'");
+  const auto player = call("GET", "/vendor/asciinema-player.min.js", "");
+  EXPECT_EQ(player.status, 200);
+  EXPECT_CONTAINS(player.header("Content-Type"), "text/javascript");
+  // A browser that has the file revalidates it.
+  const auto etag = player.header("ETag");
+  ASSERT_FALSE(etag.empty());
+  const auto again = parse_http_response(http_exchange(
+      admin_port_, "GET /vendor/asciinema-player.min.js HTTP/1.1\r\nHost: x\r\nIf-None-Match: " +
+                       etag + "\r\nConnection: close\r\n\r\n"));
+  EXPECT_EQ(again.status, 304);
+  EXPECT_TRUE(again.body.empty());
+  for (const char* path : {"/../../etc/passwd", "/%2e%2e/etc/passwd", "/js/../index.html",
+                           "/.git/config", "/nope.html", "/index.html%00"}) {
+    EXPECT_EQ(call("GET", path, "").status, 404) << path;
+  }
+  EXPECT_EQ(call("POST", "/index.html", "").status, 405);
+  // Files hold no data and are not audited; the API under them still wants a token.
+  EXPECT_EQ(count_rows("audit_events WHERE kind = 'admin.api' AND detail->>'path' LIKE '/vendor%'"),
+            0);
+  EXPECT_EQ(call("GET", "/api/v1/sessions", "").status, 401);
+
+  // A web root named in the config that cannot be served stops bastiond, naming it.
+  ASSERT_EQ(daemon_->stop(SIGTERM), 0);
+  std::string text = read_file(config_);
+  const std::string listen = "admin: { listen: \"127.0.0.1:" + std::to_string(admin_port_) + "\"";
+  text.replace(text.find(listen), listen.size(), listen + ", web_root: \"/nonexistent/web\"");
+  const auto bad = dir().write("bad-web-root.yaml", text);
+  const auto refused =
+      run({BASTIOND_PATH, "--config", bad.string()}, {.timeout = std::chrono::seconds(30)});
+  EXPECT_EQ(refused.exit_code, 1);
+  EXPECT_CONTAINS(refused.err + refused.out,
+                  "admin.web_root: web console at /nonexistent/web: no index.html");
+}
+
 TEST_F(admin_api, hostile_requests_get_a_clear_error_and_change_nothing) {
   const std::string auth = "Authorization: Bearer " + token_ + "\r\n";
   const auto huge_header = parse_http_response(

@@ -48,6 +48,22 @@ ssl::context make_tls(const config& cfg) {
   return tls;
 }
 
+// The console from admin.web_root, or the one this build made. An admin.web_root that cannot be
+// served stops bastiond; a build without its console serves the API alone, and says so.
+console_files load_console(const config& cfg) {
+  const bool chosen = !cfg.admin_web_root.empty();
+  auto files =
+      console_files::load(chosen ? cfg.admin_web_root : std::filesystem::path(BASTION_CONSOLE_DIR));
+  if (!files) {
+    if (chosen) {
+      throw std::runtime_error("admin.web_root: " + files.error().text);
+    }
+    spdlog::warn("admin API: no console served: {}", files.error().text);
+    return {};
+  }
+  return std::move(*files);
+}
+
 std::string peer_of(const tcp::socket& s) {
   boost::system::error_code ec;
   const auto ep = s.remote_endpoint(ec);
@@ -64,7 +80,8 @@ struct api_server::impl {
   impl(const config& c, policy::journal& journal, recorder::recording_service& recorder)
       : cfg(c),
         pool(c.database, c.node_name, worker_threads, max_jobs),
-        router(c, pool, journal, recorder),
+        console(load_console(c)),
+        router(c, pool, journal, recorder, console),
         acceptor(io) {
     if (!cfg.admin_tls_cert.empty()) {
       tls.emplace(make_tls(cfg));
@@ -83,7 +100,8 @@ struct api_server::impl {
     }
     asio::co_spawn(io, accept_loop(), [](const std::exception_ptr& e) { log_failure(e); });
     thread = std::thread([this] { io.run(); });
-    spdlog::info("admin API on {}://{}/api/v1/", tls ? "https" : "http", where);
+    spdlog::info("admin API on {}://{}/api/v1/{}", tls ? "https" : "http", where,
+                 console.empty() ? "" : ", web console at /");
   }
 
   ~impl() {
@@ -187,6 +205,7 @@ struct api_server::impl {
 
   const config& cfg;
   worker_pool pool;
+  console_files console;
   api_router router;
   connection_limits limits;
   std::mutex places_mutex;

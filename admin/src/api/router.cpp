@@ -110,6 +110,33 @@ result<std::string> kill_reason(const std::string& body) {
   return doc.value("reason", std::string());
 }
 
+// The console's files hold no data: they are served without a token and not audited, with an ETag
+// so that a browser revalidates instead of fetching them again.
+api_reply console_reply(const console_files& console, const api_request& req) {
+  const std::string_view target = req.target();
+  const auto* file = console.find(target.substr(0, target.find('?')));
+  if (file == nullptr) {
+    return error_reply(http::status::not_found,
+                       console.empty()
+                           ? "no such resource; this bastiond serves no web console (its log says "
+                             "why at startup) and the API is under /api/v1/"
+                           : "no such resource; the console is at / and the API under /api/v1/");
+  }
+  if (req.method() != http::verb::get) {
+    return method_not_allowed("GET");
+  }
+  api_reply r;
+  r.headers.emplace_back(http::field::etag, file->etag);
+  r.headers.emplace_back(http::field::cache_control, "no-cache");
+  if (req[http::field::if_none_match] == file->etag) {
+    r.status = http::status::not_modified;
+    return r;
+  }
+  r.content_type = file->content_type;
+  r.body = file->body;
+  return r;
+}
+
 }  // namespace
 
 api_reply error_reply(http::status status, const std::string& detail) {
@@ -117,9 +144,10 @@ api_reply error_reply(http::status status, const std::string& detail) {
 }
 
 api_router::api_router(const config& cfg, worker_pool& pool, policy::journal& journal,
-                       recorder::recording_service& recorder)
+                       recorder::recording_service& recorder, const console_files& console)
     : cfg_(cfg),
       pool_(pool),
+      console_(console),
       recorder_(recorder),
       audit_(std::make_unique<request_audit>(journal)) {}
 
@@ -130,6 +158,9 @@ void api_router::note_refused(const std::string& peer, unsigned status) {
 }
 
 asio::awaitable<api_reply> api_router::handle(const api_request& req, const std::string& peer) {
+  if (!std::string_view(req.target()).starts_with("/api/")) {
+    co_return console_reply(console_, req);
+  }
   caller who;
   api_reply reply;
   try {

@@ -17,6 +17,7 @@
 #include <bastion/recorder/asciicast.hpp>
 #include <bastion/recorder/service.hpp>
 
+#include "console_files.hpp"
 #include "live_tickets.hpp"
 #include "worker_pool.hpp"
 
@@ -43,10 +44,12 @@ class request_audit;
 
 class api_router {
  public:
+  // `console` is served at / (it may be empty: then only the API is).
   api_router(const config& cfg, worker_pool& pool, policy::journal& journal,
-             recorder::recording_service& recorder);
+             recorder::recording_service& recorder, const console_files& console);
 
-  // Answers one request from `peer` ("127.0.0.1:40000"); never throws.
+  // Answers one request from `peer` ("127.0.0.1:40000"); never throws. Paths outside /api/ are
+  // the console's files.
   boost::asio::awaitable<api_reply> handle(const api_request& req, const std::string& peer);
 
   ~api_router();
@@ -83,6 +86,7 @@ class api_router {
 
   const config& cfg_;
   worker_pool& pool_;
+  const console_files& console_;
   recorder::recording_service& recorder_;
   std::unique_ptr<request_audit> audit_;
   static constexpr int max_token_checks = 8;

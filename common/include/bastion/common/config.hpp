@@ -108,6 +108,9 @@ struct config {
   std::filesystem::path admin_tls_key;
   int admin_max_connections = 64;             // past it, new connections are closed at once
   int admin_max_connections_per_source = 10;  // from one client address
+  // The web console's files (index.html, js/, vendor/): read once at startup and served from
+  // memory. Unset: the console that this build made (its build tree's web/ directory).
+  std::filesystem::path admin_web_root;
   // The Prometheus metrics at http://metrics_listen/metrics; off only where nothing scrapes.
   bool metrics_enabled = true;
   endpoint metrics_listen{"127.0.0.1", 9122};
