@@ -1,5 +1,8 @@
-// bastionctl kill and audit: ending a live session on whichever node holds it, and reading the
-// trail of what every node and admin decided.
+// bastionctl kill, audit and search: ending a live session on whichever node holds it, reading
+// the trail of what every node and admin decided, and finding the sessions where something was
+// typed, run or printed.
+#include <fmt/format.h>
+
 #include <chrono>
 #include <ostream>
 #include <thread>
@@ -8,6 +11,7 @@
 #include <bastion/common/escape.hpp>
 
 #include "cli.hpp"
+#include "search.hpp"
 #include "table.hpp"
 #include "views.hpp"
 
@@ -82,6 +86,32 @@ void run_audit(cli_context& ctx, const audit_opts& o) {
   t.print(ctx.out, "no audit events match");
 }
 
+struct search_opts {
+  search_request req;
+  bool json = false;
+};
+
+void run_search(cli_context& ctx, search_opts& o) {
+  if (auto ok = check_search(o.req); !ok) {
+    throw command_error(ok.error().text, 2);
+  }
+  const auto hits = search_sessions(ctx.store(), o.req);
+  if (o.json) {
+    auto doc = nlohmann::json::array();
+    for (const auto& h : hits) {
+      doc.push_back(hit_json(h));
+    }
+    return print_json(ctx.out, doc);
+  }
+  table t({"STARTED", "USER", "LOGIN@TARGET", "SESSION", "AT", "KIND", "LINE"});
+  for (const auto& h : hits) {
+    const auto& s = h.session;
+    t.add_row({s.started_at, s.user, s.login + "@" + s.target, s.id,
+               fmt::format("{:.6f}", static_cast<double>(h.offset.count()) / 1e6), h.kind, h.line});
+  }
+  t.print(ctx.out, "no session matches; the index holds what sessions typed, ran and printed");
+}
+
 }  // namespace
 
 void add_session_commands(CLI::App& app, cli_context& ctx) {
@@ -110,6 +140,26 @@ void add_session_commands(CLI::App& app, cli_context& ctx) {
       ->capture_default_str();
   add_json_flag(audit, a->json);
   audit->callback([&ctx, a] { run_audit(ctx, *a); });
+
+  auto f = std::make_shared<search_opts>();
+  auto* search = app.add_subcommand(
+      "search",
+      "Find the sessions where TEXT was run as a command, typed at a prompt (as edited) or "
+      "printed, with the moment in each (replay --from it)");
+  search->add_option("TEXT", f->req.text, "What to find (3 to 200 bytes; case-insensitive)")
+      ->required();
+  auto opt = [](std::optional<std::string>& field) {
+    return [&field](const std::string& v) { field = v; };
+  };
+  search->add_option_function<std::string>("--user", opt(f->req.user), "Only this user's sessions");
+  search->add_option_function<std::string>("--target", opt(f->req.target),
+                                           "Only sessions to this target");
+  search->add_option_function<std::string>("--since", opt(f->req.since),
+                                           "Only sessions started at or after this time");
+  search->add_option("--limit", f->req.limit, "At most this many hits (1 to 500)")
+      ->capture_default_str();
+  add_json_flag(search, f->json);
+  search->callback([&ctx, f] { run_search(ctx, *f); });
 }
 
 }  // namespace bastion::admin

@@ -125,6 +125,8 @@ void read_recording(config_section& s, recording_config& r) {
   s.read("enabled", r.enabled);
   s.read("dir", r.dir);
   s.read("max_unpersisted_kib", r.max_unpersisted_kib, 16, 65536);
+  s.read("search", r.search);
+  s.read("search_max_mib", r.search_max_mib, 1, 1024);
   if (const auto mode = s.scalar("failure_mode")) {
     if (*mode == "fail_closed") {
       r.failure_mode = failure_mode::fail_closed;

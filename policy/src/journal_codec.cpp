@@ -148,6 +148,11 @@ void fields(Io& io, E& e) {
      e.exit_status, e.exit_signal, e.bytes_in, e.bytes_out);
 }
 
+template <class Io, entry_of<search_text> E>
+void fields(Io& io, E& e) {
+  io(e.session_id, e.seq, e.kind, e.body, e.marks);
+}
+
 // The tag is the entry's index in journal_entry: that order is part of the spool's format.
 template <std::size_t I = 0>
 journal_entry decode_alternative(std::size_t tag, reader& in) {
@@ -170,7 +175,8 @@ static_assert(std::is_same_v<std::variant_alternative_t<0, journal_entry>, audit
               std::is_same_v<std::variant_alternative_t<1, journal_entry>, session_start> &&
               std::is_same_v<std::variant_alternative_t<2, journal_entry>, session_end> &&
               std::is_same_v<std::variant_alternative_t<3, journal_entry>, channel_row> &&
-              std::variant_size_v<journal_entry> == 4);
+              std::is_same_v<std::variant_alternative_t<4, journal_entry>, search_text> &&
+              std::variant_size_v<journal_entry> == 5);
 
 }  // namespace
 

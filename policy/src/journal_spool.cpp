@@ -20,7 +20,11 @@
 namespace bastion::policy {
 namespace {
 
-constexpr std::array<char, 8> header = {'B', 'J', 'S', 'P', 'O', 'O', 'L', '\1'};
+// Version 2 added search index documents (entry kind 4). A version 1 spool holds only kinds that
+// version 2 reads the same way, so it is taken as it is and its header raised to 2 at open: a
+// bastiond that predates search then refuses it instead of meeting a kind it does not know.
+constexpr std::array<char, 8> header = {'B', 'J', 'S', 'P', 'O', 'O', 'L', '\2'};
+constexpr char first_version = '\1';
 constexpr std::size_t frame_bytes = 8;
 // Far above any real entry: a length past it is damage, not a record.
 constexpr std::uint32_t max_record = 64U << 20;
@@ -174,7 +178,15 @@ void journal_spool::scan() {
                               errno_text());
   }
   const auto size = static_cast<std::uint64_t>(st.st_size);
-  const std::string head = read_at(0, header.size());
+  std::string head = read_at(0, header.size());
+  if (head.size() == header.size() && head.compare(0, 7, header.data(), 7) == 0 &&
+      head[7] == first_version) {
+    if (!write_all(fd_, {&header[7], 1}, 7) || ::fdatasync(fd_) != 0) {
+      throw journal_spool_error("cannot upgrade the journal spool " + path_.string() + ": " +
+                                errno_text() + "; free space or fix the file system");
+    }
+    head[7] = header[7];
+  }
   if (head.size() == header.size() && head.compare(0, 7, header.data(), 7) == 0 &&
       head[7] != header[7]) {
     throw journal_spool_error("the journal spool " + path_.string() + " has format version " +

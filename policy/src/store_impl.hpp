@@ -86,6 +86,7 @@ std::string time_or_now(int n);
 void insert_session(pqxx::work& txn, const session_start& s);
 void update_session_end(pqxx::work& txn, const session_end& e);
 void upsert_channel(pqxx::work& txn, const channel_row& c);
+void insert_search_text(pqxx::work& txn, const search_text& t);
 
 // ISO 8601 UTC text of a timestamptz column, for SELECT lists.
 inline constexpr std::string_view iso_time_sql =

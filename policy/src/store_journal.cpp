@@ -37,8 +37,10 @@ void store::write_journal(const std::vector<journal_entry>& entries) {
               insert_session(txn, e);
             } else if constexpr (std::is_same_v<T, session_end>) {
               update_session_end(txn, e);
-            } else {
+            } else if constexpr (std::is_same_v<T, channel_row>) {
               upsert_channel(txn, e);
+            } else {
+              insert_search_text(txn, e);
             }
           },
           entry);

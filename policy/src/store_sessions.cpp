@@ -156,6 +156,18 @@ void upsert_channel(pqxx::work& txn, const channel_row& c) {
       c.exit_status, c.exit_signal, c.bytes_in, c.bytes_out);
 }
 
+// Written once per (session, seq); a replay's second insert is a no-op. The recorder made the text
+// valid UTF-8 without NULs; it is checked again, as for every row from outside.
+void insert_search_text(pqxx::work& txn, const search_text& t) {
+  require_session_id(t.session_id);
+  require_text("search text", t.body);
+  require_text("search marks", t.marks);
+  txn.exec_params(
+      "INSERT INTO search_documents (session_id, seq, kind, body, marks) "
+      "VALUES ($1::uuid, $2, $3, $4, $5) ON CONFLICT (session_id, seq) DO NOTHING",
+      t.session_id, t.seq, t.kind, t.body, t.marks);
+}
+
 void store::start_session(const session_start& s) {
   impl_->transact("record session start", [&](pqxx::work& txn) { insert_session(txn, s); });
 }
@@ -271,6 +283,43 @@ std::vector<session_info> store::unfinished_sessions(const std::string& node) {
     std::vector<session_info> out;
     for (const auto& r : rows) {
       out.push_back(session_from(r));
+    }
+    return out;
+  });
+}
+
+std::vector<search_row> store::search_documents(const search_filter& f) {
+  require_text("search text", f.text);
+  for (const auto& text : {f.user, f.target, f.since}) {
+    require_text("filter", text.value_or(""));
+  }
+  // The text is matched literally: LIKE's wildcards in it are escaped.
+  std::string pattern = "%";
+  for (const char c : f.text) {
+    if (c == '%' || c == '_' || c == '\\') {
+      pattern += '\\';
+    }
+    pattern += c;
+  }
+  pattern += '%';
+  return impl_->transact("search sessions", [&](pqxx::work& txn) {
+    // A text with no run of three letters or digits cannot use the trigram index: bounded.
+    txn.exec("SET LOCAL statement_timeout = '10s'");
+    const auto rows = txn.exec_params(
+        fmt::format("SELECT {}, d.kind, d.body, d.marks FROM search_documents d "
+                    "JOIN sessions s ON s.id = d.session_id "
+                    "LEFT JOIN recordings r ON r.session_id = s.id "
+                    "WHERE d.body ILIKE $1 AND ($2 = '' OR s.user_name = $2) "
+                    "AND ($3 = '' OR s.target_name = $3) "
+                    "AND ($4 = '' OR s.started_at >= $4::timestamptz) "
+                    "ORDER BY s.started_at DESC, s.id DESC, d.seq LIMIT $5",
+                    session_columns),
+        pattern, f.user.value_or(""), f.target.value_or(""), f.since.value_or(""), f.limit);
+    std::vector<search_row> out;
+    out.reserve(rows.size());
+    for (const auto& r : rows) {
+      out.push_back({session_from(r), r[16].as<std::string>(), r[17].as<std::string>(),
+                     r[18].as<std::string>()});
     }
     return out;
   });

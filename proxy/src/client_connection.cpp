@@ -154,15 +154,28 @@ bool client_connection::pass() {
   return pump_sessions() || polled;
 }
 
+// libssh counts a client's SSH_MSG_DISCONNECT as an error ("Received SSH_MSG_DISCONNECT:
+// 11:disconnected by user"), though it is how OpenSSH's ssh ends every session: that is the client
+// closing, not a failure.
+std::string client_connection::closed_reason() const {
+  if ((ssh_get_status(session_.get()) & SSH_CLOSED_ERROR) == 0) {
+    return "client closed the connection";
+  }
+  const std::string why = failure_reason(session_.get());
+  constexpr std::string_view disconnect = "Received SSH_MSG_DISCONNECT: ";
+  if (why.starts_with(disconnect)) {
+    return "client disconnected (" + why.substr(disconnect.size()) + ")";
+  }
+  return "connection error: " + why;
+}
+
 // True if the connection must go on after yielding the thread to others.
 bool client_connection::run_passes() {
   for (int i = 0; i < max_passes && phase_ != phase::closed; ++i) {
     woken_ = false;
     const bool progress = pass();
     if (close_reason_.empty() && session_closed(session_.get())) {
-      close_reason_ = (ssh_get_status(session_.get()) & SSH_CLOSED_ERROR) != 0
-                          ? "connection error: " + failure_reason(session_.get())
-                          : "client closed the connection";
+      close_reason_ = closed_reason();
     }
     if (const std::string reason = end_reason(); !reason.empty()) {
       teardown(reason);

@@ -65,6 +65,9 @@ class client_connection : public server_endpoint,
   // session reporting from a callback) is not nested: it makes the running step take one more.
   void step();
   bool run_passes();
+  // Why the client's SSH session closed: "client closed the connection", "client disconnected
+  // (11:disconnected by user)" or "connection error: ...".
+  std::string closed_reason() const;
   bool pass();
   void arm();
   void teardown(const std::string& reason);

@@ -27,6 +27,27 @@ namespace asio = boost::asio;
 
 namespace {
 
+// While this many rows wait for PostgreSQL, search documents are dropped: the index is derived
+// data, and the backlog that holds admissions back (limits.journal_backlog) and the memory it takes
+// are for the audit trail and the session rows. A document is up to about 100 KiB.
+constexpr std::size_t search_backlog = 256;
+
+// The search index's documents go through the journal: in order after their session's row, and
+// kept on disk while PostgreSQL is away.
+void index_search_text(policy::journal& journal, prometheus::Counter& dropped,
+                       const recorder::session_id& id,
+                       std::vector<recorder::search_document> docs) {
+  if (journal.backlog() >= search_backlog) {
+    dropped.Increment(static_cast<double>(docs.size()));
+    return;
+  }
+  for (auto& d : docs) {
+    journal.record(policy::search_text{recorder::to_string(id), d.seq,
+                                       d.kind == recorder::text_kind::input ? "input" : "output",
+                                       std::move(d.text), recorder::format_marks(d.marks)});
+  }
+}
+
 unsigned io_threads() {
   return std::max(1U, std::thread::hardware_concurrency());
 }
@@ -88,11 +109,7 @@ server::server(const config& cfg)
   journal_ =
       std::make_unique<policy::journal>(cfg_.database, cfg_.node_name, cfg_.journal_spool,
                                         static_cast<std::size_t>(cfg_.limits.journal_backlog));
-  recorder_ = std::make_unique<recorder::recording_service>(recorder::recorder_options{
-      .dir = cfg_.recording.dir,
-      .failure_mode = cfg_.recording.failure_mode,
-      .max_unpersisted_bytes =
-          static_cast<std::size_t>(cfg_.recording.max_unpersisted_kib) * 1024});
+  recorder_ = std::make_unique<recorder::recording_service>(recording_options());
   for (unsigned i = 0; i < io_threads(); ++i) {
     workers_.push_back(std::make_unique<asio::io_context>(1));
     // An io_context makes its reactor (an epoll descriptor, an eventfd and a timerfd) at its
@@ -152,6 +169,25 @@ void server::on_control(const std::string& payload) {
   for (const auto& c : live_connections()) {
     c->kill(id, by);
   }
+}
+
+recorder::recorder_options server::recording_options() {
+  recorder::recorder_options o{
+      .dir = cfg_.recording.dir,
+      .failure_mode = cfg_.recording.failure_mode,
+      .max_unpersisted_bytes = static_cast<std::size_t>(cfg_.recording.max_unpersisted_kib) * 1024};
+  if (cfg_.recording.search) {
+    o.search_limits.output_bytes = static_cast<std::size_t>(cfg_.recording.search_max_mib) << 20;
+    auto& dropped = metrics::counter_family("bastion_search_documents_dropped_total",
+                                            "Search index documents dropped because PostgreSQL "
+                                            "was behind")
+                        .Add({});
+    o.on_search = [&journal = *journal_, &dropped](const recorder::session_id& id,
+                                                   std::vector<recorder::search_document> docs) {
+      index_search_text(journal, dropped, id, std::move(docs));
+    };
+  }
+  return o;
 }
 
 void server::load_keys() {

@@ -277,6 +277,9 @@ bool recording_service::open(session_recording& s) {
     return false;
   }
   s.writer_ = std::make_unique<chunk_writer>(std::move(*sink), s.header_, options_.zstd_level);
+  if (options_.on_search) {
+    s.search_ = std::make_unique<search_extractor>(options_.search_limits);
+  }
   if (!s.writer_->ok()) {
     fail_session(s, "cannot write the recording header");
     return false;
@@ -308,6 +311,11 @@ void recording_service::handle(item& it) {
       s.oldest_pending_ = std::chrono::steady_clock::now();
     }
     s.writer_->add(*it.ev);
+    s.last_offset_ = it.ev->offset;
+    s.last_event_at_ = std::chrono::steady_clock::now();
+    if (s.search_) {
+      s.search_->add(*it.ev);
+    }
     if (s.writer_->pending_bytes() >= options_.chunk_bytes) {
       flush_session(s);
     }
@@ -315,6 +323,7 @@ void recording_service::handle(item& it) {
   }
   flush_session(s);
   sync_session(s);
+  publish_search(s, true);
   recording_summary summary;
   summary.id = s.id_;
   summary.file_name = recording_file_name(s.id_);
@@ -343,6 +352,28 @@ void recording_service::flush_session(session_recording& s) {
     return;
   }
   s.chunked_bytes_ = s.accepted_bytes_;
+  publish_search(s, false);
+}
+
+void recording_service::publish_search(session_recording& s, bool all) {
+  if (!s.search_ || !s.writer_ || !s.writer_->ok()) {
+    return;
+  }
+  // The session's time now: its last event's offset, and how long it has been quiet since.
+  const auto quiet = std::chrono::duration_cast<std::chrono::microseconds>(
+      std::chrono::steady_clock::now() - s.last_event_at_);
+  for (auto& doc : s.search_->take(s.last_offset_ + quiet, all)) {
+    s.search_written_.push_back(std::move(doc));
+  }
+  if (!s.writer_->unsynced()) {
+    hand_on_search(s);
+  }
+}
+
+void recording_service::hand_on_search(session_recording& s) {
+  if (!s.search_written_.empty()) {
+    options_.on_search(s.id_, std::exchange(s.search_written_, {}));
+  }
 }
 
 void recording_service::sync_session(session_recording& s) {
@@ -355,6 +386,9 @@ void recording_service::sync_session(session_recording& s) {
   if (s.writer_ && s.writer_->ok() && s.persisted_bytes_.load() != s.chunked_bytes_) {
     s.persisted_bytes_.store(s.chunked_bytes_);
     s.release();
+  }
+  if (s.writer_ && s.writer_->ok() && !s.writer_->unsynced()) {
+    hand_on_search(s);
   }
 }
 
@@ -370,6 +404,8 @@ void recording_service::flush_due(bool all) {
     if (s->writer_ && s->writer_->pending_events() > 0 &&
         (all || now - s->oldest_pending_ >= options_.chunk_interval)) {
       flush_session(*s);
+    } else if (s->writer_ && s->writer_->pending_events() == 0) {
+      publish_search(*s, false);  // a quiet session's last lines age out too
     }
   }
 }

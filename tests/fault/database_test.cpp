@@ -25,7 +25,8 @@ class database_fault : public jump_session {
   // Every row a journal entry becomes: an audit row, a session's start and its end, a channel.
   int journal_rows() const {
     return count_rows("audit_events") + count_rows("sessions") +
-           count_rows("sessions WHERE ended_at IS NOT NULL") + count_rows("channels");
+           count_rows("sessions WHERE ended_at IS NOT NULL") + count_rows("channels") +
+           count_rows("search_documents");
   }
   bool stopped_ = false;
 };

@@ -1,8 +1,14 @@
 // Raw HTTP/1.1 responses for the admin API tests.
 #include "admin_api_support.hpp"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
+#include <cstring>
 
 namespace bastion::test {
 
@@ -51,6 +57,47 @@ api_response parse_http_response(const std::string& raw) {
   r.body = std::move(body);
   r.doc = nlohmann::json::parse(r.body, nullptr, false);
   return r;
+}
+
+namespace {
+
+std::string shell_quote(const std::string& s) {
+  std::string out = "'";
+  for (const char c : s) {
+    out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  }
+  return out + "'";
+}
+
+}  // namespace
+
+keyboard_session::keyboard_session(const std::vector<std::string>& argv,
+                                   const std::filesystem::path& dir, const std::string& log) {
+  const auto pipe = dir / "keyboard";
+  if (mkfifo(pipe.c_str(), 0600) != 0) {
+    throw std::runtime_error("mkfifo " + pipe.string() + ": " + std::strerror(errno));
+  }
+  keys_ = open(pipe.c_str(), O_RDWR | O_CLOEXEC);
+  if (keys_ < 0) {
+    throw std::runtime_error("open " + pipe.string() + ": " + std::strerror(errno));
+  }
+  std::string command = "exec";
+  for (const auto& arg : argv) {
+    command += " " + shell_quote(arg);
+  }
+  client_ = std::make_unique<child_process>(
+      std::vector<std::string>{"sh", "-c", command + " <" + shell_quote(pipe.string())}, log);
+}
+
+keyboard_session::~keyboard_session() {
+  client_.reset();
+  if (keys_ >= 0) {
+    close(keys_);
+  }
+}
+
+bool keyboard_session::type(const std::string& keys) const {
+  return write(keys_, keys.data(), keys.size()) == static_cast<ssize_t>(keys.size());
 }
 
 }  // namespace bastion::test

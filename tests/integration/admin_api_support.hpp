@@ -19,6 +19,26 @@ struct api_response {
 // A response as the server sent it, its chunked body decoded.
 api_response parse_http_response(const std::string& raw);
 
+// An ssh client with a terminal session (-tt) whose keyboard is a pipe the test types into, as a
+// person at a prompt would; its output goes to `log`.
+class keyboard_session {
+ public:
+  // `argv`: the ssh command line; `dir` holds the pipe.
+  keyboard_session(const std::vector<std::string>& argv, const std::filesystem::path& dir,
+                   const std::string& log);
+  ~keyboard_session();
+  keyboard_session(const keyboard_session&) = delete;
+  keyboard_session& operator=(const keyboard_session&) = delete;
+
+  // Sends `keys` as typed (Enter is "\r"); false if the pipe refused them.
+  bool type(const std::string& keys) const;
+  child_process& client() { return *client_; }
+
+ private:
+  int keys_ = -1;  // held open for writing: the client sees no end of input
+  std::unique_ptr<child_process> client_;
+};
+
 // `Base` (a bastiond fixture) with an admin, carol, and her token, and calls to the admin API.
 template <class Base>
 class with_admin_api : public Base {
@@ -52,6 +72,14 @@ class with_admin_api : public Base {
     return parse_http_response(http_exchange(this->admin_port_, req + "\r\n" + body));
   }
   api_response get(const std::string& target) const { return call("GET", target, token_); }
+
+  // The id of the newest session that matches the SQL `condition` ("ended_at IS NULL"), or "".
+  std::string session_where(const std::string& condition) const {
+    const std::string id = postgres_cluster::instance().psql(
+        this->dbname_,
+        "SELECT id FROM sessions WHERE " + condition + " ORDER BY started_at DESC LIMIT 1");
+    return id.substr(0, id.find('\n'));
+  }
 
   std::string token_;
 };

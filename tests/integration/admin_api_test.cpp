@@ -20,6 +20,7 @@ const std::vector<std::pair<std::string, std::string>>& endpoints() {
       {"GET", std::string("/api/v1/sessions/") + some_id + "/asciicast"},
       {"POST", std::string("/api/v1/sessions/") + some_id + "/kill"},
       {"GET", "/api/v1/audit"},
+      {"GET", "/api/v1/search?q=exec"},
   };
   return all;
 }

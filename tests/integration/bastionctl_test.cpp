@@ -28,7 +28,7 @@ TEST_F(bastionctl, usage_errors_exit_2) {
 }
 
 TEST_F(bastionctl, migrate_reports_up_to_date) {
-  EXPECT_EQ(ok({"migrate"}), "schema at version 6 (up to date)\n");
+  EXPECT_EQ(ok({"migrate"}), "schema at version 7 (up to date)\n");
 }
 
 TEST_F(bastionctl, users_add_list_disable) {

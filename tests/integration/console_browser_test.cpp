@@ -2,12 +2,6 @@
 // with a token, finds a recorded session in the list, replays it and sees its output, seeks back,
 // watches a live session receive a line that the test types, and ends it. Screenshots of each
 // step are kept in the build tree's test-artefacts/console/.
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
-#include <fstream>
-
 #include "admin_api_support.hpp"
 #include "target_support.hpp"
 #include "webdriver.hpp"
@@ -16,14 +10,6 @@ namespace bastion::test {
 namespace {
 
 using namespace std::chrono_literals;
-
-std::string shell_quote(const std::string& s) {
-  std::string out = "'";
-  for (const char c : s) {
-    out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  }
-  return out + "'";
-}
 
 std::function<bool(const std::string&)> shows(const std::string& part) {
   return [part](const std::string& text) { return text.find(part) != std::string::npos; };
@@ -37,18 +23,14 @@ class console_browser : public with_admin_api<proxy_session> {
   static std::filesystem::path artefact(const std::string& name) {
     return std::filesystem::path(ARTEFACTS_DIR) / "console" / name;
   }
-  std::string session_where(const std::string& condition) const {
-    const std::string id = postgres_cluster::instance().psql(
-        dbname_, "SELECT id FROM sessions WHERE " + condition + " LIMIT 1");
-    return id.substr(0, id.find('\n'));
-  }
   void sign_in(webdriver& browser) {
     browser.go(page());
-    ASSERT_TRUE(browser.wait_for("#login")) << browser.diagnose();
+    ASSERT_TRUE(browser.wait_for("#login")) << browser.diagnose(artefact("failure.png"));
     // A wrong token is refused with the API's reason, and the form stays.
     ASSERT_TRUE(browser.type("#token", "bst_" + std::string(43, 'A')));
     ASSERT_TRUE(browser.click("#login button[type=submit]"));
-    EXPECT_TRUE(browser.wait_for("#login-error", shows("not known"))) << browser.diagnose();
+    EXPECT_TRUE(browser.wait_for("#login-error", shows("not known")))
+        << browser.diagnose(artefact("failure.png"));
     ASSERT_TRUE(browser.type("#token", token_));
     ASSERT_TRUE(browser.click("#login button[type=submit]"));
     EXPECT_TRUE(browser.wait_for("#who", shows("carol")));
@@ -66,6 +48,7 @@ TEST_F(console_browser, an_admin_replays_seeks_watches_and_ends_sessions) {
   ASSERT_TRUE(
       eventually([&] { return get("/api/v1/sessions/" + replayed).doc["ended_at"].is_string(); }));
 
+  std::filesystem::remove_all(artefact(""));  // this run's screenshots only
   webdriver browser(dir() / "browser");
   sign_in(browser);
   const std::string row = "tr[data-session='" + replayed + "']";
@@ -75,7 +58,8 @@ TEST_F(console_browser, an_admin_replays_seeks_watches_and_ends_sessions) {
   // The replay plays to its end: the second line, on a cleared screen.
   ASSERT_TRUE(browser.click(row + " a"));
   const auto played = browser.wait_for(".ap-term-text", shows("replay-42-second"), 30s);
-  ASSERT_TRUE(played) << "the player never showed the recording's end\n" << browser.diagnose();
+  ASSERT_TRUE(played) << "the player never showed the recording's end\n"
+                      << browser.diagnose(artefact("failure.png"));
   EXPECT_EQ(played->find("replay-42-first"), std::string::npos) << *played;
   browser.screenshot(artefact("replay.png"));
   // Seeking to 1 s shows the screen as it was then: the first line, not yet cleared.
@@ -88,17 +72,19 @@ TEST_F(console_browser, an_admin_replays_seeks_watches_and_ends_sessions) {
   EXPECT_TRUE(sought) << browser.wait_for(".ap-term-text").value_or("(no terminal)");
   browser.screenshot(artefact("replay-seek.png"));
 
-  // A live session whose keyboard is a pipe that the test types into.
-  const auto keyboard = dir() / "keyboard";
-  ASSERT_EQ(mkfifo(keyboard.c_str(), 0600), 0);
-  const int typing = open(keyboard.c_str(), O_RDWR);  // held open: the client sees no end of input
-  ASSERT_GE(typing, 0);
-  std::string command = "exec";
-  for (const auto& arg : ssh_argv(login() + "@t1", {alice_key_}, {"-q", "-tt"}, "")) {
-    command += " " + shell_quote(arg);
-  }
-  child_process client({"sh", "-c", command + " <" + shell_quote(keyboard.string())},
-                       (dir() / "client.log").string());
+  // Search finds the second line; its hit opens the replay at that moment.
+  ASSERT_TRUE(eventually([&] { return count_rows("search_documents") > 0; }));
+  ASSERT_TRUE(browser.type("#search", std::string("replay-42-second") + "\ue007"));  // Enter
+  ASSERT_TRUE(browser.wait_for("#hits tr[data-kind='output'] a.hit"))
+      << browser.diagnose(artefact("failure.png"));
+  browser.screenshot(artefact("search.png"));
+  ASSERT_TRUE(browser.click("#hits tr[data-kind='output'] a.hit"));
+  EXPECT_TRUE(browser.wait_for(".ap-term-text", shows("replay-42-second")))
+      << browser.diagnose(artefact("failure.png"));
+
+  // A live session, with a keyboard that the test types into.
+  keyboard_session user(ssh_argv(login() + "@t1", {alice_key_}, {"-q", "-tt"}, ""), dir().path(),
+                        (dir() / "client.log").string());
   std::string live;
   ASSERT_TRUE(eventually([&] { return !(live = session_where("ended_at IS NULL")).empty(); }));
 
@@ -108,13 +94,18 @@ TEST_F(console_browser, an_admin_replays_seeks_watches_and_ends_sessions) {
   ASSERT_TRUE(browser.wait_for("#watch"));
   ASSERT_TRUE(browser.click("#watch"));
   ASSERT_TRUE(browser.wait_for("#status", shows("Watching")));
-  const std::string line = "echo typed-$((6 * 7))-line\n";
-  ASSERT_EQ(write(typing, line.data(), line.size()), static_cast<ssize_t>(line.size()));
+  ASSERT_TRUE(user.type("echo typed-$((6 * 7))-line\r"));
   EXPECT_TRUE(browser.wait_for(".ap-term-text", shows("typed-42-line"), 30s))
       << browser.wait_for(".ap-term-text").value_or("(no terminal)");
   browser.screenshot(artefact("live.png"));
 
-  // Ending it, with a reason, after the confirmation.
+  // Cancel ends nothing; ending it takes the confirmation, with a reason for the trail.
+  ASSERT_TRUE(browser.click("#kill"));
+  ASSERT_TRUE(browser.wait_for("#kill-dialog[open]"));
+  ASSERT_TRUE(browser.click("#kill-cancel"));
+  ASSERT_TRUE(eventually([&] { return !browser.find("#kill-dialog[open]"); }));
+  std::this_thread::sleep_for(1s);
+  EXPECT_EQ(count_rows("sessions WHERE id = '" + live + "' AND ended_at IS NULL"), 1);
   ASSERT_TRUE(browser.click("#kill"));
   ASSERT_TRUE(browser.wait_for("#kill-dialog[open]"));
   ASSERT_TRUE(browser.type("#kill-reason", "browser test"));
@@ -123,8 +114,7 @@ TEST_F(console_browser, an_admin_replays_seeks_watches_and_ends_sessions) {
   EXPECT_TRUE(browser.wait_for("#status", shows("has ended (killed"), 30s))
       << browser.wait_for("#status").value_or("");
   browser.screenshot(artefact("killed.png"));
-  EXPECT_TRUE(client.wait_exit(30s).has_value());
-  close(typing);
+  EXPECT_TRUE(user.client().wait_exit(30s).has_value());
   EXPECT_EQ(count_rows("sessions WHERE id = '" + live + "' AND ended_reason LIKE 'killed%'"), 1);
   EXPECT_EQ(count_rows("audit_events WHERE kind = 'admin.kill' AND actor = 'carol' AND "
                        "detail->>'reason' = 'browser test'"),

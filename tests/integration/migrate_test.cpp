@@ -31,21 +31,23 @@ class migrations : public ::testing::Test {
 TEST_F(migrations, apply_from_empty_then_rerun_is_a_no_op) {
   const auto first = migrate(conninfo_);
   EXPECT_EQ(first.from_version, 0);
-  EXPECT_EQ(first.to_version, 6);
-  EXPECT_EQ(first.applied, (std::vector<std::string>{
-                               "0001_init", "0002_policy_version", "0003_audit_event_id",
-                               "0004_groups_labels_grant_limits",
-                               "0005_grant_session_and_forward_options", "0006_admin_tokens"}));
+  EXPECT_EQ(first.to_version, 7);
+  EXPECT_EQ(first.applied,
+            (std::vector<std::string>{"0001_init", "0002_policy_version", "0003_audit_event_id",
+                                      "0004_groups_labels_grant_limits",
+                                      "0005_grant_session_and_forward_options", "0006_admin_tokens",
+                                      "0007_search_index"}));
   EXPECT_EQ(
       sql("SELECT string_agg(table_name, ',' ORDER BY table_name) FROM information_schema.tables "
           "WHERE table_schema = 'public'"),
       "admin_tokens,audit_events,channels,grants,group_members,groups,policy_version,recordings,"
-      "schema_migrations,sessions,target_host_keys,target_labels,targets,user_keys,users\n");
+      "schema_migrations,search_documents,sessions,target_host_keys,target_labels,targets,"
+      "user_keys,users\n");
   const auto again = migrate(conninfo_);
-  EXPECT_EQ(again.from_version, 6);
-  EXPECT_EQ(again.to_version, 6);
+  EXPECT_EQ(again.from_version, 7);
+  EXPECT_EQ(again.to_version, 7);
   EXPECT_TRUE(again.applied.empty());
-  EXPECT_EQ(sql("SELECT count(*) FROM schema_migrations"), "6\n");
+  EXPECT_EQ(sql("SELECT count(*) FROM schema_migrations"), "7\n");
 }
 
 TEST_F(migrations, two_nodes_migrating_at_once_apply_each_migration_once) {
@@ -64,7 +66,7 @@ TEST_F(migrations, two_nodes_migrating_at_once_apply_each_migration_once) {
                   (b.out.find("applied 0001_init") != std::string::npos),
               1)
         << a.out << b.out;
-    EXPECT_EQ(sql("SELECT count(*) FROM schema_migrations"), "6\n");
+    EXPECT_EQ(sql("SELECT count(*) FROM schema_migrations"), "7\n");
   }
 }
 

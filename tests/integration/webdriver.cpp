@@ -182,9 +182,13 @@ std::vector<std::string> webdriver::severe_log() {
 
 namespace bastion::test {
 
-std::string webdriver::diagnose() {
+std::string webdriver::diagnose(const std::filesystem::path& png) {
   std::string out;
   try {
+    if (!png.empty()) {
+      screenshot(png);
+      out += "screenshot: " + png.string() + "\n";
+    }
     out += "url: " + command("GET", "/session/" + session_ + "/url").get<std::string>() + "\n";
     const auto body = script("return document.body.outerHTML;").get<std::string>();
     out += "body: " + body.substr(0, 6000) + "\n";

@@ -43,8 +43,9 @@ class webdriver {
   // The browser console's messages at SEVERE level since the last call (CSP refusals, script
   // errors, failed loads).
   std::vector<std::string> severe_log();
-  // What a failed step needs: the page's URL and DOM, and the console's messages so far.
-  std::string diagnose();
+  // What a failed step needs: the page's URL and DOM, and the console's messages so far; with a
+  // `png`, a screenshot there too.
+  std::string diagnose(const std::filesystem::path& png = {});
 
  private:
   // One WebDriver command; the "value" of its answer. Throws on a WebDriver error.

@@ -48,20 +48,29 @@ ssl::context make_tls(const config& cfg) {
   return tls;
 }
 
-// The console from admin.web_root, or the one this build made. An admin.web_root that cannot be
-// served stops bastiond; a build without its console serves the API alone, and says so.
+// The console from admin.web_root; unset, the one this build made, or one installed beside the
+// binary (BIN/../share/bastion/web, as the container image has it). An admin.web_root that cannot
+// be served stops bastiond; without any console, bastiond serves the API alone, and says so.
 console_files load_console(const config& cfg) {
-  const bool chosen = !cfg.admin_web_root.empty();
-  auto files =
-      console_files::load(chosen ? cfg.admin_web_root : std::filesystem::path(BASTION_CONSOLE_DIR));
-  if (!files) {
-    if (chosen) {
+  if (!cfg.admin_web_root.empty()) {
+    auto files = console_files::load(cfg.admin_web_root);
+    if (!files) {
       throw std::runtime_error("admin.web_root: " + files.error().text);
     }
-    spdlog::warn("admin API: no console served: {}", files.error().text);
-    return {};
+    return std::move(*files);
   }
-  return std::move(*files);
+  auto built = console_files::load(BASTION_CONSOLE_DIR);
+  if (built) {
+    return std::move(*built);
+  }
+  std::error_code ec;
+  const auto binary = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (auto beside = console_files::load(binary.parent_path() / "../share/bastion/web");
+      !ec && beside) {
+    return std::move(*beside);
+  }
+  spdlog::warn("admin API: no console served: {}", built.error().text);
+  return {};
 }
 
 std::string peer_of(const tcp::socket& s) {

@@ -5,7 +5,6 @@
 
 #include <array>
 #include <fstream>
-#include <iterator>
 
 namespace bastion::admin {
 
@@ -64,7 +63,7 @@ result<console_files> console_files::load(const fs::path& dir) {
     return make_error("web console at " + dir.string() + ": " + why);
   };
   std::error_code ec;
-  if (!fs::is_regular_file(dir / "index.html", ec)) {
+  if (!fs::is_regular_file(fs::symlink_status(dir / "index.html", ec))) {
     return fail(
         "no index.html; build it with `cmake --build build --target console`, or set "
         "admin.web_root to a directory that holds it");
@@ -80,14 +79,18 @@ result<console_files> console_files::load(const fs::path& dir) {
       plain = plain && plain_name(part.string());
       url += "/" + part.string();
     }
+    const auto status = it->symlink_status(ec);
+    if (ec) {
+      return fail("cannot read " + rel.string() + " (" + ec.message() + ")");
+    }
     if (!plain) {
-      if (it->is_directory()) {
+      if (fs::is_directory(status)) {
         it.disable_recursion_pending();
       }
       continue;
     }
-    if (!it->is_regular_file() || it->is_symlink()) {
-      continue;
+    if (!fs::is_regular_file(status)) {
+      continue;  // directories are walked; links and devices are never served
     }
     const auto size = it->file_size(ec);
     if (ec || size > max_file_bytes || (total += size) > max_total_bytes ||
@@ -97,10 +100,11 @@ result<console_files> console_files::load(const fs::path& dir) {
                            " files, 8 MiB each, 32 MiB in all) at " + rel.string() +
                            "; point admin.web_root at the console alone");
     }
+    // Read as sized: a file that grew since is cut there, a shorter one is an error.
     std::ifstream in(it->path(), std::ios::binary);
-    std::string body{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-    if (!in && !in.eof()) {
-      return fail("cannot read " + rel.string());
+    std::string body(static_cast<std::size_t>(size), '\0');
+    if (!in.read(body.data(), static_cast<std::streamsize>(body.size()))) {
+      return fail("cannot read " + rel.string() + " whole; is it being written?");
     }
     auto etag = etag_of(body);
     out.files_.emplace(std::move(url), console_file{std::string(content_type_of(it->path())),

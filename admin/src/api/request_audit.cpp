@@ -60,7 +60,8 @@ void request_audit::request(const api_request& req, const std::string& peer,
   const bool denied = status == 401 || status == 403;
   const char* result = status < 400 ? "ok" : denied ? "denied" : "error";
   (status < 400 ? ok_ : denied ? denied_ : error_).Increment();
-  if (denied && !admit_refusal(peer)) {
+  // Refusals, and probes for paths that nothing serves, are kept at a bounded rate per address.
+  if ((denied || (status == 404 && user.empty())) && !admit_refusal(peer)) {
     return;
   }
   // A live watch's query may hold a ticket, a credential (under any spelling that decodes to

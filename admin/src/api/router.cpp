@@ -9,6 +9,7 @@
 #include <bastion/common/log.hpp>
 #include <bastion/policy/tokens.hpp>
 
+#include "../search.hpp"
 #include "../views.hpp"
 #include "query.hpp"
 #include "request_audit.hpp"
@@ -130,6 +131,7 @@ api_reply console_reply(const console_files& console, const api_request& req) {
   r.headers.emplace_back(http::field::cache_control, "no-cache");
   if (req[http::field::if_none_match] == file->etag) {
     r.status = http::status::not_modified;
+    r.content_type = file->content_type;
     return r;
   }
   r.content_type = file->content_type;
@@ -159,7 +161,11 @@ void api_router::note_refused(const std::string& peer, unsigned status) {
 
 asio::awaitable<api_reply> api_router::handle(const api_request& req, const std::string& peer) {
   if (!std::string_view(req.target()).starts_with("/api/")) {
-    co_return console_reply(console_, req);
+    auto reply = console_reply(console_, req);
+    if (reply.status == http::status::not_found) {
+      audit_->request(req, peer, "", 0, 404);  // a probe: what was asked for is kept
+    }
+    co_return reply;
   }
   caller who;
   api_reply reply;
@@ -263,6 +269,12 @@ asio::awaitable<api_reply> api_router::authorize_and_route(const api_request& re
       co_return method_not_allowed("GET");
     }
     co_return json_reply({{"user", who.user}, {"token", who.token_id}});
+  }
+  if (r.segments.size() == 1 && r.segments[0] == "search") {
+    if (r.method != http::verb::get) {
+      co_return method_not_allowed("GET");
+    }
+    co_return co_await search(r);
   }
   if (r.segments.size() == 1 && r.segments[0] == "audit") {
     if (r.method != http::verb::get) {
@@ -513,6 +525,30 @@ asio::awaitable<api_reply> api_router::list_audit(const route& r) {
     list.push_back(audit_json(a));
   }
   co_return json_reply({{"events", std::move(list)}});
+}
+
+// Hits, newest sessions first: each the line that holds the text, its session and its moment.
+asio::awaitable<api_reply> api_router::search(const route& r) {
+  const auto q = parse_query(r.query, {"q", "user", "target", "since", "limit"});
+  if (!q) {
+    co_return bad_request(q.error());
+  }
+  const auto limit = int_param(*q, "limit", 50, 1, 500);
+  if (!limit) {
+    co_return bad_request(limit.error());
+  }
+  const search_request req{text_param(*q, "q").value_or(""), text_param(*q, "user"),
+                           text_param(*q, "target"), text_param(*q, "since"), *limit};
+  if (auto checked = check_search(req); !checked) {
+    co_return bad_request(checked.error());
+  }
+  auto find = [&req](store& db) { return search_sessions(db, req); };
+  const auto hits = co_await pool_.run(find);
+  auto out = nlohmann::json::array();
+  for (const auto& h : hits) {
+    out.push_back(hit_json(h));
+  }
+  co_return json_reply({{"hits", std::move(out)}});
 }
 
 }  // namespace bastion::admin

@@ -83,6 +83,7 @@ class api_router {
   boost::asio::awaitable<api_reply> kill_session(const std::string& id, const std::string& body,
                                                  const caller& who);
   boost::asio::awaitable<api_reply> list_audit(const route& r);
+  boost::asio::awaitable<api_reply> search(const route& r);
 
   const config& cfg_;
   worker_pool& pool_;

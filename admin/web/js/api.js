@@ -48,8 +48,10 @@ async function request(method, path, { body, tokenValue } = {}) {
     doc = null;
   }
   if (res.status === 401 && tokenValue === undefined) {
-    // The stored token stopped working: the console asks for another.
+    // The stored token stopped working: the console asks for another, and the view that asked
+    // waits for good (it is no longer shown).
     document.dispatchEvent(new CustomEvent("bastion:unauthorized", { detail: doc?.detail ?? "" }));
+    return new Promise(() => {});
   }
   if (!res.ok) {
     throw new ApiError(res.status, doc?.error ?? "error", doc?.detail ?? text.slice(0, 200));
@@ -60,6 +62,7 @@ async function request(method, path, { body, tokenValue } = {}) {
 export const api = {
   me: (tokenValue) => request("GET", "/api/v1/me", { tokenValue }),
   sessions: (params) => request("GET", `/api/v1/sessions?${params}`),
+  search: (params) => request("GET", `/api/v1/search?${params}`),
   session: (id) => request("GET", `/api/v1/sessions/${encodeURIComponent(id)}`),
   kill: (id, reason) =>
     request("POST", `/api/v1/sessions/${encodeURIComponent(id)}/kill`, {

@@ -28,6 +28,39 @@ export function show(...nodes) {
   document.getElementById("view").replaceChildren(...nodes);
 }
 
+// Views load asynchronously: each gets a check that says whether it is still the page shown, so
+// that one the admin has left neither draws over the next nor leaves a player or a watch running.
+let shownView = 0;
+export function beginView() {
+  shownView += 1;
+  const mine = shownView;
+  return () => mine === shownView;
+}
+
+// What a view loads first: its value, or undefined when loading failed (the error shown under
+// `title`, if the view is still the one shown) or the admin has left the view meanwhile.
+export async function loadForView(isCurrent, title, load) {
+  try {
+    const value = await load();
+    return isCurrent() ? value : undefined;
+  } catch (err) {
+    if (isCurrent()) {
+      show(el("h1", {}, title), errorBox(err));
+    }
+    return undefined;
+  }
+}
+
+// A datetime-local field's value ("2026-12-07T13:05") for an ISO time, in local time.
+export function localInputValue(iso) {
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) {
+    return "";
+  }
+  const p = (n) => String(n).padStart(2, "0");
+  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}T${p(d.getHours())}:${p(d.getMinutes())}`;
+}
+
 export function errorBox(err) {
   return el("p", { class: "error", role: "alert" }, err.message || String(err));
 }

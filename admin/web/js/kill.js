@@ -42,3 +42,11 @@ export function killButton(session, status, onKilled) {
   });
   return button;
 }
+
+// Enter in the reason field must not submit the dialog: its first button is Cancel, and a kill
+// takes a click on "End session".
+document.getElementById("kill-reason").addEventListener("keydown", (event) => {
+  if (event.key === "Enter") {
+    event.preventDefault();
+  }
+});

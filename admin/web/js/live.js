@@ -1,70 +1,88 @@
-// Watching a live session as it happens, with a button to end it. The page follows the
-// session's state (every 2 s) so that an end from anywhere (the user, a kill, another admin)
-// shows here.
+// Watching a live session as it happens, with a button to end it. The watch says when it is
+// watching (once the stream's header came: from then on, what the session prints shows here),
+// joins again with a new ticket if it is dropped, and shows the session's end with its reason.
 import { api } from "./api.js";
-import { el, errorBox, show } from "./dom.js";
+import { el, loadForView, show } from "./dom.js";
 import { killButton } from "./kill.js";
 import { createLive } from "./player.js";
 
-const MAX_REJOINS = 5;
+const MAX_REJOINS = 5;  // in a row, without a watch that got its stream
 
-export async function liveView(id) {
-  let s;
-  try {
-    s = await api.session(id);
-  } catch (err) {
-    show(el("h1", {}, "Live session"), errorBox(err));
+function header(s) {
+  return el("h1", {}, `${s.user} → ${s.login}@${s.target} `,
+    el("span", { class: "badge live", id: "live-badge" }, "live"));
+}
+
+export async function liveView(id, isCurrent) {
+  const s = await loadForView(isCurrent, "Live session", () => api.session(id));
+  if (!s) {
     return undefined;
   }
   const status = el("p", { class: "status", id: "status", role: "status" });
   const box = el("div", { class: "player", id: "player" });
-  const heading = el("h1", {}, `${s.user} → ${s.login}@${s.target} `,
-    el("span", { class: "badge live", id: "live-badge" }, "live"));
-  show(heading, el("p", { class: "actions" },
-    el("a", { href: `#/session/${id}`, class: "button" }, "Replay from the start"), " ",
-    killButton(s, status)), status, box);
+  const actions = el("p", { class: "actions" },
+    el("a", { href: `#/session/${id}`, class: "button" }, "Replay from the start"));
+  show(header(s), actions, status, box);
   if (s.ended_at) {
     status.textContent = `This session has ended (${s.ended_reason}); replay it instead.`;
     return undefined;
   }
+  actions.append(" ", killButton(s, status));
 
   let player = null;
   let rejoins = 0;
   let stopped = false;
-  const join = async () => {
+  const stop = () => {
+    stopped = true;
     player?.dispose();
     player = null;
+  };
+  const showEnd = async () => {
+    const now = await api.session(id).catch(() => null);
+    if (stopped || !isCurrent()) {
+      return;
+    }
+    const badge = document.getElementById("live-badge");
+    const reason = now?.ended_reason || "ended";
+    badge.textContent = reason.split(/:| \(/)[0];
+    badge.className = "badge ended";
+    status.textContent = now?.ended_at ? `The session has ended (${reason}).` : "The watch ended.";
+    document.getElementById("kill")?.setAttribute("disabled", "");
+  };
+  const join = async () => {
+    if (stopped || !isCurrent()) {
+      return;
+    }
+    player?.dispose();
+    status.textContent = "Joining…";
     try {
-      player = await createLive(box, id, () => {
-        if (!stopped && rejoins++ < MAX_REJOINS) {
-          status.textContent = "The watch was dropped; joining again.";
+      const joined = await createLive(box, id, status, {
+        playing: () => {
+          rejoins = 0;
+          status.textContent = "Watching.";
+        },
+        ended: showEnd,
+        dropped: () => {
+          if (stopped || rejoins >= MAX_REJOINS) {
+            status.textContent = "The watch was dropped; reload the page to join again.";
+            return;
+          }
+          rejoins += 1;
+          status.textContent = "The watch was dropped (this browser fell behind); joining again.";
           setTimeout(join, 1000 * rejoins);
-        }
+        },
       });
-      status.textContent = "Watching.";
+      if (stopped || !isCurrent()) {
+        joined.dispose();
+        return;
+      }
+      player = joined;
     } catch (err) {
-      status.textContent = err.message;
+      if (!stopped) {
+        status.textContent = err.message;
+      }
     }
   };
   await join();
-
-  const poll = setInterval(async () => {
-    try {
-      const now = await api.session(id);
-      if (now.ended_at) {
-        clearInterval(poll);
-        stopped = true;
-        document.getElementById("live-badge").textContent = now.ended_reason || "ended";
-        document.getElementById("live-badge").className = "badge ended";
-        status.textContent = `The session has ended (${now.ended_reason}).`;
-      }
-    } catch {
-      // the next poll tries again
-    }
-  }, 2000);
-  return () => {
-    stopped = true;
-    clearInterval(poll);
-    player?.dispose();
-  };
+  return stop;
 }

@@ -1,10 +1,12 @@
 // The console's entry point: log in with a token, then route by the URL's hash:
 //   #/sessions?filters   the session list      #/session/ID?t=S   one session and its replay
-//   #/live/ID            a live watch          #/login            the token form
+//   #/live/ID            a live watch          #/search?q=TEXT    search results
+//   #/login              the token form
 import { api, setToken, token } from "./api.js";
-import { el, errorBox, show } from "./dom.js";
+import { beginView, el, errorBox, show } from "./dom.js";
 import { liveView } from "./live.js";
 import { sessionView } from "./session.js";
+import { searchView } from "./search.js";
 import { sessionsView } from "./sessions.js";
 
 const SESSION_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -48,9 +50,18 @@ function loginView(message) {
   input.focus();
 }
 
+function closeDialogs() {
+  const dialog = document.getElementById("kill-dialog");
+  if (dialog.open) {
+    dialog.close("cancel");
+  }
+}
+
 async function route() {
   leave?.();
   leave = null;
+  closeDialogs();
+  const isCurrent = beginView();
   if (!token()) {
     setWho(null);
     loginView();
@@ -61,9 +72,17 @@ async function route() {
   const params = new URLSearchParams(query);
   const [, page, id] = path.split("/");
   if (page === "sessions") {
-    await sessionsView(params);
+    await sessionsView(params, isCurrent);
+  } else if (page === "search") {
+    await searchView(params, isCurrent);
   } else if ((page === "session" || page === "live") && SESSION_ID.test(id ?? "")) {
-    leave = (await (page === "session" ? sessionView(id, params) : liveView(id))) ?? null;
+    const view = page === "session" ? sessionView(id, params, isCurrent) : liveView(id, isCurrent);
+    const stop = await view;
+    if (isCurrent()) {
+      leave = stop ?? null;
+    } else {
+      stop?.();
+    }
   } else if (page === "login") {
     loginView();
   } else {
@@ -78,6 +97,8 @@ document.addEventListener("bastion:unauthorized", (event) => {
   setWho(null);
   leave?.();
   leave = null;
+  closeDialogs();
+  beginView();
   loginView(event.detail);
 });
 
@@ -85,6 +106,11 @@ document.getElementById("logout").addEventListener("click", () => {
   setToken(null);
   location.hash = "#/login";
   route();
+});
+document.getElementById("search-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const text = document.getElementById("search").value.trim();
+  location.hash = `#/search?${new URLSearchParams({ q: text })}`;
 });
 window.addEventListener("hashchange", route);
 

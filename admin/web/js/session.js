@@ -2,7 +2,7 @@
 // while it is live, a link to watch it and a button to end it. #/session/ID?t=SECONDS opens the
 // replay at that moment.
 import { api } from "./api.js";
-import { el, errorBox, formatBytes, formatDuration, formatTime, show } from "./dom.js";
+import { el, formatBytes, formatDuration, formatTime, loadForView, show } from "./dom.js";
 import { killButton } from "./kill.js";
 import { createReplay } from "./player.js";
 
@@ -72,7 +72,7 @@ function replayControls(state, restart) {
     SPEEDS.map((v) => el("option", { value: v, selected: v === state.speed }, `${v}×`)));
   speed.addEventListener("change", () => {
     state.speed = Number(speed.value);
-    restart(state.player?.getCurrentTime() ?? 0);
+    restart(state.player?.instance.getCurrentTime() ?? 0);
   });
   const offset = el("input", { id: "seek-to", placeholder: "1:30", size: 8, "aria-label": "Time" });
   const message = el("span", { class: "muted", id: "seek-status" });
@@ -86,26 +86,23 @@ function replayControls(state, restart) {
       return;
     }
     message.textContent = "";
-    await state.player.seek(t);
+    await state.player.instance.seek(t);
     message.textContent = `at ${t}s`;
   });
   return form;
 }
 
-export async function sessionView(id, params) {
-  let s;
-  try {
-    s = await api.session(id);
-  } catch (err) {
-    show(el("h1", {}, "Session"), errorBox(err));
-    return;
+export async function sessionView(id, params, isCurrent) {
+  const s = await loadForView(isCurrent, "Session", () => api.session(id));
+  if (!s) {
+    return undefined;
   }
   const status = el("p", { class: "status", id: "status", role: "status" });
   const state = { speed: 1, player: null };
   const box = el("div", { class: "player", id: "player" });
-  const restart = (startAt) => {
+  const restart = (startAt, autoPlay = true) => {
     state.player?.dispose();
-    state.player = createReplay(box, id, { speed: state.speed, startAt });
+    state.player = createReplay(box, id, status, { speed: state.speed, startAt, autoPlay });
   };
   const actions = el("p", { class: "actions" });
   if (!s.ended_at) {
@@ -116,6 +113,11 @@ export async function sessionView(id, params) {
        replayControls(state, restart), box,
        el("h2", {}, "Channels"), channelTable(s.channels));
   const startAt = parseOffset(params.get("t") ?? "0");
-  restart(Number.isNaN(startAt) ? 0 : startAt);
+  if (Number.isNaN(startAt) || startAt === 0) {
+    restart(0);
+  } else {
+    restart(startAt, false);
+    status.textContent = `Showing the moment ${params.get("t")} s into the session; press Play.`;
+  }
   return () => state.player?.dispose();
 }

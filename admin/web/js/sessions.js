@@ -2,7 +2,9 @@
 // first. Each page is its own URL (#/sessions?...&cursor=...), so the browser's Back button
 // returns to the page before.
 import { api } from "./api.js";
-import { el, errorBox, formatBytes, formatDuration, formatTime, show } from "./dom.js";
+import {
+  el, errorBox, formatBytes, formatDuration, formatTime, localInputValue, show,
+} from "./dom.js";
 
 const PAGE = 50;
 
@@ -13,7 +15,7 @@ function stateCell(s) {
   // The reason's first words ("killed", "crash", "connection error"); all of it on hover.
   const reason = s.ended_reason || "ended";
   return el("span", { class: `badge ${reason.startsWith("killed") ? "killed" : ""}`, title: reason },
-            reason.split(":")[0]);
+            reason.split(/:| \(/)[0]);
 }
 
 function row(s) {
@@ -34,7 +36,7 @@ function filterForm(params) {
     el("label", {}, "User ", el("input", { name: "user", value: params.get("user") || "" })),
     el("label", {}, "Target ", el("input", { name: "target", value: params.get("target") || "" })),
     el("label", {}, "Since ", el("input", {
-      name: "since", type: "datetime-local", value: since ? since.slice(0, 16) : "",
+      name: "since", type: "datetime-local", value: since ? localInputValue(since) : "",
     })),
     el("label", {}, el("input", {
       name: "live", type: "checkbox", checked: params.get("live") === "true",
@@ -62,7 +64,7 @@ function filterForm(params) {
   return form;
 }
 
-export async function sessionsView(params) {
+export async function sessionsView(params, isCurrent) {
   const query = new URLSearchParams();
   for (const key of ["user", "target", "since", "live", "cursor"]) {
     if (params.get(key)) {
@@ -76,7 +78,12 @@ export async function sessionsView(params) {
   try {
     page = await api.sessions(query);
   } catch (err) {
-    show(heading, filterForm(params), errorBox(err));
+    if (isCurrent()) {
+      show(heading, filterForm(params), errorBox(err));
+    }
+    return;
+  }
+  if (!isCurrent()) {
     return;
   }
   const table = el("table", { class: "sessions", id: "sessions" },

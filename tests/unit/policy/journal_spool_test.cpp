@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "journal_codec.hpp"
+#include "process.hpp"
 #include "temp_dir.hpp"
 
 namespace bastion::policy {
@@ -39,6 +40,8 @@ std::vector<journal_entry> one_of_each() {
                   R"({"pty":true})", -5, 1'700'000'002'000'000, -1, "", 10, 20},
       channel_row{"9f1c7a52-7a4e-4a8e-9b51-3a2d3c4e5f60", 1, "session", "{}", 1, 2, std::nullopt,
                   "KILL", 0, 0},
+      search_text{"9f1c7a52-7a4e-4a8e-9b51-3a2d3c4e5f60", 7, "input", "uname -a\nid -u\n",
+                  "0:3000:0,9:5000:1"},
   };
 }
 
@@ -76,6 +79,9 @@ auto fields_of(const session_end& e) {
 auto fields_of(const channel_row& c) {
   return std::tie(c.session_id, c.channel_no, c.kind, c.detail_json, c.opened_unix_us,
                   c.closed_unix_us, c.exit_status, c.exit_signal, c.bytes_in, c.bytes_out);
+}
+auto fields_of(const search_text& t) {
+  return std::tie(t.session_id, t.seq, t.kind, t.body, t.marks);
 }
 
 bool same_fields(const journal_entry& a, const journal_entry& b) {
@@ -212,8 +218,26 @@ TEST(journal_spool, refuses_a_file_that_is_not_a_spool_or_is_from_a_newer_format
   dir.write("journal.spool", not_ours);
   expect_refused(dir.path(), "is not a journal spool; move it away");
   EXPECT_EQ(std::filesystem::file_size(dir / "journal.spool"), not_ours.size());  // left as it was
-  dir.write("journal.spool", std::string("BJSPOOL\x02", 8));
-  expect_refused(dir.path(), "format version 2");
+  dir.write("journal.spool", std::string("BJSPOOL\x03", 8));
+  expect_refused(dir.path(), "format version 3");
+}
+
+TEST(journal_spool, takes_a_first_version_spool_and_marks_it_as_its_own) {
+  test::temp_dir dir;
+  const auto entries = one_of_each();
+  std::string v1;
+  {
+    journal_spool spool(dir.path());
+    ASSERT_TRUE(append_all(spool, {entries[0], entries[3]}));
+    v1 = test::read_file((dir / "journal.spool").string());
+  }
+  v1[7] = '\x01';  // as the bastiond before search wrote it: the same records
+  dir.write("journal.spool", v1);
+  journal_spool spool(dir.path());
+  ASSERT_EQ(spool.pending(), 2U);
+  EXPECT_EQ(shown(spool.peek(10)), shown({entries[0], entries[3]}));
+  EXPECT_EQ(test::read_file((dir / "journal.spool").string()).substr(0, 8),
+            std::string("BJSPOOL\x02", 8));
 }
 
 TEST(journal_spool, one_process_at_a_time_holds_a_directory) {

@@ -81,6 +81,10 @@ struct recording_config {
   // fail_closed: what a session may relay before it is durable in its recording file; so at most
   // this much reaches a client unrecorded when the disk fills or fails.
   int max_unpersisted_kib = 1024;
+  // Session search: what each session typed, ran and printed, indexed in PostgreSQL as it is
+  // recorded; at most search_max_mib of it per session (past it, later output is not indexed).
+  bool search = true;
+  int search_max_mib = 16;
   bool operator==(const recording_config&) const = default;
 };
 

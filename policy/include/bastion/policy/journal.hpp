@@ -83,7 +83,18 @@ struct channel_row {
   std::uint64_t bytes_out = 0;  // target to client, stdout and stderr
 };
 
-using journal_entry = std::variant<audit_event, session_start, session_end, channel_row>;
+// A document of a session's search index (recorder/search_text.hpp), written once: its key is
+// (session, seq).
+struct search_text {
+  std::string session_id;
+  std::uint32_t seq = 0;
+  std::string kind;   // "input" or "output"
+  std::string body;   // lines, each ending in '\n'
+  std::string marks;  // "at:offset_us:channel,..." per line
+};
+
+using journal_entry =
+    std::variant<audit_event, session_start, session_end, channel_row, search_text>;
 
 // Replays what a previous run left in the spool in `spool_dir` into the database, before the
 // journal starts and before crash recovery, so that recovery sees the sessions whose rows waited

@@ -101,6 +101,24 @@ struct audit_filter {
   int limit = 1000;
 };
 
+// `bastionctl search` and the API's search: the index documents that hold `text` (literally,
+// case-insensitive), newest sessions first.
+struct search_filter {
+  std::string text;
+  std::optional<std::string> user;
+  std::optional<std::string> target;
+  std::optional<std::string> since;  // a timestamp, as session_filter's
+  int limit = 50;                    // documents
+};
+
+// One search index document (recorder/search_text.hpp) and its session.
+struct search_row {
+  session_info session;
+  std::string kind;   // "input" or "output"
+  std::string body;   // lines, each ending in '\n'
+  std::string marks;  // "at:offset_us:channel,..." per line
+};
+
 struct audit_row {
   std::int64_t id = 0;
   std::string at;  // UTC, ISO 8601 with milliseconds

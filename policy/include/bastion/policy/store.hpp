@@ -145,6 +145,8 @@ class store {
   // Newest first. A filter with a cursor continues a listing after the row it names, so that
   // pages stay free of duplicates and gaps while sessions start.
   std::vector<session_info> list_sessions(const session_filter& filter);
+  // The search index's documents that hold filter.text (at least 3 bytes), newest sessions first.
+  std::vector<search_row> search_documents(const search_filter& filter);
   std::optional<session_info> find_session(const std::string& id);
   // The channel rows of a session, in channel order.
   std::vector<channel_info> list_channels(const std::string& session_id);

@@ -60,6 +60,8 @@ class server {
   void check_drained();
   // While the journal is at limits.journal_backlog, a new connection is told why and closed
   // before its key exchange; counted, and logged at most every 10 s.
+  // The recorder's options from the config; its search documents go to the journal.
+  recorder::recorder_options recording_options();
   void refuse_while_journal_behind(boost::asio::ip::tcp::socket socket, const std::string& peer);
   // True (and the connection refused) when the policy is older than policy.max_staleness.
   bool refuse_if_policy_stale(boost::asio::ip::tcp::socket& socket, const std::string& peer);

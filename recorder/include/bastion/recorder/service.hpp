@@ -22,6 +22,7 @@
 #include <bastion/common/config.hpp>
 #include <bastion/recorder/chunk_writer.hpp>
 #include <bastion/recorder/live.hpp>
+#include <bastion/recorder/search_text.hpp>
 
 namespace bastion::recorder {
 
@@ -43,6 +44,12 @@ struct recorder_options {
   // GiB (bench/throughput, 2 cores, virtio disk), at 1 MiB nothing measurable.
   std::size_t max_unpersisted_bytes = std::size_t{1024} * 1024;
   int zstd_level = 3;
+  // Session search: when set, the writer thread extracts each session's search text from the
+  // events it records and hands its documents here once the chunk that holds their events is
+  // written (at most max_age after their first line, and all of them at the session's end). It
+  // runs on the writer thread and must not block.
+  std::function<void(const session_id&, std::vector<search_document>)> on_search;
+  search_extractor::limits search_limits;
 };
 
 struct recording_summary {
@@ -117,6 +124,11 @@ class session_recording : public std::enable_shared_from_this<session_recording>
   std::uint64_t accepted_bytes_ = 0;  // bytes of the events handed to writer_ (or dropped)
   std::uint64_t chunked_bytes_ = 0;   // the part of them in chunks written to the file
   std::unique_ptr<chunk_writer> writer_;
+  std::unique_ptr<search_extractor> search_;               // when options().on_search is set
+  std::chrono::microseconds last_offset_{0};               // of the last event handed to writer_
+  std::chrono::steady_clock::time_point last_event_at_{};  // when it was
+  // Documents whose events are written but not yet durable: handed on after the next sync.
+  std::vector<search_document> search_written_;
   std::chrono::steady_clock::time_point oldest_pending_{};
   std::string error_;
 };
@@ -160,6 +172,10 @@ class recording_service {
   bool open(session_recording& s);
   void flush_due(bool all);
   void flush_session(session_recording& s);
+  // Takes the search documents that are due (or, at the end, all of them) and hands them to
+  // options_.on_search once the events they come from are durable in the file.
+  void publish_search(session_recording& s, bool all);
+  void hand_on_search(session_recording& s);
   // After a batch: makes durable now what sessions near their bound (or waiting) have pending,
   // then wakes every session that waits and has room again.
   void serve_waiting();
