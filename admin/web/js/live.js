@@ -37,17 +37,28 @@ export async function liveView(id, isCurrent) {
     player?.dispose();
     player = null;
   };
+  // The stream ends when the session does; its row says why once the node has written it, a
+  // moment later (after the recording's last chunk is durable).
   const showEnd = async () => {
-    const now = await api.session(id).catch(() => null);
-    if (stopped || !isCurrent()) {
-      return;
+    status.textContent = "The session is ending…";
+    for (let tries = 0; tries < 30 && !stopped && isCurrent(); tries += 1) {
+      const now = await api.session(id).catch(() => null);
+      if (stopped || !isCurrent()) {
+        return;
+      }
+      if (now?.ended_at) {
+        const badge = document.getElementById("live-badge");
+        badge.textContent = now.ended_reason.split(/:| \(/)[0];
+        badge.className = "badge ended";
+        status.textContent = `The session has ended (${now.ended_reason}).`;
+        document.getElementById("kill")?.setAttribute("disabled", "");
+        return;
+      }
+      await new Promise((resolve) => { setTimeout(resolve, 1000); });
     }
-    const badge = document.getElementById("live-badge");
-    const reason = now?.ended_reason || "ended";
-    badge.textContent = reason.split(/:| \(/)[0];
-    badge.className = "badge ended";
-    status.textContent = now?.ended_at ? `The session has ended (${reason}).` : "The watch ended.";
-    document.getElementById("kill")?.setAttribute("disabled", "");
+    if (!stopped && isCurrent()) {
+      status.textContent = "The watch ended.";
+    }
   };
   const join = async () => {
     if (stopped || !isCurrent()) {
