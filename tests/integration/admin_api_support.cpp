@@ -8,7 +8,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
-#include <cstring>
+#include <system_error>
 
 namespace bastion::test {
 
@@ -75,11 +75,13 @@ keyboard_session::keyboard_session(const std::vector<std::string>& argv,
                                    const std::filesystem::path& dir, const std::string& log) {
   const auto pipe = dir / "keyboard";
   if (mkfifo(pipe.c_str(), 0600) != 0) {
-    throw std::runtime_error("mkfifo " + pipe.string() + ": " + std::strerror(errno));
+    throw std::runtime_error("mkfifo " + pipe.string() + ": " +
+                             std::generic_category().message(errno));
   }
   keys_ = open(pipe.c_str(), O_RDWR | O_CLOEXEC);
   if (keys_ < 0) {
-    throw std::runtime_error("open " + pipe.string() + ": " + std::strerror(errno));
+    throw std::runtime_error("open " + pipe.string() + ": " +
+                             std::generic_category().message(errno));
   }
   std::string command = "exec";
   for (const auto& arg : argv) {
