@@ -9,7 +9,6 @@
 #include <bastion/common/log.hpp>
 #include <bastion/policy/tokens.hpp>
 
-#include "../search.hpp"
 #include "../views.hpp"
 #include "query.hpp"
 #include "request_audit.hpp"
@@ -18,12 +17,6 @@ namespace bastion::admin {
 
 namespace asio = boost::asio;
 using policy::store;
-
-struct api_router::route {
-  http::verb method;
-  std::vector<std::string_view> segments;  // of the path after /api/v1/
-  std::string_view query;
-};
 
 namespace {
 
@@ -36,17 +29,6 @@ std::string snake_reason(http::status status) {
     c = c == ' ' || c == '-' ? '_' : static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   }
   return out;
-}
-
-api_reply json_reply(const nlohmann::json& doc, http::status status = http::status::ok) {
-  api_reply r;
-  r.status = status;
-  r.body = dump_json(doc) + "\n";
-  return r;
-}
-
-api_reply bad_request(const error_message& e) {
-  return error_reply(http::status::bad_request, e.text);
 }
 
 api_reply store_error_reply(const policy::store_error& e) {
@@ -140,6 +122,17 @@ api_reply console_reply(const console_files& console, const api_request& req) {
 }
 
 }  // namespace
+
+api_reply json_reply(const nlohmann::json& doc, http::status status) {
+  api_reply r;
+  r.status = status;
+  r.body = dump_json(doc) + "\n";
+  return r;
+}
+
+api_reply bad_request(const error_message& e) {
+  return error_reply(http::status::bad_request, e.text);
+}
 
 api_reply error_reply(http::status status, const std::string& detail) {
   return json_reply({{"error", snake_reason(status)}, {"detail", detail}}, status);
@@ -431,58 +424,6 @@ asio::awaitable<api_reply> api_router::stream_asciicast(const route& r, const st
   co_return reply;
 }
 
-// Only the node that holds a live session can watch it: its recording tap is in that process.
-asio::awaitable<api_reply> api_router::check_watchable(const std::string& id) {
-  auto find = [&id](store& db) { return db.find_session(id); };
-  const auto session = co_await pool_.run(find);
-  if (!session) {
-    co_return error_reply(http::status::not_found, "no session " + id);
-  }
-  if (!session->ended_at.empty()) {
-    co_return error_reply(http::status::conflict,
-                          "session " + id + " ended at " + session->ended_at +
-                              "; replay it: GET /api/v1/sessions/" + id + "/asciicast");
-  }
-  if (session->node != cfg_.node_name) {
-    co_return error_reply(http::status::conflict, "session " + id + " is live on node " +
-                                                      escape(session->node, 64) +
-                                                      "; watch it through that node's admin API");
-  }
-  co_return api_reply{};
-}
-
-asio::awaitable<api_reply> api_router::issue_live_ticket(const std::string& id, const caller& who) {
-  auto checked = co_await check_watchable(id);
-  if (checked.status != http::status::ok) {
-    co_return checked;
-  }
-  const auto ticket = tickets_.issue(id, {who.user, who.token_id});
-  if (!ticket) {
-    co_return error_reply(http::status::service_unavailable,
-                          "too many unused live tickets; try again in 30 s");
-  }
-  co_return json_reply({{"ticket", *ticket},
-                        {"url", "/api/v1/sessions/" + id + "/live?ticket=" + *ticket},
-                        {"expires_in", live_tickets::lifetime.count()}},
-                       http::status::created);
-}
-
-asio::awaitable<api_reply> api_router::start_live(const api_request& req, const std::string& id) {
-  if (!boost::beast::websocket::is_upgrade(req)) {
-    auto reply = error_reply(http::status::upgrade_required,
-                             "open this URL as a WebSocket, with the v2.asciicast subprotocol");
-    reply.headers.emplace_back(http::field::upgrade, "websocket");
-    co_return reply;
-  }
-  auto reply = co_await check_watchable(id);
-  if (reply.status != http::status::ok) {
-    co_return reply;
-  }
-  reply.status = http::status::switching_protocols;
-  reply.live = *recorder::parse_session_id(id);  // checked by route_sessions
-  co_return reply;
-}
-
 asio::awaitable<api_reply> api_router::kill_session(const std::string& id, const std::string& body,
                                                     const caller& who) {
   const auto reason = kill_reason(body);
@@ -525,30 +466,6 @@ asio::awaitable<api_reply> api_router::list_audit(const route& r) {
     list.push_back(audit_json(a));
   }
   co_return json_reply({{"events", std::move(list)}});
-}
-
-// Hits, newest sessions first: each the line that holds the text, its session and its moment.
-asio::awaitable<api_reply> api_router::search(const route& r) {
-  const auto q = parse_query(r.query, {"q", "user", "target", "since", "limit"});
-  if (!q) {
-    co_return bad_request(q.error());
-  }
-  const auto limit = int_param(*q, "limit", 50, 1, 500);
-  if (!limit) {
-    co_return bad_request(limit.error());
-  }
-  const search_request req{text_param(*q, "q").value_or(""), text_param(*q, "user"),
-                           text_param(*q, "target"), text_param(*q, "since"), *limit};
-  if (auto checked = check_search(req); !checked) {
-    co_return bad_request(checked.error());
-  }
-  auto find = [&req](store& db) { return search_sessions(db, req); };
-  const auto hits = co_await pool_.run(find);
-  auto out = nlohmann::json::array();
-  for (const auto& h : hits) {
-    out.push_back(hit_json(h));
-  }
-  co_return json_reply({{"hits", std::move(out)}});
 }
 
 }  // namespace bastion::admin

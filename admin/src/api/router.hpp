@@ -7,8 +7,10 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/beast/http.hpp>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -39,6 +41,10 @@ struct api_reply {
 
 // An error reply: {"error": CODE, "detail": TEXT}, CODE the status's reason in snake case.
 api_reply error_reply(http::status status, const std::string& detail);
+// `doc` as the JSON body, with `status`.
+api_reply json_reply(const nlohmann::json& doc, http::status status = http::status::ok);
+// 400 with the check's message.
+api_reply bad_request(const error_message& e);
 
 class request_audit;
 
@@ -93,6 +99,13 @@ class api_router {
   static constexpr int max_token_checks = 8;
   std::atomic<int> checking_{0};
   live_tickets tickets_;
+};
+
+// A request's place in the API: what the handlers read.
+struct api_router::route {
+  http::verb method;
+  std::vector<std::string_view> segments;  // of the path after /api/v1/
+  std::string_view query;
 };
 
 }  // namespace bastion::admin
