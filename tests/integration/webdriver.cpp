@@ -178,10 +178,6 @@ std::vector<std::string> webdriver::severe_log() {
   return out;
 }
 
-}  // namespace bastion::test
-
-namespace bastion::test {
-
 std::string webdriver::diagnose(const std::filesystem::path& png) {
   std::string out;
   try {
