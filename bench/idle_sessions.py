@@ -1,16 +1,20 @@
 #!/usr/bin/env python3
 """Holds N idle `-J` sessions open through the bastion, each an authenticated inner connection
 with a shell-like command waiting on the target, from one process (asyncssh), as N users leaving
-their terminals open would. Prints "ready N" once all are open, then holds them until SIGTERM.
+their terminals open would. At each CHECKPOINT (and at N) it prints "ready K" and waits for
+SIGUSR1 before it opens more, so that the caller can measure the bastion there; after N it holds
+the sessions until SIGTERM.
 
-usage: idle_sessions.py BASTION_PORT KNOWN_HOSTS KEY LOGIN TARGET N
+usage: idle_sessions.py BASTION_PORT KNOWN_HOSTS KEY LOGIN TARGET N [CHECKPOINT...]
 """
 import asyncio
 import resource
 import signal
 import sys
+import warnings
 
-import asyncssh
+warnings.simplefilter("ignore")  # asyncssh imports ciphers that cryptography calls deprecated
+import asyncssh  # noqa: E402
 
 
 async def open_one(port, known_hosts, key, login, target):
@@ -26,16 +30,24 @@ async def open_one(port, known_hosts, key, login, target):
 async def main() -> int:
     port, known_hosts, key, login, target, count = sys.argv[1:7]
     count = int(count)
+    checkpoints = sorted({int(c) for c in sys.argv[7:] if 0 < int(c) < count})
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    sessions = []
-    for start in range(0, count, 50):  # in waves, as users arrive
-        wave = [open_one(int(port), known_hosts, key, login, target)
-                for _ in range(min(50, count - start))]
-        sessions.extend(await asyncio.gather(*wave))
-    print(f"ready {len(sessions)}", flush=True)
+    loop = asyncio.get_running_loop()
     stop = asyncio.Event()
-    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    resume = asyncio.Event()
+    loop.add_signal_handler(signal.SIGUSR1, resume.set)
+    sessions = []
+    for stage in checkpoints + [count]:
+        while len(sessions) < stage:  # in waves, as users arrive
+            wave = [open_one(int(port), known_hosts, key, login, target)
+                    for _ in range(min(50, stage - len(sessions)))]
+            sessions.extend(await asyncio.gather(*wave))
+        print(f"ready {len(sessions)}", flush=True)
+        if stage != count:
+            await resume.wait()
+            resume.clear()
     await stop.wait()
     for outer, inner, process in sessions:
         process.stdin.write_eof()

@@ -7,10 +7,13 @@
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
 #include <thread>
+
+#include "build_paths.hpp"
 
 namespace bastion::bench {
 
@@ -21,7 +24,7 @@ std::string jump_harness::env_recording() {
 
 std::string jump_harness::env_bastiond() {
   const char* env = std::getenv("BASTION_BENCH_BASTIOND");  // NOLINT(concurrency-mt-unsafe)
-  return env != nullptr && *env != '\0' ? env : BASTIOND_PATH;
+  return env != nullptr && *env != '\0' ? env : bastion::test::bastiond_path();
 }
 
 jump_harness::jump_harness(const options& opts)
@@ -51,7 +54,7 @@ jump_harness::~jump_harness() {
 }
 
 std::string jump_harness::bastionctl(const std::vector<std::string>& args) const {
-  std::vector<std::string> argv{BASTIONCTL_PATH, "--config", bastion_config_};
+  std::vector<std::string> argv{bastion::test::bastionctl_path(), "--config", bastion_config_};
   argv.insert(argv.end(), args.begin(), args.end());
   const auto r = test::run(argv);
   if (r.exit_code != 0) {
@@ -155,15 +158,58 @@ double cpu_seconds(pid_t pid, bool with_children) {
   return total / ticks;
 }
 
-std::string jump_harness::random_file(std::size_t bytes) const {
-  std::string file = (dir_ / "random.bin").string();
+namespace {
+
+// `openssl speed -mr` prints "+F:N:NAME:BYTES_PER_SECOND" per block size; one size is asked.
+double openssl_rate(const std::string& algorithm) {
+  const auto r =
+      test::run({"openssl", "speed", "-mr", "-evp", algorithm, "-bytes", "16384", "-seconds", "2"},
+                {.timeout = std::chrono::seconds(60)});
+  const auto at = r.out.find("+F:");
+  if (r.exit_code != 0 || at == std::string::npos) {
+    throw std::runtime_error("openssl speed " + algorithm + " failed: " + r.err);
+  }
+  const std::string line = r.out.substr(at, r.out.find('\n', at) - at);
+  return std::stod(line.substr(line.rfind(':') + 1));
+}
+
+}  // namespace
+
+primitive_rates primitive_rates::measure() {
+  return {.chacha20_poly1305 = openssl_rate("chacha20-poly1305"),
+          .aes128_gcm = openssl_rate("aes-128-gcm"),
+          .sha256 = openssl_rate("sha256")};
+}
+
+double floor_cpu_per_gib(const primitive_rates& rates, double client_rate,
+                         double stored_per_relayed) {
+  constexpr double gib = 1024.0 * 1024 * 1024;
+  return gib * (2 / client_rate + 1 / rates.aes128_gcm + stored_per_relayed / rates.sha256);
+}
+
+void write_random_file(const std::string& path, std::size_t bytes) {
   const auto made =
-      test::run({"sh", "-c", "head -c " + std::to_string(bytes) + " /dev/urandom > " + file},
+      test::run({"sh", "-c", "head -c " + std::to_string(bytes) + " /dev/urandom > " + path},
                 {.timeout = std::chrono::seconds(600)});
   if (made.exit_code != 0) {
-    throw std::runtime_error("cannot write " + file + ": " + made.err);
+    throw std::runtime_error("cannot write " + path + ": " + made.err);
   }
+}
+
+std::string jump_harness::random_file(std::size_t bytes) const {
+  std::string file = (dir_ / "random.bin").string();
+  write_random_file(file, bytes);
   return file;
+}
+
+std::uintmax_t jump_harness::recorded_bytes() const {
+  std::uintmax_t total = 0;
+  for (const auto& f : std::filesystem::recursive_directory_iterator(dir_ / "rec")) {
+    if (f.is_regular_file()) {
+      total += f.file_size();
+    }
+  }
+  return total;
 }
 
 int transfer_bench_main(int argc, char** argv, const char* name,

@@ -6,6 +6,7 @@
 
 #include <sys/types.h>
 
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
@@ -60,6 +61,8 @@ class jump_harness {
   const test::temp_dir& dir() const { return dir_; }
   // Writes `bytes` random bytes to a file in dir() and returns its path.
   std::string random_file(std::size_t bytes) const;
+  // The size of every file under the recording directory.
+  std::uintmax_t recorded_bytes() const;
 
  private:
   void start_bastiond(const options& opts);
@@ -88,6 +91,9 @@ int bench_main(int argc, char** argv, const char* name, const char* what, long f
 int transfer_bench_main(int argc, char** argv, const char* name,
                         const std::function<int(std::size_t bytes)>& body);
 
+// Writes `bytes` random bytes to `path`.
+void write_random_file(const std::string& path, std::size_t bytes);
+
 // What one transfer measured.
 struct transfer_figures {
   double mb_per_s = 0;
@@ -96,5 +102,22 @@ struct transfer_figures {
 
 // CPU seconds (user + system) that process `pid` has used, and that its reaped children used.
 double cpu_seconds(pid_t pid, bool with_children);
+
+// What the bastion cannot avoid per byte: single-core rates of the primitives, in bytes per
+// second, by `openssl speed -evp` on 16 KiB blocks (OpenSSH's and libssh's packets are up to
+// 32 KiB), measured when the benchmark starts.
+struct primitive_rates {
+  double chacha20_poly1305 = 0;
+  double aes128_gcm = 0;
+  double sha256 = 0;
+  static primitive_rates measure();
+};
+
+// The cipher-and-hash floor of a recording bastion's CPU, in seconds per GiB relayed: each byte
+// is decrypted and encrypted once for the client's two legs (outer and inner, in the client's
+// cipher: `client_rate`), once for the upstream leg (AES-GCM, which the bastion picks there),
+// and SHA-256 hashes every stored byte (`stored_per_relayed` of them per byte relayed).
+double floor_cpu_per_gib(const primitive_rates& rates, double client_rate,
+                         double stored_per_relayed);
 
 }  // namespace bastion::bench

@@ -15,6 +15,7 @@
 #include <bastion/common/escape.hpp>
 #include <bastion/common/metrics.hpp>
 
+#include "build_paths.hpp"
 #include "jump_harness.hpp"
 
 namespace {
@@ -139,8 +140,8 @@ long unverified(const jump_harness& h, long& checked) {
     if (file.path().extension() != ".brec") {
       continue;
     }
-    const auto r = bastion::test::run(
-        {BASTIONCTL_PATH, "--config", h.config(), "verify", file.path().stem().string()});
+    const auto r = bastion::test::run({bastion::test::bastionctl_path(), "--config", h.config(),
+                                       "verify", file.path().stem().string()});
     ++checked;
     if (r.exit_code != 0) {
       ++bad;

@@ -109,6 +109,11 @@ void listener::on_accepted(const boost::system::error_code& ec, tcp::socket sock
     accept_next();
     return;
   }
+  // Keystrokes and their echoes are single small packets: each goes out at once rather than
+  // waiting for the previous one's ACK (Nagle), as OpenSSH does for interactive sessions. Bulk
+  // transfers write whole packets and lose nothing by it.
+  boost::system::error_code ignored;
+  socket.set_option(tcp::no_delay(true), ignored);
   on_accept_(std::move(socket), peer_);
   accept_next();
 }

@@ -92,12 +92,16 @@ void upstream_dialer::on_resolved(const boost::system::error_code& ec,
   ssh_session s = session_.get();
   const bool no = false;
   const int port = request_.port;
+  const int nodelay = 1;  // as on the client's socket: keystrokes go out at once
   ssh_options_set(s, SSH_OPTIONS_PROCESS_CONFIG, &no);  // ~/.ssh/config could inject a ProxyCommand
   ssh_options_set(s, SSH_OPTIONS_HOST, address.c_str());
   ssh_options_set(s, SSH_OPTIONS_PORT, &port);
+  ssh_options_set(s, SSH_OPTIONS_NODELAY, &nodelay);
   ssh_options_set(s, SSH_OPTIONS_KNOWNHOSTS, "/dev/null");  // trust comes from the database only
   ssh_options_set(s, SSH_OPTIONS_GLOBAL_KNOWNHOSTS, "/dev/null");
   ssh_options_set(s, SSH_OPTIONS_KEY_EXCHANGE, crypto_policy::key_exchange);
+  ssh_options_set(s, SSH_OPTIONS_CIPHERS_C_S, crypto_policy::upstream_ciphers);
+  ssh_options_set(s, SSH_OPTIONS_CIPHERS_S_C, crypto_policy::upstream_ciphers);
   ssh_options_set(s, SSH_OPTIONS_HMAC_C_S, crypto_policy::macs);
   ssh_options_set(s, SSH_OPTIONS_HMAC_S_C, crypto_policy::macs);
   ssh_options_set(s, SSH_OPTIONS_COMPRESSION_C_S, crypto_policy::compression);

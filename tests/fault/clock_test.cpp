@@ -12,6 +12,7 @@
 #include <sstream>
 #include <thread>
 
+#include "build_paths.hpp"
 #include "target_support.hpp"
 
 namespace bastion::test {
@@ -114,7 +115,7 @@ TEST_F(clock_fault, timeouts_and_recorded_time_follow_the_steady_clock) {
   // Its recording's times come from the steady clock: about 4 s, not hours.
   const auto sessions = json({"sessions"});
   ASSERT_FALSE(sessions.empty());
-  const auto cast = run({BASTIONCTL_PATH, "--config", config_, "export",
+  const auto cast = run({bastion::test::bastionctl_path(), "--config", config_, "export",
                          sessions[0]["id"].get<std::string>(), "--format", "asciicast"});
   ASSERT_EQ(cast.exit_code, 0) << cast.err;
   const std::string last_line = cast.out.substr(cast.out.rfind('\n', cast.out.size() - 2) + 1);

@@ -7,6 +7,7 @@
 
 #include <bastion/common/metrics.hpp>
 
+#include "build_paths.hpp"
 #include "target_support.hpp"
 
 namespace bastion::test {
@@ -67,8 +68,8 @@ TEST_F(database_fault, a_restart_mid_session_loses_no_row_and_policy_follows_aga
       metrics::value_of(scrape, "bastion_journal_dropped_rows_total").value_or(-1));
   EXPECT_EQ(metrics::value_of(scrape, "bastion_journal_dropped_rows_total"), 0);
   for (const auto& s : json({"sessions"})) {
-    const auto verified =
-        run({BASTIONCTL_PATH, "--config", config_, "verify", s["id"].get<std::string>()});
+    const auto verified = run({bastion::test::bastionctl_path(), "--config", config_, "verify",
+                               s["id"].get<std::string>()});
     EXPECT_EQ(verified.exit_code, 0) << verified.out << verified.err;
   }
   // bastiond follows policy changes again. It reloads once on reconnecting; only a change after
@@ -147,8 +148,8 @@ TEST_F(database_fault, a_crash_during_an_outage_loses_no_row) {
   EXPECT_LOGGED("finalised 1 session(s) left open by a crash");
   for (const auto& s : json({"sessions"})) {
     EXPECT_FALSE(s["ended_at"].is_null()) << s.dump();
-    const auto verified =
-        run({BASTIONCTL_PATH, "--config", config_, "verify", s["id"].get<std::string>()});
+    const auto verified = run({bastion::test::bastionctl_path(), "--config", config_, "verify",
+                               s["id"].get<std::string>()});
     EXPECT_EQ(verified.exit_code, 0) << verified.out << verified.err;
   }
 }

@@ -11,6 +11,7 @@
 
 #include <bastion/common/metrics.hpp>
 
+#include "build_paths.hpp"
 #include "target_support.hpp"
 
 namespace bastion::test {
@@ -294,7 +295,8 @@ TEST_F(preauth_emfile, out_of_descriptors_backs_off_and_recovers) {
   ASSERT_EQ(daemon_->stop(SIGTERM), 0);
   log_ = (dir() / "emfile.log").string();
   daemon_ = std::make_unique<child_process>(
-      std::vector<std::string>{"prlimit", "--nofile=64:64", BASTIOND_PATH, "--config", config_},
+      std::vector<std::string>{"prlimit", "--nofile=64:64", bastion::test::bastiond_path(),
+                               "--config", config_},
       log_, unprivileged_uid());
   ASSERT_TRUE(eventually([&] { return count_in_log("listening on") > 0; }, 30s)) << read_file(log_);
   const pid_t pid = daemon_->pid();

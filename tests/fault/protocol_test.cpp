@@ -5,6 +5,7 @@
 // what it held given back.
 #include <cstdio>
 
+#include "build_paths.hpp"
 #include "target_support.hpp"
 
 namespace bastion::test {
@@ -41,7 +42,7 @@ TEST_F(protocol_fault, out_of_state_oversized_and_malformed_messages_end_the_con
 
   // From 127.0.5.N: the penalties these connections earn fall on those addresses alone.
   const auto r =
-      run({"/usr/bin/python3", std::string(CLIENTS_DIR) + "/paramiko_hostile_protocol.py",
+      run({"/usr/bin/python3", bastion::test::clients_dir() + "/paramiko_hostile_protocol.py",
            std::to_string(port_), "127.0.5.", known_hosts_, alice_key_, "t1"},
           {.timeout = 180s});
   std::printf("%s", r.out.c_str());

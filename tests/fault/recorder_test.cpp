@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <thread>
 
+#include "build_paths.hpp"
 #include "target_support.hpp"
 
 namespace bastion::test {
@@ -33,7 +34,7 @@ class slow_disk {
       return;
     }
     fs_ = std::make_unique<child_process>(
-        std::vector<std::string>{"/usr/bin/python3", std::string(CLIENTS_DIR) + "/slow_fs.py",
+        std::vector<std::string>{"/usr/bin/python3", bastion::test::clients_dir() + "/slow_fs.py",
                                  backing_.string(), at_.string(),
                                  std::to_string(static_cast<long>(disk_bytes_per_s)), "20"},
         log);
@@ -80,7 +81,8 @@ slow_download download_on_slow_disk(Fixture& f) {
         return rows.size() == 1 && !out.row["ended_at"].is_null();
       },
       60s));
-  const auto verified = run({BASTIONCTL_PATH, "--config", f.config_, "verify", out.row["id"]});
+  const auto verified =
+      run({bastion::test::bastionctl_path(), "--config", f.config_, "verify", out.row["id"]});
   EXPECT_EQ(verified.exit_code, 0) << verified.out << verified.err;
   return out;
 }

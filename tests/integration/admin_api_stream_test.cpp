@@ -12,6 +12,7 @@
 #include <bastion/recorder/file_sink.hpp>
 
 #include "admin_api_support.hpp"
+#include "build_paths.hpp"
 #include "target_support.hpp"
 
 namespace bastion::test {
@@ -175,7 +176,8 @@ TEST_F(admin_api_recordings, tls_serves_the_api_and_plain_http_is_loopback_only)
   text.replace(text.find(loopback), loopback.size(),
                "admin: { listen: \"0.0.0.0:" + std::to_string(admin_port_) + "\" }");
   const auto open_config = dir().write("open.yaml", text);
-  const auto refused = run({BASTIOND_PATH, "--check-config", "--config", open_config.string()});
+  const auto refused =
+      run({bastion::test::bastiond_path(), "--check-config", "--config", open_config.string()});
   EXPECT_EQ(refused.exit_code, 1);
   EXPECT_CONTAINS(refused.err, "set admin.tls_cert and admin.tls_key, or listen on 127.0.0.1");
 

@@ -5,6 +5,7 @@
 #include <set>
 
 #include "admin_api_support.hpp"
+#include "build_paths.hpp"
 
 namespace bastion::test {
 namespace {
@@ -152,8 +153,8 @@ TEST_F(admin_api, serves_the_console_with_its_policy_and_nothing_else) {
   const std::string listen = "admin: { listen: \"127.0.0.1:" + std::to_string(admin_port_) + "\"";
   text.replace(text.find(listen), listen.size(), listen + ", web_root: \"/nonexistent/web\"");
   const auto bad = dir().write("bad-web-root.yaml", text);
-  const auto refused =
-      run({BASTIOND_PATH, "--config", bad.string()}, {.timeout = std::chrono::seconds(30)});
+  const auto refused = run({bastion::test::bastiond_path(), "--config", bad.string()},
+                           {.timeout = std::chrono::seconds(30)});
   EXPECT_EQ(refused.exit_code, 1);
   EXPECT_CONTAINS(refused.err + refused.out,
                   "admin.web_root: web console at /nonexistent/web: no index.html");

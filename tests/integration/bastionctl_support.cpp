@@ -7,6 +7,7 @@
 #include <regex>
 #include <stdexcept>
 
+#include "build_paths.hpp"
 #include "sshd.hpp"
 
 namespace bastion::test {
@@ -21,7 +22,7 @@ void bastionctl_test::SetUp() {
 
 run_result bastionctl_test::ctl(const std::vector<std::string>& args,
                                 const std::string& stdin_data) const {
-  std::vector<std::string> argv{BASTIONCTL_PATH, "--db", conninfo_};
+  std::vector<std::string> argv{bastion::test::bastionctl_path(), "--db", conninfo_};
   argv.insert(argv.end(), args.begin(), args.end());
   return run(argv, {.stdin_data = stdin_data});
 }
@@ -59,7 +60,7 @@ std::unique_ptr<child_process> bastionctl_test::start_bastiond(
     const std::string& config, const std::string& log,
     const std::vector<std::string>& launcher) const {
   std::vector<std::string> argv = launcher;
-  argv.insert(argv.end(), {BASTIOND_PATH, "--config", config});
+  argv.insert(argv.end(), {bastion::test::bastiond_path(), "--config", config});
   auto daemon = std::make_unique<child_process>(argv, log, unprivileged_uid());
   const bool listening =
       eventually([&] { return read_file(log).find("listening on") != std::string::npos; },

@@ -1,5 +1,6 @@
 // Every bastionctl command against a real PostgreSQL, with --json output parsed and checked.
 #include "bastionctl_support.hpp"
+#include "build_paths.hpp"
 #include "sshd.hpp"
 
 namespace bastion::test {
@@ -307,21 +308,24 @@ TEST_F(bastionctl, known_hosts_and_upstream_key_come_from_the_configured_keys) {
   const auto outer = pub_line((dir() / "outer").string());
   const auto strip = [](const std::string& line) { return line.substr(0, line.rfind(' ')); };
 
-  const auto r = run({BASTIONCTL_PATH, "--config", config, "known-hosts"});
+  const auto r = run({bastion::test::bastionctl_path(), "--config", config, "known-hosts"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_CONTAINS(r.out, "\nweb1,10.0.0.5 " + strip(inner) + "\n");
   EXPECT_CONTAINS(r.out, "\ndb1,[db1]:2200 " + strip(inner) + "\n");
   EXPECT_CONTAINS(r.out, "\n[127.0.0.1]:2222 " + strip(outer) + "\n");
 
-  const auto one = run({BASTIONCTL_PATH, "--config", config, "known-hosts", "web1", "--json"});
+  const auto one =
+      run({bastion::test::bastionctl_path(), "--config", config, "known-hosts", "web1", "--json"});
   ASSERT_EQ(one.exit_code, 0) << one.err;
   const auto doc = nlohmann::json::parse(one.out);
   ASSERT_EQ(doc.size(), 2U);
   EXPECT_EQ(doc[0]["target"], "web1");
   EXPECT_EQ(doc[1]["kind"], "outer");
-  EXPECT_EQ(run({BASTIONCTL_PATH, "--config", config, "known-hosts", "nope"}).exit_code, 1);
+  EXPECT_EQ(
+      run({bastion::test::bastionctl_path(), "--config", config, "known-hosts", "nope"}).exit_code,
+      1);
 
-  const auto up = run({BASTIONCTL_PATH, "--config", config, "upstream-key"});
+  const auto up = run({bastion::test::bastionctl_path(), "--config", config, "upstream-key"});
   ASSERT_EQ(up.exit_code, 0) << up.err;
   EXPECT_EQ(up.out,
             strip(pub_line((dir() / "upstream").string())) + " bastion-upstream@test-node\n");

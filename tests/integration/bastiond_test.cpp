@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "bastionctl_support.hpp"
+#include "build_paths.hpp"
 
 namespace bastion::test {
 namespace {
@@ -30,35 +31,38 @@ class bastiond : public bastionctl_test {
   run_result beside_a_running_bastiond(int port,
                                        const std::function<void(std::string& text)>& change) {
     const std::string config = write_config(port);
-    const child_process first({BASTIOND_PATH, "--config", config}, (dir() / "first.log").string());
+    const child_process first({bastion::test::bastiond_path(), "--config", config},
+                              (dir() / "first.log").string());
     EXPECT_TRUE(wait_for_port(port, std::chrono::seconds(30)));
     std::string text = read_file(config);
     change(text);
-    return run({BASTIOND_PATH, "--config", dir().write("second.yaml", text).string()});
+    return run(
+        {bastion::test::bastiond_path(), "--config", dir().write("second.yaml", text).string()});
   }
 };
 
 TEST_F(bastiond, check_config_accepts_a_good_config) {
   const std::string config = write_config(free_port());
-  const auto r = run({BASTIOND_PATH, "--check-config", "--config", config});
+  const auto r = run({bastion::test::bastiond_path(), "--check-config", "--config", config});
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_CONTAINS(r.out, ": ok");
 }
 
 TEST_F(bastiond, check_config_names_the_bad_key_and_the_fix) {
   const auto bad = dir().write("bad.yaml", "database: x\nlimits:\n  login_grace_time: soon\n");
-  const auto r = run({BASTIOND_PATH, "--check-config", "--config", bad.string()});
+  const auto r = run({bastion::test::bastiond_path(), "--check-config", "--config", bad.string()});
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_CONTAINS(r.err, "bad.yaml:3: limits.login_grace_time: \"soon\" is not a duration");
 
   const auto no_keys =
       dir().write("nokeys.yaml", "database: x\nhost_keys: [\"/nonexistent/key\"]\n");
-  const auto r2 = run({BASTIOND_PATH, "--check-config", "--config", no_keys.string()});
+  const auto r2 =
+      run({bastion::test::bastiond_path(), "--check-config", "--config", no_keys.string()});
   EXPECT_EQ(r2.exit_code, 1);
   EXPECT_CONTAINS(r2.err, "host_keys[0]: /nonexistent/key does not exist");
   EXPECT_CONTAINS(r2.err, "ssh-keygen -t ed25519");
 
-  const auto r3 = run({BASTIOND_PATH, "--config", "/nonexistent.yaml"});
+  const auto r3 = run({bastion::test::bastiond_path(), "--config", "/nonexistent.yaml"});
   EXPECT_EQ(r3.exit_code, 1);
   EXPECT_CONTAINS(r3.err, "/nonexistent.yaml: cannot read the config file");
 }
@@ -67,7 +71,7 @@ TEST_F(bastiond, listens_then_drains_on_sigterm_and_exits_0) {
   const int port = free_port();
   const std::string config = write_config(port);
   const std::string log = (dir() / "bastiond.log").string();
-  child_process daemon({BASTIOND_PATH, "--config", config}, log);
+  child_process daemon({bastion::test::bastiond_path(), "--config", config}, log);
   ASSERT_TRUE(
       wait_for_log(log, "listening on 127.0.0.1:" + std::to_string(port), std::chrono::seconds(30)))
       << read_file(log);
@@ -85,7 +89,7 @@ TEST_F(bastiond, applies_pending_migrations_at_startup) {
   config_text.replace(config_text.find(conninfo_), conninfo_.size(), fresh);
   const auto config = dir().write("fresh.yaml", config_text);
   const std::string log = (dir() / "fresh.log").string();
-  child_process daemon({BASTIOND_PATH, "--config", config.string()}, log);
+  child_process daemon({bastion::test::bastiond_path(), "--config", config.string()}, log);
   ASSERT_TRUE(wait_for_log(log, "listening on", std::chrono::seconds(30))) << read_file(log);
   EXPECT_CONTAINS(read_file(log), "applied migration 0001_init");
   EXPECT_EQ(daemon.stop(SIGINT), 0);
@@ -96,7 +100,7 @@ TEST_F(bastiond, an_unreachable_database_is_one_line_and_exit_1) {
   config_text.replace(config_text.find(conninfo_), conninfo_.size(),
                       "host=/nonexistent dbname=bastion password=hunter2");
   const auto config = dir().write("down.yaml", config_text);
-  const auto r = run({BASTIOND_PATH, "--config", config.string()});
+  const auto r = run({bastion::test::bastiond_path(), "--config", config.string()});
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_CONTAINS(r.err, "cannot reach PostgreSQL at \"");
   EXPECT_CONTAINS(r.err, "host=/nonexistent");
@@ -137,7 +141,7 @@ TEST_F(bastiond, json_logs_are_one_object_per_line) {
   const auto config =
       dir().write("json.yaml", read_file(write_config(free_port())) + "log: { format: json }\n");
   const std::string log = (dir() / "json.log").string();
-  child_process daemon({BASTIOND_PATH, "--config", config.string()}, log);
+  child_process daemon({bastion::test::bastiond_path(), "--config", config.string()}, log);
   ASSERT_TRUE(wait_for_log(log, "listening on", std::chrono::seconds(30))) << read_file(log);
   EXPECT_EQ(daemon.stop(SIGTERM), 0);
   std::istringstream lines(read_file(log));
@@ -159,7 +163,7 @@ TEST_F(bastiond, a_metrics_port_in_use_is_named) {
   const std::string theirs = "127.0.0.1:" + std::to_string(taken.port());
   text.replace(text.find(mine), mine.size(), theirs);
   const auto config = dir().write("metrics-taken.yaml", text);
-  const auto r = run({BASTIOND_PATH, "--config", config.string()});
+  const auto r = run({bastion::test::bastiond_path(), "--config", config.string()});
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_CONTAINS(r.err, "metrics.listen: cannot listen on " + theirs);
   EXPECT_CONTAINS(r.err, "Address already in use");

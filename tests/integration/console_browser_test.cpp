@@ -3,6 +3,7 @@
 // watches a live session receive a line that the test types, and ends it. Screenshots of each
 // step are kept in the build tree's test-artefacts/console/.
 #include "admin_api_support.hpp"
+#include "build_paths.hpp"
 #include "target_support.hpp"
 #include "webdriver.hpp"
 
@@ -21,7 +22,7 @@ class console_browser : public with_admin_api<proxy_session> {
     return "http://127.0.0.1:" + std::to_string(admin_port_) + "/" + hash;
   }
   static std::filesystem::path artefact(const std::string& name) {
-    return std::filesystem::path(ARTEFACTS_DIR) / "console" / name;
+    return std::filesystem::path(bastion::test::artefacts_dir()) / "console" / name;
   }
   void sign_in(webdriver& browser) {
     browser.go(page());

@@ -8,19 +8,20 @@
 #include <fstream>
 #include <regex>
 
+#include "build_paths.hpp"
 #include "process.hpp"
 #include "temp_dir.hpp"
 
 namespace bastion::test {
 namespace {
 
-const std::string root = REPO_ROOT;
+const std::string root = bastion::test::repo_root();
 
 TEST(deploy, the_compose_file_is_valid_and_has_what_the_stack_needs) {
   const auto config = run({"docker-compose", "--project-directory", root, "-f",
                            root + "/docker-compose.yml", "config"});
   ASSERT_EQ(config.exit_code, 0) << config.err;
-  const auto check = run({"python3", std::string(CLIENTS_DIR) + "/check_compose.py", root},
+  const auto check = run({"python3", bastion::test::clients_dir() + "/check_compose.py", root},
                          {.stdin_data = config.out});
   EXPECT_EQ(check.exit_code, 0) << check.out << check.err;
 }
@@ -37,9 +38,9 @@ TEST(deploy, the_systemd_unit_verifies_and_is_sandboxed) {
     EXPECT_CONTAINS(unit, line);
   }
   const temp_dir dir;
-  const auto copy = dir.write(
-      "bastiond.service",
-      std::regex_replace(unit, std::regex("/usr/local/bin/bastiond"), std::string(BASTIOND_PATH)));
+  const auto copy =
+      dir.write("bastiond.service", std::regex_replace(unit, std::regex("/usr/local/bin/bastiond"),
+                                                       bastion::test::bastiond_path()));
   const auto r = run({"systemd-analyze", "verify", copy.string()});
   EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
   EXPECT_EQ(r.out + r.err, "");
@@ -51,7 +52,8 @@ TEST(deploy, the_container_entrypoint_writes_a_config_that_bastiond_accepts) {
   const temp_dir dir;
   const std::string state = dir.path().string();
   const std::string path =
-      std::filesystem::path(BASTIOND_PATH).parent_path().string() + ":/usr/bin:/bin";
+      std::filesystem::path(bastion::test::bastiond_path()).parent_path().string() +
+      ":/usr/bin:/bin";
   const std::vector<std::string> start{"env",
                                        "PATH=" + path,
                                        "BASTION_STATE=" + state,

@@ -12,6 +12,7 @@
 
 #include <bastion/common/metrics.hpp>
 
+#include "build_paths.hpp"
 #include "target_support.hpp"
 
 namespace bastion::test {
@@ -125,7 +126,7 @@ TEST_F(metrics_scrape, a_stderr_that_nobody_reads_never_holds_a_session) {
       with_log_level(read_file(config_) + "log: { queue_lines: 16 }\n", "debug");
   const auto muted = dir().write("muted.yaml", text);
   child_process daemon({"sh", "-c",
-                        "exec " + std::string(BASTIOND_PATH) + " --config " + muted.string() +
+                        "exec " + bastion::test::bastiond_path() + " --config " + muted.string() +
                             " 2>" + fifo.string()},
                        (dir() / "muted.log").string());
   ASSERT_TRUE(wait_for_port(port_, std::chrono::seconds(30)));
@@ -155,7 +156,7 @@ std::set<std::string> metric_names_in(const std::string& text) {
 // _bucket, _sum and _count series are its own), and promtool accepts the Prometheus files.
 TEST_F(metrics_scrape, the_dashboard_and_the_alerts_use_only_exported_metrics) {
   const std::string exported = scrape();
-  const std::string deploy = std::string(REPO_ROOT) + "/deploy";
+  const std::string deploy = bastion::test::repo_root() + "/deploy";
   for (const std::string file : {"/grafana/bastion.json", "/prometheus/alerts.yml"}) {
     const auto names = metric_names_in(read_file(deploy + file));
     EXPECT_GE(names.size(), 8U) << file;

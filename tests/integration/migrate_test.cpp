@@ -7,6 +7,7 @@
 #include <bastion/policy/store.hpp>
 
 #include "bastionctl_support.hpp"
+#include "build_paths.hpp"
 
 namespace bastion::test {
 namespace {
@@ -55,8 +56,12 @@ TEST_F(migrations, two_nodes_migrating_at_once_apply_each_migration_once) {
     SetUp();  // a fresh database each round
     run_result a;
     run_result b;
-    std::thread ta([&] { a = run({BASTIONCTL_PATH, "--db", conninfo_, "migrate"}); });
-    std::thread tb([&] { b = run({BASTIONCTL_PATH, "--db", conninfo_, "migrate"}); });
+    std::thread ta([&] {
+      a = run({bastion::test::bastionctl_path(), "--db", conninfo_, "migrate"});
+    });
+    std::thread tb([&] {
+      b = run({bastion::test::bastionctl_path(), "--db", conninfo_, "migrate"});
+    });
     ta.join();
     tb.join();
     EXPECT_EQ(a.exit_code, 0) << a.err;
@@ -102,7 +107,7 @@ TEST_F(migrations, an_unreachable_database_names_the_conninfo_but_never_the_pass
     EXPECT_CONTAINS(e.what(), "host=/nonexistent/socket");
     EXPECT_EQ(std::string(e.what()).find("sekret-pw"), std::string::npos) << e.what();
   }
-  const auto r = run({BASTIONCTL_PATH, "--db",
+  const auto r = run({bastion::test::bastionctl_path(), "--db",
                       "postgresql://bastion:sekret-pw@/bastion?host=/nonexistent", "user", "list"});
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_CONTAINS(r.err, "cannot reach PostgreSQL");

@@ -12,6 +12,7 @@
 
 #include <bastion/common/hex.hpp>
 
+#include "build_paths.hpp"
 #include "target_support.hpp"
 
 namespace bastion::test {
@@ -67,13 +68,29 @@ TEST_F(proxy_jump, both_legs_offer_only_the_hardened_algorithms) {
   }
 }
 
+// The bastion is the client of the upstream leg, so its order picks the cipher there: AES-GCM,
+// one AES-NI pass per packet, where chacha20-poly1305 would cost two.
+class proxy_jump_logged_target : public jump_session {
+  std::string sshd_config() const override { return "LogLevel DEBUG1"; }
+};
+
+TEST_F(proxy_jump_logged_target, the_upstream_leg_prefers_aes_gcm) {
+  const auto r = jump(jump_config_, login() + "@t1", "true", "", {"-v"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::string log = sshd_->log();
+  EXPECT_CONTAINS(log, "kex: client->server cipher: aes128-gcm@openssh.com");
+  EXPECT_CONTAINS(log, "kex: server->client cipher: aes128-gcm@openssh.com");
+  // The client's legs keep the client's choice (OpenSSH's first: chacha20-poly1305).
+  EXPECT_CONTAINS(r.err, "kex: server->client cipher: chacha20-poly1305@openssh.com");
+}
+
 // `bastionctl client-config` alone is a working client setup: ssh with nothing but that file (and
 // the known_hosts file it wrote) reaches t1 through the bastion, checking both host keys.
 TEST_F(proxy_jump, client_config_alone_reaches_a_target_through_the_bastion) {
   const std::string known = (dir() / "client_known_hosts").string();
-  const auto cc = run({BASTIONCTL_PATH, "--config", config_, "client-config", "--user", "alice",
-                       "--host", "127.0.0.1", "--port", std::to_string(port_), "--known-hosts",
-                       known, "--identity", alice_key_});
+  const auto cc = run({bastion::test::bastionctl_path(), "--config", config_, "client-config",
+                       "--user", "alice", "--host", "127.0.0.1", "--port", std::to_string(port_),
+                       "--known-hosts", known, "--identity", alice_key_});
   ASSERT_EQ(cc.exit_code, 0) << cc.err;
   EXPECT_CONTAINS(cc.out, "Host t1\n  ProxyJump bastion\n");
   const std::string snippet = dir().write("client_config", cc.out).string();
@@ -82,8 +99,8 @@ TEST_F(proxy_jump, client_config_alone_reaches_a_target_through_the_bastion) {
   EXPECT_EQ(r.exit_code, 0) << r.err << cc.out;
   EXPECT_EQ(r.out, "through-the-snippet\n");
   // A value that would change the config's meaning is refused, naming the option.
-  const auto bad = run(
-      {BASTIONCTL_PATH, "--config", config_, "client-config", "--host", "evil\n  ProxyCommand sh"});
+  const auto bad = run({bastion::test::bastionctl_path(), "--config", config_, "client-config",
+                        "--host", "evil\n  ProxyCommand sh"});
   EXPECT_EQ(bad.exit_code, 1);
   EXPECT_CONTAINS(bad.err, "--host \"evil\\x0a  ProxyCommand sh\" cannot go into an ssh_config");
 }
@@ -174,7 +191,7 @@ TEST_F(proxy_jump, paramiko_and_asyncssh_jump_through_the_bastion) {
   for (const char* client : {"paramiko_jump.py", "asyncssh_jump.py"}) {
     // Debian's interpreter: the client libraries are its packages.
     const auto r =
-        run({"/usr/bin/python3", std::string(CLIENTS_DIR) + "/" + client, std::to_string(port_),
+        run({"/usr/bin/python3", bastion::test::clients_dir() + "/" + client, std::to_string(port_),
              known, alice_key_, login(), "t1", "echo via-$0; echo err >&2; exit 4"},
             {.timeout = std::chrono::seconds(60)});
     EXPECT_EQ(r.exit_code, 4) << client << ": " << r.err;
@@ -190,7 +207,7 @@ TEST_F(proxy_jump, paramiko_and_asyncssh_jump_through_the_bastion) {
 // the connection, its sessions and the destinations it may reach go on.
 TEST_F(proxy_jump, refused_destinations_stop_making_rows_at_max_auth_tries) {
   const std::string known = dir() / "jump_known_hosts";
-  const auto r = run({"/usr/bin/python3", std::string(CLIENTS_DIR) + "/paramiko_refused.py",
+  const auto r = run({"/usr/bin/python3", bastion::test::clients_dir() + "/paramiko_refused.py",
                       std::to_string(port_), known, alice_key_, "20", "t1"},
                      {.timeout = std::chrono::seconds(120)});
   EXPECT_EQ(r.exit_code, 0) << r.err;
@@ -209,7 +226,7 @@ TEST_F(proxy_jump, refused_destinations_stop_making_rows_at_max_auth_tries) {
 // must go on serving.
 TEST_F(proxy_jump, hops_abandoned_during_the_inner_handshake_leave_the_connection_serving) {
   const std::string known = dir() / "jump_known_hosts";
-  const auto r = run({"/usr/bin/python3", std::string(CLIENTS_DIR) + "/paramiko_abandon.py",
+  const auto r = run({"/usr/bin/python3", bastion::test::clients_dir() + "/paramiko_abandon.py",
                       std::to_string(port_), known, alice_key_, login(), "t1", "5"},
                      {.timeout = std::chrono::seconds(120)});
   EXPECT_EQ(r.exit_code, 0) << r.err << read_file(log_);

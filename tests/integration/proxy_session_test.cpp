@@ -7,6 +7,7 @@
 
 #include <bastion/common/hex.hpp>
 
+#include "build_paths.hpp"
 #include "target_support.hpp"
 
 namespace bastion::test {
@@ -69,7 +70,7 @@ TEST_F(proxy_session, hostile_names_and_commands_reach_the_log_escaped) {
     user_hex += to_hex(std::string(1, c));
   }
   const auto login_try =
-      run({"/usr/bin/python3", std::string(CLIENTS_DIR) + "/paramiko_hostile_user.py",
+      run({"/usr/bin/python3", bastion::test::clients_dir() + "/paramiko_hostile_user.py",
            std::to_string(port_), known_hosts_, alice_key_, user_hex});
   EXPECT_EQ(login_try.out, "refused\n") << login_try.err;
   const auto r = exec(login() + "@t1", "true '" + hostile + "'");

@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "bastionctl_support.hpp"
+#include "build_paths.hpp"
 #include "sshd.hpp"
 
 namespace bastion::test {
@@ -129,7 +130,7 @@ class bastiond_fixture : public bastionctl_test {
   // other host through it (inner key `inner_key`), trusted with the lines that `bastionctl
   // known-hosts` prints, as a user would set it up.
   std::string jump_config(const std::string& outer_key, const std::string& inner_key) const {
-    const auto lines = run({BASTIONCTL_PATH, "--config", config_, "known-hosts"});
+    const auto lines = run({bastion::test::bastionctl_path(), "--config", config_, "known-hosts"});
     EXPECT_EQ(lines.exit_code, 0) << lines.err;
     const std::string known = dir().write("jump_known_hosts", lines.out).string();
     const auto common = [&](const std::string& key) {

@@ -8,6 +8,7 @@
 #include <bastion/recorder/chunk_writer.hpp>
 
 #include "bastionctl_support.hpp"
+#include "build_paths.hpp"
 
 namespace bastion::test {
 namespace {
@@ -86,7 +87,7 @@ class recordings : public bastionctl_test {
   }
 
   run_result ctl_cfg(std::vector<std::string> args) const {
-    args.insert(args.begin(), {BASTIONCTL_PATH, "--config", config_});
+    args.insert(args.begin(), {bastion::test::bastionctl_path(), "--config", config_});
     return run(args);
   }
 
@@ -236,7 +237,7 @@ TEST_F(recordings, bastiond_finalises_a_session_left_open_by_a_crash) {
   EXPECT_EQ(ctl_cfg({"verify", id}).exit_code, 1) << "the torn tail must show before recovery";
 
   const std::string log = (dir() / "bastiond.log").string();
-  child_process daemon({BASTIOND_PATH, "--config", config_}, log);
+  child_process daemon({bastion::test::bastiond_path(), "--config", config_}, log);
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
   while (read_file(log).find("listening on") == std::string::npos &&
          std::chrono::steady_clock::now() < deadline) {

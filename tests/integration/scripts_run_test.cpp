@@ -6,6 +6,7 @@
 #include <csignal>
 #include <filesystem>
 
+#include "build_paths.hpp"
 #include "process.hpp"
 #include "temp_dir.hpp"
 
@@ -34,8 +35,9 @@ class scripts_run : public ::testing::Test {
         // The binaries of the build under test; scripts/test has installed and built already.
         std::vector<std::string>{
             "env", "BASTION_VAR=" + v,
-            "BASTION_PREBUILT=" + std::filesystem::path(BASTIOND_PATH).parent_path().string(),
-            "bash", std::string(REPO_ROOT) + "/scripts/run"},
+            "BASTION_PREBUILT=" +
+                std::filesystem::path(bastion::test::bastiond_path()).parent_path().string(),
+            "bash", bastion::test::repo_root() + "/scripts/run"},
         log_);
     ASSERT_TRUE(eventually(
         [&] {

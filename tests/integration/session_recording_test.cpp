@@ -12,6 +12,7 @@
 #include <system_error>
 #include <thread>
 
+#include "build_paths.hpp"
 #include "target_support.hpp"
 
 namespace bastion::test {
@@ -46,7 +47,7 @@ class session_recording : public jump_session {
 
   // bastionctl with this bastion's config, where it finds the recordings; expects exit 0.
   std::string admin(std::vector<std::string> args) const {
-    args.insert(args.begin(), {BASTIONCTL_PATH, "--config", config_});
+    args.insert(args.begin(), {bastion::test::bastionctl_path(), "--config", config_});
     const auto r = run(args);
     EXPECT_EQ(r.exit_code, 0) << args[3] << ": " << r.err;
     return r.out;
@@ -374,7 +375,8 @@ TEST_F(session_recording_small_bound,
   EXPECT_LE(r.out.size(), recorded + bound) << s.dump();
   EXPECT_GT(s["lost_bytes"].get<std::uint64_t>(), 0U) << s.dump();
   EXPECT_CONTAINS(r.err, "(No space left on device)");
-  const auto verified = run({BASTIONCTL_PATH, "--config", config_, "verify", s["id"]});
+  const auto verified =
+      run({bastion::test::bastionctl_path(), "--config", config_, "verify", s["id"]});
   EXPECT_EQ(verified.exit_code, 3) << verified.out << verified.err;
   EXPECT_CONTAINS(verified.out + verified.err,
                   "incomplete: " + std::to_string(s["lost_bytes"].get<std::uint64_t>()));
@@ -428,7 +430,8 @@ TEST_F(session_recording_fail_open, a_full_disk_loses_recording_not_the_session)
       r.out.size(), static_cast<unsigned long long>(s["bytes_raw"].get<std::uint64_t>()),
       static_cast<unsigned long long>(lost));
   EXPECT_GT(lost, 10000000U) << s.dump();
-  const auto verified = run({BASTIONCTL_PATH, "--config", config_, "verify", s["id"]});
+  const auto verified =
+      run({bastion::test::bastionctl_path(), "--config", config_, "verify", s["id"]});
   EXPECT_EQ(verified.exit_code, 3) << verified.out << verified.err;
 
   ASSERT_TRUE(disk.resize("64m"));
@@ -437,7 +440,8 @@ TEST_F(session_recording_fail_open, a_full_disk_loses_recording_not_the_session)
   const nlohmann::json n = newest_ended(2);
   ASSERT_FALSE(n["ended_at"].is_null());
   EXPECT_EQ(n["lost_bytes"].get<std::uint64_t>(), 0U) << n.dump();
-  const auto whole = run({BASTIONCTL_PATH, "--config", config_, "verify", n["id"]});
+  const auto whole =
+      run({bastion::test::bastionctl_path(), "--config", config_, "verify", n["id"]});
   EXPECT_EQ(whole.exit_code, 0) << whole.out << whole.err;
 }
 

@@ -48,9 +48,10 @@ ssl::context make_tls(const config& cfg) {
   return tls;
 }
 
-// The console from admin.web_root; unset, the one this build made, or one installed beside the
-// binary (BIN/../share/bastion/web, as the container image has it). An admin.web_root that cannot
-// be served stops bastiond; without any console, bastiond serves the API alone, and says so.
+// The console from admin.web_root; unset, the one beside the binary: BIN/../web as a build tree
+// has it, else BIN/../share/bastion/web as `cmake --install` and the container image have it. An
+// admin.web_root that cannot be served stops bastiond; without any console, bastiond serves the
+// API alone, and says so.
 console_files load_console(const config& cfg) {
   if (!cfg.admin_web_root.empty()) {
     auto files = console_files::load(cfg.admin_web_root);
@@ -59,15 +60,14 @@ console_files load_console(const config& cfg) {
     }
     return std::move(*files);
   }
-  auto built = console_files::load(BASTION_CONSOLE_DIR);
+  std::error_code ec;
+  const auto bin = std::filesystem::read_symlink("/proc/self/exe", ec).parent_path();
+  auto built = console_files::load(bin / "../web");
   if (built) {
     return std::move(*built);
   }
-  std::error_code ec;
-  const auto binary = std::filesystem::read_symlink("/proc/self/exe", ec);
-  if (auto beside = console_files::load(binary.parent_path() / "../share/bastion/web");
-      !ec && beside) {
-    return std::move(*beside);
+  if (auto installed = console_files::load(bin / "../share/bastion/web"); installed) {
+    return std::move(*installed);
   }
   spdlog::warn("admin API: no console served: {}", built.error().text);
   return {};

@@ -1,0 +1,171 @@
+// bench/echo: the keystroke echo round trip that a user typing at a prompt feels. `ssh -tt -J`
+// runs `stty raw -echo; cat` on the target in a terminal, so that each byte typed comes back
+// once, through bastiond (recording, as in production) and through an OpenSSH sshd used as the
+// jump host, in alternating rounds of the same client, target and terminal. Each keystroke waits
+// for its echo before the next. Prints p50 and p99 of each path and the ratios (goal: both <=
+// 1.0x OpenSSH's).
+// Usage: echo_bench [keystrokes per path, default 2000]
+#include <poll.h>
+#include <pty.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <system_error>
+#include <thread>
+#include <vector>
+
+#include "jump_harness.hpp"
+
+namespace {
+
+using clock_type = std::chrono::steady_clock;
+
+// `ssh` in a terminal of its own, as a user's terminal runs it.
+class terminal_ssh {
+ public:
+  explicit terminal_ssh(const std::vector<std::string>& argv) {
+    std::vector<char*> args;
+    args.reserve(argv.size() + 1);
+    for (const auto& a : argv) {
+      args.push_back(const_cast<char*>(a.c_str()));  // execvp takes char*; not written
+    }
+    args.push_back(nullptr);
+    pid_ = forkpty(&master_, nullptr, nullptr, nullptr);
+    if (pid_ < 0) {
+      throw std::system_error(errno, std::generic_category(), "forkpty");
+    }
+    if (pid_ == 0) {
+      execvp(args[0], args.data());
+      _exit(127);
+    }
+  }
+  ~terminal_ssh() {
+    ::close(master_);  // ssh sees its terminal hang up and leaves
+    kill(pid_, SIGTERM);
+    waitpid(pid_, nullptr, 0);
+  }
+  terminal_ssh(const terminal_ssh&) = delete;
+  terminal_ssh& operator=(const terminal_ssh&) = delete;
+
+  // Types `c` and waits up to `limit` for it to come back; the round trip, or nothing.
+  std::optional<std::chrono::duration<double, std::micro>> type(char c,
+                                                                std::chrono::milliseconds limit) {
+    const auto start = clock_type::now();
+    if (::write(master_, &c, 1) != 1) {
+      throw std::system_error(errno, std::generic_category(), "write to the terminal");
+    }
+    const auto deadline = start + limit;
+    while (clock_type::now() < deadline) {
+      pollfd p{master_, POLLIN, 0};
+      const auto left =
+          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock_type::now());
+      if (::poll(&p, 1, static_cast<int>(std::max<long>(1, left.count()))) <= 0) {
+        continue;
+      }
+      char buf[256];
+      const ssize_t n = ::read(master_, buf, sizeof buf);
+      if (n <= 0) {
+        throw std::runtime_error("ssh left: " + seen_);
+      }
+      seen_.append(buf, static_cast<std::size_t>(n));
+      if (seen_.size() > 4096) {
+        seen_.erase(0, seen_.size() - 4096);
+      }
+      if (std::string_view(buf, static_cast<std::size_t>(n)).find(c) != std::string_view::npos) {
+        return clock_type::now() - start;
+      }
+    }
+    return std::nullopt;
+  }
+
+  // Waits until the target runs `cat` in raw mode: a marker typed comes back, then the terminal
+  // stays quiet for a second (stty has run).
+  void wait_ready() {
+    const auto deadline = clock_type::now() + std::chrono::seconds(60);
+    while (!type('.', std::chrono::milliseconds(500))) {
+      if (clock_type::now() > deadline) {
+        throw std::runtime_error("the session did not start: " + seen_);
+      }
+    }
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+    drain();
+  }
+
+ private:
+  // Reads what the terminal printed until it has been quiet for 200 ms.
+  void drain() {
+    for (int round = 0; round < 100; ++round) {
+      pollfd p{master_, POLLIN, 0};
+      char buf[256];
+      if (::poll(&p, 1, 200) <= 0 || ::read(master_, buf, sizeof buf) <= 0) {
+        return;
+      }
+    }
+    throw std::runtime_error("the terminal does not stop printing");
+  }
+
+  int master_ = -1;
+  pid_t pid_ = -1;
+  std::string seen_;
+};
+
+double percentile(std::vector<double> v, double p) {
+  const auto at = static_cast<std::size_t>(p * static_cast<double>(v.size() - 1));
+  std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(at), v.end());
+  return v[at];
+}
+
+void round_of(terminal_ssh& t, int keystrokes, std::vector<double>& out) {
+  for (int i = 0; i < keystrokes; ++i) {
+    const char c = static_cast<char>('a' + i % 26);
+    const auto rtt = t.type(c, std::chrono::seconds(5));
+    if (!rtt) {
+      throw std::runtime_error("a keystroke did not come back within 5 s");
+    }
+    out.push_back(rtt->count());
+  }
+}
+
+int bench(long keystrokes) {
+  const bastion::bench::jump_harness h({});
+  const std::string command = "stty raw -echo; cat";
+  terminal_ssh ours(h.ssh(h.via_bastion(), command, {"-tt"}));
+  terminal_ssh theirs(h.ssh(h.via_openssh(), command, {"-tt"}));
+  ours.wait_ready();
+  theirs.wait_ready();
+  std::vector<double> a;
+  std::vector<double> b;
+  constexpr int rounds = 10;
+  const int per_round = static_cast<int>(std::max<long>(1, keystrokes / rounds));
+  for (int r = 0; r < rounds; ++r) {
+    round_of(ours, per_round, a);
+    round_of(theirs, per_round, b);
+  }
+  const double a50 = percentile(a, 0.5);
+  const double a99 = percentile(a, 0.99);
+  const double b50 = percentile(b, 0.5);
+  const double b99 = percentile(b, 0.99);
+  const auto verdict = [](bool met) { return met ? "met" : "NOT met"; };
+  std::printf(
+      "keystroke echo, %zu per path: bastiond p50 %.0f us p99 %.0f us | OpenSSH -J p50 %.0f "
+      "us p99 %.0f us\n",
+      a.size(), a50, a99, b50, b99);
+  std::printf("  p50 x%.2f (goal <= 1.0: %s), p99 x%.2f (goal <= 1.0: %s)\n", a50 / b50,
+              verdict(a50 <= b50), a99 / b99, verdict(a99 <= b99));
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  return bastion::bench::bench_main(argc, argv, "echo_bench", "keystrokes per path", 2000, 100000,
+                                    bench);
+}
