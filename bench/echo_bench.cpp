@@ -1,5 +1,5 @@
 // bench/echo: the keystroke echo round trip that a user typing at a prompt feels. `ssh -tt -J`
-// runs `stty raw -echo; cat` on the target in a terminal, so that each byte typed comes back
+// runs `stty raw -echo; exec cat` on the target in a terminal, so that each byte typed comes back
 // once, through bastiond (recording, as in production) and through an OpenSSH sshd used as the
 // jump host, in alternating rounds of the same client, target and terminal. Each keystroke waits
 // for its echo before the next. Prints p50 and p99 of each path and the ratios (goal: both <=
@@ -21,6 +21,8 @@
 #include <system_error>
 #include <thread>
 #include <vector>
+
+#include <bastion/common/escape.hpp>
 
 #include "jump_harness.hpp"
 
@@ -73,7 +75,7 @@ class terminal_ssh {
       char buf[256];
       const ssize_t n = ::read(master_, buf, sizeof buf);
       if (n <= 0) {
-        throw std::runtime_error("ssh left: " + seen_);
+        throw std::runtime_error("ssh left: " + bastion::escape(seen_, 400));
       }
       seen_.append(buf, static_cast<std::size_t>(n));
       if (seen_.size() > 4096) {
@@ -86,16 +88,25 @@ class terminal_ssh {
     return std::nullopt;
   }
 
-  // Waits until the target runs `cat` in raw mode: a marker typed comes back, then the terminal
-  // stays quiet for a second (stty has run).
+  // Waits until the target says READY, which it prints once its terminal is raw and cat is about
+  // to start; by then ssh has put this terminal in raw mode too, so nothing echoes locally.
   void wait_ready() {
     const auto deadline = clock_type::now() + std::chrono::seconds(60);
-    while (!type('.', std::chrono::milliseconds(500))) {
+    while (seen_.find("READY") == std::string::npos) {
       if (clock_type::now() > deadline) {
-        throw std::runtime_error("the session did not start: " + seen_);
+        throw std::runtime_error("the session did not start: " + bastion::escape(seen_, 400));
       }
+      pollfd p{master_, POLLIN, 0};
+      char buf[256];
+      if (::poll(&p, 1, 200) <= 0) {
+        continue;
+      }
+      const ssize_t n = ::read(master_, buf, sizeof buf);
+      if (n <= 0) {
+        throw std::runtime_error("ssh left: " + bastion::escape(seen_, 400));
+      }
+      seen_.append(buf, static_cast<std::size_t>(n));
     }
-    std::this_thread::sleep_for(std::chrono::seconds(1));
     drain();
   }
 
@@ -136,7 +147,7 @@ void round_of(terminal_ssh& t, int keystrokes, std::vector<double>& out) {
 
 int bench(long keystrokes) {
   const bastion::bench::jump_harness h({});
-  const std::string command = "stty raw -echo; cat";
+  const std::string command = "stty raw -echo; echo READY; exec cat";
   terminal_ssh ours(h.ssh(h.via_bastion(), command, {"-tt"}));
   terminal_ssh theirs(h.ssh(h.via_openssh(), command, {"-tt"}));
   ours.wait_ready();

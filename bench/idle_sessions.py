@@ -40,13 +40,17 @@ async def main() -> int:
     loop.add_signal_handler(signal.SIGUSR1, resume.set)
     sessions = []
     for stage in checkpoints + [count]:
-        while len(sessions) < stage:  # in waves, as users arrive
+        while len(sessions) < stage and not stop.is_set():  # in waves, as users arrive
             wave = [open_one(int(port), known_hosts, key, login, target)
                     for _ in range(min(50, stage - len(sessions)))]
             sessions.extend(await asyncio.gather(*wave))
+        if stop.is_set():
+            break
         print(f"ready {len(sessions)}", flush=True)
-        if stage != count:
-            await resume.wait()
+        if stage != count:  # on until SIGUSR1, or SIGTERM
+            await asyncio.wait([asyncio.create_task(resume.wait()),
+                                asyncio.create_task(stop.wait())],
+                               return_when=asyncio.FIRST_COMPLETED)
             resume.clear()
     await stop.wait()
     for outer, inner, process in sessions:

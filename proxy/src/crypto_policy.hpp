@@ -1,5 +1,6 @@
 // The algorithms the bastion offers on every leg: as the server of the outer and inner sessions,
-// and as the client of the upstream one. One list, so that no leg drifts from the others. Strict
+// and as the client of the upstream one. One list per kind, so that no leg drifts from the others
+// (the upstream leg alone also orders its ciphers, below). Strict
 // KEX (Terrapin) is always on in libssh 0.10.6; these lists drop what ssh-audit flags: NIST ECDH,
 // MACs that authenticate before encrypting, and compression (zlib is on in libssh by default; a
 // server session needs "none" set on the session itself, there is no bind option for it).

@@ -48,10 +48,10 @@ ssl::context make_tls(const config& cfg) {
   return tls;
 }
 
-// The console from admin.web_root; unset, the one beside the binary: BIN/../web as a build tree
-// has it, else BIN/../share/bastion/web as `cmake --install` and the container image have it. An
-// admin.web_root that cannot be served stops bastiond; without any console, bastiond serves the
-// API alone, and says so.
+// The console from admin.web_root; unset, the one beside the binary: BIN/../web when BIN/.. is
+// the build tree that made it (it holds CMakeCache.txt), else BIN/../share/bastion/web as
+// `cmake --install` and the container image place it. An admin.web_root that cannot be served
+// stops bastiond; without any console, bastiond serves the API alone, and says so.
 console_files load_console(const config& cfg) {
   if (!cfg.admin_web_root.empty()) {
     auto files = console_files::load(cfg.admin_web_root);
@@ -62,15 +62,20 @@ console_files load_console(const config& cfg) {
   }
   std::error_code ec;
   const auto bin = std::filesystem::read_symlink("/proc/self/exe", ec).parent_path();
-  auto built = console_files::load(bin / "../web");
-  if (built) {
-    return std::move(*built);
+  if (ec || bin.empty()) {
+    spdlog::warn(
+        "admin API: no console served: cannot find bastiond's own path ({}); set "
+        "admin.web_root",
+        ec.message());
+    return {};
   }
-  if (auto installed = console_files::load(bin / "../share/bastion/web"); installed) {
-    return std::move(*installed);
+  const bool build_tree = std::filesystem::exists(bin / "../CMakeCache.txt", ec);
+  auto files = console_files::load(bin / (build_tree ? "../web" : "../share/bastion/web"));
+  if (!files) {
+    spdlog::warn("admin API: no console served: {}; set admin.web_root", files.error().text);
+    return {};
   }
-  spdlog::warn("admin API: no console served: {}", built.error().text);
-  return {};
+  return std::move(*files);
 }
 
 std::string peer_of(const tcp::socket& s) {

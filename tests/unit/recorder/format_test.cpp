@@ -71,6 +71,49 @@ TEST(recording_format, random_sessions_round_trip) {
   }
 }
 
+// Random bytes do not shrink: after the first such chunk, the next ones are stored as zstd frames
+// of raw blocks (no compression tried), and text after them is compressed again. All read back.
+TEST(recording_format, incompressible_chunks_are_stored_raw_and_text_compressed_again) {
+  std::mt19937_64 rng(5);
+  const auto bytes = [&rng](std::size_t n) {
+    std::string out(n, '\0');
+    for (auto& c : out) {
+      c = static_cast<char>(rng());
+    }
+    return out;
+  };
+  std::string text;
+  while (text.size() < 60000) {
+    text += "-rw-r--r-- 1 root root 4096 Dec  7 17:00 file-" + std::to_string(text.size()) + "\r\n";
+  }
+  std::vector<event> events;
+  for (const std::string& data : {bytes(60000), bytes(60000), bytes(300000), text, bytes(5000)}) {
+    events.push_back({.type = event_type::data,
+                      .offset = std::chrono::microseconds(events.size()),
+                      .stream = stream::output,
+                      .data = data});
+  }
+  temp_dir dir;
+  const auto w = write_recording(dir, events, 1);
+  EXPECT_EQ(read_all(w.path), w.events);
+  auto reader = recording_reader::open(w.path);
+  const auto report = reader->verify(w.head);
+  ASSERT_TRUE(report.ok) << report.problem;
+  ASSERT_EQ(report.good.size(), 5U);
+  const auto overhead = [&](std::size_t i) {
+    const auto& h = report.good[i].header;
+    return static_cast<long>(h.stored_len) - static_cast<long>(h.raw_len);
+  };
+  // A raw frame: 9 bytes of frame header and 3 per block of up to 128 KiB.
+  EXPECT_EQ(overhead(1), 9 + 3);
+  EXPECT_EQ(overhead(2), 9 + 3 * 3);
+  EXPECT_LT(report.good[3].header.stored_len, report.good[3].header.raw_len / 4);
+  // The first random chunk went through zstd, which stores it raw too, in a frame of its own (a
+  // 2-byte content size): not the 12 bytes of ours.
+  EXPECT_NE(overhead(0), 9 + 3);
+  EXPECT_GT(overhead(0), 0);
+}
+
 TEST(recording_format, codec_rejects_truncated_bodies) {
   std::mt19937_64 rng(7);
   std::string body;

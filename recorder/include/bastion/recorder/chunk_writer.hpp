@@ -67,6 +67,7 @@ class chunk_writer {
   totals durable_;
   std::uint64_t lost_bytes_ = 0;
   bool failed_ = false;
+  bool incompressible_ = false;  // the last chunk did not shrink: try the next on a sample first
   std::string error_;
 };
 
