@@ -61,6 +61,11 @@ std::size_t raw_frame(std::string_view in, char* out, std::size_t capacity) {
   return static_cast<std::size_t>(p - out);
 }
 
+// Whether zstd made `raw_size` bytes at least 3% smaller, in `stored_size`.
+bool shrank(std::size_t stored_size, std::size_t raw_size) {
+  return stored_size * 100 < raw_size * 97;
+}
+
 // Whether zstd is worth trying on `raw`. Bytes that are already compressed or encrypted (an scp
 // of a tarball, a backup stream) do not shrink, and trying costs a zstd pass per chunk (about
 // 2 GB/s, beside SHA-256's 1.4). Once a chunk did not shrink, the next ones are tried on their
@@ -76,7 +81,7 @@ bool worth_compressing(std::string_view raw, bool last_did_not_shrink, ZSTD_CCtx
   sample_out.resize(ZSTD_compressBound(sample));
   const std::size_t n =
       ZSTD_compressCCtx(cctx, sample_out.data(), sample_out.size(), raw.data(), sample, level);
-  return ZSTD_isError(n) == 0U && n * 100 < sample * 97;
+  return ZSTD_isError(n) == 0U && shrank(n, sample);
 }
 
 // A chunk's body into s.out after the room for its header: zstd's frame, or a raw one when zstd
@@ -103,7 +108,7 @@ result<std::size_t> encode_body(std::string_view raw, int level, bool& incompres
   if (ZSTD_isError(n) != 0U) {
     return make_error(std::string("zstd: ") + ZSTD_getErrorName(n));
   }
-  incompressible = n * 100 >= raw.size() * 97;
+  incompressible = !shrank(n, raw.size());
   return n;
 }
 
@@ -174,11 +179,12 @@ result<void> chunk_writer::write_chunk() {
     return fail(
         make_error("a chunk over " + std::to_string(max_chunk_raw) + " bytes; flush more often"));
   }
-  std::string& out = scratch().out;
-  const auto n = encode_body(pending_, level_, incompressible_, scratch());
+  chunk_scratch& s = scratch();
+  const auto n = encode_body(pending_, level_, incompressible_, s);
   if (!n) {
     return fail(n.error());
   }
+  std::string& out = s.out;
   const std::string_view stored(out.data() + chunk_header_size, *n);
   chunk_header h;
   h.seq = written_.chunks;
