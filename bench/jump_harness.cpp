@@ -3,6 +3,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
@@ -204,12 +205,59 @@ std::string jump_harness::random_file(std::size_t bytes) const {
 
 std::uintmax_t jump_harness::recorded_bytes() const {
   std::uintmax_t total = 0;
+  if (!std::filesystem::exists(dir_ / "rec")) {
+    return 0;  // recording.enabled false
+  }
   for (const auto& f : std::filesystem::recursive_directory_iterator(dir_ / "rec")) {
     if (f.is_regular_file()) {
       total += f.file_size();
     }
   }
   return total;
+}
+
+void jump_harness::wait_recording_settled() const {
+  auto last = recorded_bytes();
+  for (int i = 0; i < 100; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    const auto now = recorded_bytes();
+    if (now == last) {
+      return;
+    }
+    last = now;
+  }
+}
+
+std::string jump_harness::upload_command(const std::string& destination,
+                                         const std::string& file) const {
+  return "ssh -F " + ssh_config_ + " " + destination + " 'cat > /dev/null' < " + file;
+}
+
+std::string jump_harness::download_command(const std::string& destination,
+                                           const std::string& file) const {
+  return "ssh -F " + ssh_config_ + " " + destination + " 'cat " + file + "' > /dev/null";
+}
+
+transfer_figures measure_transfer(const std::string& command, std::size_t bytes,
+                                  const std::function<double()>& cpu,
+                                  const std::function<void()>& settle) {
+  const double cpu_before = cpu();
+  const auto start = std::chrono::steady_clock::now();
+  const auto r = test::run({"sh", "-c", command}, {.timeout = std::chrono::seconds(1800)});
+  const auto end = std::chrono::steady_clock::now();
+  if (r.exit_code != 0) {
+    throw std::runtime_error("transfer failed: " + r.err);
+  }
+  settle();
+  const double seconds = std::chrono::duration<double>(end - start).count();
+  const double gib = static_cast<double>(bytes) / (1024.0 * 1024 * 1024);
+  return {.mb_per_s = static_cast<double>(bytes) / 1e6 / seconds,
+          .cpu_per_gib = (cpu() - cpu_before) / gib};
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
 }
 
 int transfer_bench_main(int argc, char** argv, const char* name,

@@ -63,6 +63,12 @@ class jump_harness {
   std::string random_file(std::size_t bytes) const;
   // The size of every file under the recording directory.
   std::uintmax_t recorded_bytes() const;
+  // The recorder writes a session's last chunks after it ends: waits until the recording stops
+  // growing (at most 30 s).
+  void wait_recording_settled() const;
+  // `ssh -J` through bastiond or OpenSSH: `cat > /dev/null` fed from `file`, or `cat file` read.
+  std::string upload_command(const std::string& destination, const std::string& file) const;
+  std::string download_command(const std::string& destination, const std::string& file) const;
 
  private:
   void start_bastiond(const options& opts);
@@ -102,6 +108,14 @@ struct transfer_figures {
 
 // CPU seconds (user + system) that process `pid` has used, and that its reaped children used.
 double cpu_seconds(pid_t pid, bool with_children);
+
+// Runs `command` (a shell line moving `bytes`) and charges the CPU that `cpu()` reports across
+// it, until `settle()` returns: the jump host's work for the transfer is done.
+transfer_figures measure_transfer(const std::string& command, std::size_t bytes,
+                                  const std::function<double()>& cpu,
+                                  const std::function<void()>& settle);
+
+double median(std::vector<double> v);
 
 // What the bastion cannot avoid per byte: single-core rates of the primitives, in bytes per
 // second, by `openssl speed -evp` on 16 KiB blocks (OpenSSH's and libssh's packets are up to

@@ -3,11 +3,7 @@
 // alternating rounds; prints each one's CPU seconds per GiB (every thread: io and writer) and the
 // ratio (goal <= 1.2), the throughputs, and the recording's stored size.
 // Usage: recording_cpu_bench [MiB per transfer, default 1024]
-#include <algorithm>
-#include <chrono>
 #include <cstdio>
-#include <stdexcept>
-#include <thread>
 #include <vector>
 
 #include "jump_harness.hpp"
@@ -16,30 +12,14 @@ namespace {
 
 using bastion::bench::cpu_seconds;
 using bastion::bench::jump_harness;
+using bastion::bench::median;
 using bastion::bench::transfer_figures;
 
 // Random bytes: the worst case for the recorder (zstd cannot shrink them).
 transfer_figures upload(const jump_harness& h, const std::string& file, std::size_t bytes) {
-  const std::string command =
-      "ssh -F " + h.ssh_config() + " " + h.via_bastion() + " 'cat > /dev/null' < " + file;
-  const double before = cpu_seconds(h.bastiond_pid(), false);
-  const auto start = std::chrono::steady_clock::now();
-  const auto r = bastion::test::run({"sh", "-c", command}, {.timeout = std::chrono::seconds(1800)});
-  const double seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  if (r.exit_code != 0) {
-    throw std::runtime_error("transfer failed: " + r.err);
-  }
-  // The recording's last chunk is written after the session ends: let the writer finish.
-  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
-  const double gib = static_cast<double>(bytes) / (1024.0 * 1024 * 1024);
-  return {.mb_per_s = static_cast<double>(bytes) / 1e6 / seconds,
-          .cpu_per_gib = (cpu_seconds(h.bastiond_pid(), false) - before) / gib};
-}
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
+  return bastion::bench::measure_transfer(
+      h.upload_command(h.via_bastion(), file), bytes,
+      [&h] { return cpu_seconds(h.bastiond_pid(), false); }, [&h] { h.wait_recording_settled(); });
 }
 
 int bench(std::size_t bytes) {

@@ -19,41 +19,9 @@ namespace {
 
 using bastion::bench::cpu_seconds;
 using bastion::bench::jump_harness;
+using bastion::bench::measure_transfer;
 using bastion::bench::primitive_rates;
 using bastion::bench::transfer_figures;
-
-constexpr double gib = 1024.0 * 1024 * 1024;
-
-// Runs `command` (a shell line) and charges the CPU that `cpu()` reports across it, until
-// `settle()` returns: the jump host's work for the transfer is done.
-transfer_figures measure(const std::string& command, std::size_t bytes,
-                         const std::function<double()>& cpu, const std::function<void()>& settle) {
-  const double cpu_before = cpu();
-  const auto start = std::chrono::steady_clock::now();
-  const auto r = bastion::test::run({"sh", "-c", command}, {.timeout = std::chrono::seconds(1800)});
-  const auto end = std::chrono::steady_clock::now();
-  if (r.exit_code != 0) {
-    throw std::runtime_error("transfer failed: " + r.err);
-  }
-  settle();
-  const double seconds = std::chrono::duration<double>(end - start).count();
-  return {static_cast<double>(bytes) / 1e6 / seconds,
-          (cpu() - cpu_before) / (static_cast<double>(bytes) / gib)};
-}
-
-// The recorder writes a session's last chunks after it ends: wait until the recording stops
-// growing (at most 30 s).
-void recording_settled(const jump_harness& h) {
-  auto last = h.recorded_bytes();
-  for (int i = 0; i < 100; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(300));
-    const auto now = h.recorded_bytes();
-    if (now == last) {
-      return;
-    }
-    last = now;
-  }
-}
 
 // OpenSSH's per-connection sshd processes are charged to the jump host once it reaped them.
 void reaped() {
@@ -81,10 +49,10 @@ void compare(const jump_harness& h, const std::string& label, const std::string&
         {"download", download}}) {
     const auto stored_before = h.recorded_bytes();
     const transfer_figures a =
-        measure(make(h.via_bastion()), bytes, ours, [&h] { recording_settled(h); });
+        measure_transfer(make(h.via_bastion()), bytes, ours, [&h] { h.wait_recording_settled(); });
     const double stored =
         static_cast<double>(h.recorded_bytes() - stored_before) / static_cast<double>(bytes);
-    const transfer_figures b = measure(make(h.via_openssh()), bytes, theirs, reaped);
+    const transfer_figures b = measure_transfer(make(h.via_openssh()), bytes, theirs, reaped);
     const double floor = bastion::bench::floor_cpu_per_gib(rates, client_rate, stored);
     std::printf(
         "%-8s %-8s  bastiond %7.1f MB/s %5.2f CPU s/GiB | OpenSSH -J %7.1f MB/s %5.2f CPU s/GiB\n"
