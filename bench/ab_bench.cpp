@@ -1,11 +1,13 @@
 // bench/ab: two bastiond builds side by side, so that a change is kept only if the benchmark shows
 // it pays. The same `ssh -J` upload and download of random bytes (default ciphers, recording on,
 // as in production) run through A and B in alternating rounds; prints each one's median CPU
-// seconds per GiB (every thread, the writer's trailing work included) and MB/s, and B against A.
+// seconds per GiB (every thread, the writer's trailing work included) and MB/s, and B against A;
+// each round also prints the recording's size per byte moved (about 1.0 for random bytes).
 // A is this build's bastiond (or BASTION_BENCH_BASTIOND); B is BASTION_BENCH_BASTIOND_B, with
 // BASTION_BENCH_RECORDING_B as its `recording:` entries if set (to compare settings: B may be
 // the same binary).
 // Usage: BASTION_BENCH_BASTIOND_B=PATH ab_bench [MiB per transfer, default 1024]
+#include <array>
 #include <cstdio>
 #include <cstdlib>
 #include <stdexcept>
@@ -29,14 +31,19 @@ struct side {
   const jump_harness& h;
   std::vector<double> cpu;
   std::vector<double> mbs;
+  std::vector<double> stored;  // recording bytes per byte moved: random bytes store about 1.0
 };
 
 void run(side& s, const std::string& command, std::size_t bytes) {
+  const auto before = s.h.recorded_bytes();
   const transfer_figures f = bastion::bench::measure_transfer(
       command, bytes, [&s] { return cpu_seconds(s.h.bastiond_pid(), false); },
       [&s] { s.h.wait_recording_settled(); });
   s.cpu.push_back(f.cpu_per_gib);
   s.mbs.push_back(f.mb_per_s);
+  s.h.expect_recorded(before, bytes);
+  s.stored.push_back(static_cast<double>(s.h.recorded_bytes() - before) /
+                     static_cast<double>(bytes));
 }
 
 int bench(std::size_t bytes) {
@@ -49,20 +56,25 @@ int bench(std::size_t bytes) {
       {.recording = env_or("BASTION_BENCH_RECORDING_B", jump_harness::env_recording()),
        .bastiond = b_binary});
   const std::string file = a_harness.random_file(bytes);
+  std::printf("random bytes, %zu MiB per transfer, 3 rounds each way\n", bytes >> 20);
   std::printf("A %s\nB %s\n", jump_harness::env_bastiond().c_str(), b_binary.c_str());
   for (const char* direction : {"upload", "download"}) {
     const bool up = direction[0] == 'u';
     side a{a_harness, {}, {}};
     side b{b_harness, {}, {}};
     for (int round = 0; round < 3; ++round) {
-      for (side* s : {&a, &b}) {
+      // Alternating who goes first: a machine that slows down or speeds up favours neither.
+      for (side* s : round % 2 == 0 ? std::array{&a, &b} : std::array{&b, &a}) {
         run(*s,
             up ? s->h.upload_command(s->h.via_bastion(), file)
                : s->h.download_command(s->h.via_bastion(), file),
             bytes);
       }
-      std::printf("%-8s round %d  A %5.2f CPU s/GiB %6.1f MB/s | B %5.2f CPU s/GiB %6.1f MB/s\n",
-                  direction, round + 1, a.cpu.back(), a.mbs.back(), b.cpu.back(), b.mbs.back());
+      std::printf(
+          "%-8s round %d  A %5.2f CPU s/GiB %6.1f MB/s %.3f stored | B %5.2f CPU s/GiB %6.1f "
+          "MB/s %.3f stored\n",
+          direction, round + 1, a.cpu.back(), a.mbs.back(), a.stored.back(), b.cpu.back(),
+          b.mbs.back(), b.stored.back());
       std::fflush(stdout);
     }
     std::printf(

@@ -108,6 +108,9 @@ class terminal_ssh {
         throw std::runtime_error("ssh left: " + bastion::escape(seen_, 400));
       }
       seen_.append(buf, static_cast<std::size_t>(n));
+      if (seen_.size() > 4096) {  // a login banner or motd before READY: keep the tail
+        seen_.erase(0, seen_.size() - 4096);
+      }
     }
     drain();
   }

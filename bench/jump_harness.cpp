@@ -218,13 +218,25 @@ std::uintmax_t jump_harness::recorded_bytes() const {
 
 void jump_harness::wait_recording_settled() const {
   auto last = recorded_bytes();
-  for (int i = 0; i < 100; ++i) {
+  int unchanged = 0;
+  for (int i = 0; i < 200; ++i) {  // 60 s
     std::this_thread::sleep_for(std::chrono::milliseconds(300));
     const auto now = recorded_bytes();
-    if (now == last) {
+    unchanged = now == last ? unchanged + 1 : 0;
+    if (unchanged == 2) {
       return;
     }
     last = now;
+  }
+  throw std::runtime_error("the recording still grows a minute after the transfer");
+}
+
+void jump_harness::expect_recorded(std::uintmax_t before, std::size_t bytes) const {
+  const double per_byte =
+      static_cast<double>(recorded_bytes() - before) / static_cast<double>(bytes);
+  if (per_byte < 1.0) {
+    throw std::runtime_error("the recording holds " + std::to_string(per_byte) +
+                             " bytes per random byte moved: it lost some");
   }
 }
 

@@ -63,9 +63,12 @@ class jump_harness {
   std::string random_file(std::size_t bytes) const;
   // The size of every file under the recording directory.
   std::uintmax_t recorded_bytes() const;
-  // The recorder writes a session's last chunks after it ends: waits until the recording stops
-  // growing (at most 30 s).
+  // The recorder writes a session's last chunks after it ends: waits until the recording has
+  // stopped growing for 600 ms (throws after a minute).
   void wait_recording_settled() const;
+  // Throws unless the recording grew since `before` by at least the `bytes` of random data moved
+  // (zstd cannot shrink them): a bastion that drops recording would look cheaper.
+  void expect_recorded(std::uintmax_t before, std::size_t bytes) const;
   // `ssh -J` through bastiond or OpenSSH: `cat > /dev/null` fed from `file`, or `cat file` read.
   std::string upload_command(const std::string& destination, const std::string& file) const;
   std::string download_command(const std::string& destination, const std::string& file) const;

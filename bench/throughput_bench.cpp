@@ -50,6 +50,7 @@ void compare(const jump_harness& h, const std::string& label, const std::string&
     const auto stored_before = h.recorded_bytes();
     const transfer_figures a =
         measure_transfer(make(h.via_bastion()), bytes, ours, [&h] { h.wait_recording_settled(); });
+    h.expect_recorded(stored_before, bytes);
     const double stored =
         static_cast<double>(h.recorded_bytes() - stored_before) / static_cast<double>(bytes);
     const transfer_figures b = measure_transfer(make(h.via_openssh()), bytes, theirs, reaped);

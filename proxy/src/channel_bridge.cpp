@@ -272,7 +272,8 @@ bool channel_bridge::relay(ssh_channel src, ssh_channel dst, recorder::stream wh
         const auto len = static_cast<uint32_t>(n);
         const int wr = what == recorder::stream::error ? ssh_channel_write_stderr(dst, data, len)
                                                        : ssh_channel_write(dst, data, len);
-        // 0 during a rekey: the carry keeps the bytes (relay prototype pitfall 2)
+        // 0 while keys are re-exchanged (libssh sends no channel data then): the carry keeps the
+        // bytes until the next pass
         const std::size_t taken = wr < 0 ? 0 : static_cast<std::size_t>(wr);
         tap_.data(what, data, taken);
         moved += taken;

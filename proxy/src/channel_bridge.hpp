@@ -1,7 +1,7 @@
 // One client session channel and its upstream twin. libssh callbacks only note what happened
 // (requests queued, data waiting, EOF, close); pump() does the cross-session work outside any
 // callback, because a write into another session from inside a callback polls re-entrantly and,
-// during a rekey, drops the connection (relay prototype pitfall 1). Every buffer is bounded.
+// during a rekey, drops the connection. Every buffer is bounded.
 // Internal to proxy/.
 #pragma once
 

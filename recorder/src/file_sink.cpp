@@ -16,6 +16,11 @@ error_message errno_error(std::string_view what) {
                     std::error_code(errno, std::system_category()).message());
 }
 
+off_t page_size() {
+  static const off_t size = ::sysconf(_SC_PAGESIZE) > 0 ? ::sysconf(_SC_PAGESIZE) : 4096;
+  return size;
+}
+
 }  // namespace
 
 result<std::unique_ptr<posix_file_sink>> posix_file_sink::create(const std::filesystem::path& dir,
@@ -78,8 +83,7 @@ result<void> posix_file_sink::sync() {
   if (::fdatasync(fd_) != 0) {
     return errno_error("fdatasync");
   }
-  constexpr off_t page = 4096;
-  const off_t end = ::lseek(fd_, 0, SEEK_END) / page * page;
+  const off_t end = ::lseek(fd_, 0, SEEK_END) / page_size() * page_size();
   if (end > dropped_) {
     (void)::posix_fadvise(fd_, dropped_, end - dropped_, POSIX_FADV_DONTNEED);  // advice only
     dropped_ = end;
@@ -91,7 +95,7 @@ result<void> posix_file_sink::truncate(std::uint64_t size) {
   if (::ftruncate(fd_, static_cast<off_t>(size)) != 0) {
     return errno_error("ftruncate");
   }
-  dropped_ = std::min(dropped_, static_cast<off_t>(size));
+  dropped_ = std::min(dropped_, static_cast<off_t>(size) / page_size() * page_size());
   return {};
 }
 
