@@ -9,7 +9,6 @@
 // Usage: BASTION_BENCH_BASTIOND_B=PATH ab_bench [MiB per transfer, default 1024]
 #include <array>
 #include <cstdio>
-#include <cstdlib>
 #include <stdexcept>
 #include <vector>
 
@@ -17,15 +16,10 @@
 
 namespace {
 
-using bastion::bench::cpu_seconds;
+using bastion::bench::env_or;
 using bastion::bench::jump_harness;
 using bastion::bench::median;
 using bastion::bench::transfer_figures;
-
-std::string env_or(const char* name, const std::string& fallback) {
-  const char* v = std::getenv(name);  // NOLINT(concurrency-mt-unsafe): no thread sets it
-  return v != nullptr && *v != '\0' ? v : fallback;
-}
 
 struct side {
   const jump_harness& h;
@@ -35,15 +29,10 @@ struct side {
 };
 
 void run(side& s, const std::string& command, std::size_t bytes) {
-  const auto before = s.h.recorded_bytes();
-  const transfer_figures f = bastion::bench::measure_transfer(
-      command, bytes, [&s] { return cpu_seconds(s.h.bastiond_pid(), false); },
-      [&s] { s.h.wait_recording_settled(); });
+  const transfer_figures f = s.h.bastion_transfer(command, bytes);
   s.cpu.push_back(f.cpu_per_gib);
   s.mbs.push_back(f.mb_per_s);
-  s.h.expect_recorded(before, bytes);
-  s.stored.push_back(static_cast<double>(s.h.recorded_bytes() - before) /
-                     static_cast<double>(bytes));
+  s.stored.push_back(f.stored_per_byte);
 }
 
 int bench(std::size_t bytes) {

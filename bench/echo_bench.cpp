@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <chrono>
 #include <csignal>
@@ -68,22 +69,10 @@ class terminal_ssh {
     }
     const auto deadline = start + limit;
     while (clock_type::now() < deadline) {
-      pollfd p{master_, POLLIN, 0};
       const auto left =
           std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock_type::now());
-      if (::poll(&p, 1, static_cast<int>(std::max<long>(1, left.count()))) <= 0) {
-        continue;
-      }
-      char buf[256];
-      const ssize_t n = ::read(master_, buf, sizeof buf);
-      if (n <= 0) {
-        throw std::runtime_error("ssh left: " + bastion::escape(seen_, 400));
-      }
-      seen_.append(buf, static_cast<std::size_t>(n));
-      if (seen_.size() > 4096) {
-        seen_.erase(0, seen_.size() - 4096);
-      }
-      if (std::string_view(buf, static_cast<std::size_t>(n)).find(c) != std::string_view::npos) {
+      if (read_some(static_cast<int>(std::max<long>(1, left.count()))).find(c) !=
+          std::string_view::npos) {
         return clock_type::now() - start;
       }
     }
@@ -98,24 +87,30 @@ class terminal_ssh {
       if (clock_type::now() > deadline) {
         throw std::runtime_error("the session did not start: " + bastion::escape(seen_, 400));
       }
-      pollfd p{master_, POLLIN, 0};
-      char buf[256];
-      if (::poll(&p, 1, 200) <= 0) {
-        continue;
-      }
-      const ssize_t n = ::read(master_, buf, sizeof buf);
-      if (n <= 0) {
-        throw std::runtime_error("ssh left: " + bastion::escape(seen_, 400));
-      }
-      seen_.append(buf, static_cast<std::size_t>(n));
-      if (seen_.size() > 4096) {  // a login banner or motd before READY: keep the tail
-        seen_.erase(0, seen_.size() - 4096);
-      }
+      read_some(200);
     }
     drain();
   }
 
  private:
+  // Waits up to `timeout_ms` for the terminal to print; what one read got (empty: nothing). The
+  // last 4 KiB printed are kept for errors (a login banner may come before READY).
+  std::string_view read_some(int timeout_ms) {
+    pollfd p{master_, POLLIN, 0};
+    if (::poll(&p, 1, timeout_ms) <= 0) {
+      return {};
+    }
+    const ssize_t n = ::read(master_, buf_.data(), buf_.size());
+    if (n <= 0) {
+      throw std::runtime_error("ssh left: " + bastion::escape(seen_, 400));
+    }
+    seen_.append(buf_.data(), static_cast<std::size_t>(n));
+    if (seen_.size() > 4096) {
+      seen_.erase(0, seen_.size() - 4096);
+    }
+    return {buf_.data(), static_cast<std::size_t>(n)};
+  }
+
   // Reads what the terminal printed until it has been quiet for 200 ms.
   void drain() {
     for (int round = 0; round < 100; ++round) {
@@ -131,6 +126,7 @@ class terminal_ssh {
   int master_ = -1;
   pid_t pid_ = -1;
   std::string seen_;
+  std::array<char, 256> buf_{};
 };
 
 double percentile(std::vector<double> v, double p) {

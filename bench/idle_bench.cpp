@@ -147,8 +147,7 @@ int bench(int asked) {
   // BASTION_IDLE_TARGET=sshd holds the sessions on the harness's OpenSSH sshd (t1) instead: one
   // sshd process pair per session, so for a few hundred at most; it shows that the target does
   // not change bastiond's memory per session.
-  const char* env = std::getenv("BASTION_IDLE_TARGET");  // NOLINT(concurrency-mt-unsafe)
-  const bool sshd = env != nullptr && std::string(env) == "sshd";
+  const bool sshd = bastion::bench::env_or("BASTION_IDLE_TARGET", "") == "sshd";
   const auto target = sshd ? nullptr : start_light_target(h);
   const std::string known =
       h.dir().write("known_hosts_light", h.bastionctl({"known-hosts"})).string();

@@ -18,18 +18,21 @@
 
 namespace bastion::bench {
 
+std::string env_or(const char* name, const std::string& fallback) {
+  const char* env = std::getenv(name);  // NOLINT(concurrency-mt-unsafe): no thread sets it
+  return env != nullptr && *env != '\0' ? env : fallback;
+}
+
 std::string jump_harness::env_recording() {
-  const char* env = std::getenv("BASTION_BENCH_RECORDING");  // NOLINT(concurrency-mt-unsafe)
-  return env != nullptr ? env : "";
+  return env_or("BASTION_BENCH_RECORDING", "");
 }
 
 std::string jump_harness::env_bastiond() {
-  const char* env = std::getenv("BASTION_BENCH_BASTIOND");  // NOLINT(concurrency-mt-unsafe)
-  return env != nullptr && *env != '\0' ? env : bastion::test::bastiond_path();
+  return env_or("BASTION_BENCH_BASTIOND", test::bastiond_path());
 }
 
 jump_harness::jump_harness(const options& opts)
-    : dir_("bastion-bench"), login_(test::current_login()) {
+    : dir_("bastion-bench"), login_(test::current_login()), record_(opts.record) {
   conninfo_ = test::postgres_cluster::instance().fresh_database();
   key_ = test::make_ssh_key(dir_, "alice", "ed25519");
   const std::string alice_pub = test::read_file(key_ + ".pub");
@@ -231,13 +234,18 @@ void jump_harness::wait_recording_settled() const {
   throw std::runtime_error("the recording still grows a minute after the transfer");
 }
 
-void jump_harness::expect_recorded(std::uintmax_t before, std::size_t bytes) const {
-  const double per_byte =
-      static_cast<double>(recorded_bytes() - before) / static_cast<double>(bytes);
-  if (per_byte < 1.0) {
-    throw std::runtime_error("the recording holds " + std::to_string(per_byte) +
+transfer_figures jump_harness::bastion_transfer(const std::string& command,
+                                                std::size_t bytes) const {
+  const auto before = recorded_bytes();
+  transfer_figures f = measure_transfer(
+      command, bytes, [this] { return cpu_seconds(bastiond_pid(), false); },
+      [this] { wait_recording_settled(); });
+  f.stored_per_byte = static_cast<double>(recorded_bytes() - before) / static_cast<double>(bytes);
+  if (record_ && f.stored_per_byte < 1.0) {
+    throw std::runtime_error("the recording holds " + std::to_string(f.stored_per_byte) +
                              " bytes per random byte moved: it lost some");
   }
+  return f;
 }
 
 std::string jump_harness::upload_command(const std::string& destination,

@@ -19,6 +19,16 @@
 
 namespace bastion::bench {
 
+// What one transfer measured.
+struct transfer_figures {
+  double mb_per_s = 0;
+  double cpu_per_gib = 0;      // of the process being measured
+  double stored_per_byte = 0;  // recording bytes per byte moved (bastion_transfer)
+};
+
+// The environment's `name`, or `fallback` when it is unset or empty.
+std::string env_or(const char* name, const std::string& fallback);
+
 class jump_harness {
  public:
   struct options {
@@ -66,9 +76,11 @@ class jump_harness {
   // The recorder writes a session's last chunks after it ends: waits until the recording has
   // stopped growing for 600 ms (throws after a minute).
   void wait_recording_settled() const;
-  // Throws unless the recording grew since `before` by at least the `bytes` of random data moved
-  // (zstd cannot shrink them): a bastion that drops recording would look cheaper.
-  void expect_recorded(std::uintmax_t before, std::size_t bytes) const;
+  // Runs `command` (a shell line moving `bytes` random bytes through bastiond) and charges
+  // bastiond's CPU across it and the recorder's trailing work. When recording, throws unless the
+  // recording grew by at least `bytes` (zstd cannot shrink them): a bastion that drops recording
+  // would look cheaper.
+  transfer_figures bastion_transfer(const std::string& command, std::size_t bytes) const;
   // `ssh -J` through bastiond or OpenSSH: `cat > /dev/null` fed from `file`, or `cat file` read.
   std::string upload_command(const std::string& destination, const std::string& file) const;
   std::string download_command(const std::string& destination, const std::string& file) const;
@@ -82,6 +94,7 @@ class jump_harness {
   std::string login_;
   std::string key_;
   std::string bastion_config_;
+  bool record_ = true;
   int port_ = 0;
   int metrics_port_ = test::free_port();
   std::unique_ptr<test::sshd_server> target_;
@@ -102,12 +115,6 @@ int transfer_bench_main(int argc, char** argv, const char* name,
 
 // Writes `bytes` random bytes to `path`.
 void write_random_file(const std::string& path, std::size_t bytes);
-
-// What one transfer measured.
-struct transfer_figures {
-  double mb_per_s = 0;
-  double cpu_per_gib = 0;  // of the process being measured
-};
 
 // CPU seconds (user + system) that process `pid` has used, and that its reaped children used.
 double cpu_seconds(pid_t pid, bool with_children);

@@ -10,35 +10,24 @@
 
 namespace {
 
-using bastion::bench::cpu_seconds;
 using bastion::bench::jump_harness;
 using bastion::bench::median;
 using bastion::bench::transfer_figures;
 
-// Random bytes: the worst case for the recorder (zstd cannot shrink them).
-transfer_figures upload(const jump_harness& h, const std::string& file, std::size_t bytes,
-                        bool recording) {
-  const auto before = h.recorded_bytes();
-  const transfer_figures f = bastion::bench::measure_transfer(
-      h.upload_command(h.via_bastion(), file), bytes,
-      [&h] { return cpu_seconds(h.bastiond_pid(), false); }, [&h] { h.wait_recording_settled(); });
-  if (recording) {
-    h.expect_recorded(before, bytes);
-  }
-  return f;
-}
-
 int bench(std::size_t bytes) {
   const jump_harness on({});
   const jump_harness off({.record = false});
+  // Random bytes: the worst case for the recorder (zstd cannot shrink them).
   const std::string file = off.random_file(bytes);
   std::vector<double> cpu_on;
   std::vector<double> cpu_off;
   std::vector<double> mbs_on;
   std::vector<double> mbs_off;
   for (int round = 0; round < 3; ++round) {
-    const transfer_figures a = upload(on, file, bytes, true);
-    const transfer_figures b = upload(off, file, bytes, false);
+    const transfer_figures a =
+        on.bastion_transfer(on.upload_command(on.via_bastion(), file), bytes);
+    const transfer_figures b =
+        off.bastion_transfer(off.upload_command(off.via_bastion(), file), bytes);
     std::printf(
         "round %d   recording %5.2f CPU s/GiB %7.1f MB/s | off %5.2f CPU s/GiB %7.1f MB/s\n",
         round + 1, a.cpu_per_gib, a.mb_per_s, b.cpu_per_gib, b.mb_per_s);

@@ -35,24 +35,14 @@ const char* verdict(bool met) {
 // `client_rate`: the primitive rate of the client's cipher, for the floor.
 void compare(const jump_harness& h, const std::string& label, const std::string& file,
              std::size_t bytes, const primitive_rates& rates, double client_rate) {
-  const std::string cfg = h.ssh_config();
-  const auto upload = [&](const std::string& dest) {
-    return "ssh -F " + cfg + " " + dest + " 'cat > /dev/null' < " + file;
-  };
-  const auto download = [&](const std::string& dest) {
-    return "ssh -F " + cfg + " " + dest + " 'cat " + file + "' > /dev/null";
-  };
-  const auto ours = [&] { return cpu_seconds(h.bastiond_pid(), false); };
+  const auto upload = [&](const std::string& dest) { return h.upload_command(dest, file); };
+  const auto download = [&](const std::string& dest) { return h.download_command(dest, file); };
   const auto theirs = [&] { return cpu_seconds(h.openssh_jump_pid(), true); };
   for (const auto& [direction, make] :
        {std::pair<const char*, std::function<std::string(const std::string&)>>{"upload", upload},
         {"download", download}}) {
-    const auto stored_before = h.recorded_bytes();
-    const transfer_figures a =
-        measure_transfer(make(h.via_bastion()), bytes, ours, [&h] { h.wait_recording_settled(); });
-    h.expect_recorded(stored_before, bytes);
-    const double stored =
-        static_cast<double>(h.recorded_bytes() - stored_before) / static_cast<double>(bytes);
+    const transfer_figures a = h.bastion_transfer(make(h.via_bastion()), bytes);
+    const double stored = a.stored_per_byte;
     const transfer_figures b = measure_transfer(make(h.via_openssh()), bytes, theirs, reaped);
     const double floor = bastion::bench::floor_cpu_per_gib(rates, client_rate, stored);
     std::printf(
